@@ -1,0 +1,71 @@
+# weft: the two commands of the README, and a few more.
+#
+#   make demo      build and run the examples
+#   make test      build and run the test suite (SANITIZE=address|thread)
+#   make bench     build and run the benchmarks (they print tables)
+#   make install   PREFIX=/usr/local
+#   make valgrind  the test suite under valgrind
+#
+# Each target first installs the Debian packages it needs (as root), or
+# prints the apt-get line to run.
+
+PREFIX ?= /usr/local
+SANITIZE ?=
+WERROR ?= 0
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+TESTS ?=
+LABELS ?=
+CORO ?= auto
+
+ifeq ($(SANITIZE),)
+BUILD_DIR ?= build
+else
+BUILD_DIR ?= build-$(SANITIZE)
+endif
+ifneq ($(CORO),auto)
+BUILD_DIR := $(BUILD_DIR)-$(CORO)
+endif
+
+CMAKE_ARGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWEFT_SANITIZE=$(SANITIZE) \
+	-DWEFT_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) -DWEFT_CORO=$(CORO) \
+	-DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+.PHONY: all build demo test bench install valgrind clean
+
+all: build
+
+build:
+	@scripts/deps.sh test
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+demo: build
+	@echo "== async_time: four tasks print the time at random intervals; shutdown after 3 s"
+	@$(BUILD_DIR)/examples/async_time 2 3
+	@echo
+	@echo "== gather: run several tasks at once, collect their results in order"
+	@$(BUILD_DIR)/examples/gather
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) \
+		$(if $(TESTS),-R '$(TESTS)') $(if $(LABELS),-L '$(LABELS)')
+
+valgrind:
+	@scripts/deps.sh valgrind
+	@$(MAKE) --no-print-directory build BUILD_DIR=build-valgrind \
+		BUILD_TYPE=Debug
+	@cd build-valgrind && WEFT_TEST_VALGRIND=1 ctest --output-on-failure \
+		-j$(JOBS) -L valgrind $(if $(TESTS),-R '$(TESTS)')
+
+bench:
+	@scripts/deps.sh bench
+	@cmake -S . -B build $(CMAKE_ARGS) -DWEFT_BUILD_BENCH=ON >/dev/null
+	@cmake --build build -j$(JOBS)
+	@build/bench/run_all.sh build/bench
+
+install: build
+	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,51 @@
+/* ultra_simple.c - the C twin of the teaching page's ultra_simple.py:
+ *
+ *     async def say_lots(num):
+ *         for i in range(num):
+ *             print('This was run by the loop:')
+ *             await asyncio.sleep(0.2)
+ *     loop.run_until_complete(say_lots(5))
+ *     print("done with loop")
+ *
+ * Usage: ultra_simple [COUNT [DELAY]]   (defaults 5 and 0.2 seconds)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <weft.h>
+
+struct args {
+    int count;
+    double delay;
+};
+
+static int say_lots(void *arg) {
+    const struct args *a = arg;
+    for (int i = 0; i < a->count; i++) {
+        puts("This was run by the loop:");
+        int err = weft_sleep(a->delay); /* await asyncio.sleep(delay) */
+        if (err < 0)
+            return err; /* -ECANCELED if we were cancelled */
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    struct args a = {5, 0.2};
+    if (argc > 1)
+        a.count = atoi(argv[1]);
+    if (argc > 2)
+        a.delay = atof(argv[2]);
+    if (argc > 3 || a.count < 0 || a.delay < 0) {
+        fprintf(stderr, "usage: ultra_simple [COUNT [DELAY]]\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int err = weft_run(say_lots, &a); /* loop.run_until_complete(...) */
+    if (err < 0) {
+        fprintf(stderr, "ultra_simple: %s\n", weft_strerror(err));
+        return 1;
+    }
+    puts("done with loop");
+    return 0;
+}

@@ -1,0 +1,75 @@
+/* weft/core.h - version, errors, allocator and logging hooks.
+ *
+ * Every weft call that can fail returns an int: >= 0 on success, a negative
+ * errno value on failure (-ECANCELED, -ETIMEDOUT, -ENOMEM ...). There is no
+ * errno side channel. weft_strerror() turns such a value into text.
+ */
+#ifndef WEFT_CORE_H
+#define WEFT_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_BUILDING) && defined(__GNUC__)
+#define WEFT_EXPORT __attribute__((visibility("default")))
+#else
+#define WEFT_EXPORT
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+#define WEFT_VERSION_HEX                                                       \
+    ((WEFT_VERSION_MAJOR << 16) | (WEFT_VERSION_MINOR << 8) | WEFT_VERSION_PATCH)
+
+/* The library's version as "MAJOR.MINOR.PATCH". Static storage. */
+WEFT_EXPORT const char *weft_version(void);
+
+/* A description of a weft error code (a negative errno such as -ECANCELED),
+ * e.g. "Operation canceled". Accepts positive errno values too. Never
+ * returns NULL; unknown codes give "Unknown error". Static storage,
+ * thread-safe. */
+WEFT_EXPORT const char *weft_strerror(int err);
+
+/* The symbolic name of an error code: weft_err_name(-ECANCELED) is
+ * "ECANCELED". Unknown codes give "EUNKNOWN". Static storage. */
+WEFT_EXPORT const char *weft_err_name(int err);
+
+/* Replace the allocator weft uses for its own memory (loops, futures,
+ * handles, queues). All four functions must be given and must behave like
+ * the C library's. Call it before any other weft call; once weft has
+ * allocated anything it returns -EBUSY and changes nothing. Returns 0 or
+ * -EINVAL if a function is NULL. Task stacks always come from mmap. */
+WEFT_EXPORT int weft_replace_allocator(void *(*malloc_fn)(size_t),
+                                       void *(*realloc_fn)(void *, size_t),
+                                       void *(*calloc_fn)(size_t, size_t),
+                                       void (*free_fn)(void *));
+
+enum weft_log_level {
+    WEFT_LOG_DEBUG = 0,
+    WEFT_LOG_INFO = 1,
+    WEFT_LOG_WARN = 2,  /* misuse of the API, lost results */
+    WEFT_LOG_ERROR = 3, /* a failure weft cannot report through a return value */
+};
+
+/* Receives weft's diagnostics: one line of text without a trailing newline.
+ * It may be called from any thread that uses weft, but never concurrently
+ * for the same message. */
+typedef void (*weft_log_fn)(int level, const char *msg, void *arg);
+
+/* Install a log handler (NULL restores the default, which writes
+ * "weft: <msg>" lines to stderr for WARN and above). Returns the previous
+ * handler; its argument is stored in *prev_arg when prev_arg is not NULL.
+ * Not synchronised with concurrent logging: set it at start-up. */
+WEFT_EXPORT weft_log_fn weft_set_log_handler(weft_log_fn fn, void *arg,
+                                             void **prev_arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,95 @@
+/* weft/future.h - futures: a result that will exist later.
+ *
+ * A future is pending until it is completed once, with a value
+ * (weft_future_set_result), an error (weft_future_set_error) or by
+ * cancellation (weft_future_cancel). Its status is then >= 0 for a result
+ * (0 for set_result; a task's non-negative return value), or a negative
+ * errno. Done-callbacks are scheduled with call_soon when it completes, as
+ * in asyncio; tasks awaiting it are woken.
+ *
+ * Ownership: futures are reference counted. weft_future_new() gives the
+ * caller one reference; weft_future_release() drops one. The loop holds its
+ * own references while callbacks are scheduled or tasks wait, so releasing
+ * early is safe. All calls must be made on the loop's thread; from other
+ * threads use weft_future_set_result_threadsafe(). Release futures before
+ * freeing their loop.
+ */
+#ifndef WEFT_FUTURE_H
+#define WEFT_FUTURE_H
+
+#include "loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called on the loop thread once the future is done. */
+typedef void (*weft_done_fn)(weft_future_t *future, void *arg);
+
+/* Create a pending future bound to `loop`. Returns 0 and stores it in *out,
+ * or -EINVAL / -ENOMEM / -ESHUTDOWN. */
+WEFT_EXPORT int weft_future_new(weft_loop_t *loop, weft_future_t **out);
+
+/* Take another reference; returns `future`. */
+WEFT_EXPORT weft_future_t *weft_future_ref(weft_future_t *future);
+
+/* Drop a reference; the last one frees the future. NULL is ignored. */
+WEFT_EXPORT void weft_future_release(weft_future_t *future);
+
+WEFT_EXPORT weft_loop_t *weft_future_loop(const weft_future_t *future);
+WEFT_EXPORT bool weft_future_done(const weft_future_t *future);
+WEFT_EXPORT bool weft_future_cancelled(const weft_future_t *future);
+
+/* The outcome of a done future: its status (>= 0 for a result, the error,
+ * or -ECANCELED), with the value stored in *value when value is not NULL
+ * (NULL for errors). Returns -EAGAIN if the future is still pending
+ * (asyncio's InvalidStateError). */
+WEFT_EXPORT int weft_future_result(const weft_future_t *future, void **value);
+
+/* Complete with a value. The future does not own `value`. Returns 0;
+ * -ECANCELED if the future was cancelled meanwhile (the consumer gave up:
+ * the caller keeps ownership of whatever value points to); -EINVAL if it
+ * was already completed (a double completion: logged). */
+WEFT_EXPORT int weft_future_set_result(weft_future_t *future, void *value);
+
+/* Complete with an error, a negative errno (-EINVAL if err >= 0). Same
+ * returns as weft_future_set_result(). */
+WEFT_EXPORT int weft_future_set_error(weft_future_t *future, int err);
+
+/* weft_future_set_result() from any thread: the completion happens on the
+ * loop thread, soon. The caller must hold a reference until this returns;
+ * the call takes its own. Returns 0, -ENOMEM, -ESHUTDOWN. */
+WEFT_EXPORT int weft_future_set_result_threadsafe(weft_future_t *future,
+                                                  void *value);
+
+/* Cancel a pending future: it becomes done with status -ECANCELED and its
+ * callbacks and waiters run. Returns 0, or -EALREADY if it was already done.
+ * Cancelling a task's future cancels the task (see weft_task_cancel()). */
+WEFT_EXPORT int weft_future_cancel(weft_future_t *future);
+
+/* Call fn(future, arg) on the loop thread once the future is done: via
+ * call_soon, after completion; if it is already done, scheduled now.
+ * Callbacks run in the order they were added. Returns 0, -ENOMEM,
+ * -EINVAL. */
+WEFT_EXPORT int weft_future_add_done_callback(weft_future_t *future,
+                                              weft_done_fn fn, void *arg);
+
+/* Remove every not-yet-scheduled callback equal to (fn, arg). Returns the
+ * number removed (0 if none). */
+WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
+                                                 weft_done_fn fn, void *arg);
+
+/* From a task: wait until the future is done and return its status (as
+ * weft_future_result()), storing its value in *value if value is not NULL.
+ *
+ * If the waiting task is cancelled, or a deadline scope around the wait
+ * expires, the awaited future is cancelled too (as in asyncio); when it is
+ * a task, weft_await() waits until that task has finished unwinding, then
+ * returns -ECANCELED (or -ETIMEDOUT for a deadline). Returns -EPERM outside
+ * a task, -EINVAL for a future of another loop. */
+WEFT_EXPORT int weft_await(weft_future_t *future, void **value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

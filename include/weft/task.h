@@ -1,0 +1,261 @@
+/* weft/task.h - tasks (coroutines), cancellation, deadline scopes, task
+ * groups, gather, wait_for and weft_run.
+ *
+ * A task is a function `int fn(void *arg)` running on its own stack. It
+ * reads like blocking code: every weft call that can suspend it (sleep,
+ * await, join, the I/O calls of other modules) lets the loop run other
+ * tasks meanwhile, and returns an int: >= 0 on success or a negative errno.
+ * The task's return value is its status: >= 0 a result, < 0 an error.
+ *
+ * Cancellation is a request. After weft_task_cancel(t), the wait t is
+ * suspended in (or its next one) returns -ECANCELED, and so does every later
+ * wait: cancellation is level-triggered, as in Trio and libdill, so a
+ * cancelled task cannot block again by ignoring one error. To wait during
+ * clean-up, open a shielded scope (WEFT_SCOPE_SHIELD). A wait that had
+ * already completed when the cancel arrived still returns its result (no data
+ * is lost); the cancel shows at the next wait.
+ *
+ * Deadlines are scopes around any block of waits (asyncio.timeout, Trio's
+ * move_on_after / fail_after). Inside an expired scope every wait returns
+ * -ETIMEDOUT, and weft_scope_exit() reports whether the deadline cut a wait
+ * short. A timeout is always -ETIMEDOUT and a cancellation -ECANCELED; when
+ * both arrive together the cancellation wins.
+ *
+ * Calls that wait (weft_sleep, weft_join, weft_await, weft_gather,
+ * weft_wait_for, weft_group_exit) fail with -EPERM outside a task.
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include "future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_task weft_task_t;
+typedef int (*weft_task_fn)(void *arg);
+
+/* Spawn flags. */
+enum {
+    /* Give this task its own floating-point control state (SSE MXCSR and
+     * x87 control word on x86-64, FPCR on aarch64), saved and restored at
+     * each of its switches. Without it the FP control state is per thread,
+     * like the signal mask: a task that changes the rounding mode must put
+     * it back before it waits. (Saving it costs ~3 ns a switch here; see
+     * docs/design.md.) */
+    WEFT_SPAWN_FPENV = 1u << 0,
+};
+
+typedef struct weft_spawn_opts {
+    const char *name;  /* copied (up to 31 bytes); NULL: "task-<id>" */
+    size_t stack_size; /* usable stack bytes; 0: the loop's default. Sizes
+                          below 16 KiB get no guard page, only a canary. */
+    unsigned flags;    /* WEFT_SPAWN_* */
+} weft_spawn_opts_t;
+
+/* The smallest stack_size accepted. */
+#define WEFT_STACK_MIN 1024
+
+/* Create a task running fn(arg) on the loop this thread is running, as
+ * asyncio.create_task(). It starts at the loop's next opportunity, in the
+ * loop's root group: it is cancelled and awaited when the loop closes. If
+ * `out` is not NULL the caller receives a reference to the task and must
+ * drop it with weft_task_release(); with NULL the task runs detached, and a
+ * failure nobody collected is logged. opts may be NULL.
+ * Returns 0; -EPERM when no loop is running on this thread; -EINVAL;
+ * -ENOMEM (no memory or stack). On failure fn never runs. */
+WEFT_EXPORT int weft_spawn(weft_task_t **out, weft_task_fn fn, void *arg,
+                           const weft_spawn_opts_t *opts);
+
+/* weft_spawn() for a given loop, which need not be running (call it from
+ * the loop's thread): how a program starts its first tasks. */
+WEFT_EXPORT int weft_loop_spawn(weft_loop_t *loop, weft_task_t **out,
+                                weft_task_fn fn, void *arg,
+                                const weft_spawn_opts_t *opts);
+
+/* The task running now, or NULL in a plain callback or outside a loop.
+ * Borrowed: valid while the task runs. */
+WEFT_EXPORT weft_task_t *weft_task_current(void);
+
+WEFT_EXPORT weft_task_t *weft_task_ref(weft_task_t *task);
+/* Drop a reference. A task keeps running after its last reference is
+ * dropped; its memory (including its stack) is freed when it has finished
+ * and nobody holds it. NULL is ignored. */
+WEFT_EXPORT void weft_task_release(weft_task_t *task);
+
+/* Name and unique (per process) id. The name stays valid while you hold a
+ * reference. */
+WEFT_EXPORT const char *weft_task_name(const weft_task_t *task);
+WEFT_EXPORT uint64_t weft_task_id(const weft_task_t *task);
+
+/* The task as a future (asyncio's Task is a Future): done when the task
+ * returns, with status = its return value. Borrowed: valid while you hold
+ * the task; take weft_future_ref() to keep it longer. */
+WEFT_EXPORT weft_future_t *weft_task_future(weft_task_t *task);
+
+WEFT_EXPORT bool weft_task_done(const weft_task_t *task);
+/* True if the task finished with -ECANCELED. */
+WEFT_EXPORT bool weft_task_cancelled(const weft_task_t *task);
+
+/* The status of a finished task (its return value); -EAGAIN if it is still
+ * running. Collecting it this way (or by joining) marks the result as
+ * seen. */
+WEFT_EXPORT int weft_task_result(weft_task_t *task);
+
+/* Request cancellation (see above). A task cancelled before it first ran
+ * still starts, so it can release what `arg` owns; its first wait returns
+ * -ECANCELED. Returns 0, -EALREADY if the task has finished. */
+WEFT_EXPORT int weft_task_cancel(weft_task_t *task);
+
+/* Soft cancellation: ask the task to stop, and cancel it for real after
+ * `grace` seconds if it has not finished. Until then the task keeps
+ * running; weft_stop_requested() returns true in it, and waits inside a
+ * WEFT_SCOPE_STOPPABLE scope return -ECANCELED (use one around idle waits,
+ * e.g. a server connection waiting for the next request). grace <= 0 is a
+ * plain weft_task_cancel(). Returns 0, -EALREADY, -EINVAL (NaN). */
+WEFT_EXPORT int weft_task_cancel_soft(weft_task_t *task, double grace);
+
+/* In a task: true once weft_task_cancel_soft() or weft_task_cancel() was
+ * called on it. False outside a task. */
+WEFT_EXPORT bool weft_stop_requested(void);
+
+/* Wait for a task to finish and return its status. If the joining task is
+ * cancelled (or a deadline scope expires) while it waits, the joined task
+ * is cancelled too and weft_join() returns -ECANCELED (-ETIMEDOUT) once it
+ * has finished unwinding, as asyncio's `await task`. Joining yourself is
+ * -EDEADLK. Does not drop your reference. */
+WEFT_EXPORT int weft_join(weft_task_t *task);
+
+/* Suspend the current task for `seconds`. 0 (or less) gives up control:
+ * the other ready tasks and callbacks run, then this task continues
+ * (asyncio.sleep(0)). Returns 0, -ECANCELED, -ETIMEDOUT (deadline scope),
+ * -EINVAL (NaN), -EPERM (not in a task). */
+WEFT_EXPORT int weft_sleep(double seconds);
+
+/* weft_sleep(0). */
+WEFT_EXPORT int weft_yield(void);
+
+/* ---- deadline and cancel scopes ----------------------------------------
+ * A scope is caller-allocated storage (usually a local of the task) that
+ * must stay in place from enter to exit. Scopes nest; exit them in reverse
+ * order of entry, in the task that entered them. */
+typedef struct weft_scope {
+    uint64_t private_[12];
+} weft_scope_t;
+
+enum {
+    /* Waits inside ignore cancellation of the task and the expiry of outer
+     * scopes (the scope's own deadline still applies): for clean-up that
+     * must wait, like asyncio.shield or Trio's shield=True. */
+    WEFT_SCOPE_SHIELD = 1u << 0,
+    /* Waits inside also end with -ECANCELED when a soft cancellation
+     * (weft_task_cancel_soft) is requested. */
+    WEFT_SCOPE_STOPPABLE = 1u << 1,
+};
+
+/* Enter a scope whose deadline is `timeout` seconds from now
+ * (asyncio.timeout(delay)). A negative timeout counts as 0 (expired at
+ * once); INFINITY means no deadline (a plain shield or stoppable scope).
+ * Returns 0, -EPERM outside a task, -EINVAL (NaN, NULL). On error the scope
+ * is not entered. */
+WEFT_EXPORT int weft_scope_enter(weft_scope_t *scope, double timeout,
+                                 unsigned flags);
+
+/* The same with an absolute deadline in loop time (asyncio.timeout_at). */
+WEFT_EXPORT int weft_scope_enter_at(weft_scope_t *scope, double deadline,
+                                    unsigned flags);
+
+/* Move the deadline (asyncio's Timeout.reschedule); INFINITY removes it.
+ * An already expired scope stays expired. Returns 0, -EINVAL. */
+WEFT_EXPORT int weft_scope_reschedule(weft_scope_t *scope, double deadline);
+
+/* True once the scope's deadline has passed (Trio's cancel_called). */
+WEFT_EXPORT bool weft_scope_expired(const weft_scope_t *scope);
+
+/* Leave the scope. Returns -ETIMEDOUT if its deadline cut short a wait
+ * inside it (fail_after; ignore the value for move_on_after), else 0.
+ * Exiting a scope that is not the innermost one of this task is misuse:
+ * logged, -EINVAL, and the scope is removed anyway. */
+WEFT_EXPORT int weft_scope_exit(weft_scope_t *scope);
+
+/* ---- task groups (asyncio.TaskGroup, Trio nursery) ----------------------
+ * enter; spawn children; exit waits for all of them. The first child that
+ * fails (returns < 0, other than -ECANCELED) cancels its siblings and the
+ * waits of the group's owner between enter and exit (which return
+ * -ECANCELED), and exit returns that error. If the owner is cancelled or an
+ * outer deadline expires, exit cancels the children, waits for them, and
+ * returns -ECANCELED / -ETIMEDOUT. Storage is caller-allocated, like a scope,
+ * and a group is a scope: exit it in order with the others. */
+typedef struct weft_group {
+    uint64_t private_[24];
+} weft_group_t;
+
+/* Open a group owned by the current task. Returns 0, -EPERM, -EINVAL. */
+WEFT_EXPORT int weft_group_enter(weft_group_t *group);
+
+/* Spawn a child into an open group (from any task of the loop, including
+ * children). Children of a group that is being cancelled start cancelled.
+ * `out` and opts as weft_spawn(). Returns 0, -EINVAL (group closed),
+ * -ENOMEM. */
+WEFT_EXPORT int weft_group_spawn(weft_group_t *group, weft_task_t **out,
+                                 weft_task_fn fn, void *arg,
+                                 const weft_spawn_opts_t *opts);
+
+/* Cancel every child and the owner's waits inside the group. Returns 0. */
+WEFT_EXPORT int weft_group_cancel(weft_group_t *group);
+
+/* Number of children still running. */
+WEFT_EXPORT size_t weft_group_size(const weft_group_t *group);
+
+/* Wait for all children (also those spawned meanwhile) and close the group.
+ * Returns 0, the first child error, -ECANCELED, -ETIMEDOUT, or -EINVAL /
+ * -EPERM on misuse (not the owner; not the innermost scope). */
+WEFT_EXPORT int weft_group_exit(weft_group_t *group);
+
+/* ---- gather and wait_for ----------------------------------------------- */
+enum {
+    /* Wait for every future and return 0; read each outcome with
+     * weft_future_result() (asyncio's return_exceptions=True). */
+    WEFT_GATHER_ALL = 1u << 0,
+};
+
+/* Wait for n futures (task futures included: weft_task_future()). By
+ * default the first one to fail (status < 0) cancels the others; gather
+ * waits until they have all finished and returns that error, or 0 when all
+ * succeeded. With WEFT_GATHER_ALL it never cancels and returns 0. If the
+ * gathering task is cancelled or its deadline expires, every pending future
+ * is cancelled and awaited, then -ECANCELED / -ETIMEDOUT is returned.
+ * Results stay in the futures, in your order. Returns -ENOMEM before
+ * anything happens if it cannot allocate its n bookkeeping slots. */
+WEFT_EXPORT int weft_gather(weft_future_t *const *futures, size_t n,
+                            unsigned flags);
+
+/* Await a future for at most `timeout` seconds (asyncio.wait_for). On
+ * timeout the future is cancelled and, if it is a task, awaited until it has
+ * finished unwinding; then -ETIMEDOUT is returned, unless the task finished
+ * with a result or an error of its own regardless, which is returned
+ * instead. If the waiting task is cancelled, the same clean-up happens and
+ * -ECANCELED is returned, even when the timeout fired at the same moment.
+ * INFINITY waits without limit. value as weft_await(). */
+WEFT_EXPORT int weft_wait_for(weft_future_t *future, double timeout,
+                              void **value);
+
+/* ---- weft_run: asyncio.run ------------------------------------------------
+ * Create a loop, run main(arg) as a task until it returns, cancel and await
+ * every task still alive, close and free the loop; return main's status (or
+ * a negative errno if the loop could not be made). Must not be called while
+ * this thread runs a loop (-EBUSY). */
+typedef struct weft_run_opts {
+    weft_loop_opts_t loop;  /* options of the new loop */
+    weft_spawn_opts_t main; /* options of the main task */
+} weft_run_opts_t;
+
+WEFT_EXPORT int weft_run(weft_task_fn main, void *arg);
+WEFT_EXPORT int weft_run_opts(weft_task_fn main, void *arg,
+                              const weft_run_opts_t *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

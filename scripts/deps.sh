@@ -1,0 +1,49 @@
+#!/bin/sh
+# Install the Debian packages a make target needs, or say exactly what to
+# install. Usage: scripts/deps.sh build|test|bench|valgrind ...
+set -eu
+
+pkgs_build="gcc make cmake pkg-config libc6-dev"
+pkgs_test="check libsubunit-dev"
+pkgs_bench="g++ libuv1-dev libboost-context-dev"
+pkgs_valgrind="valgrind"
+
+want=""
+for target in "$@"; do
+    case "$target" in
+    build) want="$want $pkgs_build" ;;
+    test) want="$want $pkgs_build $pkgs_test" ;;
+    bench) want="$want $pkgs_build $pkgs_bench" ;;
+    valgrind) want="$want $pkgs_build $pkgs_test $pkgs_valgrind" ;;
+    *) echo "deps.sh: unknown target '$target'" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $want; do
+    case " $missing " in *" $p "*) continue ;; esac
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "weft needs these Debian packages; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh them at most once a day.
+stamp=/var/lib/apt/periodic/weft-update-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +1440 2>/dev/null)" ] ||
+   ! apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
+    apt-get update -q
+    mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+    apt-get install -y -q --no-install-recommends $missing
+fi

@@ -1,0 +1,78 @@
+/* Error codes are negative errno values; their text comes from glibc's
+ * thread-safe strerrordesc_np / strerrorname_np (glibc >= 2.32), with a
+ * small table as fallback elsewhere. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+
+const char *weft_version(void) {
+#define WEFT__STR2(x) #x
+#define WEFT__STR(x) WEFT__STR2(x)
+    return WEFT__STR(WEFT_VERSION_MAJOR) "." WEFT__STR(
+        WEFT_VERSION_MINOR) "." WEFT__STR(WEFT_VERSION_PATCH);
+}
+
+#if !(defined(__GLIBC__) &&                                                    \
+      (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32)))
+/* Fallback for C libraries without the _np functions: the codes weft itself
+ * produces. */
+#define WEFT__ERRNO_MAP(X)                                                     \
+    X(EPERM, "Operation not permitted")                                        \
+    X(ENOENT, "No such file or directory")                                     \
+    X(EINTR, "Interrupted system call")                                        \
+    X(EAGAIN, "Resource temporarily unavailable")                              \
+    X(ENOMEM, "Cannot allocate memory")                                        \
+    X(EBUSY, "Device or resource busy")                                        \
+    X(EINVAL, "Invalid argument")                                              \
+    X(EPIPE, "Broken pipe")                                                    \
+    X(EDEADLK, "Resource deadlock avoided")                                    \
+    X(EALREADY, "Operation already in progress")                               \
+    X(ESHUTDOWN, "Cannot send after transport endpoint shutdown")              \
+    X(ETIMEDOUT, "Connection timed out")                                       \
+    X(ECANCELED, "Operation canceled")
+static const char *strerrordesc_np(int e) {
+#define X(code, text)                                                          \
+    if (e == code)                                                             \
+        return text;
+    WEFT__ERRNO_MAP(X)
+#undef X
+    return NULL;
+}
+static const char *strerrorname_np(int e) {
+#define X(code, text)                                                          \
+    if (e == code)                                                             \
+        return #code;
+    WEFT__ERRNO_MAP(X)
+#undef X
+    return NULL;
+}
+#endif
+
+const char *weft_strerror(int err) {
+    const char *s = strerrordesc_np(err < 0 ? -err : err);
+    return s ? s : "Unknown error";
+}
+
+const char *weft_err_name(int err) {
+    const char *s = strerrorname_np(err < 0 ? -err : err);
+    return s ? s : "EUNKNOWN";
+}
+
+int weft__secs_to_ns(double secs, uint64_t *out) {
+    if (isnan(secs))
+        return -EINVAL;
+    if (secs <= 0) {
+        *out = 0;
+        return 0;
+    }
+    if (secs >= (double)WEFT__NS_INF / 1e9) {
+        *out = WEFT__NS_INF;
+        return 0;
+    }
+    *out = (uint64_t)(secs * 1e9 + 0.5);
+    return 0;
+}

@@ -1,0 +1,64 @@
+/* Internal: the timer heap.
+ *
+ * A 4-ary min-heap in one array of {when, timer*} entries: the keys sit in
+ * the array, four children share a cache line, and a pop walks ~10 levels
+ * for a million timers. Each timer carries its own index, so removal is
+ * O(log n); arming never allocates except to grow the array. Ties on `when`
+ * are broken by a sequence number: timers due at the same time fire in the
+ * order they were armed. */
+#ifndef WEFT_CORE_HEAP_H
+#define WEFT_CORE_HEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WEFT__TIMER_IDLE UINT32_MAX
+
+struct weft__timer {
+    uint64_t when; /* loop nanoseconds */
+    uint64_t seq;
+    void (*fire)(struct weft__timer *t);
+    uint32_t idx; /* position in the heap, or WEFT__TIMER_IDLE */
+};
+
+struct weft__heap_ent {
+    uint64_t when;
+    struct weft__timer *t;
+};
+
+struct weft__heap {
+    struct weft__heap_ent *v;
+    uint32_t n, cap;
+    uint64_t seq;
+};
+
+static inline void weft__timer_init(struct weft__timer *t,
+                                    void (*fire)(struct weft__timer *)) {
+    t->when = 0;
+    t->seq = 0;
+    t->fire = fire;
+    t->idx = WEFT__TIMER_IDLE;
+}
+
+static inline bool weft__timer_armed(const struct weft__timer *t) {
+    return t->idx != WEFT__TIMER_IDLE;
+}
+
+void weft__heap_init(struct weft__heap *h);
+void weft__heap_fini(struct weft__heap *h);
+/* Arm t at t->when. Returns 0 or -ENOMEM. t must not be armed. */
+int weft__heap_push(struct weft__heap *h, struct weft__timer *t);
+/* Disarm an armed timer. */
+void weft__heap_remove(struct weft__heap *h, struct weft__timer *t);
+/* Pop the earliest timer if it is due at `now`; NULL otherwise. */
+struct weft__timer *weft__heap_pop_due(struct weft__heap *h, uint64_t now);
+
+static inline bool weft__heap_empty(const struct weft__heap *h) {
+    return h->n == 0;
+}
+
+static inline uint64_t weft__heap_min(const struct weft__heap *h) {
+    return h->v[0].when;
+}
+
+#endif

@@ -1,0 +1,71 @@
+/* Internal: task stacks, pooled per loop.
+ *
+ * Stacks are slots carved from chunks of one mmap each (a few MiB), so a
+ * million stacks need a few hundred mappings, far below vm.max_map_count.
+ * Memory is committed lazily by the kernel: a stack costs the pages it has
+ * touched. Each slot is laid out, from high addresses down:
+ *
+ *     [ canary of the slot above | header (the task) | stack ... | guard? ]
+ *
+ * The header area holds the owner's object (the task struct), so a parked
+ * task with a shallow stack costs one page in all. The canary guarding a
+ * slot's bottom lives at the top of the slot below it (or of the chunk's
+ * header page), a page that is resident anyway, and is checked at every
+ * switch. Slots of 16 KiB and more also get a PROT_NONE guard page while
+ * the process-wide guard budget lasts (each guard splits a mapping in two,
+ * and the kernel allows 65530 mappings by default).
+ */
+#ifndef WEFT_CORO_STACK_H
+#define WEFT_CORO_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/list.h"
+
+#define WEFT__STACK_DEFAULT (64 * 1024)
+#define WEFT__STACK_GUARD_MIN (16 * 1024)
+
+struct weft__stack_pool;
+
+struct weft__stack {
+    char *lo;        /* lowest usable byte */
+    char *hi;        /* one past the highest usable byte (16-aligned) */
+    void *header;    /* the owner's object, header_size bytes, 64-aligned */
+    uint64_t *canary;/* the word just below `lo` (or below the guard) */
+    struct weft__stack_chunk *chunk;
+    uint32_t slot;
+    bool guarded;
+};
+
+struct weft__stack_pools {
+    struct weft__stack_pool *first;
+    size_t header_size;
+    uint64_t canary_key;
+};
+
+void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size);
+/* Unmap everything; stacks still in use become invalid. */
+void weft__stack_pools_fini(struct weft__stack_pools *p);
+
+/* Get a stack with at least `usable` bytes. Returns 0 or -ENOMEM. */
+int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
+                      struct weft__stack *out);
+
+/* Give a stack back. `deepest` is the lowest stack pointer seen while it
+ * was in use (0 if unknown): pages below it that a deep call touched are
+ * returned to the kernel. */
+void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
+                      uintptr_t deepest);
+
+/* The value the canary of a stack must hold (unique per slot). */
+static inline uint64_t weft__stack_canary_value(const struct weft__stack *s,
+                                                uint64_t key) {
+    return key ^ (uintptr_t)s->canary;
+}
+
+/* Process-wide guard page accounting (for tests and benchmarks). */
+size_t weft__stack_guards_in_use(void);
+
+#endif

@@ -1,0 +1,564 @@
+/* The event loop: iterations, time, callbacks, timers, stop and close.
+ *
+ * One iteration (weft__loop_run_once):
+ *   1. poll for I/O, waiting until the next timer when nothing is ready;
+ *      the poll is skipped when work is ready and nobody waits for I/O, so a
+ *      busy loop of yielding tasks makes no system calls;
+ *   2. read the clock once; run calls queued from other threads;
+ *   3. move due timers to the ready queue (in deadline order, FIFO on ties);
+ *   4. run ready items, up to 64 of them, taking newly ready ones too: tasks
+ *      that yield to each other hand over directly and pay no poll each
+ *      round, while I/O and timers never wait behind more than 64 items
+ *      (libuv and h2o bound their rounds the same way). After stop(), only
+ *      the items that were ready when the iteration began still run, as
+ *      asyncio's stop() promises.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop_int.h"
+
+#define MIN_BUDGET 64
+#define CALLS_PER_CHUNK 256
+
+WEFT__TLS struct weft__runq weft__tls_rq;
+static WEFT__TLS char thread_token;
+
+bool weft__loop_owned(const weft_loop_t *loop) {
+    return loop->owner == &thread_token;
+}
+
+int weft__loop_check(const weft_loop_t *loop, const char *fn) {
+    if (WEFT__UNLIKELY(!loop))
+        return -EINVAL;
+    if (WEFT__UNLIKELY(loop->owner != &thread_token)) {
+        weft__log(WEFT_LOG_WARN,
+                  "%s: loop %p used from a thread that does not own it", fn,
+                  (const void *)loop);
+        return -EPERM;
+    }
+    return 0;
+}
+
+static uint64_t clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * WEFT__NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void update_time(weft_loop_t *loop) {
+    if (!(loop->flags & WEFT_LOOP_VIRTUAL_CLOCK))
+        loop->now = clock_ns();
+}
+
+/* ---- creation and destruction ------------------------------------------------ */
+
+int weft_loop_new(weft_loop_t **out, const weft_loop_opts_t *opts) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    unsigned flags = opts ? opts->flags : 0;
+    size_t stack = opts && opts->stack_size ? opts->stack_size
+                                            : WEFT__STACK_DEFAULT;
+    if (flags & ~(unsigned)WEFT_LOOP_VIRTUAL_CLOCK)
+        return -EINVAL;
+    if (stack < 1024 || stack > ((size_t)1 << 30))
+        return -EINVAL;
+
+    weft_loop_t *loop = weft__calloc(1, sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    loop->rq = &loop->rq_own;
+    loop->rq_own.tail = &loop->rq_own.head;
+    loop->flags = flags;
+    loop->stack_size = stack;
+    loop->owner = &thread_token;
+    loop->epfd = loop->wakefd = -1;
+    weft__ctx_init_thread(&loop->sched);
+    weft__heap_init(&loop->timers);
+    weft__list_init(&loop->hooks);
+    loop->now = (flags & WEFT_LOOP_VIRTUAL_CLOCK) ? 0 : clock_ns();
+
+    int err = weft__tsq_init(&loop->tsq);
+    if (err) {
+        weft__free(loop);
+        return err;
+    }
+    err = weft__poller_init(loop);
+    if (err) {
+        weft__tsq_fini(&loop->tsq);
+        weft__free(loop);
+        return err;
+    }
+    *out = loop;
+    return 0;
+}
+
+void weft__hook_add(weft_loop_t *loop, struct weft__hook *h, int phase,
+                    void (*fn)(weft_loop_t *, struct weft__hook *)) {
+    h->phase = phase;
+    h->fn = fn;
+    /* Keep the list sorted by phase, FIFO within a phase. */
+    struct weft__list *pos = loop->hooks.next;
+    while (pos != &loop->hooks &&
+           WEFT__CONTAINER_OF(pos, struct weft__hook, link)->phase <= phase)
+        pos = pos->next;
+    h->link.next = pos;
+    h->link.prev = pos->prev;
+    pos->prev->next = &h->link;
+    pos->prev = &h->link;
+}
+
+static void run_hooks(weft_loop_t *loop, int lo, int hi) {
+    struct weft__list *pos = loop->hooks.next;
+    while (pos != &loop->hooks) {
+        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook, link);
+        pos = pos->next;
+        if (h->phase >= lo && h->phase <= hi)
+            h->fn(loop, h);
+    }
+}
+
+static void call_fire(struct weft__timer *t);
+
+static void drop_pending_calls(weft_loop_t *loop) {
+    struct weft__timer *t;
+    while ((t = weft__heap_pop_due(&loop->timers, UINT64_MAX))) {
+        /* Tasks are gone by now; what is left are callback records (and
+         * timers of objects that outlive the loop's run, dropped). */
+        if (t->fire == call_fire)
+            weft__call_free(loop,
+                            WEFT__CONTAINER_OF(t, struct weft__call, timer));
+    }
+    struct weft__ready *r;
+    while ((r = weft__ready_pop(loop))) {
+        struct weft__call *c = WEFT__CONTAINER_OF(r, struct weft__call, node);
+        weft__call_free(loop, c);
+    }
+}
+
+int weft_loop_close(weft_loop_t *loop) {
+    int err = weft__loop_check(loop, "weft_loop_close");
+    if (err)
+        return err;
+    if (loop->running) {
+        weft__log(WEFT_LOG_WARN, "weft_loop_close: the loop is running");
+        return -EBUSY;
+    }
+    if (loop->closed)
+        return 0;
+    loop->closing = true;
+    /* Phases that still need the loop to run (cancel and drain tasks). */
+    run_hooks(loop, 0, WEFT__PHASE_FREE - 1);
+    weft__tsq_close(loop);
+    /* Calls queued from other threads before the close still run. */
+    weft__tsq_drain(loop);
+    drop_pending_calls(loop);
+    loop->closed = true;
+    return 0;
+}
+
+void weft_loop_free(weft_loop_t *loop) {
+    if (!loop)
+        return;
+    if (weft__loop_check(loop, "weft_loop_free"))
+        return;
+    if (loop->running) {
+        weft__log(WEFT_LOG_ERROR,
+                  "weft_loop_free: the loop is running; not freed");
+        return;
+    }
+    weft_loop_close(loop);
+    run_hooks(loop, WEFT__PHASE_FREE, 1000);
+    weft__poller_fini(loop);
+    weft__tsq_fini(&loop->tsq);
+    weft__heap_fini(&loop->timers);
+    for (uint32_t i = 0; i < loop->calls.nchunks; i++)
+        weft__free(loop->calls.chunks[i]);
+    weft__free(loop->calls.chunks);
+    weft__stack_pools_fini(&loop->stacks);
+    weft__free(loop);
+}
+
+bool weft_loop_is_running(const weft_loop_t *loop) {
+    return loop && loop->running;
+}
+
+bool weft_loop_is_closed(const weft_loop_t *loop) {
+    return loop && loop->closed;
+}
+
+weft_loop_t *weft_loop_current(void) {
+    return weft__tls_loop;
+}
+
+double weft_loop_time(const weft_loop_t *loop) {
+    return loop ? (double)loop->now / 1e9 : 0.0;
+}
+
+uint64_t weft_loop_time_ns(const weft_loop_t *loop) {
+    return loop ? loop->now : 0;
+}
+
+void weft_loop_update_time(weft_loop_t *loop) {
+    if (loop && weft__loop_owned(loop))
+        update_time(loop);
+}
+
+int weft_loop_advance(weft_loop_t *loop, double seconds) {
+    int err = weft__loop_check(loop, "weft_loop_advance");
+    if (err)
+        return err;
+    uint64_t ns;
+    if (!(loop->flags & WEFT_LOOP_VIRTUAL_CLOCK) || seconds < 0 ||
+        weft__secs_to_ns(seconds, &ns))
+        return -EINVAL;
+    loop->now = weft__loop_deadline(loop, ns);
+    return 0;
+}
+
+void weft_loop_set_data(weft_loop_t *loop, void *data) {
+    if (loop)
+        loop->data = data;
+}
+
+void *weft_loop_get_data(const weft_loop_t *loop) {
+    return loop ? loop->data : NULL;
+}
+
+/* ---- callback records ----------------------------------------------------------- */
+
+static struct weft__call *call_at(const struct weft__calls *cs, uint32_t idx) {
+    return &cs->chunks[idx / CALLS_PER_CHUNK][idx % CALLS_PER_CHUNK];
+}
+
+static int calls_grow(struct weft__calls *cs) {
+    struct weft__call **chunks =
+        weft__realloc(cs->chunks, (cs->nchunks + 1) * sizeof *chunks);
+    if (!chunks)
+        return -ENOMEM;
+    cs->chunks = chunks;
+    struct weft__call *c = weft__calloc(CALLS_PER_CHUNK, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    chunks[cs->nchunks] = c;
+    /* Thread the new records onto the free list, lowest index first. */
+    for (uint32_t i = CALLS_PER_CHUNK; i-- > 0;) {
+        c[i].idx = cs->nchunks * CALLS_PER_CHUNK + i;
+        c[i].gen = 1;
+        weft__timer_init(&c[i].timer, call_fire);
+        c[i].link = cs->free;
+        cs->free = &c[i];
+    }
+    cs->nchunks++;
+    return 0;
+}
+
+struct weft__call *weft__call_alloc(weft_loop_t *loop) {
+    struct weft__calls *cs = &loop->calls;
+    if (!cs->free && calls_grow(cs))
+        return NULL;
+    struct weft__call *c = cs->free;
+    cs->free = c->link;
+    c->link = NULL;
+    cs->live++;
+    return c;
+}
+
+void weft__call_free(weft_loop_t *loop, struct weft__call *c) {
+    if (weft__timer_armed(&c->timer))
+        weft__heap_remove(&loop->timers, &c->timer);
+    c->state = WEFT__CALL_FREE;
+    c->fn = NULL;
+    c->arg = c->arg2 = c->arg3 = NULL;
+    /* A new generation makes every handle to the old use stale. Skip 0 so
+     * that no live handle ever has id 0. */
+    if (++c->gen == 0)
+        c->gen = 1;
+    c->link = loop->calls.free;
+    loop->calls.free = c;
+    loop->calls.live--;
+}
+
+static void call_run(weft_loop_t *loop, struct weft__ready *r) {
+    struct weft__call *c = WEFT__CONTAINER_OF(r, struct weft__call, node);
+    void (*fn)(void *, void *, void *) = c->fn;
+    void *arg = c->arg, *arg2 = c->arg2, *arg3 = c->arg3;
+    bool live = c->state == WEFT__CALL_READY;
+    /* Free first: the callback may schedule again and reuse the record. */
+    weft__call_free(loop, c);
+    if (live)
+        fn(arg, arg2, arg3);
+}
+
+void weft__call_enqueue(weft_loop_t *loop, struct weft__call *c) {
+    c->state = WEFT__CALL_READY;
+    c->node.run = call_run;
+    weft__ready_push(loop, &c->node);
+}
+
+static void call_fire(struct weft__timer *t) {
+    struct weft__call *c = WEFT__CONTAINER_OF(t, struct weft__call, timer);
+    weft__call_enqueue(weft__tls_loop, c);
+}
+
+static weft_handle_t handle_of(const struct weft__call *c) {
+    weft_handle_t h = {((uint64_t)c->gen << 32) | c->idx};
+    return h;
+}
+
+/* Public callbacks take one argument; records carry three. */
+static void call_one(void *fn, void *arg, void *unused) {
+    (void)unused;
+    ((weft_callback_fn)(uintptr_t)fn)(arg);
+}
+
+static void set_handle(weft_handle_t *out, const struct weft__call *c) {
+    if (out)
+        *out = handle_of(c);
+}
+
+static int schedule(weft_loop_t *loop, const char *name, weft_callback_fn fn,
+                    void *arg, weft_handle_t *out, struct weft__call **pc) {
+    if (out)
+        out->id = 0;
+    int err = weft__loop_check(loop, name);
+    if (err)
+        return err;
+    if (!fn)
+        return -EINVAL;
+    if (loop->closed)
+        return -ESHUTDOWN;
+    struct weft__call *c = weft__call_alloc(loop);
+    if (!c)
+        return -ENOMEM;
+    c->fn = call_one;
+    c->arg = (void *)(uintptr_t)fn;
+    c->arg2 = arg;
+    *pc = c;
+    return 0;
+}
+
+int weft_call_soon(weft_loop_t *loop, weft_callback_fn fn, void *arg,
+                   weft_handle_t *out) {
+    struct weft__call *c;
+    int err = schedule(loop, "weft_call_soon", fn, arg, out, &c);
+    if (err)
+        return err;
+    weft__call_enqueue(loop, c);
+    set_handle(out, c);
+    return 0;
+}
+
+static int call_at_ns(weft_loop_t *loop, const char *name, uint64_t when,
+                      weft_callback_fn fn, void *arg, weft_handle_t *out) {
+    struct weft__call *c;
+    int err = schedule(loop, name, fn, arg, out, &c);
+    if (err)
+        return err;
+    c->state = WEFT__CALL_TIMER;
+    err = weft__loop_timer_arm(loop, &c->timer, when);
+    if (err) {
+        weft__call_free(loop, c);
+        return err;
+    }
+    set_handle(out, c);
+    return 0;
+}
+
+int weft_call_later(weft_loop_t *loop, double delay, weft_callback_fn fn,
+                    void *arg, weft_handle_t *out) {
+    uint64_t ns;
+    if (delay == (double)INFINITY || weft__secs_to_ns(delay, &ns)) {
+        if (out)
+            out->id = 0;
+        return -EINVAL;
+    }
+    if (!loop)
+        return -EINVAL;
+    return call_at_ns(loop, "weft_call_later", weft__loop_deadline(loop, ns),
+                      fn, arg, out);
+}
+
+int weft_call_at(weft_loop_t *loop, double when, weft_callback_fn fn, void *arg,
+                 weft_handle_t *out) {
+    uint64_t ns;
+    if (when == (double)INFINITY || weft__secs_to_ns(when, &ns)) {
+        if (out)
+            out->id = 0;
+        return -EINVAL;
+    }
+    return call_at_ns(loop, "weft_call_at", ns, fn, arg, out);
+}
+
+int weft_handle_cancel(weft_loop_t *loop, weft_handle_t h) {
+    int err = weft__loop_check(loop, "weft_handle_cancel");
+    if (err)
+        return err;
+    uint32_t idx = (uint32_t)h.id, gen = (uint32_t)(h.id >> 32);
+    if (gen == 0 || idx / CALLS_PER_CHUNK >= loop->calls.nchunks)
+        return -ENOENT;
+    struct weft__call *c = call_at(&loop->calls, idx);
+    if (c->gen != gen)
+        return -ENOENT;
+    switch (c->state) {
+    case WEFT__CALL_READY:
+        c->state = WEFT__CALL_CANCELLED; /* skipped when its turn comes */
+        return 0;
+    case WEFT__CALL_TIMER:
+        weft__call_free(loop, c);
+        return 0;
+    default:
+        return -ENOENT;
+    }
+}
+
+/* ---- running ------------------------------------------------------------------------ */
+
+void (*weft__task_runner)(weft_loop_t *loop, struct weft__ready *r);
+
+static struct weft__ready *queue_last(weft_loop_t *loop) {
+    if (loop->rq->tail == &loop->rq->head)
+        return NULL;
+    return WEFT__CONTAINER_OF(loop->rq->tail, struct weft__ready, next);
+}
+
+static void run_ready(weft_loop_t *loop) {
+    loop->batch_last = queue_last(loop);
+    struct weft__runq *q = loop->rq;
+    q->budget = loop->stopping ? 0 : MIN_BUDGET;
+    if (loop->stopping)
+        loop->stop_after = loop->batch_last;
+    for (;;) {
+        if (loop->stopping ? !loop->stop_after : q->budget <= 0)
+            break;
+        struct weft__ready *r = weft__ready_pop(loop);
+        if (!r)
+            break;
+        q->budget--;
+        if (r == loop->stop_after)
+            loop->stop_after = NULL; /* the last one of the batch */
+        if (r->run)
+            r->run(loop, r);
+        else
+            weft__task_runner(loop, r);
+    }
+    q->budget = 0; /* nothing is taken between iterations */
+    loop->stop_after = NULL;
+}
+
+static void fire_timers(weft_loop_t *loop) {
+    struct weft__timer *t;
+    while ((t = weft__heap_pop_due(&loop->timers, loop->now)))
+        t->fire(t);
+}
+
+static int64_t poll_timeout(const weft_loop_t *loop) {
+    if (loop->rq->head || loop->stopping)
+        return 0;
+    if (weft__heap_empty(&loop->timers))
+        return -1;
+    uint64_t min = weft__heap_min(&loop->timers);
+    return min <= loop->now ? 0 : (int64_t)(min - loop->now);
+}
+
+static void poll_io(weft_loop_t *loop) {
+    int64_t timeout = poll_timeout(loop);
+    bool tsq = atomic_load_explicit(&loop->tsq.pending, memory_order_acquire);
+    if (!(loop->flags & WEFT_LOOP_VIRTUAL_CLOCK)) {
+        if (timeout != 0 || loop->io_waiters || tsq)
+            weft__poller_poll(loop, tsq ? 0 : timeout);
+        return;
+    }
+    /* Virtual clock: look at I/O without waiting; if nothing at all can
+     * happen before the next timer, jump to it. */
+    if (timeout == 0 || tsq) {
+        if (loop->io_waiters || tsq)
+            weft__poller_poll(loop, 0);
+        return;
+    }
+    int n = weft__poller_poll(loop, timeout < 0 ? -1 : 0);
+    if (n == 0 && timeout > 0 && !loop->rq->head &&
+        !atomic_load(&loop->tsq.pending))
+        loop->now = weft__heap_min(&loop->timers);
+}
+
+void weft__loop_run_once(weft_loop_t *loop) {
+    poll_io(loop);
+    update_time(loop);
+    if (atomic_load_explicit(&loop->tsq.pending, memory_order_acquire))
+        weft__tsq_drain(loop);
+    fire_timers(loop);
+    run_ready(loop);
+    loop->iterations++;
+}
+
+int weft__loop_enter(weft_loop_t *loop, const char *fn) {
+    int err = weft__loop_check(loop, fn);
+    if (err)
+        return err;
+    if (weft__tls_loop) {
+        weft__log(WEFT_LOG_WARN,
+                  "%s: this thread is already running a loop (a loop cannot "
+                  "be run from its own callbacks or tasks)",
+                  fn);
+        return -EBUSY;
+    }
+    if (loop->closed)
+        return -ESHUTDOWN;
+    /* The run queue moves into the thread while the loop runs. */
+    struct weft__runq *q = &weft__tls_rq;
+    *q = loop->rq_own;
+    if (loop->rq_own.tail == &loop->rq_own.head)
+        q->tail = &q->head;
+    q->loop = loop;
+    q->current = NULL;
+    loop->rq = q;
+    loop->running = true;
+    weft__ctx_init_thread(&loop->sched);
+    update_time(loop);
+    return 0;
+}
+
+void weft__loop_leave(weft_loop_t *loop) {
+    struct weft__runq *q = &weft__tls_rq;
+    loop->rq_own = *q;
+    if (q->tail == &q->head)
+        loop->rq_own.tail = &loop->rq_own.head;
+    loop->rq_own.loop = NULL;
+    loop->rq = &loop->rq_own;
+    memset(q, 0, sizeof *q);
+    loop->running = false;
+}
+
+int weft_loop_run_forever(weft_loop_t *loop) {
+    int err = weft__loop_enter(loop, "weft_loop_run_forever");
+    if (err)
+        return err;
+    do
+        weft__loop_run_once(loop);
+    while (!loop->stopping);
+    loop->stopping = false;
+    weft__loop_leave(loop);
+    return 0;
+}
+
+int weft_loop_stop(weft_loop_t *loop) {
+    int err = weft__loop_check(loop, "weft_loop_stop");
+    if (err)
+        return err;
+    if (loop->stopping)
+        return 0;
+    loop->stopping = true;
+    /* What was already ready when this iteration began still runs, if it
+     * has not yet (asyncio's stop()); nothing newer. Tasks stop handing
+     * over to each other, so every item passes the scheduler's check. */
+    loop->rq->budget = 0;
+    loop->stop_after = NULL;
+    for (struct weft__ready *r = loop->rq->head; r; r = r->next)
+        if (r == loop->batch_last)
+            loop->stop_after = r;
+    return 0;
+}

@@ -1,0 +1,247 @@
+/* Internal: the loop's structure and the interface the layers above use
+ * (tasks, I/O operations, the executor). */
+#ifndef WEFT_LOOP_INT_H
+#define WEFT_LOOP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "../core/common.h"
+#include "../core/heap.h"
+#include "../core/list.h"
+#include "../coro/ctx.h"
+#include "../coro/stack.h"
+#include "weft/loop.h"
+
+/* ---- the ready queue -------------------------------------------------------
+ * Everything runnable is a weft__ready node: callback records and tasks, in
+ * one FIFO (singly linked). A callback's node has run(); a task's node has
+ * run == NULL, which the scheduler reads as "switch to this task". */
+struct weft__ready;
+typedef void (*weft__ready_fn)(weft_loop_t *loop, struct weft__ready *r);
+
+struct weft__ready {
+    struct weft__ready *next;
+    weft__ready_fn run;
+};
+
+/* ---- callback records (call_soon, call_later, done-callbacks) --------------
+ * Slab-allocated; a handle names one by index and generation, so a stale
+ * handle is recognised. */
+enum weft__call_state {
+    WEFT__CALL_FREE = 0,
+    WEFT__CALL_READY,     /* on the ready queue */
+    WEFT__CALL_TIMER,     /* in the timer heap */
+    WEFT__CALL_CANCELLED, /* on the ready queue, to be skipped */
+    WEFT__CALL_HELD,      /* owned by another structure (a future's list) */
+};
+
+struct weft__call {
+    struct weft__ready node;
+    struct weft__timer timer;
+    void (*fn)(void *arg, void *arg2, void *arg3);
+    void *arg, *arg2, *arg3;
+    struct weft__call *link; /* free list, or the holder's list */
+    uint32_t gen, idx;
+    uint8_t state;
+};
+
+struct weft__calls {
+    struct weft__call **chunks;
+    uint32_t nchunks;
+    struct weft__call *free;
+    uint32_t live;
+};
+
+/* ---- calls from other threads ----------------------------------------------- */
+struct weft__tsq_item {
+    weft_callback_fn fn;
+    void *arg;
+};
+
+struct weft__tsq {
+    pthread_mutex_t mu;
+    struct weft__tsq_item *v, *spare;
+    size_t n, cap, spare_cap;
+    atomic_int pending; /* items are queued and a wakeup was written */
+    bool closed;
+};
+
+/* ---- I/O readiness (the epoll backend's unit) ---------------------------------
+ * An fd registered once, edge-triggered, for input and output. The poller
+ * latches readiness in `ready` and calls notify(). */
+enum {
+    WEFT__IO_IN = 1u << 0,
+    WEFT__IO_OUT = 1u << 1,
+    WEFT__IO_ERR = 1u << 2,
+    WEFT__IO_HUP = 1u << 3,
+    WEFT__IO_RDHUP = 1u << 4,
+};
+
+struct weft__io {
+    int fd;
+    uint32_t ready;
+    void (*notify)(weft_loop_t *loop, struct weft__io *io, uint32_t events);
+    struct weft__list waiters; /* used by the task layer's waits */
+};
+
+/* ---- hooks run when the loop closes or is freed ------------------------------- */
+enum {
+    WEFT__PHASE_TASKS = 10, /* cancel and drain tasks (loop still runs) */
+    WEFT__PHASE_EXEC = 20,  /* stop executor pools */
+    WEFT__PHASE_FREE = 90,  /* release per-loop state (loop no longer runs) */
+};
+
+struct weft__hook {
+    struct weft__list link;
+    int phase;
+    void (*fn)(weft_loop_t *loop, struct weft__hook *h);
+};
+
+/* ---- the run queue ---------------------------------------------------------
+ * The scheduler's hot words. While a loop runs they live in a thread-local
+ * block (weft__tls_rq), so that a task switch reads them one load away from
+ * the thread pointer instead of two (thread -> loop -> queue); otherwise in
+ * the loop itself. loop->rq points at wherever they are now. */
+struct weft__runq {
+    weft_loop_t *loop;          /* the loop this thread runs, or NULL */
+    struct weft_task *current;  /* running task, NULL in callbacks */
+    struct weft__ready *head;
+    struct weft__ready **tail;
+    int32_t budget;             /* items this iteration may still take */
+    uint32_t nfpenv;            /* tasks with their own FP state */
+};
+
+extern WEFT__TLS struct weft__runq weft__tls_rq;
+
+/* The loop this thread is running (also while one of its tasks runs). */
+#define weft__tls_loop (weft__tls_rq.loop)
+
+struct weft_loop {
+    struct weft__runq *rq;      /* &rq_own, or &weft__tls_rq while running */
+    struct weft__runq rq_own;
+    struct weft__ready *batch_last; /* last item ready when it began */
+    struct weft__ready *stop_after; /* stop() was called: run up to this */
+    uint64_t now;       /* cached clock, ns */
+    struct weft__ctx sched; /* the thread's own context: runs callbacks */
+    struct weft_task *zombie; /* finished task whose stack awaits release */
+
+    struct weft__heap timers;
+    struct weft__calls calls;
+    struct weft__stack_pools stacks;
+    size_t stack_size;
+
+    uint32_t io_waiters; /* tasks parked on I/O: the poller must run */
+    int epfd;
+    int wakefd;
+    struct weft__tsq tsq;
+
+    unsigned flags;
+    bool running, stopping, closed, closing;
+    const void *owner; /* token of the owning thread */
+    uint64_t iterations;
+
+    struct weft__list hooks;
+    void *tasks;    /* the task layer's per-loop state */
+    void *data;     /* weft_loop_set_data */
+};
+
+/* True when called on the loop's owning thread. */
+bool weft__loop_owned(const weft_loop_t *loop);
+
+/* Misuse check for entry points: logs and returns -EPERM from a foreign
+ * thread, -EINVAL for NULL. */
+int weft__loop_check(const weft_loop_t *loop, const char *fn);
+
+static inline void weft__rq_push(struct weft__runq *q, struct weft__ready *r) {
+    r->next = NULL;
+    *q->tail = r;
+    q->tail = &r->next;
+}
+
+static inline void weft__ready_push(weft_loop_t *loop, struct weft__ready *r) {
+    weft__rq_push(loop->rq, r);
+}
+
+static inline struct weft__ready *weft__ready_pop(weft_loop_t *loop) {
+    struct weft__runq *q = loop->rq;
+    struct weft__ready *r = q->head;
+    if (r) {
+        q->head = r->next;
+        if (!r->next)
+            q->tail = &q->head;
+    }
+    return r;
+}
+
+/* Take the next ready item if it is a task and this iteration's budget
+ * allows: how a suspending task hands over straight to the next one. Only
+ * from a running task, so the queue is the thread's. */
+static inline struct weft__ready *weft__ready_take_task(struct weft__runq *q) {
+    struct weft__ready *r = q->head;
+    if (!r || r->run || --q->budget < 0)
+        return NULL;
+    q->head = r->next;
+    if (!r->next)
+        q->tail = &q->head;
+    return r;
+}
+
+/* The scheduler's hook for running a task's node (task layer). */
+extern void (*weft__task_runner)(weft_loop_t *loop, struct weft__ready *r);
+
+/* Timers of the loop. */
+static inline int weft__loop_timer_arm(weft_loop_t *loop, struct weft__timer *t,
+                                       uint64_t when) {
+    t->when = when;
+    return weft__heap_push(&loop->timers, t);
+}
+
+static inline void weft__loop_timer_cancel(weft_loop_t *loop,
+                                           struct weft__timer *t) {
+    if (weft__timer_armed(t))
+        weft__heap_remove(&loop->timers, t);
+}
+
+/* now + delay, saturating. */
+static inline uint64_t weft__loop_deadline(const weft_loop_t *loop,
+                                           uint64_t delay_ns) {
+    uint64_t d = loop->now + delay_ns;
+    return d < loop->now || d > WEFT__NS_INF ? WEFT__NS_INF : d;
+}
+
+/* Callback records. */
+struct weft__call *weft__call_alloc(weft_loop_t *loop);
+void weft__call_free(weft_loop_t *loop, struct weft__call *c);
+/* Queue a record (state READY). */
+void weft__call_enqueue(weft_loop_t *loop, struct weft__call *c);
+
+void weft__hook_add(weft_loop_t *loop, struct weft__hook *h, int phase,
+                    void (*fn)(weft_loop_t *, struct weft__hook *));
+
+/* Run one iteration (used by close to drain). */
+void weft__loop_run_once(weft_loop_t *loop);
+/* Enter/leave the running state on this thread: -EBUSY if a loop runs. */
+int weft__loop_enter(weft_loop_t *loop, const char *fn);
+void weft__loop_leave(weft_loop_t *loop);
+
+/* Backend (epoll.c). */
+int weft__poller_init(weft_loop_t *loop);
+void weft__poller_fini(weft_loop_t *loop);
+/* Wait at most timeout_ns (-1: no limit, 0: just look) and dispatch.
+ * Returns the number of events handled. */
+int weft__poller_poll(weft_loop_t *loop, int64_t timeout_ns);
+int weft__poller_add(weft_loop_t *loop, struct weft__io *io);
+void weft__poller_del(weft_loop_t *loop, struct weft__io *io);
+void weft__poller_wake(weft_loop_t *loop);
+void weft__poller_wake_drain(weft_loop_t *loop);
+
+/* Threadsafe queue (tsq.c). */
+int weft__tsq_init(struct weft__tsq *q);
+void weft__tsq_fini(struct weft__tsq *q);
+/* Run the queued calls; returns how many ran. */
+size_t weft__tsq_drain(weft_loop_t *loop);
+void weft__tsq_close(weft_loop_t *loop);
+
+#endif

@@ -1,0 +1,196 @@
+/* Deadline and cancel scopes. A scope is a link in its task's chain
+ * (innermost first); what may interrupt a wait is found by walking that
+ * chain outward until a shield. */
+#include <math.h>
+
+#include "task_int.h"
+
+#define SCOPE_MAGIC 0x73636f70u /* "scop" */
+
+_Static_assert(sizeof(struct weft__scope) <= sizeof(weft_scope_t),
+               "weft_scope_t too small");
+_Static_assert(_Alignof(struct weft__scope) <= _Alignof(weft_scope_t),
+               "weft_scope_t misaligned");
+
+static inline struct weft__scope *S(weft_scope_t *s) {
+    return (struct weft__scope *)(void *)s;
+}
+
+int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
+    struct weft__scope *expired = NULL;
+    *by = NULL;
+    for (struct weft__scope *s = t->scopes; s; s = s->outer) {
+        if (s->flags & WEFT__SCOPE_CANCELLED) {
+            *by = s;
+            return -ECANCELED;
+        }
+        if ((s->flags & WEFT__SCOPE_STOPPABLE) &&
+            (t->flags & WEFT__TASK_STOP)) {
+            *by = s;
+            return -ECANCELED;
+        }
+        if ((s->flags & WEFT__SCOPE_EXPIRED) && !expired)
+            expired = s;
+        if (s->flags & WEFT__SCOPE_SHIELD)
+            goto shielded;
+    }
+    if (t->flags & WEFT__TASK_CANCELLED)
+        return -ECANCELED;
+shielded:
+    if (expired) {
+        *by = expired;
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+void weft__task_recheck(struct weft_task *t) {
+    uint32_t p = (t->flags & (WEFT__TASK_CANCELLED | WEFT__TASK_STOP)) != 0;
+    for (struct weft__scope *s = t->scopes; s && !p; s = s->outer)
+        p = (s->flags & (WEFT__SCOPE_EXPIRED | WEFT__SCOPE_CANCELLED)) != 0;
+    t->pending = p;
+}
+
+static void scope_fire(struct weft__timer *tm) {
+    struct weft__scope *s = WEFT__CONTAINER_OF(tm, struct weft__scope, timer);
+    s->flags |= WEFT__SCOPE_EXPIRED;
+    weft__task_interrupt(s->task);
+}
+
+void weft__scope_push(struct weft_task *t, struct weft__scope *s,
+                      uint32_t flags) {
+    s->task = t;
+    s->flags = flags | WEFT__SCOPE_ACTIVE;
+    s->magic = SCOPE_MAGIC;
+    weft__timer_init(&s->timer, scope_fire);
+    s->outer = t->scopes;
+    t->scopes = s;
+}
+
+int weft__scope_arm(struct weft__scope *s, uint64_t deadline) {
+    weft_loop_t *loop = s->task->loop;
+    weft__loop_timer_cancel(loop, &s->timer);
+    if (deadline >= WEFT__NS_INF)
+        return 0;
+    if (deadline <= loop->now) {
+        s->flags |= WEFT__SCOPE_EXPIRED;
+        s->task->pending = 1;
+        return 0;
+    }
+    return weft__loop_timer_arm(loop, &s->timer, deadline);
+}
+
+void weft__scope_pop(struct weft__scope *s) {
+    struct weft_task *t = s->task;
+    weft__loop_timer_cancel(t->loop, &s->timer);
+    struct weft__scope **pp = &t->scopes;
+    while (*pp && *pp != s)
+        pp = &(*pp)->outer;
+    if (*pp)
+        *pp = s->outer;
+    s->flags &= ~(uint32_t)WEFT__SCOPE_ACTIVE;
+    s->magic = 0;
+    weft__task_recheck(t);
+}
+
+static int deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
+                       uint64_t *out) {
+    if (isnan(secs))
+        return -EINVAL;
+    if (secs == (double)INFINITY) {
+        *out = WEFT__NS_INF;
+        return 0;
+    }
+    uint64_t ns;
+    weft__secs_to_ns(secs, &ns);
+    *out = absolute ? ns : weft__loop_deadline(loop, ns);
+    return 0;
+}
+
+static int enter(weft_scope_t *scope, double secs, bool absolute,
+                 unsigned flags, const char *fn) {
+    struct weft_task *t = weft__task_require(fn);
+    if (!t)
+        return -EPERM;
+    uint64_t deadline;
+    if (!scope || (flags & ~(unsigned)(WEFT_SCOPE_SHIELD |
+                                       WEFT_SCOPE_STOPPABLE)) ||
+        deadline_ns(t->loop, secs, absolute, &deadline))
+        return -EINVAL;
+    struct weft__scope *s = S(scope);
+    weft__scope_push(t, s, flags);
+    int err = weft__scope_arm(s, deadline);
+    if (err)
+        weft__scope_pop(s);
+    return err;
+}
+
+int weft_scope_enter(weft_scope_t *scope, double timeout, unsigned flags) {
+    return enter(scope, timeout, false, flags, "weft_scope_enter");
+}
+
+int weft_scope_enter_at(weft_scope_t *scope, double deadline,
+                        unsigned flags) {
+    return enter(scope, deadline, true, flags, "weft_scope_enter_at");
+}
+
+static bool active(const struct weft__scope *s) {
+    return s->magic == SCOPE_MAGIC && (s->flags & WEFT__SCOPE_ACTIVE);
+}
+
+int weft_scope_reschedule(weft_scope_t *scope, double deadline) {
+    if (!scope || !active(S(scope)))
+        return -EINVAL;
+    struct weft__scope *s = S(scope);
+    uint64_t ns;
+    if (deadline_ns(s->task->loop, deadline, true, &ns))
+        return -EINVAL;
+    if (s->flags & WEFT__SCOPE_EXPIRED)
+        return 0;
+    return weft__scope_arm(s, ns);
+}
+
+bool weft_scope_expired(const weft_scope_t *scope) {
+    const struct weft__scope *s = (const struct weft__scope *)(const void *)
+        scope;
+    return s && (s->flags & WEFT__SCOPE_EXPIRED);
+}
+
+int weft_scope_exit(weft_scope_t *scope) {
+    struct weft_task *t = weft__task_require("weft_scope_exit");
+    if (!t)
+        return -EPERM;
+    if (!scope || !active(S(scope)) || S(scope)->task != t) {
+        weft__log(WEFT_LOG_WARN,
+                  "weft_scope_exit: scope %p is not open in this task",
+                  (void *)scope);
+        return -EINVAL;
+    }
+    struct weft__scope *s = S(scope);
+    if (s->flags & WEFT__SCOPE_GROUP) {
+        weft__log(WEFT_LOG_WARN, "weft_scope_exit: %p is a group; use "
+                                 "weft_group_exit",
+                  (void *)scope);
+        return -EINVAL;
+    }
+    int err = 0;
+    if (t->scopes != s) {
+        weft__log(WEFT_LOG_WARN,
+                  "weft_scope_exit: scope %p exited before the scopes nested "
+                  "in it",
+                  (void *)scope);
+        err = -EINVAL;
+    }
+    bool caught = (s->flags & WEFT__SCOPE_CAUGHT) != 0;
+    weft__scope_pop(s);
+    if (err)
+        return err;
+    if (!caught)
+        return 0;
+    /* The deadline cut a wait short. If the task has been cancelled
+     * meanwhile, say so: a cancel is never turned into a timeout. */
+    struct weft__scope *by;
+    if (weft__task_pending(t, &by) == -ECANCELED)
+        return -ECANCELED;
+    return -ETIMEDOUT;
+}

@@ -1,0 +1,587 @@
+/* Tasks: spawning, switching, parking, waking, cancelling, sleeping.
+ *
+ * A task lives at the top of its own stack slot (see coro/stack.h), so a
+ * spawn is one slot from the pool and no malloc. A task that suspends hands
+ * the CPU straight to the next ready task when there is one (and this
+ * iteration's budget allows), without passing through the loop's own
+ * context: one context switch per hand-off.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "task_int.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT__VALGRIND 1
+#endif
+#endif
+#ifdef WEFT__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+static atomic_uint_fast64_t next_task_id = 1;
+
+static void task_destroy(weft_future_t *f);
+static int task_cancel_future(weft_future_t *f);
+const struct weft__future_ops weft__task_ops = {task_cancel_future,
+                                                task_destroy};
+
+struct weft_task *weft__task_require(const char *fn) {
+    struct weft_task *t = weft__task_current();
+    if (WEFT__UNLIKELY(!t)) {
+        weft__log(WEFT_LOG_WARN, "%s: called outside a task (it can only be "
+                                 "awaited from a task)",
+                  fn);
+    }
+    return t;
+}
+
+/* ---- per-loop state ------------------------------------------------------------- */
+
+static void tasks_close(weft_loop_t *loop, struct weft__hook *h);
+static void tasks_free(weft_loop_t *loop, struct weft__hook *h);
+static void task_run(weft_loop_t *loop, struct weft__ready *r);
+
+struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
+    if (WEFT__LIKELY(loop->tasks != NULL))
+        return loop->tasks;
+    struct weft__tasks *ts = weft__calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    weft__list_init(&ts->live);
+    weft__group_init_root(&ts->root);
+    weft__stack_pools_init(&loop->stacks, sizeof(struct weft_task));
+    weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
+    weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
+    weft__overflow_setup();
+    weft__task_runner = task_run;
+    loop->tasks = ts;
+    return ts;
+}
+
+/* ---- switching -------------------------------------------------------------------- */
+
+static void reap(weft_loop_t *loop);
+
+/* Remember how deep the stack went, so that a stack given back to the pool
+ * can return the pages a deep call touched. Sampled where tasks park. */
+static inline void note_depth(struct weft_task *t) {
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (sp < t->deepest)
+        t->deepest = sp;
+}
+
+/* Leave the running task t (its state already recorded: parked or queued)
+ * for the next ready task, or for the loop's own context. Returns when t is
+ * resumed. A finished task never comes here: it returns to the loop's
+ * context, which frees its stack, so a resumed task has nothing to clean
+ * up. */
+static inline __attribute__((always_inline)) void check_canary(struct weft_task *t) {
+    if (WEFT__UNLIKELY(*t->stack.canary != t->canary))
+        weft__overflow_canary(t);
+}
+
+static inline void switch_out(struct weft__runq *q, struct weft_task *t) {
+    check_canary(t);
+    struct weft__ready *r = weft__ready_take_task(q);
+    struct weft__ctx *to;
+    if (r) {
+        /* Possibly t itself, when it was the only one ready: switching to
+         * yourself is harmless and rarer than a test would cost. */
+        struct weft_task *next = WEFT__CONTAINER_OF(r, struct weft_task, rnode);
+        q->current = next;
+        to = &next->ctx;
+    } else {
+        q->current = NULL;
+        to = &q->loop->sched;
+    }
+    weft__ctx_switch(&t->ctx, to, q->nfpenv != 0);
+}
+
+/* The loop's context runs a ready task. */
+static void task_run(weft_loop_t *loop, struct weft__ready *r) {
+    struct weft_task *t = WEFT__CONTAINER_OF(r, struct weft_task, rnode);
+    struct weft__runq *q = loop->rq;
+    q->current = t;
+    weft__ctx_switch(&loop->sched, &t->ctx, q->nfpenv != 0);
+    q->current = NULL;
+    if (WEFT__UNLIKELY(loop->zombie != NULL))
+        reap(loop);
+}
+
+static _Noreturn void task_finish(struct weft_task *t, int status);
+
+static void task_entry(struct weft__ctx *prev, struct weft__ctx *self) {
+    weft__ctx_started(prev, self);
+    struct weft_task *t = WEFT__CONTAINER_OF(self, struct weft_task, ctx);
+    t->flags |= WEFT__TASK_STARTED;
+    task_finish(t, t->fn(t->arg));
+}
+
+/* ---- parking and waking -------------------------------------------------------------- */
+
+static inline int park_result(struct weft_task *t, struct weft__wait *w,
+                              int r) {
+    if (WEFT__UNLIKELY(w->interrupted != 0)) {
+        if (r == -ETIMEDOUT) {
+            struct weft__scope *by;
+            /* A cancel that arrived with the timeout wins (bpo-42130). */
+            if (weft__task_pending(t, &by) == -ECANCELED)
+                r = -ECANCELED;
+            else if (w->by)
+                w->by->flags |= WEFT__SCOPE_CAUGHT;
+        }
+    }
+    return r;
+}
+
+int weft__park(struct weft__wait *w) {
+    struct weft__runq *q = &weft__tls_rq;
+    struct weft_task *t = q->current;
+    w->task = t;
+    w->result = 0;
+    w->interrupted = 0;
+    w->by = NULL;
+    if (WEFT__UNLIKELY(t->pending) && !w->noint) {
+        struct weft__scope *by;
+        int err = weft__task_pending(t, &by);
+        if (err) {
+            w->interrupted = err;
+            w->by = by;
+            if (!w->abort || w->abort(w) == 0)
+                return park_result(t, w, err);
+            /* The abort completes later: wait for it like any wake-up. */
+        }
+    }
+    t->wait = w;
+    note_depth(t);
+    switch_out(q, t);
+    return park_result(t, w, w->result);
+}
+
+void weft__task_wake(struct weft_task *t, int result) {
+    struct weft__wait *w = t->wait;
+    if (WEFT__UNLIKELY(!w)) {
+        weft__log(WEFT_LOG_ERROR, "internal: waking task %llu that is not "
+                                  "parked",
+                  (unsigned long long)t->id);
+        return;
+    }
+    w->result = result;
+    t->wait = NULL;
+    weft__ready_push(t->loop, &t->rnode);
+}
+
+void weft__task_interrupt(struct weft_task *t) {
+    t->pending = 1;
+    struct weft__wait *w = t->wait;
+    if (!w || w->noint || w->interrupted)
+        return;
+    struct weft__scope *by;
+    int err = weft__task_pending(t, &by);
+    if (!err)
+        return;
+    w->interrupted = err;
+    w->by = by;
+    if (!w->abort || w->abort(w) == 0)
+        weft__task_wake(t, err);
+}
+
+/* ---- finishing and freeing ----------------------------------------------------------- */
+
+static void close_leftover_scopes(struct weft_task *t) {
+    if (!t->scopes)
+        return;
+    weft__log(WEFT_LOG_WARN,
+              "task '%s' returned inside a scope or group it did not exit",
+              t->name);
+    while (t->scopes)
+        weft__scope_pop(t->scopes);
+}
+
+static _Noreturn void task_finish(struct weft_task *t, int status) {
+    weft_loop_t *loop = t->loop;
+    struct weft__tasks *ts = loop->tasks;
+    check_canary(t);
+    close_leftover_scopes(t);
+    weft__loop_timer_cancel(loop, &t->timer);
+    weft__loop_timer_cancel(loop, &t->grace);
+    t->flags |= WEFT__TASK_DONE;
+    weft__list_remove(&t->lnode);
+    ts->nlive--;
+    weft__future_complete(&t->fut, status, NULL);
+    weft__group_child_done(t, status);
+    t->ctx.dying = 1;
+    loop->zombie = t;
+    loop->rq->current = NULL;
+    weft__ctx_switch(&t->ctx, &loop->sched, loop->rq->nfpenv != 0);
+    __builtin_unreachable();
+}
+
+static void log_lost_failure(struct weft_task *t) {
+    int st = t->fut.status;
+    if (st < 0 && st != -ECANCELED && !t->fut.retrieved)
+        weft__log(WEFT_LOG_WARN,
+                  "task '%s' failed with %s (%s) and nobody collected its "
+                  "result",
+                  t->name, weft_err_name(st), weft_strerror(st));
+}
+
+static void task_free(struct weft_task *t) {
+    weft_loop_t *loop = t->loop;
+    struct weft__stack stack = t->stack;
+    uintptr_t deepest = t->deepest;
+    log_lost_failure(t);
+    if (loop->tasks)
+        ((struct weft__tasks *)loop->tasks)->nslots--;
+    weft__stack_free(&loop->stacks, &stack, deepest);
+}
+
+/* A finished task's stack is released by the next context to run. */
+static void reap(weft_loop_t *loop) {
+    struct weft_task *t = loop->zombie;
+    loop->zombie = NULL;
+    if (t->ctx.fpenv)
+        loop->rq->nfpenv--;
+    weft__ctx_destroy(&t->ctx);
+#ifdef WEFT__VALGRIND
+    VALGRIND_STACK_DEREGISTER(t->vg_stack);
+#endif
+    weft_future_release(&t->fut); /* the running task's own reference */
+}
+
+static void task_destroy(weft_future_t *f) {
+    task_free((struct weft_task *)(void *)f);
+}
+
+/* ---- spawning ------------------------------------------------------------------------- */
+
+static void name_task(struct weft_task *t, const char *name) {
+    if (name) {
+        size_t n = strlen(name);
+        if (n >= sizeof t->name)
+            n = sizeof t->name - 1;
+        memcpy(t->name, name, n);
+        t->name[n] = 0;
+    } else {
+        snprintf(t->name, sizeof t->name, "task-%llu",
+                 (unsigned long long)t->id);
+    }
+}
+
+static void sleep_fire(struct weft__timer *tm);
+static void grace_fire(struct weft__timer *tm);
+
+int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
+                weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
+    if (out)
+        *out = NULL;
+    if (!fn)
+        return -EINVAL;
+    if (loop->closed)
+        return -ESHUTDOWN;
+    size_t size = opts && opts->stack_size ? opts->stack_size
+                                           : loop->stack_size;
+    unsigned flags = opts ? opts->flags : 0;
+    if (size < WEFT_STACK_MIN || size > ((size_t)1 << 30) ||
+        (flags & ~(unsigned)WEFT_SPAWN_FPENV))
+        return -EINVAL;
+    struct weft__tasks *ts = weft__tasks_get(loop);
+    if (!ts)
+        return -ENOMEM;
+    if (!g)
+        g = &ts->root;
+
+    struct weft__stack st;
+    int err = weft__stack_alloc(&loop->stacks, size, &st);
+    if (err)
+        return err;
+#ifdef WEFT__ASAN
+    /* A reused slot may carry poison from the frames of its last task. */
+    ASAN_UNPOISON_MEMORY_REGION(st.lo, (size_t)(st.hi - st.lo));
+#endif
+    struct weft_task *t = st.header;
+    memset(t, 0, sizeof *t);
+    t->stack = st;
+    err = weft__ctx_make(&t->ctx, st.lo, (size_t)(st.hi - st.lo), task_entry);
+    if (err) {
+        weft__stack_free(&loop->stacks, &st, 0);
+        return err;
+    }
+    weft__future_init(&t->fut, loop, &weft__task_ops);
+    if (flags & WEFT_SPAWN_FPENV) {
+        t->ctx.fpenv = 1;
+        weft__ctx_fpenv_capture(&t->ctx);
+        loop->rq->nfpenv++;
+    }
+    t->loop = loop;
+    t->fn = fn;
+    t->arg = arg;
+    t->id = atomic_fetch_add(&next_task_id, 1);
+    t->deepest = (uintptr_t)st.hi;
+    t->canary = weft__stack_canary_value(&st, loop->stacks.canary_key);
+    weft__timer_init(&t->timer, sleep_fire);
+    weft__timer_init(&t->grace, grace_fire);
+    name_task(t, opts ? opts->name : NULL);
+#ifdef WEFT__VALGRIND
+    t->vg_stack = VALGRIND_STACK_REGISTER(st.lo, st.hi);
+#endif
+    t->group = g;
+    weft__list_push_back(&g->children, &t->gnode);
+    g->n++;
+    if (g->flags & WEFT__GROUP_CANCELLED) {
+        t->flags |= WEFT__TASK_CANCELLED;
+        t->pending = 1;
+    }
+    weft__list_push_back(&ts->live, &t->lnode);
+    ts->nlive++;
+    ts->nslots++;
+    if (out) {
+        t->fut.refs++;
+        *out = t;
+    }
+    t->rnode.run = NULL; /* a task: the scheduler switches to it */
+    weft__ready_push(loop, &t->rnode);
+    return 0;
+}
+
+int weft_loop_spawn(weft_loop_t *loop, weft_task_t **out, weft_task_fn fn,
+                    void *arg, const weft_spawn_opts_t *opts) {
+    if (out)
+        *out = NULL;
+    int err = weft__loop_check(loop, "weft_loop_spawn");
+    if (err)
+        return err;
+    return weft__spawn(loop, NULL, out, fn, arg, opts);
+}
+
+int weft_spawn(weft_task_t **out, weft_task_fn fn, void *arg,
+               const weft_spawn_opts_t *opts) {
+    weft_loop_t *loop = weft__tls_loop;
+    if (!loop) {
+        if (out)
+            *out = NULL;
+        weft__log(WEFT_LOG_WARN, "weft_spawn: no loop is running on this "
+                                 "thread (use weft_loop_spawn)");
+        return -EPERM;
+    }
+    return weft__spawn(loop, NULL, out, fn, arg, opts);
+}
+
+/* ---- inspection ------------------------------------------------------------------------ */
+
+weft_task_t *weft_task_current(void) {
+    return weft__task_current();
+}
+
+weft_task_t *weft_task_ref(weft_task_t *t) {
+    if (t)
+        t->fut.refs++;
+    return t;
+}
+
+void weft_task_release(weft_task_t *t) {
+    if (t)
+        weft_future_release(&t->fut);
+}
+
+const char *weft_task_name(const weft_task_t *t) {
+    return t ? t->name : "";
+}
+
+uint64_t weft_task_id(const weft_task_t *t) {
+    return t ? t->id : 0;
+}
+
+weft_future_t *weft_task_future(weft_task_t *t) {
+    return t ? &t->fut : NULL;
+}
+
+bool weft_task_done(const weft_task_t *t) {
+    return t && (t->flags & WEFT__TASK_DONE);
+}
+
+bool weft_task_cancelled(const weft_task_t *t) {
+    return t && (t->flags & WEFT__TASK_DONE) && t->fut.status == -ECANCELED;
+}
+
+int weft_task_result(weft_task_t *t) {
+    if (!t)
+        return -EINVAL;
+    return weft_future_result(&t->fut, NULL);
+}
+
+/* ---- cancellation -------------------------------------------------------------------------- */
+
+int weft_task_cancel(weft_task_t *t) {
+    if (!t)
+        return -EINVAL;
+    int err = weft__loop_check(t->loop, "weft_task_cancel");
+    if (err)
+        return err;
+    if (t->flags & WEFT__TASK_DONE)
+        return -EALREADY;
+    t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
+    weft__loop_timer_cancel(t->loop, &t->grace);
+    weft__task_interrupt(t);
+    return 0;
+}
+
+static int task_cancel_future(weft_future_t *f) {
+    return weft_task_cancel((struct weft_task *)(void *)f);
+}
+
+static void grace_fire(struct weft__timer *tm) {
+    struct weft_task *t = WEFT__CONTAINER_OF(tm, struct weft_task, grace);
+    weft_task_cancel(t);
+}
+
+int weft_task_cancel_soft(weft_task_t *t, double grace) {
+    if (!t)
+        return -EINVAL;
+    int err = weft__loop_check(t->loop, "weft_task_cancel_soft");
+    if (err)
+        return err;
+    uint64_t ns;
+    if (weft__secs_to_ns(grace, &ns))
+        return -EINVAL;
+    if (t->flags & WEFT__TASK_DONE)
+        return -EALREADY;
+    if (ns == 0)
+        return weft_task_cancel(t);
+    t->flags |= WEFT__TASK_STOP;
+    if (!weft__timer_armed(&t->grace) &&
+        !(t->flags & WEFT__TASK_CANCELLED)) {
+        err = weft__loop_timer_arm(t->loop, &t->grace,
+                                   weft__loop_deadline(t->loop, ns));
+        if (err)
+            return err;
+    }
+    weft__task_interrupt(t);
+    return 0;
+}
+
+bool weft_stop_requested(void) {
+    struct weft_task *t = weft__task_current();
+    return t && (t->flags & (WEFT__TASK_STOP | WEFT__TASK_CANCELLED));
+}
+
+/* ---- sleeping and yielding ------------------------------------------------------------------ */
+
+static void sleep_fire(struct weft__timer *tm) {
+    struct weft_task *t = WEFT__CONTAINER_OF(tm, struct weft_task, timer);
+    weft__task_wake(t, 0);
+}
+
+static int sleep_abort(struct weft__wait *w) {
+    weft__loop_timer_cancel(w->task->loop, &w->task->timer);
+    return 0;
+}
+
+static __attribute__((noinline, cold)) int yield_slow(struct weft_task *t) {
+    if (!t)
+        return weft__task_require("weft_yield") ? 0 : -EPERM;
+    struct weft__scope *by;
+    int err = weft__task_pending(t, &by);
+    if (err && err == -ETIMEDOUT && by)
+        by->flags |= WEFT__SCOPE_CAUGHT;
+    return err;
+}
+
+int weft_yield(void) {
+    struct weft__runq *q = &weft__tls_rq;
+    struct weft_task *t = q->current;
+    if (WEFT__UNLIKELY(!t || t->pending)) {
+        int err = yield_slow(t);
+        if (err || !t)
+            return err;
+    }
+    weft__rq_push(q, &t->rnode);
+    switch_out(q, t);
+    return 0;
+}
+
+int weft_sleep(double seconds) {
+    uint64_t ns;
+    if (weft__secs_to_ns(seconds, &ns))
+        return weft__task_require("weft_sleep") ? -EINVAL : -EPERM;
+    if (ns == 0)
+        return weft_yield();
+    struct weft_task *t = weft__task_require("weft_sleep");
+    if (!t)
+        return -EPERM;
+    weft_loop_t *loop = t->loop;
+    if (t->pending) {
+        struct weft__scope *by;
+        int err = weft__task_pending(t, &by);
+        if (err) {
+            if (err == -ETIMEDOUT && by)
+                by->flags |= WEFT__SCOPE_CAUGHT;
+            return err;
+        }
+    }
+    int err = weft__loop_timer_arm(loop, &t->timer,
+                                   weft__loop_deadline(loop, ns));
+    if (err)
+        return err;
+    struct weft__wait w = {.abort = sleep_abort};
+    return weft__park(&w);
+}
+
+int weft_join(weft_task_t *task) {
+    struct weft_task *t = weft__task_require("weft_join");
+    if (!t)
+        return -EPERM;
+    if (!task)
+        return -EINVAL;
+    if (task == t)
+        return -EDEADLK;
+    return weft_await(&task->fut, NULL);
+}
+
+/* ---- closing the loop -------------------------------------------------------------------------- */
+
+static void cancel_all(struct weft__tasks *ts) {
+    struct weft__list *pos;
+    for (pos = ts->live.next; pos != &ts->live; pos = pos->next) {
+        struct weft_task *t = WEFT__CONTAINER_OF(pos, struct weft_task, lnode);
+        if (!(t->flags & WEFT__TASK_CANCELLED))
+            weft_task_cancel(t);
+    }
+}
+
+static void tasks_close(weft_loop_t *loop, struct weft__hook *h) {
+    struct weft__tasks *ts = WEFT__CONTAINER_OF(h, struct weft__tasks,
+                                                close_hook);
+    if (ts->nlive == 0)
+        return;
+    if (weft__loop_enter(loop, "weft_loop_close"))
+        return;
+    /* Cancel everything, run until it has all unwound; tasks spawned while
+     * unwinding are cancelled in turn. */
+    while (ts->nlive > 0) {
+        cancel_all(ts);
+        weft__loop_run_once(loop);
+    }
+    weft__loop_leave(loop);
+}
+
+static void tasks_free(weft_loop_t *loop, struct weft__hook *h) {
+    struct weft__tasks *ts = WEFT__CONTAINER_OF(h, struct weft__tasks,
+                                                free_hook);
+    if (ts->nslots)
+        weft__log(WEFT_LOG_WARN,
+                  "weft_loop_free: %zu finished task(s) still referenced; "
+                  "their memory is released with the loop",
+                  ts->nslots);
+    if (ts->nfutures)
+        weft__log(WEFT_LOG_WARN,
+                  "weft_loop_free: %zu future(s) of this loop still "
+                  "referenced; release them before freeing the loop",
+                  ts->nfutures);
+    loop->tasks = NULL;
+    weft__free(ts);
+}

@@ -1,0 +1,198 @@
+/* Internal: futures, tasks, waits, scopes and groups.
+ *
+ * The one primitive everything suspends through is weft__park(): the
+ * running task describes what it waits for in a weft__wait (on its own
+ * stack), parks, and is resumed by weft__task_wake() with a result. A wait
+ * can be interrupted (cancellation, an expired deadline, a group
+ * cancelled): the interrupter calls the wait's abort(), which either undoes
+ * the wait at once (0) or starts undoing it and lets the completion wake the
+ * task later (-EINPROGRESS: awaiting a task that must first unwind; an
+ * io_uring operation that must first be cancelled in the kernel).
+ */
+#ifndef WEFT_TASK_INT_H
+#define WEFT_TASK_INT_H
+
+#include "../loop/loop_int.h"
+#include "weft/task.h"
+
+/* ---- futures ------------------------------------------------------------------- */
+
+struct weft__fwaiter {
+    struct weft__list link;
+    void (*notify)(struct weft__fwaiter *w, weft_future_t *f);
+};
+
+struct weft__future_ops {
+    /* Cancel request (tasks: cancel the task). NULL: complete as cancelled. */
+    int (*cancel)(weft_future_t *f);
+    /* Free the memory once the last reference is gone. */
+    void (*destroy)(weft_future_t *f);
+};
+
+enum {
+    WEFT__FUT_PENDING = 0,
+    WEFT__FUT_DONE = 1,
+};
+
+struct weft_future {
+    weft_loop_t *loop;
+    const struct weft__future_ops *ops;
+    uint32_t refs;
+    uint8_t state;
+    uint8_t retrieved; /* someone read the outcome */
+    int status;
+    void *value;
+    struct weft__list waiters;      /* weft__fwaiter */
+    struct weft__call *cb_head;     /* done-callbacks, held records */
+    struct weft__call **cb_tail;
+};
+
+void weft__future_init(weft_future_t *f, weft_loop_t *loop,
+                       const struct weft__future_ops *ops);
+/* Complete a pending future: wake waiters, schedule callbacks. */
+void weft__future_complete(weft_future_t *f, int status, void *value);
+void weft__future_add_waiter(weft_future_t *f, struct weft__fwaiter *w);
+
+/* ---- waits ---------------------------------------------------------------------- */
+
+struct weft__scope;
+
+struct weft__wait {
+    struct weft_task *task;
+    /* Undo the wait: 0 if undone now, -EINPROGRESS if a completion will
+     * wake the task later. NULL: nothing to undo. */
+    int (*abort)(struct weft__wait *w);
+    int result;
+    int interrupted;          /* the error that interrupted it, or 0 */
+    struct weft__scope *by;   /* the scope responsible, if any */
+    bool noint;               /* cannot be interrupted */
+};
+
+/* ---- scopes ---------------------------------------------------------------------- */
+
+enum {
+    WEFT__SCOPE_SHIELD = WEFT_SCOPE_SHIELD,
+    WEFT__SCOPE_STOPPABLE = WEFT_SCOPE_STOPPABLE,
+    WEFT__SCOPE_EXPIRED = 1u << 8,
+    WEFT__SCOPE_CANCELLED = 1u << 9,
+    WEFT__SCOPE_CAUGHT = 1u << 10,
+    WEFT__SCOPE_GROUP = 1u << 11,
+    WEFT__SCOPE_ACTIVE = 1u << 12,
+};
+
+struct weft__scope {
+    struct weft__scope *outer;
+    struct weft_task *task;
+    struct weft__timer timer;
+    uint32_t flags;
+    uint32_t magic;
+};
+
+/* ---- groups -------------------------------------------------------------------- */
+
+enum {
+    WEFT__GROUP_OPEN = 1u << 0,
+    WEFT__GROUP_CANCELLED = 1u << 1,
+    WEFT__GROUP_ROOT = 1u << 2,
+};
+
+struct weft__group {
+    struct weft__scope scope; /* the owner's cancel scope */
+    struct weft_task *owner;
+    struct weft__list children;
+    size_t n;
+    int first_error;
+    uint32_t flags;
+    struct weft__wait *exit_wait; /* the owner, parked in exit */
+    uint32_t magic;
+};
+
+/* ---- tasks ---------------------------------------------------------------------- */
+
+enum {
+    WEFT__TASK_CANCELLED = 1u << 0,
+    WEFT__TASK_STOP = 1u << 1,
+    WEFT__TASK_DONE = 1u << 2,
+    WEFT__TASK_STARTED = 1u << 3,
+};
+
+struct weft_task {
+    struct weft_future fut; /* first: a task is a future */
+    struct weft__ready rnode;
+    struct weft__ctx ctx;
+    weft_loop_t *loop;
+    struct weft__wait *wait;     /* the wait it is parked in */
+    struct weft__scope *scopes;  /* innermost scope */
+    struct weft__group *group;
+    struct weft__list gnode;     /* in the group's children */
+    struct weft__list lnode;     /* in the loop's live tasks */
+    struct weft__timer timer;    /* sleep */
+    struct weft__timer grace;    /* soft cancel */
+    weft_task_fn fn;
+    void *arg;
+    uint32_t flags;
+    uint32_t pending; /* something may interrupt: check before parking */
+    uint64_t id;
+    uintptr_t deepest; /* lowest stack pointer seen at a switch */
+    uint64_t canary;   /* what *stack.canary must hold */
+    struct weft__stack stack;
+    unsigned vg_stack;
+    char name[32];
+};
+
+/* Per-loop state of the task layer. */
+struct weft__tasks {
+    struct weft__hook close_hook, free_hook;
+    struct weft__group root;
+    struct weft__list live; /* tasks not finished */
+    size_t nlive;
+    size_t nslots;          /* tasks whose memory is not yet freed */
+    size_t nfutures;        /* plain futures not yet freed */
+};
+
+/* The running task of this thread, or NULL. */
+static inline struct weft_task *weft__task_current(void) {
+    return weft__tls_rq.current;
+}
+
+/* The running task; logs misuse and returns NULL outside a task. */
+struct weft_task *weft__task_require(const char *fn);
+
+struct weft__tasks *weft__tasks_get(weft_loop_t *loop);
+
+int weft__park(struct weft__wait *w);
+void weft__task_wake(struct weft_task *t, int result);
+/* Something that may interrupt t changed: interrupt its wait if it now
+ * should be. */
+void weft__task_interrupt(struct weft_task *t);
+/* What would interrupt a wait of t now: 0, -ECANCELED or -ETIMEDOUT, and
+ * the scope responsible (NULL for the task's own cancellation). */
+int weft__task_pending(const struct weft_task *t, struct weft__scope **by);
+/* Recompute t->pending after a scope left or a flag changed. */
+void weft__task_recheck(struct weft_task *t);
+
+extern const struct weft__future_ops weft__task_ops;
+/* The task a future belongs to, or NULL for a plain future. */
+static inline struct weft_task *weft__task_of(weft_future_t *f) {
+    return f->ops == &weft__task_ops ? (struct weft_task *)(void *)f : NULL;
+}
+
+int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
+                weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts);
+
+/* Scopes (scope.c). */
+void weft__scope_push(struct weft_task *t, struct weft__scope *s,
+                      uint32_t flags);
+int weft__scope_arm(struct weft__scope *s, uint64_t deadline);
+void weft__scope_pop(struct weft__scope *s);
+
+/* Groups (group.c). */
+void weft__group_init_root(struct weft__group *g);
+void weft__group_child_done(struct weft_task *t, int status);
+void weft__group_cancel(struct weft__group *g);
+
+/* Stack overflow reporting (overflow.c). */
+void weft__overflow_setup(void);
+_Noreturn void weft__overflow_canary(struct weft_task *t);
+
+#endif

@@ -1,0 +1,77 @@
+/* Test support: Check glue, running a task on a virtual-clock loop, and
+ * capturing weft's log lines so tests can assert that misuse is reported. */
+#ifndef WEFT_TEST_SUPPORT_H
+#define WEFT_TEST_SUPPORT_H
+
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft.h>
+
+/* Assert a weft call returned `want` (printing both names on failure). */
+#define ck_assert_err(got, want)                                               \
+    do {                                                                       \
+        int g_ = (got), w_ = (want);                                           \
+        ck_assert_msg(g_ == w_, "%s returned %d (%s), expected %d (%s)",       \
+                      #got, g_, weft_err_name(g_), w_, weft_err_name(w_));     \
+    } while (0)
+
+#define ck_assert_ok(got) ck_assert_err((got), 0)
+
+/* Run fn(arg) as the main task of a new loop with a virtual clock. */
+static inline int run_virtual(weft_task_fn fn, void *arg) {
+    weft_run_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.loop.flags = WEFT_LOOP_VIRTUAL_CLOCK;
+    return weft_run_opts(fn, arg, &o);
+}
+
+/* Capture log lines: count and keep the last. */
+struct logcap {
+    int n;
+    int level;
+    char last[512];
+};
+
+static struct logcap logcap;
+
+static inline void logcap_fn(int level, const char *msg, void *arg) {
+    (void)arg;
+    logcap.n++;
+    logcap.level = level;
+    snprintf(logcap.last, sizeof logcap.last, "%s", msg);
+}
+
+static inline void logcap_start(void) {
+    memset(&logcap, 0, sizeof logcap);
+    weft_set_log_handler(logcap_fn, NULL, NULL);
+}
+
+static inline void logcap_stop(void) {
+    weft_set_log_handler(NULL, NULL, NULL);
+}
+
+/* Assert that exactly `n` lines were logged since logcap_start, the last
+ * one containing `needle`. */
+#define ck_assert_logged(n_, needle)                                           \
+    do {                                                                       \
+        ck_assert_int_eq(logcap.n, (n_));                                      \
+        ck_assert_msg(strstr(logcap.last, (needle)) != NULL,                   \
+                      "last log line '%s' lacks '%s'", logcap.last, (needle)); \
+    } while (0)
+
+/* main(): run the suite made by make_suite(); exit status 1 on failure. */
+#define WEFT_TEST_MAIN(make_suite)                                             \
+    int main(void) {                                                           \
+        SRunner *sr = srunner_create(make_suite());                            \
+        srunner_run_all(sr, CK_NORMAL);                                        \
+        int failed = srunner_ntests_failed(sr);                                \
+        srunner_free(sr);                                                      \
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;                           \
+    }
+
+#endif
