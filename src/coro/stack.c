@@ -61,6 +61,8 @@ static size_t pagesz(void) {
 
 void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size) {
     p->first = NULL;
+    p->last = NULL;
+    p->last_usable = 0;
     p->header_size = WEFT__ALIGN_UP(header_size, 64);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -95,7 +97,11 @@ void weft__stack_pools_fini(struct weft__stack_pools *p) {
         pool = next;
     }
     p->first = NULL;
+    p->last = NULL;
 }
+
+static struct weft__stack_pool *pool_find(struct weft__stack_pools *p,
+                                          size_t usable);
 
 /* Slot geometry for a requested usable size. */
 static void geometry(const struct weft__stack_pools *p, size_t usable,
@@ -112,6 +118,18 @@ static void geometry(const struct weft__stack_pools *p, size_t usable,
 
 static struct weft__stack_pool *pool_get(struct weft__stack_pools *p,
                                          size_t usable) {
+    if (WEFT__LIKELY(p->last && p->last_usable == usable))
+        return p->last;
+    struct weft__stack_pool *q = pool_find(p, usable);
+    if (q) {
+        p->last = q;
+        p->last_usable = usable;
+    }
+    return q;
+}
+
+static struct weft__stack_pool *pool_find(struct weft__stack_pools *p,
+                                          size_t usable) {
     size_t slot_size;
     bool paged;
     geometry(p, usable, &slot_size, &paged);
@@ -188,11 +206,13 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
     }
     c = WEFT__CONTAINER_OF(q->partial.next, struct weft__stack_chunk, link);
     uint32_t slot;
+    bool carve = false;
     if (c->free_head >= 0) {
         slot = (uint32_t)c->free_head;
         c->free_head = c->next_free[slot];
     } else {
         slot = c->carved++;
+        carve = true;
         if (q->paged && guard_take()) {
             if (mprotect(c->base + (size_t)slot * q->slot_size, pagesz(),
                          PROT_NONE) == 0) {
@@ -219,10 +239,14 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
     out->hi = (char *)out->header;
     out->lo = slot_lo + (out->guarded ? pagesz() : 0);
     /* The canary sits just below the slot, at the top of the slot (or
-     * header page) underneath: resident whenever that slot is. */
+     * header page) underneath: resident whenever that slot is. Nothing but
+     * an overflow writes there, so it is set once, when the slot is first
+     * carved. */
     out->canary = (uint64_t *)(void *)(slot_lo - CANARY_BYTES);
-    out->canary[0] = weft__stack_canary_value(out, p->canary_key);
-    out->canary[1] = ~out->canary[0];
+    if (carve) {
+        out->canary[0] = weft__stack_canary_value(out, p->canary_key);
+        out->canary[1] = ~out->canary[0];
+    }
     return 0;
 }
 
@@ -252,8 +276,30 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
     q->partial.next->prev = &c->link;
     q->partial.next = &c->link;
 
-    /* An empty chunk goes back to the kernel when the pool keeps at least
-     * another chunk's worth of free slots. */
-    if (c->used == 0 && q->free_slots >= 2 * (size_t)q->per_chunk)
-        chunk_unmap(c);
+}
+
+/* Empty chunks are kept for the next burst of tasks: unmapping them on the
+ * spot made a loop that spawns bursts map, fault in and unmap the same
+ * memory over and over (7 us a task). They are given back here, when the
+ * loop is idle, keeping one spare chunk per pool. */
+size_t weft__stack_trim(struct weft__stack_pools *p) {
+    size_t freed = 0;
+    for (struct weft__stack_pool *q = p->first; q; q = q->next) {
+        bool spare = false;
+        struct weft__list *pos = q->partial.next;
+        while (pos != &q->partial) {
+            struct weft__stack_chunk *c =
+                WEFT__CONTAINER_OF(pos, struct weft__stack_chunk, link);
+            pos = pos->next;
+            if (c->used != 0)
+                continue;
+            if (!spare) {
+                spare = true;
+                continue;
+            }
+            freed += c->map_size;
+            chunk_unmap(c);
+        }
+    }
+    return freed;
 }

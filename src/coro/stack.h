@@ -41,6 +41,8 @@ struct weft__stack {
 
 struct weft__stack_pools {
     struct weft__stack_pool *first;
+    struct weft__stack_pool *last; /* the pool of the last request */
+    size_t last_usable;
     size_t header_size;
     uint64_t canary_key;
 };
@@ -64,6 +66,10 @@ static inline uint64_t weft__stack_canary_value(const struct weft__stack *s,
                                                 uint64_t key) {
     return key ^ (uintptr_t)s->canary;
 }
+
+/* Unmap the chunks no stack uses (one spare kept per size). Returns the
+ * bytes given back. */
+size_t weft__stack_trim(struct weft__stack_pools *p);
 
 /* Process-wide guard page accounting (for tests and benchmarks). */
 size_t weft__stack_guards_in_use(void);

@@ -464,8 +464,20 @@ static int64_t poll_timeout(const weft_loop_t *loop) {
     return min <= loop->now ? 0 : (int64_t)(min - loop->now);
 }
 
+/* About to sleep: give back memory a past burst left (stack chunks no
+ * task uses), at most once a second. */
+static void idle_trim(weft_loop_t *loop) {
+    if (loop->now < loop->next_trim)
+        return;
+    loop->next_trim = loop->now + WEFT__NS_PER_SEC;
+    if (loop->stacks.first)
+        weft__stack_trim(&loop->stacks);
+}
+
 static void poll_io(weft_loop_t *loop) {
     int64_t timeout = poll_timeout(loop);
+    if (timeout != 0)
+        idle_trim(loop);
     bool tsq = atomic_load_explicit(&loop->tsq.pending, memory_order_acquire);
     if (!(loop->flags & WEFT_LOOP_VIRTUAL_CLOCK)) {
         if (timeout != 0 || loop->io_waiters || tsq)

@@ -141,6 +141,7 @@ struct weft_loop {
     bool running, stopping, closed, closing;
     const void *owner; /* token of the owning thread */
     uint64_t iterations;
+    uint64_t next_trim; /* when idle memory may next be given back */
 
     struct weft__list hooks;
     void *tasks;    /* the task layer's per-loop state */

@@ -43,7 +43,12 @@ static void report(const struct weft_task *t, const char *how) {
         n += l_;                                                               \
     } while (0)
     PUT("weft: stack overflow in task '");
-    PUT(t->name);
+    if (t->name[0]) {
+        PUT(t->name);
+    } else {
+        PUT("task-");
+        n += fmt_u64(buf + n, t->id);
+    }
     PUT("' (id ");
     n += fmt_u64(buf + n, t->id);
     PUT("): ");

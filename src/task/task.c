@@ -22,6 +22,9 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+/* Task ids are unique in the process; each loop reserves them in blocks so
+ * that a spawn needs no atomic operation. */
+#define TASK_ID_BLOCK 4096
 static atomic_uint_fast64_t next_task_id = 1;
 
 static void task_destroy(weft_future_t *f);
@@ -192,12 +195,14 @@ void weft__task_interrupt(struct weft_task *t) {
 
 /* ---- finishing and freeing ----------------------------------------------------------- */
 
+static const char *task_name(struct weft_task *t);
+
 static void close_leftover_scopes(struct weft_task *t) {
     if (!t->scopes)
         return;
     weft__log(WEFT_LOG_WARN,
               "task '%s' returned inside a scope or group it did not exit",
-              t->name);
+              task_name(t));
     while (t->scopes)
         weft__scope_pop(t->scopes);
 }
@@ -227,7 +232,7 @@ static void log_lost_failure(struct weft_task *t) {
         weft__log(WEFT_LOG_WARN,
                   "task '%s' failed with %s (%s) and nobody collected its "
                   "result",
-                  t->name, weft_err_name(st), weft_strerror(st));
+                  task_name(t), weft_err_name(st), weft_strerror(st));
 }
 
 static void task_free(struct weft_task *t) {
@@ -259,6 +264,8 @@ static void task_destroy(weft_future_t *f) {
 
 /* ---- spawning ------------------------------------------------------------------------- */
 
+/* A given name is copied; the default "task-<id>" is only formatted when
+ * someone asks for it (snprintf would double the cost of a spawn). */
 static void name_task(struct weft_task *t, const char *name) {
     if (name) {
         size_t n = strlen(name);
@@ -267,9 +274,15 @@ static void name_task(struct weft_task *t, const char *name) {
         memcpy(t->name, name, n);
         t->name[n] = 0;
     } else {
+        t->name[0] = 0;
+    }
+}
+
+static const char *task_name(struct weft_task *t) {
+    if (!t->name[0])
         snprintf(t->name, sizeof t->name, "task-%llu",
                  (unsigned long long)t->id);
-    }
+    return t->name;
 }
 
 static void sleep_fire(struct weft__timer *tm);
@@ -303,8 +316,9 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     /* A reused slot may carry poison from the frames of its last task. */
     ASAN_UNPOISON_MEMORY_REGION(st.lo, (size_t)(st.hi - st.lo));
 #endif
+    /* Every field is set here, without a memset of the whole task: this is
+     * the hot part of a spawn. */
     struct weft_task *t = st.header;
-    memset(t, 0, sizeof *t);
     t->stack = st;
     err = weft__ctx_make(&t->ctx, st.lo, (size_t)(st.hi - st.lo), task_entry);
     if (err) {
@@ -318,13 +332,22 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
         loop->rq->nfpenv++;
     }
     t->loop = loop;
+    t->wait = NULL;
+    t->scopes = NULL;
     t->fn = fn;
     t->arg = arg;
-    t->id = atomic_fetch_add(&next_task_id, 1);
+    t->flags = 0;
+    t->pending = 0;
+    if (WEFT__UNLIKELY(ts->id_next == ts->id_end)) {
+        ts->id_next = atomic_fetch_add(&next_task_id, TASK_ID_BLOCK);
+        ts->id_end = ts->id_next + TASK_ID_BLOCK;
+    }
+    t->id = ts->id_next++;
     t->deepest = (uintptr_t)st.hi;
     t->canary = weft__stack_canary_value(&st, loop->stacks.canary_key);
     weft__timer_init(&t->timer, sleep_fire);
     weft__timer_init(&t->grace, grace_fire);
+    t->vg_stack = 0;
     name_task(t, opts ? opts->name : NULL);
 #ifdef WEFT__VALGRIND
     t->vg_stack = VALGRIND_STACK_REGISTER(st.lo, st.hi);
@@ -389,7 +412,7 @@ void weft_task_release(weft_task_t *t) {
 }
 
 const char *weft_task_name(const weft_task_t *t) {
-    return t ? t->name : "";
+    return t ? task_name((struct weft_task *)t) : "";
 }
 
 uint64_t weft_task_id(const weft_task_t *t) {

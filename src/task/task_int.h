@@ -148,6 +148,7 @@ struct weft__tasks {
     size_t nlive;
     size_t nslots;          /* tasks whose memory is not yet freed */
     size_t nfutures;        /* plain futures not yet freed */
+    uint64_t id_next, id_end; /* a block of task ids reserved by this loop */
 };
 
 /* The running task of this thread, or NULL. */
