@@ -13,7 +13,8 @@
  * WEFT_CORO_UCONTEXT=1, use ucontext (slow: a sigprocmask per switch).
  *
  * The floating-point control state is only switched for contexts that ask
- * (fpenv != 0); see WEFT_SPAWN_FPENV.
+ * (fpenv != 0); see WEFT_SPAWN_FPENV. With ucontext every context has its
+ * own (swapcontext saves it), which is stricter and needs nothing here.
  */
 #ifndef WEFT_CORO_CTX_H
 #define WEFT_CORO_CTX_H
@@ -170,7 +171,8 @@ weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to, bool fpenv) {
 #ifdef WEFT__TSAN
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
-    if (WEFT__UNLIKELY(fpenv))
+    /* swapcontext switches the FP environment of every context itself. */
+    if (!WEFT_CORO_UCONTEXT && WEFT__UNLIKELY(fpenv))
         weft__ctx_fpenv_switch(from, to);
     struct weft__ctx *prev = weft__ctx_jump(from, to);
 #ifdef WEFT__ASAN

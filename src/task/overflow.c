@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -66,14 +67,29 @@ _Noreturn void weft__overflow_canary(struct weft_task *t) {
     abort();
 }
 
+/* The stack pointer of the interrupted code. */
+static uintptr_t fault_sp(void *uctx) {
+    const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uctx) {
     struct weft_task *t = weft__tls_rq.current;
     if (t) {
         uintptr_t a = (uintptr_t)si->si_addr;
         uintptr_t lo = (uintptr_t)t->stack.lo;
-        /* The guard page, or just below the slot when a big frame jumped
-         * over it. */
-        if (a < lo && a + 256 * 1024 >= lo) {
+        uintptr_t sp = fault_sp(uctx);
+        /* An overflow: the task's stack pointer has reached the end of its
+         * stack (it may have run through the slots below before faulting),
+         * or the fault is in the guard page just below. */
+        if ((sp && sp < lo + 512) || (a < lo && a + 65536 >= lo)) {
             report(t, t->stack.guarded ? "it ran into the guard page at the "
                                          "end"
                                        : "it ran past the end");
