@@ -27,7 +27,7 @@ static int failures;
  * task's code overwrites in between. */
 static int registers(void *arg) {
     long seed = (long)(intptr_t)arg;
-    long a = seed * 3, b = seed * 5, c = seed * 7, d = seed * 11,
+    unsigned long a = seed * 3, b = seed * 5, c = seed * 7, d = seed * 11,
          e = seed * 13, f = seed * 17, g = seed * 19, h = seed * 23;
     double x = seed * 0.5, y = seed * 0.25, z = seed * 0.125,
            w = seed * 1.5, v = seed * 2.5, u = seed * 3.5;
@@ -50,7 +50,7 @@ static int registers(void *arg) {
             return -1;
     }
     /* Recompute without yielding and compare. */
-    long A = seed * 3, B = seed * 5, C = seed * 7, D = seed * 11,
+    unsigned long A = seed * 3, B = seed * 5, C = seed * 7, D = seed * 11,
          E = seed * 13, F = seed * 17, G = seed * 19, H = seed * 23;
     double X = seed * 0.5, Y = seed * 0.25, Z = seed * 0.125,
            W = seed * 1.5, V = seed * 2.5, U = seed * 3.5;

@@ -1,0 +1,51 @@
+/* Internal: I/O as operations.
+ *
+ * Tasks ask for operations ("read up to n bytes from this fd", "accept",
+ * "connect", "wait until writable"), not for readiness callbacks. With the
+ * epoll backend an operation is tried at once and, on EAGAIN, the task
+ * parks until the fd's next edge; an io_uring backend will submit the same
+ * operations and park until their completion. The layers above (streams,
+ * servers, subprocess pipes) use only these calls, so adding io_uring does
+ * not touch them or the public API.
+ *
+ * All calls are made from a task of the loop that owns the weft__io, and
+ * return >= 0 or a negative errno (-ECANCELED / -ETIMEDOUT when a
+ * cancellation or deadline interrupted the wait). The fd must be
+ * non-blocking; the caller owns it (weft__io_close does not close it).
+ */
+#ifndef WEFT_TASK_IO_H
+#define WEFT_TASK_IO_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "task_int.h"
+
+/* Register a non-blocking fd with the loop. Returns 0, or the errno of
+ * epoll_ctl (-EPERM for regular files, which are always ready). */
+int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd);
+
+/* Unregister: tasks still waiting on it are woken with -EBADF. */
+void weft__io_close(weft_loop_t *loop, struct weft__io *io);
+
+/* Park until the fd is readable (WEFT__IO_IN) and/or writable
+ * (WEFT__IO_OUT), or has an error or hang-up. Returns the events seen. */
+int weft__io_wait(struct weft__io *io, uint32_t events);
+
+ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len);
+ssize_t weft__op_write(struct weft__io *io, const void *buf, size_t len);
+ssize_t weft__op_readv(struct weft__io *io, const struct iovec *iov, int n);
+ssize_t weft__op_writev(struct weft__io *io, const struct iovec *iov, int n);
+ssize_t weft__op_recvmsg(struct weft__io *io, struct msghdr *msg, int flags);
+ssize_t weft__op_sendmsg(struct weft__io *io, const struct msghdr *msg,
+                         int flags);
+/* accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC added to flags. Returns the
+ * new fd. */
+int weft__op_accept(struct weft__io *io, struct sockaddr *addr,
+                    socklen_t *len, int flags);
+/* Connect and wait for the outcome (SO_ERROR). */
+int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,
+                     socklen_t len);
+
+#endif
