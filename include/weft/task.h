@@ -11,9 +11,11 @@
  * suspended in (or its next one) returns -ECANCELED, and so does every later
  * wait: cancellation is level-triggered, as in Trio and libdill, so a
  * cancelled task cannot block again by ignoring one error. To wait during
- * clean-up, open a shielded scope (WEFT_SCOPE_SHIELD). A wait that had
- * already completed when the cancel arrived still returns its result (no data
- * is lost); the cancel shows at the next wait.
+ * clean-up, open a shielded scope (WEFT_SCOPE_SHIELD). A wait that completed
+ * but had not yet returned when the cancel arrived reports the cancel too
+ * (as asyncio's sleep(0) does), unless completing it consumed something: a
+ * read that got data, or an item taken from a queue, returns it, and the
+ * cancel shows at the next wait. Nothing is lost either way.
  *
  * Deadlines are scopes around any block of waits (asyncio.timeout, Trio's
  * move_on_after / fail_after). Inside an expired scope every wait returns
@@ -227,7 +229,9 @@ enum {
  * gathering task is cancelled or its deadline expires, every pending future
  * is cancelled and awaited, then -ECANCELED / -ETIMEDOUT is returned.
  * Results stay in the futures, in your order. Returns -ENOMEM before
- * anything happens if it cannot allocate its n bookkeeping slots. */
+ * anything happens if it cannot allocate its n bookkeeping slots (no future
+ * was touched; a child's own -ENOMEM comes with that future done), and
+ * -EINVAL / -EPERM / -EDEADLK for misuse, likewise before anything. */
 WEFT_EXPORT int weft_gather(weft_future_t *const *futures, size_t n,
                             unsigned flags);
 

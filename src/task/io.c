@@ -65,6 +65,8 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
         return (int)have;
     struct io_wait iw = {.events = events};
     iw.w.abort = io_abort;
+    /* Readiness consumes nothing (the data stays in the kernel until the
+     * retried call reads it), so a cancel that comes with the event wins. */
     weft__list_push_back(&io->waiters, &iw.link);
     t->loop->io_waiters++;
     return weft__park(&iw.w);

@@ -126,8 +126,23 @@ static void task_entry(struct weft__ctx *prev, struct weft__ctx *self) {
 
 /* ---- parking and waking -------------------------------------------------------------- */
 
+static __attribute__((noinline)) int late_interrupt(struct weft_task *t,
+                                                    int r) {
+    struct weft__scope *by;
+    int err = weft__task_pending(t, &by);
+    if (!err)
+        return r;
+    if (err == -ETIMEDOUT && by)
+        by->flags |= WEFT__SCOPE_CAUGHT;
+    return err;
+}
+
 static inline int park_result(struct weft_task *t, struct weft__wait *w,
                               int r) {
+    /* Completed, but cancelled (or a deadline passed) before it ran
+     * again: a wait that consumed nothing says so now. */
+    if (WEFT__UNLIKELY(t->pending) && r >= 0 && !w->consumes && !w->noint)
+        return late_interrupt(t, r);
     if (WEFT__UNLIKELY(w->interrupted != 0)) {
         if (r == -ETIMEDOUT) {
             struct weft__scope *by;
@@ -524,6 +539,10 @@ int weft_yield(void) {
     }
     weft__rq_push(q, &t->rnode);
     switch_out(q, t);
+    /* Cancelled while waiting in the ready queue: say so, as asyncio's
+     * sleep(0) raises CancelledError. */
+    if (WEFT__UNLIKELY(t->pending))
+        return yield_slow(t);
     return 0;
 }
 

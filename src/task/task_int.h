@@ -66,6 +66,11 @@ struct weft__wait {
     int interrupted;          /* the error that interrupted it, or 0 */
     struct weft__scope *by;   /* the scope responsible, if any */
     bool noint;               /* cannot be interrupted */
+    /* Completing it consumed something (data read, an item taken): its
+     * result is returned even if a cancel arrived before the task ran
+     * again. Other waits (sleep, await, join) report the cancel instead,
+     * as asyncio does. */
+    bool consumes;
 };
 
 /* ---- scopes ---------------------------------------------------------------------- */
