@@ -195,8 +195,10 @@ static void check_async_time_output(struct instance_lines inst[5]) {
     size_t n = split_lines();
     ck_assert_uint_ge(n, 7);
     ck_assert_str_eq(lines[0], "about to run loop");
-    ck_assert_str_eq(lines[n - 2], "shutdown called");
     ck_assert_str_eq(lines[n - 1], "loop exited");
+    /* "shutdown called" comes once, not necessarily last: tasks whose
+     * pause ended in the same loop iteration still run after stop(). */
+    int shutdowns = 0;
     regex_t time_re, done_re;
     ck_assert_int_eq(regcomp(&time_re,
                              "^instance: ([1-4]) Time: [0-9]{4}-[0-9]{2}-"
@@ -206,9 +208,11 @@ static void check_async_time_output(struct instance_lines inst[5]) {
     ck_assert_int_eq(
         regcomp(&done_re, "^instance: ([1-4]) is all done$", REG_EXTENDED), 0);
     const char *bad = NULL;
-    for (size_t i = 1; i < n - 2 && !bad; i++) {
+    for (size_t i = 1; i < n - 1 && !bad; i++) {
         regmatch_t m[2];
-        if (regexec(&time_re, lines[i], 2, m, 0) == 0) {
+        if (strcmp(lines[i], "shutdown called") == 0) {
+            shutdowns++;
+        } else if (regexec(&time_re, lines[i], 2, m, 0) == 0) {
             int k = lines[i][m[1].rm_so] - '0';
             inst[k].times++;
             if (inst[k].done)
@@ -225,6 +229,7 @@ static void check_async_time_output(struct instance_lines inst[5]) {
     regfree(&time_re);
     regfree(&done_re);
     ck_assert_msg(!bad, "unexpected line: '%s'", bad);
+    ck_assert_int_eq(shutdowns, 1);
     for (int k = 1; k <= 4; k++) {
         ck_assert_msg(inst[k].times >= 1, "instance %d never printed", k);
         ck_assert_msg(inst[k].done <= 1, "instance %d done %d times", k,
@@ -245,8 +250,9 @@ END_TEST
 
 START_TEST(async_time_shutdown_cancels_busy_instances_quietly) {
     /* The instances would print for 1000 s: the shutdown at 0.2 s stops the
-     * loop while all four sleep, and closing the loop cancels them. That
-     * must print nothing more, warn about nothing and leak nothing. */
+     * loop long before, and closing the loop cancels all four, sleeping or
+     * just done yielding. That must print nothing more, warn about nothing
+     * and leak nothing. */
     run_example("async_time", "-s", "2", "1000", "0.2", "0.05", NULL);
     assert_clean_success();
     struct instance_lines inst[5];
