@@ -44,8 +44,8 @@ demo: build
 	@echo "== async_time: four tasks print the time at random intervals; shutdown after 3 s"
 	@$(BUILD_DIR)/examples/async_time 2 3
 	@echo
-	@echo "== gather: run several tasks at once, collect their results in order"
-	@$(BUILD_DIR)/examples/gather
+	@echo "== gather: run several tasks at once, collect their results in order (0.2 s a step)"
+	@$(BUILD_DIR)/examples/gather 0.2
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) \

@@ -9,6 +9,8 @@
  *
  * Usage: ultra_simple [COUNT [DELAY]]   (defaults 5 and 0.2 seconds)
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,13 +32,32 @@ static int say_lots(void *arg) {
     return 0;
 }
 
+/* A count: a whole number from 0 to 1000000. */
+static int parse_count(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 0 || v > 1000000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* A duration in seconds: a finite decimal from 0 to 1e9. */
+static int parse_seconds(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     struct args a = {5, 0.2};
-    if (argc > 1)
-        a.count = atoi(argv[1]);
-    if (argc > 2)
-        a.delay = atof(argv[2]);
-    if (argc > 3 || a.count < 0 || a.delay < 0) {
+    if (argc > 3 || (argc > 1 && parse_count(argv[1], &a.count) < 0) ||
+        (argc > 2 && parse_seconds(argv[2], &a.delay) < 0)) {
         fprintf(stderr, "usage: ultra_simple [COUNT [DELAY]]\n");
         return 2;
     }
