@@ -85,12 +85,6 @@ static int display_date(void *arg) {
             return 0;
         }
         int err = weft_sleep(random_pause(in->cfg)); /* await asyncio.sleep */
-        /* A pause of 0 only yields. If the loop stopped just after, closing
-         * it cancels us while the yield is already over: it returns 0 and
-         * the cancel would show only at the next wait. Stop now instead,
-         * or we would print once more after "loop exited". */
-        if (err == 0 && weft_stop_requested())
-            err = -ECANCELED;
         if (err < 0)
             return err; /* -ECANCELED: the loop is closing; print nothing */
     }

@@ -1,7 +1,6 @@
 /* The examples: run each binary as a child process and check the structure
  * of what it prints (never its timing), its exit status, and that stderr
  * stays empty: no weft warning, no sanitizer report, no leak. */
-#define _GNU_SOURCE /* pipe2 */
 #include <fcntl.h>
 #include <poll.h>
 #include <regex.h>
