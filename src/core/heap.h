@@ -1,11 +1,12 @@
 /* Internal: the timer heap.
  *
- * A 4-ary min-heap in one array of {when, timer*} entries: the keys sit in
- * the array, four children share a cache line, and a pop walks ~10 levels
- * for a million timers. Each timer carries its own index, so removal is
- * O(log n); arming never allocates except to grow the array. Ties on `when`
- * are broken by a sequence number: timers due at the same time fire in the
- * order they were armed. */
+ * A 4-ary min-heap. The keys {when, seq} sit in one array (four children
+ * share a cache line, and comparing them, ties included, never leaves it:
+ * the sequence number orders timers due at the same time, which timers
+ * armed in one iteration with the same delay always are), the timer
+ * pointers in a parallel array. Each timer carries its own index, so
+ * removal is O(log n); arming never allocates except to grow the arrays.
+ * Timers due at the same time fire in the order they were armed. */
 #ifndef WEFT_CORE_HEAP_H
 #define WEFT_CORE_HEAP_H
 
@@ -16,18 +17,17 @@
 
 struct weft__timer {
     uint64_t when; /* loop nanoseconds */
-    uint64_t seq;
     void (*fire)(struct weft__timer *t);
     uint32_t idx; /* position in the heap, or WEFT__TIMER_IDLE */
 };
 
-struct weft__heap_ent {
-    uint64_t when;
-    struct weft__timer *t;
+struct weft__heap_key {
+    uint64_t when, seq;
 };
 
 struct weft__heap {
-    struct weft__heap_ent *v;
+    struct weft__heap_key *k;
+    struct weft__timer **t;
     uint32_t n, cap;
     uint64_t seq;
 };
@@ -35,7 +35,6 @@ struct weft__heap {
 static inline void weft__timer_init(struct weft__timer *t,
                                     void (*fire)(struct weft__timer *)) {
     t->when = 0;
-    t->seq = 0;
     t->fire = fire;
     t->idx = WEFT__TIMER_IDLE;
 }
@@ -58,7 +57,7 @@ static inline bool weft__heap_empty(const struct weft__heap *h) {
 }
 
 static inline uint64_t weft__heap_min(const struct weft__heap *h) {
-    return h->v[0].when;
+    return h->k[0].when;
 }
 
 #endif

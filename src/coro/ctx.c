@@ -135,53 +135,10 @@ void weft__ctx_started(struct weft__ctx *prev, struct weft__ctx *self) {
     (void)self;
 }
 
-/* ---- floating-point control state --------------------------------------
- * Contexts without fpenv share the "thread" state below; an fpenv context
- * saves its own on the way out and loads it on the way in. */
-static WEFT__TLS uint64_t thread_fpstate;
-
-static inline uint64_t fp_save(void) {
-#if defined(__x86_64__)
-    uint32_t mxcsr;
-    uint16_t cw;
-    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-    __asm__ volatile("fnstcw %0" : "=m"(cw));
-    return mxcsr | (uint64_t)cw << 32;
-#elif defined(__aarch64__)
-    uint64_t fpcr;
-    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
-    return fpcr;
-#else
-    return 0;
-#endif
-}
-
-static inline void fp_load(uint64_t s) {
-#if defined(__x86_64__)
-    uint32_t mxcsr = (uint32_t)s;
-    uint16_t cw = (uint16_t)(s >> 32);
-    __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr));
-    __asm__ volatile("fldcw %0" ::"m"(cw));
-#elif defined(__aarch64__)
-    __asm__ volatile("msr fpcr, %0" ::"r"(s));
-#else
-    (void)s;
-#endif
-}
+/* ---- floating-point control state -------------------------------------- */
+WEFT__TLS uint64_t weft__thread_fpstate;
+WEFT__TLS bool weft__thread_fpstate_set;
 
 void weft__ctx_fpenv_capture(struct weft__ctx *c) {
-    c->fpstate = fp_save();
-}
-
-void weft__ctx_fpenv_switch(struct weft__ctx *from, struct weft__ctx *to) {
-    if (!(from->fpenv | to->fpenv))
-        return;
-    uint64_t cur = fp_save();
-    if (from->fpenv)
-        from->fpstate = cur;
-    else
-        thread_fpstate = cur;
-    uint64_t next = to->fpenv ? to->fpstate : thread_fpstate;
-    if (next != cur)
-        fp_load(next);
+    c->fpstate = weft__fp_save();
 }

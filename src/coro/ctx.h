@@ -88,10 +88,58 @@ void weft__ctx_destroy(struct weft__ctx *c);
 /* Called first thing in a fresh context's entry (sanitizer bookkeeping). */
 void weft__ctx_started(struct weft__ctx *prev, struct weft__ctx *self);
 
-/* Save/load FP control state when either side asked for it. */
-void weft__ctx_fpenv_switch(struct weft__ctx *from, struct weft__ctx *to);
 /* Capture the current FP control state into c->fpstate. */
 void weft__ctx_fpenv_capture(struct weft__ctx *c);
+
+/* ---- floating-point control state ------------------------------------------
+ * Contexts without fpenv share the thread's state (weft__thread_fpstate,
+ * read once); an fpenv context saves its own on the way out and loads it on
+ * the way in. Leaving a plain context saves nothing: by the documented rule
+ * plain tasks do not change the state across a wait. */
+extern WEFT__TLS uint64_t weft__thread_fpstate;
+extern WEFT__TLS bool weft__thread_fpstate_set;
+
+static inline uint64_t weft__fp_save(void) {
+#if defined(__x86_64__)
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return mxcsr | (uint64_t)cw << 32;
+#elif defined(__aarch64__)
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return fpcr;
+#else
+    return 0;
+#endif
+}
+
+static inline void weft__fp_load(uint64_t s) {
+#if defined(__x86_64__)
+    uint32_t mxcsr = (uint32_t)s;
+    uint16_t cw = (uint16_t)(s >> 32);
+    __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr));
+    __asm__ volatile("fldcw %0" ::"m"(cw));
+#elif defined(__aarch64__)
+    __asm__ volatile("msr fpcr, %0" ::"r"(s));
+#else
+    (void)s;
+#endif
+}
+
+static inline void weft__ctx_fpenv_switch(struct weft__ctx *from,
+                                          struct weft__ctx *to) {
+    if (!(from->fpenv | to->fpenv))
+        return;
+    if (WEFT__UNLIKELY(!weft__thread_fpstate_set)) {
+        weft__thread_fpstate = from->fpenv ? from->fpstate : weft__fp_save();
+        weft__thread_fpstate_set = true;
+    }
+    if (from->fpenv)
+        from->fpstate = weft__fp_save();
+    weft__fp_load(to->fpenv ? to->fpstate : weft__thread_fpstate);
+}
 
 #if !WEFT_CORO_UCONTEXT && defined(__x86_64__)
 /* Registers the asm destroys from the compiler's point of view: all of

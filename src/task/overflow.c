@@ -63,7 +63,9 @@ static void report(const struct weft_task *t, const char *how) {
 }
 
 _Noreturn void weft__overflow_canary(struct weft_task *t) {
-    report(t, "the canary below the end was overwritten");
+    report(t, *t->stack.canary != t->canary
+                  ? "the canary below the end was overwritten"
+                  : "its stack pointer is past the end");
     abort();
 }
 
