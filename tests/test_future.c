@@ -589,6 +589,44 @@ START_TEST(cancelling_a_task_future_cancels_the_task) {
 }
 END_TEST
 
+/* A task's future: completed by the task alone; done-callbacks see its
+ * status and keep it readable. */
+static int returns_minus_eio(void *arg) {
+    (void)arg;
+    int r = weft_sleep(1);
+    return r ? r : -EIO;
+}
+
+static int task_future_main(void *arg) {
+    (void)arg;
+    reset_cbs();
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, returns_minus_eio, NULL, NULL));
+    weft_future_t *f = weft_task_future(t);
+    ck_assert_ptr_eq(weft_future_loop(f), weft_loop_current());
+    ck_assert_ok(weft_future_add_done_callback(f, cb_a, (void *)1));
+    logcap_start();
+    ck_assert_err(weft_future_set_result(f, NULL), -EINVAL);
+    ck_assert_err(weft_future_set_error(f, -EPIPE), -EINVAL);
+    ck_assert_int_eq(logcap.n, 2);
+    logcap_stop();
+    ck_assert(!weft_future_done(f));
+    weft_future_ref(f);
+    weft_task_release(t); /* the future's reference keeps it readable */
+    ck_assert_err(weft_await(f, NULL), -EIO);
+    ck_assert_ok(weft_sleep(0));
+    ck_assert_int_eq(ncbs, 1);
+    ck_assert_ptr_eq(cbs[0].f, f);
+    ck_assert_err(cbs[0].status, -EIO);
+    weft_future_release(f);
+    return 0;
+}
+
+START_TEST(a_task_future_is_completed_by_its_task_only) {
+    ck_assert_ok(run_virtual(task_future_main, NULL));
+}
+END_TEST
+
 /* ---- set_result_threadsafe ---------------------------------------------------------- */
 
 #define TS_N 8
@@ -766,6 +804,7 @@ static Suite *future_suite(void) {
     tcase_add_test(aw, await_misuse_another_loop_null_self);
     tcase_add_test(aw, cancelling_the_awaiter_cancels_the_future);
     tcase_add_test(aw, cancelling_a_task_future_cancels_the_task);
+    tcase_add_test(aw, a_task_future_is_completed_by_its_task_only);
     tcase_add_test(aw, run_until_complete_futures_and_tasks);
     suite_add_tcase(s, aw);
     TCase *th = tcase_create("threads");

@@ -242,6 +242,36 @@ START_TEST(children_returning_ecanceled_are_not_failures) {
 }
 END_TEST
 
+static int cancel_one_child_main(void *arg) {
+    struct kid *k = arg;
+    k[0].sleep = 10;
+    k[1].sleep = 3;
+    k[1].ret = 2;
+    weft_group_t g;
+    weft_task_t *t0;
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert_ok(weft_group_spawn(&g, &t0, kid_fn, &k[0], NULL));
+    ck_assert_ok(weft_group_spawn(&g, NULL, kid_fn, &k[1], NULL));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_ok(weft_task_cancel(t0)); /* one child, not the group */
+    ck_assert_ok(weft_sleep(1));        /* the owner is not cancelled */
+    ck_assert_ok(weft_group_exit(&g));
+    ck_assert_time(3.0);
+    ck_assert(weft_task_cancelled(t0));
+    weft_task_release(t0);
+    return 0;
+}
+
+START_TEST(cancelling_one_child_is_not_a_group_failure) {
+    struct kid k[2];
+    reset_kids(k, 2);
+    ck_assert_ok(run_virtual(cancel_one_child_main, k));
+    ck_assert_err(k[0].rc, -ECANCELED);
+    ck_assert_ok(k[1].rc);
+    ck_assert_int_eq(k[1].status, 2);
+}
+END_TEST
+
 /* ---- nesting ---------------------------------------------------------------------------- */
 
 struct nest {
@@ -753,6 +783,7 @@ static Suite *group_suite(void) {
     tcase_add_test(tc, first_failure_while_the_owner_waits_in_exit);
     tcase_add_test(tc, only_the_first_error_is_returned);
     tcase_add_test(tc, children_returning_ecanceled_are_not_failures);
+    tcase_add_test(tc, cancelling_one_child_is_not_a_group_failure);
     tcase_add_test(tc, nested_groups_in_children_propagate_failure);
     tcase_add_test(tc, nested_groups_in_one_task);
     suite_add_tcase(s, tc);

@@ -863,6 +863,29 @@ START_TEST(wait_for_inside_an_expiring_scope) {
 }
 END_TEST
 
+/* weft_join (and weft_await) cut by a deadline say -ETIMEDOUT once the
+ * joined task has unwound, whatever it returned; its own result stays
+ * readable. */
+static int join_deadline_main(void *arg) {
+    (void)arg;
+    weft_scope_t s;
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, swallows_cancel, (void *)7, NULL));
+    ck_assert_ok(weft_scope_enter(&s, 1.0, 0));
+    ck_assert_err(weft_join(t), -ETIMEDOUT);
+    ck_assert_time(1.0);
+    ck_assert(weft_task_done(t));
+    ck_assert_int_eq(weft_task_result(t), 7);
+    ck_assert_err(weft_scope_exit(&s), -ETIMEDOUT);
+    weft_task_release(t);
+    return 0;
+}
+
+START_TEST(join_cut_by_a_deadline_is_etimedout_after_unwinding) {
+    ck_assert_ok(run_virtual(join_deadline_main, NULL));
+}
+END_TEST
+
 static Suite *scope_suite(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("deadlines");
@@ -903,6 +926,7 @@ static Suite *scope_suite(void) {
     tcase_add_test(race, wait_for_timeout_result_and_error_are_never_swapped);
     tcase_add_test(race, wait_for_cancelled_is_ecanceled);
     tcase_add_test(race, wait_for_inside_an_expiring_scope);
+    tcase_add_test(race, join_cut_by_a_deadline_is_etimedout_after_unwinding);
     suite_add_tcase(s, race);
     return s;
 }

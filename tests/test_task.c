@@ -760,6 +760,33 @@ START_TEST(cancelling_a_finished_task_is_ealready) {
 }
 END_TEST
 
+static int cancels_itself(void *arg) {
+    int *r = arg;
+    ck_assert(!weft_stop_requested());
+    ck_assert_ok(weft_task_cancel(weft_task_current()));
+    ck_assert(weft_stop_requested());
+    r[0] = weft_sleep(0);
+    r[1] = weft_sleep(5);
+    return r[1];
+}
+
+static int self_cancel_main(void *arg) {
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, cancels_itself, arg, NULL));
+    ck_assert_err(weft_join(t), -ECANCELED);
+    ck_assert_time(0.0);
+    weft_task_release(t);
+    return 0;
+}
+
+START_TEST(a_task_may_cancel_itself) {
+    int r[2] = {1, 1};
+    ck_assert_ok(run_virtual(self_cancel_main, r));
+    ck_assert_err(r[0], -ECANCELED);
+    ck_assert_err(r[1], -ECANCELED);
+}
+END_TEST
+
 /* A wait that completed before the cancel arrived keeps its result. */
 struct nolose {
     weft_future_t *f;
@@ -1315,6 +1342,7 @@ static Suite *task_suite(void) {
     tcase_add_test(cn, a_task_cancelled_before_it_ran_still_starts);
     tcase_add_test(cn, cancelling_a_joiner_cancels_the_joined_and_waits_for_it);
     tcase_add_test(cn, cancelling_a_finished_task_is_ealready);
+    tcase_add_test(cn, a_task_may_cancel_itself);
     tcase_add_test(cn, a_completed_wait_keeps_its_result_when_cancel_follows);
     tcase_add_test(cn, soft_cancel_ends_stoppable_waits_then_cancels_after_grace);
     tcase_add_test(cn, soft_cancel_grace_and_zero_grace);
