@@ -9,8 +9,10 @@
  *
  * Cancellation is a request. After weft_task_cancel(t), the wait t is
  * suspended in (or its next one) returns -ECANCELED, and so does every later
- * wait: cancellation is level-triggered, as in Trio and libdill, so a
- * cancelled task cannot block again by ignoring one error. To wait during
+ * wait that has to suspend: cancellation is level-triggered, as in Trio and
+ * libdill, so a cancelled task cannot block again by ignoring one error. (A
+ * wait that can complete at once, such as awaiting a future that is already
+ * done, returns its result without suspending, as in asyncio.) To wait during
  * clean-up, open a shielded scope (WEFT_SCOPE_SHIELD). A wait that completed
  * but had not yet returned when the cancel arrived reports the cancel too
  * (as asyncio's sleep(0) does), unless completing it consumed something: a

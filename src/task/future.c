@@ -308,20 +308,20 @@ int weft_await(weft_future_t *f, void **value) {
     }
     if (f == &t->fut)
         return -EDEADLK;
-    if (f->state != WEFT__FUT_DONE) {
-        struct await_wait aw = {.f = f};
-        aw.w.abort = await_abort;
-        aw.fw.notify = await_notify;
-        weft_future_ref(f);
-        weft__future_add_waiter(f, &aw.fw);
-        int r = weft__park(&aw.w);
-        if (weft__list_linked(&aw.fw.link))
-            weft__list_remove(&aw.fw.link);
-        if (r < 0 && aw.w.interrupted) {
-            weft_future_release(f);
-            return r;
-        }
-        weft_future_release(f);
-    }
-    return weft_future_result(f, value);
+    /* Done already: no suspension, so no cancellation point (asyncio). */
+    if (f->state == WEFT__FUT_DONE)
+        return weft_future_result(f, value);
+    struct await_wait aw = {.f = f};
+    aw.w.abort = await_abort;
+    aw.fw.notify = await_notify;
+    weft_future_ref(f); /* ours while we wait: the caller may drop its own */
+    weft__future_add_waiter(f, &aw.fw);
+    int r = weft__park(&aw.w);
+    if (weft__list_linked(&aw.fw.link))
+        weft__list_remove(&aw.fw.link);
+    /* Read the outcome before dropping our reference: it may be the last. */
+    if (r >= 0)
+        r = weft_future_result(f, value);
+    weft_future_release(f);
+    return r;
 }
