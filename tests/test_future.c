@@ -402,7 +402,6 @@ START_TEST(every_awaiter_is_woken_with_the_value) {
 }
 END_TEST
 
-#ifdef WEFT_KNOWN_BUGS
 /* A free() that scribbles over the block first, so that a use after free
  * shows without a sanitizer. Only possible before weft allocated anything
  * in this process (Check forks a fresh process per test). */
@@ -453,7 +452,6 @@ START_TEST(await_survives_the_last_user_reference_going) {
     ck_assert_ptr_eq(await_last_ref_value, (void *)0x5a);
 }
 END_TEST
-#endif
 
 static int await_rc_in_callback = 1;
 static void await_in_callback(void *arg) {
@@ -697,42 +695,6 @@ START_TEST(set_result_threadsafe_on_a_cancelled_future) {
 }
 END_TEST
 
-#ifdef WEFT_KNOWN_BUGS
-/* future.h: "The caller must hold a reference until this returns; the call
- * takes its own." Taken at its word: the caller keeps its one reference
- * and drops it later, on the loop thread. */
-static void *ts_complete_borrowed(void *arg) {
-    struct ts_job *j = arg;
-    j->rc = weft_future_set_result_threadsafe(j->f, (void *)j->value);
-    return NULL;
-}
-
-START_TEST(set_result_threadsafe_takes_its_own_reference) {
-    scribble_on_free();
-    weft_loop_t *loop = new_loop();
-    weft_future_t *f;
-    ck_assert_ok(weft_future_new(loop, &f));
-    ck_assert_ok(weft_future_add_done_callback(f, cb_a, (void *)1));
-    reset_cbs();
-    struct ts_job j = {f, 42, 1};
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, ts_complete_borrowed, &j), 0);
-    pthread_join(th, NULL); /* the call has returned */
-    ck_assert_ok(j.rc);
-    logcap_start();
-    ck_assert_ok(weft_loop_run_until_complete(loop, f));
-    run_ready_now(loop);
-    ck_assert_int_eq(ncbs, 1);
-    void *v;
-    ck_assert_ok(weft_future_result(f, &v)); /* we still hold f */
-    ck_assert_ptr_eq(v, (void *)42);
-    weft_future_release(f);
-    ck_assert_int_eq(logcap.n, 0); /* no "released twice" */
-    logcap_stop();
-    weft_loop_free(loop);
-}
-END_TEST
-#endif
 
 /* ---- run_until_complete ---------------------------------------------------------------- */
 
@@ -797,9 +759,7 @@ static Suite *future_suite(void) {
     TCase *aw = tcase_create("await");
     tcase_add_test(aw, await_returns_the_value_once_done);
     tcase_add_test(aw, every_awaiter_is_woken_with_the_value);
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(aw, await_survives_the_last_user_reference_going);
-#endif
     tcase_add_test(aw, await_outside_a_task_is_eperm_and_logged);
     tcase_add_test(aw, await_misuse_another_loop_null_self);
     tcase_add_test(aw, cancelling_the_awaiter_cancels_the_future);
@@ -811,9 +771,6 @@ static Suite *future_suite(void) {
     tcase_set_timeout(th, 30);
     tcase_add_test(th, set_result_threadsafe_from_other_threads);
     tcase_add_test(th, set_result_threadsafe_on_a_cancelled_future);
-#ifdef WEFT_KNOWN_BUGS
-    tcase_add_test(th, set_result_threadsafe_takes_its_own_reference);
-#endif
     suite_add_tcase(s, th);
     return s;
 }

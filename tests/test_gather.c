@@ -192,7 +192,6 @@ START_TEST(gather_of_futures_already_done) {
 }
 END_TEST
 
-#ifdef WEFT_KNOWN_BUGS
 /* An already failed future, and a pending plain one that gather cancels
  * before it has ever parked: the cancellation completes the plain future at
  * once, and gather_notify() reads the gatherer's task from a wait that was
@@ -217,7 +216,6 @@ START_TEST(an_already_failed_future_cancels_a_pending_plain_one) {
     ck_assert_ok(run_virtual(failed_and_pending_plain_main, NULL));
 }
 END_TEST
-#endif
 
 static int mixed_main(void *arg) {
     (void)arg;
@@ -518,9 +516,7 @@ static Suite *gather_suite(void) {
     tcase_add_test(tc,
                    first_error_cancels_the_rest_and_is_returned_after_all_finished);
     tcase_add_test(tc, gather_of_futures_already_done);
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(tc, an_already_failed_future_cancels_a_pending_plain_one);
-#endif
     tcase_add_test(tc, plain_and_task_futures_mix);
     tcase_add_test(tc, the_same_future_twice);
     tcase_add_test(tc, gathered_failures_count_as_collected);

@@ -660,7 +660,6 @@ END_TEST
 
 /* ---- reporting -------------------------------------------------------------------------------------- */
 
-#ifdef WEFT_KNOWN_BUGS
 /* The failure the group's exit returned was collected: it must not also be
  * logged as a failure "nobody collected". */
 static int collected_main(void *arg) {
@@ -772,7 +771,6 @@ START_TEST(returning_inside_a_group_is_logged_and_survivable) {
     ck_assert_int_eq(k.started, 1);
 }
 END_TEST
-#endif
 
 static Suite *group_suite(void) {
     Suite *s = suite_create("group");
@@ -801,11 +799,9 @@ static Suite *group_suite(void) {
     TCase *mis = tcase_create("misuse");
     tcase_add_test(mis, exit_by_a_non_owner_or_out_of_order_is_einval_and_logged);
     tcase_add_test(mis, group_size_counts_running_children);
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(mis, the_error_exit_returned_is_not_logged_as_lost);
     tcase_add_test(mis, owner_cancelled_while_exit_unwinds_a_cancelled_group);
     tcase_add_test(mis, returning_inside_a_group_is_logged_and_survivable);
-#endif
     suite_add_tcase(s, mis);
     return s;
 }

@@ -236,7 +236,6 @@ START_TEST(reschedule_of_a_waiting_task_to_later_time) {
 }
 END_TEST
 
-#ifdef WEFT_KNOWN_BUGS
 START_TEST(reschedule_of_a_waiting_task_into_the_past_wakes_it) {
     /* At t=1 the deadline becomes 0.5: passed. The wait must end now with
      * -ETIMEDOUT, not sleep on to t=100. */
@@ -254,7 +253,6 @@ START_TEST(reschedule_of_a_waiting_task_to_now_wakes_it) {
     ck_assert_double_eq_tol(r.t, 1.0, 1e-9);
 }
 END_TEST
-#endif
 
 /* ---- nesting --------------------------------------------------------------------------- */
 
@@ -588,7 +586,6 @@ START_TEST(race_wait_for_task_timeout_scheduled_first) {
 }
 END_TEST
 
-#ifdef WEFT_KNOWN_BUGS
 START_TEST(race_scope_timeout_scheduled_first) {
     run_race(RACE_SCOPE, true);
 }
@@ -615,7 +612,6 @@ START_TEST(race_scope_exit_reports_the_cancel) {
                   weft_err_name(exit_rc[0]), weft_err_name(exit_rc[1]));
 }
 END_TEST
-#endif
 
 /* The original bpo-42130: the awaited future completes and the waiter is
  * cancelled in the same step. Neither is lost: wait_for reports the cancel
@@ -898,10 +894,8 @@ static Suite *scope_suite(void) {
     tcase_add_test(tc, nan_null_and_bad_flags_are_refused_infinity_is_none);
     tcase_add_test(tc, reschedule_earlier_later_infinity_and_past);
     tcase_add_test(tc, reschedule_of_a_waiting_task_to_later_time);
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(tc, reschedule_of_a_waiting_task_into_the_past_wakes_it);
     tcase_add_test(tc, reschedule_of_a_waiting_task_to_now_wakes_it);
-#endif
     tcase_add_test(tc, nested_inner_deadline_first);
     tcase_add_test(tc, nested_outer_deadline_first);
     tcase_add_test(tc, shield_ignores_outer_expiry_honours_its_own);
@@ -919,11 +913,9 @@ static Suite *scope_suite(void) {
     tcase_add_test(race, race_wait_for_future_cancel_scheduled_first);
     tcase_add_test(race, race_wait_for_task_cancel_scheduled_first);
     tcase_add_test(race, race_wait_for_task_timeout_scheduled_first);
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(race, race_scope_timeout_scheduled_first);
     tcase_add_test(race, race_wait_for_future_timeout_scheduled_first);
     tcase_add_test(race, race_scope_exit_reports_the_cancel);
-#endif
     tcase_add_test(race, race_result_and_cancel_together_lose_neither);
     tcase_add_test(race, wait_for_returns_after_the_task_unwound);
     tcase_add_test(race, wait_for_timeout_result_and_error_are_never_swapped);

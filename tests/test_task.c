@@ -977,7 +977,6 @@ START_TEST(a_hundred_thousand_tasks) {
 }
 END_TEST
 
-#if !defined(WEFT_TEST_CORO_UCONTEXT) || defined(WEFT_KNOWN_BUGS)
 /* ---- per-task FP state ------------------------------------------------------------------------ */
 
 static volatile double fp_one = 1.0, fp_three = 3.0;
@@ -1041,11 +1040,9 @@ START_TEST(fpenv_task_keeps_its_rounding_mode_to_itself) {
 }
 END_TEST
 
-#endif
 
 /* ---- misuse that must be survivable ------------------------------------------------------------- */
 
-#ifdef WEFT_KNOWN_BUGS
 /* Known bug: task_finish() pops the scopes left open (close_leftover_scopes,
  * src/task/task.c) by walking them in the dead frames of the task function,
  * which its own calls have overwritten by then.
@@ -1094,7 +1091,6 @@ START_TEST(returning_with_a_scope_open_is_logged_not_fatal) {
     ck_assert_ok(run_virtual(scope_left_open_main, NULL));
 }
 END_TEST
-#endif
 
 /* ---- weft_run -------------------------------------------------------------------------------- */
 
@@ -1346,7 +1342,6 @@ START_TEST(small_overflow_of_an_unguarded_stack_trips_the_canary) {
 }
 END_TEST
 
-#ifdef WEFT_KNOWN_BUGS
 START_TEST(runaway_overflow_above_other_stacks_is_reported) {
     /* Parked tasks with the same small stack fill the slots below the
      * diver's: the runaway recursion writes through them and faults far
@@ -1355,7 +1350,6 @@ START_TEST(runaway_overflow_above_other_stacks_is_reported) {
     expect_overflow_report(4096, SIZE_MAX, 1000, UNDER_ASAN);
 }
 END_TEST
-#endif
 
 static Suite *task_suite(void) {
     Suite *s = suite_create("task");
@@ -1395,19 +1389,15 @@ static Suite *task_suite(void) {
     TCase *big = tcase_create("scale");
     tcase_set_timeout(big, 60);
     tcase_add_test(big, a_hundred_thousand_tasks);
-#if !defined(WEFT_TEST_CORO_UCONTEXT) || defined(WEFT_KNOWN_BUGS)
     /* Known bug of the ucontext fallback: swapcontext() saves and restores
      * MXCSR and the x87 control word itself, after weft__ctx_fpenv_switch()
      * has set them, so an FPENV task resumes with the state it had when it
      * switched away from a plain context's state. */
     tcase_add_test(big, fpenv_task_keeps_its_rounding_mode_to_itself);
-#endif
     suite_add_tcase(s, big);
 
     TCase *run = tcase_create("run");
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(run, returning_with_a_scope_open_is_logged_not_fatal);
-#endif
     tcase_add_test(run, weft_run_returns_main_status_and_drains_leftovers);
     tcase_add_test(run, a_failure_nobody_collected_is_logged);
     suite_add_tcase(s, run);
@@ -1417,9 +1407,7 @@ static Suite *task_suite(void) {
     tcase_add_test(ov, overflow_into_the_guard_page_is_reported);
     tcase_add_test(ov, runaway_overflow_of_an_unguarded_stack_is_reported);
     tcase_add_test(ov, small_overflow_of_an_unguarded_stack_trips_the_canary);
-#ifdef WEFT_KNOWN_BUGS
     tcase_add_test(ov, runaway_overflow_above_other_stacks_is_reported);
-#endif
     suite_add_tcase(s, ov);
     return s;
 }

@@ -57,8 +57,13 @@ WEFT_EXPORT int weft_future_set_result(weft_future_t *future, void *value);
 WEFT_EXPORT int weft_future_set_error(weft_future_t *future, int err);
 
 /* weft_future_set_result() from any thread: the completion happens on the
- * loop thread, soon. The caller must hold a reference until this returns;
- * the call takes its own. Returns 0, -ENOMEM, -ESHUTDOWN. */
+ * loop thread, soon. Reference counts are not atomic, so a foreign thread
+ * cannot take a reference itself: take one for it with weft_future_ref()
+ * on the loop thread and hand it over; this call consumes it (the loop
+ * thread drops it after completing the future). Returns 0; on -ENOMEM or
+ * -ESHUTDOWN (loop closed) nothing happened and the reference is still the
+ * caller's, to be handed back to the loop thread or leaked. If the future
+ * was already done by then, the value is dropped silently. */
 WEFT_EXPORT int weft_future_set_result_threadsafe(weft_future_t *future,
                                                   void *value);
 

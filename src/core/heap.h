@@ -18,6 +18,7 @@
 struct weft__timer {
     uint64_t when; /* loop nanoseconds */
     void (*fire)(struct weft__timer *t);
+    struct weft__timer *next_due; /* the loop's list while firing */
     uint32_t idx; /* position in the heap, or WEFT__TIMER_IDLE */
 };
 

@@ -455,10 +455,26 @@ static void run_ready(weft_loop_t *loop) {
     loop->stop_after = NULL;
 }
 
+/* Due callbacks are queued first, in deadline order; timers that wake
+ * tasks (sleeps, deadlines) fire after them. In asyncio a timer wakes a
+ * task through a callback, so the task runs after every callback due at
+ * the same moment: a cancel scheduled for the instant a deadline expires
+ * is then seen by the task, whichever was armed first (bpo-42130). */
 static void fire_timers(weft_loop_t *loop) {
-    struct weft__timer *t;
-    while ((t = weft__heap_pop_due(&loop->timers, loop->now)))
+    struct weft__timer *t, *first = NULL, **last = &first;
+    while ((t = weft__heap_pop_due(&loop->timers, loop->now))) {
+        if (t->fire == call_fire) {
+            t->fire(t);
+        } else {
+            t->next_due = NULL;
+            *last = t;
+            last = &t->next_due;
+        }
+    }
+    while ((t = first)) {
+        first = t->next_due;
         t->fire(t);
+    }
 }
 
 static int64_t poll_timeout(const weft_loop_t *loop) {

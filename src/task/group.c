@@ -42,6 +42,7 @@ int weft_group_enter(weft_group_t *group) {
     g->exit_wait = NULL;
     g->magic = GROUP_MAGIC;
     weft__scope_push(t, &g->scope, WEFT__SCOPE_GROUP);
+    t->ngroups++;
     return 0;
 }
 
@@ -95,6 +96,24 @@ size_t weft_group_size(const weft_group_t *group) {
     return g && g->magic == GROUP_MAGIC ? g->n : 0;
 }
 
+void weft__group_orphan(struct weft_task *owner) {
+    struct weft__tasks *ts = owner->loop->tasks;
+    struct weft__group *root = &ts->root;
+    struct weft__list *pos;
+    for (pos = ts->live.next; pos != &ts->live; pos = pos->next) {
+        struct weft_task *c = WEFT__CONTAINER_OF(pos, struct weft_task, lnode);
+        if (c->gowner != owner)
+            continue;
+        /* Relink without unlinking: the old list's head is dead memory,
+         * and every member of that list is moved here anyway. */
+        c->group = root;
+        c->gowner = NULL;
+        weft__list_push_back(&root->children, &c->gnode);
+        root->n++;
+        weft_task_cancel(c);
+    }
+}
+
 void weft__group_child_done(struct weft_task *t, int status) {
     struct weft__group *g = t->group;
     weft__list_remove(&t->gnode);
@@ -104,6 +123,7 @@ void weft__group_child_done(struct weft_task *t, int status) {
         return;
     if (status < 0 && status != -ECANCELED && !g->first_error) {
         g->first_error = status;
+        t->fut.retrieved = 1; /* weft_group_exit reports it */
         weft__group_cancel(g);
     }
     if (g->n == 0 && g->exit_wait && g->owner->wait == g->exit_wait)
@@ -147,10 +167,16 @@ int weft_group_exit(weft_group_t *group) {
     }
     g->flags &= ~(uint32_t)WEFT__GROUP_OPEN;
     weft__scope_pop(&g->scope);
+    t->ngroups--;
     if (misuse)
         return misuse;
     if (g->first_error)
         return g->first_error;
+    /* Cancelled while the children unwound (exit's wait could not be
+     * interrupted then): still a cancellation. */
+    struct weft__scope *by0;
+    if (!interrupted && weft__task_pending(t, &by0) == -ECANCELED)
+        return -ECANCELED;
     if (interrupted) {
         /* Our own cancellation (a child failed) is not an error of exit;
          * anything else is reported as it came. */

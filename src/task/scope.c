@@ -51,45 +51,84 @@ void weft__task_recheck(struct weft_task *t) {
     t->pending = p;
 }
 
-static void scope_fire(struct weft__timer *tm) {
-    struct weft__scope *s = WEFT__CONTAINER_OF(tm, struct weft__scope, timer);
-    s->flags |= WEFT__SCOPE_EXPIRED;
-    weft__task_interrupt(s->task);
+/* The task's deadline timer is armed for the earliest deadline among its
+ * scopes that have not expired yet. */
+static void rearm(struct weft_task *t) {
+    uint64_t min = WEFT__NS_INF;
+    for (struct weft__scope *s = t->scopes; s; s = s->outer)
+        if (!(s->flags & WEFT__SCOPE_EXPIRED) && s->deadline < min)
+            min = s->deadline;
+    weft_loop_t *loop = t->loop;
+    if (weft__timer_armed(&t->deadline)) {
+        if (t->deadline.when == min)
+            return;
+        weft__loop_timer_cancel(loop, &t->deadline);
+    }
+    if (min < WEFT__NS_INF && weft__loop_timer_arm(loop, &t->deadline, min))
+        weft__log(WEFT_LOG_ERROR, "no memory to arm a deadline of task %llu",
+                  (unsigned long long)t->id);
+}
+
+/* Mark every scope of t whose deadline has come as expired. */
+static bool expire_due(struct weft_task *t, uint64_t now) {
+    bool any = false;
+    for (struct weft__scope *s = t->scopes; s; s = s->outer) {
+        if (!(s->flags & WEFT__SCOPE_EXPIRED) && s->deadline <= now) {
+            s->flags |= WEFT__SCOPE_EXPIRED;
+            any = true;
+        }
+    }
+    return any;
+}
+
+static void deadline_fire(struct weft__timer *tm) {
+    struct weft_task *t = WEFT__CONTAINER_OF(tm, struct weft_task, deadline);
+    if (expire_due(t, t->loop->now))
+        weft__task_interrupt(t);
+    rearm(t);
+}
+
+void weft__scope_timer_init(struct weft_task *t) {
+    weft__timer_init(&t->deadline, deadline_fire);
 }
 
 void weft__scope_push(struct weft_task *t, struct weft__scope *s,
                       uint32_t flags) {
     s->task = t;
+    s->deadline = WEFT__NS_INF;
     s->flags = flags | WEFT__SCOPE_ACTIVE;
     s->magic = SCOPE_MAGIC;
-    weft__timer_init(&s->timer, scope_fire);
     s->outer = t->scopes;
     t->scopes = s;
+    t->nscopes++;
 }
 
 int weft__scope_arm(struct weft__scope *s, uint64_t deadline) {
-    weft_loop_t *loop = s->task->loop;
-    weft__loop_timer_cancel(loop, &s->timer);
-    if (deadline >= WEFT__NS_INF)
-        return 0;
-    if (deadline <= loop->now) {
+    struct weft_task *t = s->task;
+    s->deadline = deadline;
+    if (deadline <= t->loop->now) {
+        /* Due already: expired now, and a task waiting (when another task
+         * moves the deadline back) is interrupted at once. */
         s->flags |= WEFT__SCOPE_EXPIRED;
-        s->task->pending = 1;
-        return 0;
+        weft__task_interrupt(t);
     }
-    return weft__loop_timer_arm(loop, &s->timer, deadline);
+    rearm(t);
+    return 0;
 }
 
 void weft__scope_pop(struct weft__scope *s) {
     struct weft_task *t = s->task;
-    weft__loop_timer_cancel(t->loop, &s->timer);
     struct weft__scope **pp = &t->scopes;
     while (*pp && *pp != s)
         pp = &(*pp)->outer;
-    if (*pp)
+    if (*pp) {
         *pp = s->outer;
+        t->nscopes--;
+    }
     s->flags &= ~(uint32_t)WEFT__SCOPE_ACTIVE;
     s->magic = 0;
+    if (s->deadline < WEFT__NS_INF)
+        rearm(t);
     weft__task_recheck(t);
 }
 
@@ -119,10 +158,9 @@ static int enter(weft_scope_t *scope, double secs, bool absolute,
         return -EINVAL;
     struct weft__scope *s = S(scope);
     weft__scope_push(t, s, flags);
-    int err = weft__scope_arm(s, deadline);
-    if (err)
-        weft__scope_pop(s);
-    return err;
+    if (deadline < WEFT__NS_INF)
+        weft__scope_arm(s, deadline);
+    return 0;
 }
 
 int weft_scope_enter(weft_scope_t *scope, double timeout, unsigned flags) {
@@ -147,6 +185,9 @@ int weft_scope_reschedule(weft_scope_t *scope, double deadline) {
         return -EINVAL;
     if (s->flags & WEFT__SCOPE_EXPIRED)
         return 0;
+    int err = weft__loop_check(s->task->loop, "weft_scope_reschedule");
+    if (err)
+        return err;
     return weft__scope_arm(s, ns);
 }
 

@@ -163,11 +163,13 @@ static inline int park_result(struct weft_task *t, struct weft__wait *w,
     if (WEFT__UNLIKELY(w->interrupted != 0)) {
         if (r == -ETIMEDOUT) {
             struct weft__scope *by;
-            /* A cancel that arrived with the timeout wins (bpo-42130). */
+            /* The scope cut the wait; its exit reports -ECANCELED if the
+             * task is cancelled by then. A cancel that arrived with the
+             * timeout wins (bpo-42130). */
+            if (w->by)
+                w->by->flags |= WEFT__SCOPE_CAUGHT;
             if (weft__task_pending(t, &by) == -ECANCELED)
                 r = -ECANCELED;
-            else if (w->by)
-                w->by->flags |= WEFT__SCOPE_CAUGHT;
         }
     }
     return r;
@@ -229,14 +231,22 @@ void weft__task_interrupt(struct weft_task *t) {
 
 static const char *task_name(struct weft_task *t);
 
+/* The task returned inside scopes or groups it did not exit. Their storage
+ * was in frames that are gone, so it is not touched: the chain is dropped
+ * and the groups' children are handed to the root group, cancelled. */
 static void close_leftover_scopes(struct weft_task *t) {
     if (!t->scopes)
         return;
     weft__log(WEFT_LOG_WARN,
-              "task '%s' returned inside a scope or group it did not exit",
-              task_name(t));
-    while (t->scopes)
-        weft__scope_pop(t->scopes);
+              "task '%s' returned inside %u scope(s) it did not exit, %u of "
+              "them task groups; their children are cancelled",
+              task_name(t), t->nscopes, t->ngroups);
+    t->scopes = NULL;
+    t->nscopes = 0;
+    if (t->ngroups)
+        weft__group_orphan(t);
+    t->ngroups = 0;
+    weft__task_recheck(t);
 }
 
 static _Noreturn void task_finish(struct weft_task *t, int status) {
@@ -246,6 +256,7 @@ static _Noreturn void task_finish(struct weft_task *t, int status) {
     close_leftover_scopes(t);
     weft__loop_timer_cancel(loop, &t->timer);
     weft__loop_timer_cancel(loop, &t->grace);
+    weft__loop_timer_cancel(loop, &t->deadline);
     t->flags |= WEFT__TASK_DONE;
     weft__list_remove(&t->lnode);
     ts->nlive--;
@@ -380,12 +391,15 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     t->canary = weft__stack_canary_value(&st, loop->stacks.canary_key);
     weft__timer_init(&t->timer, sleep_fire);
     weft__timer_init(&t->grace, grace_fire);
+    weft__scope_timer_init(t);
+    t->nscopes = t->ngroups = 0;
     t->vg_stack = 0;
     name_task(t, opts ? opts->name : NULL);
 #ifdef WEFT__VALGRIND
     t->vg_stack = VALGRIND_STACK_REGISTER(st.lo, st.hi);
 #endif
     t->group = g;
+    t->gowner = g->owner;
     weft__list_push_back(&g->children, &t->gnode);
     g->n++;
     /* Children of a cancelled group, and tasks spawned while the loop

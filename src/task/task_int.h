@@ -85,10 +85,15 @@ enum {
     WEFT__SCOPE_ACTIVE = 1u << 12,
 };
 
+/* A scope lives in caller storage, usually a local of the task's function:
+ * nothing outside the task may point into it, or a task that returns with a
+ * scope still open would leave dangling pointers. So a scope owns no timer:
+ * the task has one, armed for the nearest deadline of its chain (as Trio
+ * does), and the chain is reached only through the task. */
 struct weft__scope {
     struct weft__scope *outer;
     struct weft_task *task;
-    struct weft__timer timer;
+    uint64_t deadline; /* loop ns; WEFT__NS_INF for none */
     uint32_t flags;
     uint32_t magic;
 };
@@ -133,6 +138,9 @@ struct weft_task {
     struct weft__list lnode;     /* in the loop's live tasks */
     struct weft__timer timer;    /* sleep */
     struct weft__timer grace;    /* soft cancel */
+    struct weft__timer deadline; /* nearest deadline of its scopes */
+    struct weft_task *gowner;    /* owner of its group (NULL: the root) */
+    uint32_t nscopes, ngroups;   /* open in this task */
     weft_task_fn fn;
     void *arg;
     uint32_t flags;
@@ -191,11 +199,15 @@ void weft__scope_push(struct weft_task *t, struct weft__scope *s,
                       uint32_t flags);
 int weft__scope_arm(struct weft__scope *s, uint64_t deadline);
 void weft__scope_pop(struct weft__scope *s);
+void weft__scope_timer_init(struct weft_task *t);
 
 /* Groups (group.c). */
 void weft__group_init_root(struct weft__group *g);
 void weft__group_child_done(struct weft_task *t, int status);
 void weft__group_cancel(struct weft__group *g);
+/* The owner t returned with groups open: their children move to the root
+ * group, cancelled, without touching the groups' dead storage. */
+void weft__group_orphan(struct weft_task *t);
 
 /* Stack overflow reporting (overflow.c). */
 void weft__overflow_setup(void);
