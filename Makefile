@@ -27,6 +27,9 @@ ifneq ($(CORO),auto)
 BUILD_DIR := $(BUILD_DIR)-$(CORO)
 endif
 
+# cmake --build runs make inside make: keep it from announcing directories.
+export GNUMAKEFLAGS := --no-print-directory
+
 CMAKE_ARGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWEFT_SANITIZE=$(SANITIZE) \
 	-DWEFT_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) -DWEFT_CORO=$(CORO) \
 	-DCMAKE_INSTALL_PREFIX=$(PREFIX)

@@ -46,8 +46,9 @@ enum {
      * x87 control word on x86-64, FPCR on aarch64), saved and restored at
      * each of its switches. Without it the FP control state is per thread,
      * like the signal mask: a task that changes the rounding mode must put
-     * it back before it waits. (Saving it costs ~3 ns a switch here; see
-     * docs/design.md.) */
+     * it back before it waits. A switch to or from such a task costs about
+     * 12 ns here instead of 5 (docs/design.md). With the ucontext fallback
+     * every task has its own FP state anyway. */
     WEFT_SPAWN_FPENV = 1u << 0,
 };
 

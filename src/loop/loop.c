@@ -428,22 +428,16 @@ static struct weft__ready *queue_last(weft_loop_t *loop) {
 static void run_ready(weft_loop_t *loop) {
     loop->batch_last = queue_last(loop);
     struct weft__runq *q = loop->rq;
-    int32_t ran = 0;
-    /* Tasks with their own FP state switch through this context, which
-     * keeps the direct hand-off free of FP tests: no budget for it then. */
-    int32_t hand_off = loop->stopping || q->nfpenv ? 0 : MIN_BUDGET;
-    q->budget = hand_off;
+    q->budget = loop->stopping ? 0 : MIN_BUDGET;
     if (loop->stopping)
         loop->stop_after = loop->batch_last;
     for (;;) {
-        if (loop->stopping ? !loop->stop_after
-                           : hand_off ? q->budget <= 0 : ran >= MIN_BUDGET)
+        if (loop->stopping ? !loop->stop_after : q->budget <= 0)
             break;
         struct weft__ready *r = weft__ready_pop(loop);
         if (!r)
             break;
         q->budget--;
-        ran++;
         if (r == loop->stop_after)
             loop->stop_after = NULL; /* the last one of the batch */
         if (r->run)

@@ -110,7 +110,6 @@ struct weft__runq {
     struct weft__ready *head;
     struct weft__ready **tail;
     int32_t budget;             /* items this iteration may still take */
-    uint32_t nfpenv;            /* tasks with their own FP state */
 };
 
 extern WEFT__TLS struct weft__runq weft__tls_rq;
@@ -182,6 +181,18 @@ static inline struct weft__ready *weft__ready_pop(weft_loop_t *loop) {
 static inline struct weft__ready *weft__ready_take_task(struct weft__runq *q) {
     struct weft__ready *r = q->head;
     if (!r || r->run || --q->budget < 0)
+        return NULL;
+    q->head = r->next;
+    if (!r->next)
+        q->tail = &q->head;
+    return r;
+}
+
+/* The same, also taking a node whose run function is `also`. */
+static inline struct weft__ready *
+weft__ready_take_task_or(struct weft__runq *q, weft__ready_fn also) {
+    struct weft__ready *r = q->head;
+    if (!r || (r->run && r->run != also) || --q->budget < 0)
         return NULL;
     q->head = r->next;
     if (!r->next)

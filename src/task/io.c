@@ -61,7 +61,7 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
         return -EBADF;
     /* Readiness already latched by an edge we have not consumed. */
     uint32_t have = io->ready & (events | WEFT__IO_ERR | WEFT__IO_HUP);
-    if (have && !t->pending)
+    if (have && !(t->pending & WEFT__PEND_INT))
         return (int)have;
     struct io_wait iw = {.events = events};
     iw.w.abort = io_abort;

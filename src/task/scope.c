@@ -48,7 +48,7 @@ void weft__task_recheck(struct weft_task *t) {
     uint32_t p = (t->flags & (WEFT__TASK_CANCELLED | WEFT__TASK_STOP)) != 0;
     for (struct weft__scope *s = t->scopes; s && !p; s = s->outer)
         p = (s->flags & (WEFT__SCOPE_EXPIRED | WEFT__SCOPE_CANCELLED)) != 0;
-    t->pending = p;
+    t->pending = (t->pending & WEFT__PEND_FP) | (p ? WEFT__PEND_INT : 0);
 }
 
 /* The task's deadline timer is armed for the earliest deadline among its

@@ -47,6 +47,7 @@ struct weft_task *weft__task_require(const char *fn) {
 static void tasks_close(weft_loop_t *loop, struct weft__hook *h);
 static void tasks_free(weft_loop_t *loop, struct weft__hook *h);
 static void task_run(weft_loop_t *loop, struct weft__ready *r);
+static void task_run_fp(weft_loop_t *loop, struct weft__ready *r);
 
 struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     if (WEFT__LIKELY(loop->tasks != NULL))
@@ -104,32 +105,47 @@ static inline __attribute__((always_inline)) void check_canary(struct weft_task 
         weft__overflow_canary(t);
 }
 
-static inline void switch_out(struct weft__runq *q, struct weft_task *t) {
+/* `fp`: t switches its own FP state (a constant in the fast paths). The
+ * task handed over to is never such a task: their ready nodes carry
+ * task_run_fp, so only the loop's context switches to them. */
+static inline __attribute__((always_inline)) void
+switch_out(struct weft__runq *q, struct weft_task *t, bool fp) {
     check_canary(t);
-    struct weft__ready *r = weft__ready_take_task(q);
+    /* A task with its own FP state may also hand over to one like it (both
+     * sides' states are switched); plain tasks never test for that. */
+    struct weft__ready *r =
+        fp ? weft__ready_take_task_or(q, task_run_fp) : weft__ready_take_task(q);
     if (r) {
         /* Possibly t itself, when it was the only one ready: switching to
-         * yourself is harmless and rarer than a test would cost. No FP
-         * state to switch here: while a task with its own exists, the
-         * budget for direct hand-offs is 0 (see spawn and run_ready). */
+         * yourself is harmless and rarer than a test would cost. */
         struct weft_task *next = WEFT__CONTAINER_OF(r, struct weft_task, rnode);
         q->current = next;
-        weft__ctx_switch(&t->ctx, &next->ctx, false);
+        weft__ctx_switch(&t->ctx, &next->ctx, fp);
     } else {
         q->current = NULL;
-        weft__ctx_switch(&t->ctx, &q->loop->sched, q->nfpenv != 0);
+        weft__ctx_switch(&t->ctx, &q->loop->sched, fp);
     }
 }
 
-/* The loop's context runs a ready task. */
-static void task_run(weft_loop_t *loop, struct weft__ready *r) {
+/* The loop's context runs a ready task; task_run_fp one that switches its
+ * own FP state. */
+static inline __attribute__((always_inline)) void
+run_task(weft_loop_t *loop, struct weft__ready *r, bool fp) {
     struct weft_task *t = WEFT__CONTAINER_OF(r, struct weft_task, rnode);
     struct weft__runq *q = loop->rq;
     q->current = t;
-    weft__ctx_switch(&loop->sched, &t->ctx, q->nfpenv != 0);
+    weft__ctx_switch(&loop->sched, &t->ctx, fp);
     q->current = NULL;
     if (WEFT__UNLIKELY(loop->zombie != NULL))
         reap(loop);
+}
+
+static void task_run(weft_loop_t *loop, struct weft__ready *r) {
+    run_task(loop, r, false);
+}
+
+static void task_run_fp(weft_loop_t *loop, struct weft__ready *r) {
+    run_task(loop, r, true);
 }
 
 static _Noreturn void task_finish(struct weft_task *t, int status);
@@ -182,7 +198,7 @@ int weft__park(struct weft__wait *w) {
     w->result = 0;
     w->interrupted = 0;
     w->by = NULL;
-    if (WEFT__UNLIKELY(t->pending) && !w->noint) {
+    if (WEFT__UNLIKELY(t->pending & WEFT__PEND_INT) && !w->noint) {
         struct weft__scope *by;
         int err = weft__task_pending(t, &by);
         if (err) {
@@ -195,7 +211,10 @@ int weft__park(struct weft__wait *w) {
     }
     t->wait = w;
     note_depth(t);
-    switch_out(q, t);
+    if (WEFT__UNLIKELY(t->pending & WEFT__PEND_FP))
+        switch_out(q, t, true);
+    else
+        switch_out(q, t, false);
     return park_result(t, w, w->result);
 }
 
@@ -213,7 +232,7 @@ void weft__task_wake(struct weft_task *t, int result) {
 }
 
 void weft__task_interrupt(struct weft_task *t) {
-    t->pending = 1;
+    t->pending |= WEFT__PEND_INT;
     struct weft__wait *w = t->wait;
     if (!w || w->noint || w->interrupted)
         return;
@@ -265,7 +284,7 @@ static _Noreturn void task_finish(struct weft_task *t, int status) {
     t->ctx.dying = 1;
     loop->zombie = t;
     loop->rq->current = NULL;
-    weft__ctx_switch(&t->ctx, &loop->sched, loop->rq->nfpenv != 0);
+    weft__ctx_switch(&t->ctx, &loop->sched, t->ctx.fpenv != 0);
     __builtin_unreachable();
 }
 
@@ -292,8 +311,6 @@ static void task_free(struct weft_task *t) {
 static void reap(weft_loop_t *loop) {
     struct weft_task *t = loop->zombie;
     loop->zombie = NULL;
-    if (t->ctx.fpenv)
-        loop->rq->nfpenv--;
     weft__ctx_destroy(&t->ctx);
 #ifdef WEFT__VALGRIND
     VALGRIND_STACK_DEREGISTER(t->vg_stack);
@@ -372,8 +389,6 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     if (flags & WEFT_SPAWN_FPENV) {
         t->ctx.fpenv = 1;
         weft__ctx_fpenv_capture(&t->ctx);
-        loop->rq->nfpenv++;
-        loop->rq->budget = 0; /* no direct hand-offs from now on */
     }
     t->loop = loop;
     t->wait = NULL;
@@ -381,7 +396,7 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     t->fn = fn;
     t->arg = arg;
     t->flags = 0;
-    t->pending = 0;
+    t->pending = (flags & WEFT_SPAWN_FPENV) ? WEFT__PEND_FP : 0;
     if (WEFT__UNLIKELY(ts->id_next == ts->id_end)) {
         ts->id_next = atomic_fetch_add(&next_task_id, TASK_ID_BLOCK);
         ts->id_end = ts->id_next + TASK_ID_BLOCK;
@@ -406,7 +421,7 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
      * closes, start cancelled. */
     if ((g->flags & WEFT__GROUP_CANCELLED) || loop->closing) {
         t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
-        t->pending = 1;
+        t->pending |= WEFT__PEND_INT;
     }
     weft__list_push_back(&ts->live, &t->lnode);
     ts->nlive++;
@@ -415,7 +430,9 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
         t->fut.refs++;
         *out = t;
     }
-    t->rnode.run = NULL; /* a task: the scheduler switches to it */
+    /* A task: the scheduler, or a task handing over, switches to it; one
+     * with its own FP state only through the scheduler's context. */
+    t->rnode.run = (flags & WEFT_SPAWN_FPENV) ? task_run_fp : NULL;
     weft__ready_push(loop, &t->rnode);
     return 0;
 }
@@ -563,16 +580,24 @@ static __attribute__((noinline, cold)) int yield_slow(struct weft_task *t) {
     return err;
 }
 
+/* weft_yield for a task with something pending or its own FP state. */
+static __attribute__((noinline)) int yield_flagged(struct weft__runq *q,
+                                                   struct weft_task *t) {
+    int err = yield_slow(t);
+    if (err || !t)
+        return err;
+    weft__rq_push(q, &t->rnode);
+    switch_out(q, t, (t->pending & WEFT__PEND_FP) != 0);
+    return (t->pending & WEFT__PEND_INT) ? yield_slow(t) : 0;
+}
+
 int weft_yield(void) {
     struct weft__runq *q = &weft__tls_rq;
     struct weft_task *t = q->current;
-    if (WEFT__UNLIKELY(!t || t->pending)) {
-        int err = yield_slow(t);
-        if (err || !t)
-            return err;
-    }
+    if (WEFT__UNLIKELY(!t || t->pending))
+        return yield_flagged(q, t);
     weft__rq_push(q, &t->rnode);
-    switch_out(q, t);
+    switch_out(q, t, false);
     /* Cancelled while waiting in the ready queue: say so, as asyncio's
      * sleep(0) raises CancelledError. */
     if (WEFT__UNLIKELY(t->pending))

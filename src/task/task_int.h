@@ -144,13 +144,19 @@ struct weft_task {
     weft_task_fn fn;
     void *arg;
     uint32_t flags;
-    uint32_t pending; /* something may interrupt: check before parking */
+    uint32_t pending; /* WEFT__PEND_*: nonzero sends waits to the slow path */
     uint64_t id;
     uintptr_t deepest; /* lowest stack pointer seen at a switch */
     uint64_t canary;   /* what *stack.canary must hold */
     struct weft__stack stack;
     unsigned vg_stack;
     char name[32];
+};
+
+/* t->pending: the fast paths test the whole word once. */
+enum {
+    WEFT__PEND_INT = 1u << 0, /* something may interrupt: check first */
+    WEFT__PEND_FP = 1u << 1,  /* the task switches its own FP state */
 };
 
 /* Per-loop state of the task layer. */
