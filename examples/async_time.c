@@ -91,7 +91,7 @@ static int display_date(void *arg) {
 }
 
 /* def shutdown(): a plain callback, run by the loop. */
-static void shutdown(void *arg) {
+static void shutdown_loop(void *arg) {
     (void)arg;
     puts("shutdown called");
     weft_loop_t *loop = weft_loop_current(); /* asyncio.get_event_loop() */
@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
                               NULL);
     if (err == 0) { /* loop.call_later(15, shutdown) */
         what = "cannot schedule the shutdown";
-        err = weft_call_later(loop, shutdown_after, shutdown, NULL, NULL);
+        err = weft_call_later(loop, shutdown_after, shutdown_loop, NULL, NULL);
     }
     if (err == 0) {
         puts("about to run loop");

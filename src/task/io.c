@@ -2,6 +2,7 @@
  * EAGAIN park until the fd's next edge-triggered event. */
 #include "io.h"
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,7 +13,7 @@ struct io_wait {
     uint32_t seen;
 };
 
-static void io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev) {
+void weft__io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev) {
     (void)loop;
     struct weft__list *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, &io->waiters) {
@@ -30,7 +31,7 @@ static void io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev) {
 int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd) {
     io->fd = fd;
     io->ready = 0;
-    io->notify = io_notify;
+    io->notify = weft__io_notify;
     weft__list_init(&io->waiters);
     return weft__poller_add(loop, io);
 }
@@ -123,6 +124,11 @@ int weft__op_accept(struct weft__io *io, struct sockaddr *addr,
                     socklen_t *len, int flags) {
     RETRY(io, WEFT__IO_IN,
           accept4(io->fd, addr, len, flags | SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+ssize_t weft__op_sendfile(struct weft__io *io, int in_fd, off_t *offset,
+                          size_t count) {
+    RETRY(io, WEFT__IO_OUT, sendfile(io->fd, in_fd, offset, count));
 }
 
 int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,

@@ -26,6 +26,11 @@
  * epoll_ctl (-EPERM for regular files, which are always ready). */
 int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd);
 
+/* The notifier weft__io_open installs: wakes the tasks waiting for the
+ * events that came. A module may install its own in io->notify (after
+ * weft__io_open) and call this one from it. */
+void weft__io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev);
+
 /* Unregister: tasks still waiting on it are woken with -EBADF. */
 void weft__io_close(weft_loop_t *loop, struct weft__io *io);
 
@@ -44,6 +49,9 @@ ssize_t weft__op_sendmsg(struct weft__io *io, const struct msghdr *msg,
  * new fd. */
 int weft__op_accept(struct weft__io *io, struct sockaddr *addr,
                     socklen_t *len, int flags);
+/* sendfile(2): copy up to count bytes of in_fd from *offset. */
+ssize_t weft__op_sendfile(struct weft__io *io, int in_fd, off_t *offset,
+                          size_t count);
 /* Connect and wait for the outcome (SO_ERROR). */
 int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,
                      socklen_t len);

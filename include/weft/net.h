@@ -1,0 +1,287 @@
+/* weft/net.h - streams and servers over TCP, Unix sockets, socket pairs and
+ * pipes, and UDP endpoints: asyncio's open_connection / start_server /
+ * StreamReader / StreamWriter and datagram endpoints, as tasks that read
+ * and write as if blocking.
+ *
+ * Every call that waits is made from a task and returns >= 0 or a negative
+ * errno: -ECANCELED if the task is cancelled, -ETIMEDOUT if a deadline
+ * scope around it expires (weft_scope_enter: a read deadline is a scope
+ * around the read), -ECONNRESET / -EPIPE when the peer went away. A stream
+ * belongs to the loop that made it; use it from that loop's tasks only. One
+ * task may read while another writes; two concurrent readers (or writers)
+ * are refused with -EBUSY.
+ *
+ * Addresses: host is a numeric IPv4/IPv6 address, "localhost", or a name
+ * resolved asynchronously; port is a number or a service name. Unix socket
+ * paths starting with '@' are in the abstract namespace.
+ */
+#ifndef WEFT_NET_H
+#define WEFT_NET_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_stream weft_stream_t;
+typedef struct weft_server weft_server_t;
+typedef struct weft_udp weft_udp_t;
+
+/* ---- streams --------------------------------------------------------------- */
+
+enum {
+    /* Leave Nagle's algorithm on (TCP_NODELAY is set by default). */
+    WEFT_STREAM_NAGLE = 1u << 0,
+};
+
+typedef struct weft_stream_opts {
+    /* Largest amount a read_until / readline / wait_data may need to
+     * buffer (asyncio's limit); 0: 64 KiB. */
+    size_t limit;
+    /* Write buffer marks for weft_stream_drain(): drain waits while more
+     * than `high` bytes are buffered, until at most `low` are. 0: 64 KiB
+     * and high / 4. */
+    size_t high_water, low_water;
+    unsigned flags; /* WEFT_STREAM_* */
+} weft_stream_opts_t;
+
+typedef struct weft_connect_opts {
+    /* Deadline for resolving and connecting, seconds; 0 or INFINITY: none
+     * (a deadline scope around the call works too). */
+    double timeout;
+    /* Happy Eyeballs (RFC 8305): when a host has several addresses, start
+     * the next attempt this many seconds after the previous one unless it
+     * has succeeded; 0: 0.25 s; a negative value tries them one by one. */
+    double happy_eyeballs_delay;
+    int family; /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+    weft_stream_opts_t stream;
+} weft_connect_opts_t;
+
+/* Resolve host, connect over TCP (trying the addresses with Happy
+ * Eyeballs), and return a stream in *out, owned by the caller (close it
+ * with weft_stream_close). opts may be NULL. Returns 0 or: -ECONNREFUSED,
+ * -ETIMEDOUT, -ENETUNREACH ... (of the last address tried), the
+ * resolver's error, -EINVAL (bad port or arguments), -ECANCELED, -EPERM
+ * (not in a task). */
+WEFT_EXPORT int weft_open_connection(weft_stream_t **out, const char *host,
+                                     const char *port,
+                                     const weft_connect_opts_t *opts);
+
+/* Connect to a Unix stream socket at `path` ('@name': abstract). */
+WEFT_EXPORT int weft_open_unix_connection(weft_stream_t **out,
+                                          const char *path,
+                                          const weft_connect_opts_t *opts);
+
+/* A connected pair of Unix stream sockets as two streams of the current
+ * loop (callable from a task or, with a running or idle loop, its
+ * thread). Both are the caller's. */
+WEFT_EXPORT int weft_stream_pair(weft_loop_t *loop, weft_stream_t **a,
+                                 weft_stream_t **b,
+                                 const weft_stream_opts_t *opts);
+
+/* Wrap an open file descriptor (a socket, a pipe end, a tty) in a stream
+ * of `loop`. The stream takes ownership of fd (it is closed with the
+ * stream) and makes it non-blocking and close-on-exec. Returns 0, -EBADF,
+ * -EINVAL (a regular file: use it directly), -ENOMEM. */
+WEFT_EXPORT int weft_stream_from_fd(weft_loop_t *loop, weft_stream_t **out,
+                                    int fd, const weft_stream_opts_t *opts);
+
+/* Read up to len bytes: what is buffered, or waits for some. Returns the
+ * number of bytes (> 0), 0 at end of stream, or an error. */
+WEFT_EXPORT ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len);
+
+/* Read exactly len bytes. At end of stream before that, returns -EPIPE
+ * and consumes nothing: the bytes that did arrive stay buffered
+ * (weft_stream_buffered) for weft_stream_read. */
+WEFT_EXPORT ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf,
+                                             size_t len);
+
+/* Read up to and including the separator sep (seplen > 0) into buf
+ * (size bytes). Returns the length including the separator; -EMSGSIZE if
+ * it does not appear within size bytes or the stream's limit (nothing is
+ * consumed: the data stays buffered); -EPIPE at end of stream without it
+ * (likewise). */
+WEFT_EXPORT ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep,
+                                           size_t seplen, void *buf,
+                                           size_t size);
+
+/* weft_stream_read_until with "\n". */
+WEFT_EXPORT ssize_t weft_stream_readline(weft_stream_t *s, char *buf,
+                                         size_t size);
+
+/* Zero-copy reading, for parsers: wait until at least `min` bytes are
+ * buffered (or the stream ended), then point *data at all buffered bytes
+ * and return their number (< min only at end of stream: 0 when nothing is
+ * left). The bytes stay valid, unchanged, until the next read, wait_data
+ * or consume call on this stream. -EMSGSIZE if min exceeds the stream's
+ * limit. */
+WEFT_EXPORT ssize_t weft_stream_wait_data(weft_stream_t *s, size_t min,
+                                          const void **data);
+
+/* Drop n bytes from the front of the buffered data (after parsing what
+ * wait_data showed). Returns 0, -EINVAL if fewer are buffered. */
+WEFT_EXPORT int weft_stream_consume(weft_stream_t *s, size_t n);
+
+/* Bytes buffered and not consumed. */
+WEFT_EXPORT size_t weft_stream_buffered(const weft_stream_t *s);
+
+/* True once the peer ended the stream and every byte was consumed. */
+WEFT_EXPORT bool weft_stream_at_eof(const weft_stream_t *s);
+
+/* Queue bytes to send (copied; never waits): sent now if the socket takes
+ * them, else from a buffer as it drains. Returns 0, or the error that broke
+ * the stream earlier (-EPIPE, -ECONNRESET ...), -ESHUTDOWN after
+ * weft_stream_shutdown or close. Use weft_stream_drain for
+ * backpressure. Callable from plain callbacks too. */
+WEFT_EXPORT int weft_stream_write(weft_stream_t *s, const void *data,
+                                  size_t len);
+
+/* Send several buffers without copying them: waits until every byte was
+ * handed to the kernel (after what was already queued). Returns the total
+ * sent, or an error (some bytes may have gone). */
+WEFT_EXPORT ssize_t weft_stream_writev(weft_stream_t *s,
+                                       const struct iovec *iov, int iovcnt);
+
+/* Wait until at most the low-water mark is buffered (at once if at most
+ * the high-water mark is). Returns 0 or the stream's error. */
+WEFT_EXPORT int weft_stream_drain(weft_stream_t *s);
+
+/* Send count bytes of the file fd from offset, without copying through
+ * user space (sendfile), after what is queued. Waits until sent; returns
+ * the bytes sent (fewer at the file's end) or an error. */
+WEFT_EXPORT ssize_t weft_stream_sendfile(weft_stream_t *s, int fd,
+                                         off_t offset, size_t count);
+
+/* Flush what is queued, then end the sending side (the peer reads end of
+ * stream); reading goes on. Waits for the flush. Returns 0 or an error. */
+WEFT_EXPORT int weft_stream_shutdown(weft_stream_t *s);
+
+/* Flush what is queued (waiting, within any deadline scope), close and
+ * free the stream: asyncio's close() and wait_closed() in one. Returns the
+ * first error of the flush, 0 otherwise; the stream is freed either way.
+ * Tasks still reading or writing it get -EBADF. Outside a task (or when
+ * cancelled) it does not wait: unsent bytes are dropped. NULL is ignored. */
+WEFT_EXPORT int weft_stream_close(weft_stream_t *s);
+
+/* Close and free at once, dropping unsent bytes; TCP peers see a reset. */
+WEFT_EXPORT void weft_stream_abort(weft_stream_t *s);
+
+/* The socket's local and peer addresses (like getsockname/getpeername).
+ * Returns 0 or -ENOTSOCK / -ENOTCONN. */
+WEFT_EXPORT int weft_stream_sockname(const weft_stream_t *s,
+                                     struct sockaddr_storage *addr,
+                                     socklen_t *len);
+WEFT_EXPORT int weft_stream_peername(const weft_stream_t *s,
+                                     struct sockaddr_storage *addr,
+                                     socklen_t *len);
+
+/* The stream's file descriptor (still owned by the stream), for options. */
+WEFT_EXPORT int weft_stream_fd(const weft_stream_t *s);
+
+/* ---- servers ------------------------------------------------------------------ */
+
+/* A connection handler: runs as a task, one per connection. The stream is
+ * the server's: the handler must not free it; it is closed (flushed) when
+ * the handler returns, unless the handler closed it already. A negative
+ * return is logged. */
+typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
+
+enum {
+    WEFT_SERVER_REUSEPORT = 1u << 0, /* SO_REUSEPORT: one listener per loop */
+    WEFT_SERVER_NO_REUSEADDR = 1u << 1,
+};
+
+typedef struct weft_server_opts {
+    int backlog;               /* 0: 511 */
+    size_t max_connections;    /* 0: unlimited; at the limit, accepting waits */
+    unsigned flags;            /* WEFT_SERVER_* */
+    size_t handler_stack_size; /* 0: the loop's default */
+    weft_stream_opts_t stream;
+} weft_server_opts_t;
+
+/* Listen on host:port (host NULL: all interfaces; port "0": an ephemeral
+ * one, see weft_server_sockname) and serve each connection with fn(s, arg)
+ * in its own task. Returns at once with the server in *out, owned by the
+ * caller (weft_server_close). Call from a task or from the loop's thread.
+ * Accept errors such as EMFILE pause accepting briefly instead of
+ * spinning. Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
+WEFT_EXPORT int weft_start_server(weft_loop_t *loop, weft_server_t **out,
+                                  const char *host, const char *port,
+                                  weft_conn_fn fn, void *arg,
+                                  const weft_server_opts_t *opts);
+
+/* The same on a Unix stream socket path ('@name': abstract). An existing
+ * socket file at path is replaced. */
+WEFT_EXPORT int weft_start_unix_server(weft_loop_t *loop, weft_server_t **out,
+                                       const char *path, weft_conn_fn fn,
+                                       void *arg,
+                                       const weft_server_opts_t *opts);
+
+/* The address the server listens on. */
+WEFT_EXPORT int weft_server_sockname(const weft_server_t *srv,
+                                     struct sockaddr_storage *addr,
+                                     socklen_t *len);
+
+/* The listening port (TCP), or 0. */
+WEFT_EXPORT int weft_server_port(const weft_server_t *srv);
+
+/* Connections being served now. */
+WEFT_EXPORT size_t weft_server_connections(const weft_server_t *srv);
+
+/* Graceful close: stop accepting; ask every handler to stop
+ * (weft_task_cancel_soft: weft_stop_requested() is true and waits in
+ * WEFT_SCOPE_STOPPABLE scopes end) and cancel the ones still running after
+ * `grace` seconds; wait until all have finished; free the server. From a
+ * task. Returns 0 or -EPERM (not in a task: use grace 0 from the loop's
+ * thread, which cancels the handlers and frees the server once they end). */
+WEFT_EXPORT int weft_server_close(weft_server_t *srv, double grace);
+
+/* ---- UDP ------------------------------------------------------------------------- */
+
+enum {
+    WEFT_UDP_BROADCAST = 1u << 0, /* SO_BROADCAST */
+    WEFT_UDP_REUSEPORT = 1u << 1, /* SO_REUSEPORT (and SO_REUSEADDR) */
+};
+
+/* Open a UDP endpoint: bound to local (host:port; NULLs: any address and an
+ * ephemeral port) and, if remote_host is not NULL, connected to
+ * remote_host:remote_port (then send with a NULL address and receive only
+ * from that peer). family AF_UNSPEC picks the family of the addresses
+ * given (IPv4 when none). From a task (names may need resolving). */
+WEFT_EXPORT int weft_udp_open(weft_udp_t **out, const char *local_host,
+                              const char *local_port,
+                              const char *remote_host,
+                              const char *remote_port, int family,
+                              unsigned flags);
+
+/* Send one datagram (to addr, or to the connected peer when addr is
+ * NULL). Waits only if the socket buffer is full. Returns the bytes sent. */
+WEFT_EXPORT ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf,
+                                    size_t len, const struct sockaddr *addr,
+                                    socklen_t addrlen);
+
+/* Receive one datagram into buf, waiting for one. Returns its length, with
+ * the sender's address in *from (may be NULL). A datagram longer than len
+ * is truncated: -EMSGSIZE is returned and it is dropped. */
+WEFT_EXPORT ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t len,
+                                      struct sockaddr_storage *from,
+                                      socklen_t *fromlen);
+
+WEFT_EXPORT int weft_udp_sockname(const weft_udp_t *u,
+                                  struct sockaddr_storage *addr,
+                                  socklen_t *len);
+WEFT_EXPORT int weft_udp_fd(const weft_udp_t *u);
+
+/* Close and free the endpoint; tasks waiting on it get -EBADF. NULL is
+ * ignored. */
+WEFT_EXPORT void weft_udp_close(weft_udp_t *u);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,236 @@
+/* open_connection: resolve, then connect with Happy Eyeballs (RFC 8305):
+ * addresses alternate between families; each attempt is a task in a group
+ * owned by the caller; the next starts when the previous fails or after the
+ * delay; the first to connect wins and the others are cancelled. */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net_int.h"
+
+#define DEFAULT_HE_DELAY 0.25
+
+struct he {
+    struct weft_task *owner;
+    struct weft__wait *owner_wait;
+    int winner;  /* the connected fd, or -1 */
+    int last_err;
+    int running; /* attempts not finished */
+};
+
+struct attempt {
+    struct he *he;
+    const struct addrinfo *ai;
+};
+
+static void he_changed(struct he *he) {
+    if (he->owner_wait && he->owner->wait == he->owner_wait)
+        weft__task_wake(he->owner, 0);
+}
+
+static int attempt_run(void *arg) {
+    struct attempt *a = arg;
+    struct he *he = a->he;
+    int fd = weft__socket(a->ai->ai_family, SOCK_STREAM, 0);
+    int r = fd;
+    if (fd >= 0) {
+        struct weft__io io;
+        r = weft__io_open(weft_loop_current(), &io, fd);
+        if (r == 0) {
+            r = weft__op_connect(&io, a->ai->ai_addr, a->ai->ai_addrlen);
+            weft__io_close(weft_loop_current(), &io);
+        }
+        if (r == 0 && he->winner < 0)
+            he->winner = fd;
+        else
+            close(fd);
+    }
+    if (r < 0 && r != -ECANCELED)
+        he->last_err = r;
+    he->running--;
+    he_changed(he);
+    return 0; /* failures are reported through he, not the group */
+}
+
+/* RFC 8305 section 4: alternate families, starting with the first one. */
+static size_t interleave(struct addrinfo *list, const struct addrinfo **out,
+                         size_t max) {
+    size_t n = 0;
+    int first = list ? list->ai_family : AF_UNSPEC;
+    const struct addrinfo *a = list, *b = list;
+    while (n < max && (a || b)) {
+        while (a && a->ai_family != first)
+            a = a->ai_next;
+        if (a) {
+            out[n++] = a;
+            a = a->ai_next;
+        }
+        while (b && b->ai_family == first)
+            b = b->ai_next;
+        if (b && n < max) {
+            out[n++] = b;
+            b = b->ai_next;
+        }
+    }
+    return n;
+}
+
+#define MAX_ADDRS 16
+
+static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
+    const struct addrinfo *addrs[MAX_ADDRS];
+    struct attempt att[MAX_ADDRS];
+    size_t n = interleave(list, addrs, MAX_ADDRS);
+    struct he he = {.owner = weft__task_current(), .winner = -1,
+                    .last_err = -EHOSTUNREACH};
+    weft_group_t g;
+    int err = weft_group_enter(&g);
+    if (err)
+        return err;
+    size_t next = 0;
+    int result = 0;
+    bool start = true; /* start the next attempt now */
+    while (he.winner < 0) {
+        if (start && next < n) {
+            att[next] = (struct attempt){&he, addrs[next]};
+            err = weft_group_spawn(&g, NULL, attempt_run, &att[next], NULL);
+            if (err) {
+                result = err;
+                break;
+            }
+            next++;
+            he.running++;
+            start = false;
+        }
+        if (he.running == 0) {
+            if (next >= n)
+                break; /* every address failed */
+            start = true; /* the last one failed: go on at once */
+            continue;
+        }
+        /* Wait for news: an attempt ended, or the delay passed. */
+        weft_scope_t sc;
+        double wait = next < n && delay >= 0 ? delay : INFINITY;
+        err = weft_scope_enter(&sc, wait, 0);
+        if (err) {
+            result = err;
+            break;
+        }
+        struct weft__wait w = {0};
+        he.owner_wait = &w;
+        int r = weft__park(&w);
+        he.owner_wait = NULL;
+        int e = weft_scope_exit(&sc);
+        if (r == -ETIMEDOUT && e == -ETIMEDOUT) {
+            start = true; /* the delay: start the next attempt too */
+            continue;
+        }
+        if (r < 0) {
+            result = r; /* cancelled, or an outer deadline */
+            break;
+        }
+    }
+    weft_group_cancel(&g); /* the attempts still running */
+    int ge = weft_group_exit(&g);
+    if (he.winner >= 0 && result == 0 && ge == 0) {
+        *fd_out = he.winner;
+        return 0;
+    }
+    if (he.winner >= 0)
+        close(he.winner);
+    if (result)
+        return result;
+    return ge ? ge : he.last_err;
+}
+
+static int connect_in_scope(weft_stream_t **out, const char *host,
+                            const char *port, const weft_connect_opts_t *o) {
+    struct addrinfo *list;
+    int err = weft__resolve(host, port, o ? o->family : AF_UNSPEC,
+                            SOCK_STREAM, false, &list);
+    if (err)
+        return err;
+    double delay = o && o->happy_eyeballs_delay ? o->happy_eyeballs_delay
+                                                : DEFAULT_HE_DELAY;
+    int fd = -1;
+    err = happy_eyeballs(list, delay, &fd);
+    weft__addrinfo_free(list);
+    if (err)
+        return err;
+    err = weft__stream_new(weft_loop_current(), fd, o ? &o->stream : NULL,
+                           out);
+    if (err)
+        close(fd);
+    return err;
+}
+
+/* Run fn inside a deadline scope of o->timeout seconds (if any). */
+static int with_timeout(const weft_connect_opts_t *o,
+                        int (*fn)(weft_stream_t **, const char *, const char *,
+                                  const weft_connect_opts_t *),
+                        weft_stream_t **out, const char *a, const char *b) {
+    double t = o ? o->timeout : 0;
+    if (isnan(t) || t < 0)
+        return -EINVAL;
+    if (t == 0 || t == (double)INFINITY)
+        return fn(out, a, b, o);
+    weft_scope_t sc;
+    int err = weft_scope_enter(&sc, t, 0);
+    if (err)
+        return err;
+    int r = fn(out, a, b, o);
+    int e = weft_scope_exit(&sc);
+    if (r == 0 && e == 0)
+        return 0;
+    if (r == 0) { /* connected just as the deadline cut something else */
+        return 0;
+    }
+    return e == -ETIMEDOUT || e == -ECANCELED ? e : r;
+}
+
+int weft_open_connection(weft_stream_t **out, const char *host,
+                         const char *port, const weft_connect_opts_t *opts) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!weft__task_require("weft_open_connection"))
+        return -EPERM;
+    if (!port)
+        return -EINVAL;
+    return with_timeout(opts, connect_in_scope, out, host, port);
+}
+
+static int unix_in_scope(weft_stream_t **out, const char *path,
+                         const char *unused, const weft_connect_opts_t *o) {
+    (void)unused;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int err = weft__unix_addr(path, &ss, &len);
+    if (err)
+        return err;
+    int fd = weft__socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return fd;
+    weft_loop_t *loop = weft_loop_current();
+    struct weft__io io;
+    err = weft__io_open(loop, &io, fd);
+    if (!err) {
+        err = weft__op_connect(&io, (struct sockaddr *)&ss, len);
+        weft__io_close(loop, &io);
+    }
+    if (!err)
+        err = weft__stream_new(loop, fd, o ? &o->stream : NULL, out);
+    if (err)
+        close(fd);
+    return err;
+}
+
+int weft_open_unix_connection(weft_stream_t **out, const char *path,
+                              const weft_connect_opts_t *opts) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!weft__task_require("weft_open_unix_connection"))
+        return -EPERM;
+    return with_timeout(opts, unix_in_scope, out, path, NULL);
+}

@@ -1,0 +1,71 @@
+/* Internal: streams, servers and address resolution. */
+#ifndef WEFT_NET_INT_H
+#define WEFT_NET_INT_H
+
+#include <netdb.h>
+
+#include "../task/io.h"
+#include "weft/net.h"
+
+enum {
+    WEFT__STREAM_CLOSED = 1u << 0,  /* the user closed it: no more use */
+    WEFT__STREAM_EOF = 1u << 1,     /* the peer ended its side */
+    WEFT__STREAM_WSHUT = 1u << 2,   /* our sending side is shut */
+    WEFT__STREAM_SOCKET = 1u << 3,  /* fd is a socket */
+    WEFT__STREAM_FLUSHING = 1u << 4,/* counted in loop->io_waiters */
+};
+
+struct weft__drain_wait;
+
+struct weft_stream {
+    weft_loop_t *loop;
+    struct weft__io io;
+    int fd;
+    uint32_t flags;
+    uint32_t users;       /* tasks inside a waiting call: free when 0 */
+    /* read side: data at rbuf[roff, roff + rlen) */
+    char *rbuf;
+    size_t roff, rlen, rcap, limit;
+    int rerr;
+    struct weft_task *reader;
+    /* write side: queued at wbuf[woff, woff + wlen) */
+    char *wbuf;
+    size_t woff, wlen, wcap, high, low;
+    int werr;
+    struct weft_task *writer;
+    struct weft__list drainers; /* tasks waiting for the buffer to drain */
+    /* a server's connection */
+    struct weft__conn *conn;
+};
+
+/* Wrap an fd (already non-blocking and close-on-exec) in a stream. */
+int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
+                     weft_stream_t **out);
+
+/* Close now: release the fd, wake the tasks inside with -EBADF; the memory
+ * goes when the last of them leaves (and, for a server's connection, once
+ * the server released it). */
+void weft__stream_close_now(weft_stream_t *s);
+/* The server is done with its connection's (closed) stream. */
+void weft__stream_release(weft_stream_t *s);
+
+/* Resolve host:port for a stream or datagram socket. passive: for bind
+ * (a NULL host means any address). The list is the caller's: free with
+ * freeaddrinfo-compatible weft__addrinfo_free. */
+int weft__resolve(const char *host, const char *port, int family,
+                  int socktype, bool passive, struct addrinfo **out);
+void weft__addrinfo_free(struct addrinfo *ai);
+
+/* Resolve a host name (not a numeric address) with the loop's resolver:
+ * a list of weft__calloc'd addrinfo nodes with port set. From a task. */
+int weft__resolve_name(const char *host, uint16_t port, int family,
+                       int socktype, struct addrinfo **out);
+
+/* A Unix socket address for path ('@name': abstract). */
+int weft__unix_addr(const char *path, struct sockaddr_storage *ss,
+                    socklen_t *len);
+
+/* socket() with SOCK_NONBLOCK | SOCK_CLOEXEC. */
+int weft__socket(int family, int type, int proto);
+
+#endif

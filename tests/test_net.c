@@ -1,0 +1,839 @@
+/* Streams, servers and UDP over loopback, Unix sockets, socket pairs and
+ * pipes. Timeouts run on the virtual clock; every server binds 127.0.0.1
+ * (or ::1, or a Unix path) on an ephemeral port. */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#include <weft/net.h>
+
+/* ---- an echo server ------------------------------------------------------- */
+
+static int echo_handler(weft_stream_t *s, void *arg) {
+    (void)arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = weft_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return (int)n;
+        int err = weft_stream_write(s, buf, (size_t)n);
+        if (!err)
+            err = weft_stream_drain(s);
+        if (err)
+            return err;
+    }
+}
+
+static char port_of(weft_server_t *srv, char *out) {
+    snprintf(out, 8, "%d", weft_server_port(srv));
+    return out[0];
+}
+
+static int echo_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    char port[8];
+    port_of(srv, port);
+    ck_assert_int_gt(weft_server_port(srv), 0);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    ck_assert_ok(weft_stream_write(c, "hello\nworld\n", 12));
+    char line[64];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 6);
+    ck_assert_int_eq(memcmp(line, "hello\n", 6), 0);
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 6);
+    ck_assert_int_eq(memcmp(line, "world\n", 6), 0);
+    ck_assert_uint_eq(weft_server_connections(srv), 1);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    ck_assert_ok(weft_stream_peername(c, &ss, &sl));
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 1.0));
+    return 0;
+}
+
+START_TEST(echo_over_tcp) {
+    ck_assert_ok(weft_run(echo_main, NULL));
+}
+END_TEST
+
+/* localhost is ::1 then 127.0.0.1: with the server on IPv4 only, the IPv6
+ * attempt is refused and Happy Eyeballs goes on to IPv4. */
+static int localhost_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "localhost", port, NULL));
+    ck_assert_ok(weft_stream_write(c, "x\n", 2));
+    char line[8];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 2);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    ck_assert_ok(weft_stream_peername(c, &ss, &sl));
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_ok(weft_stream_close(c));
+    /* Sequential mode (negative delay) finds it too. */
+    weft_connect_opts_t o = {.happy_eyeballs_delay = -1};
+    ck_assert_ok(weft_open_connection(&c, "localhost", port, &o));
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 0));
+    /* Nobody listens any more. */
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", port, NULL),
+                  -ECONNREFUSED);
+    ck_assert_ptr_null(c);
+    ck_assert_err(weft_open_connection(&c, "localhost", "no-such-service",
+                                       NULL),
+                  -EINVAL);
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", "70000", NULL),
+                  -EINVAL);
+    return 0;
+}
+
+START_TEST(localhost_falls_back_from_ipv6_to_ipv4) {
+    ck_assert_ok(weft_run(localhost_main, NULL));
+}
+END_TEST
+
+/* ---- reading rules, on a socket pair ---------------------------------------- */
+
+static int reading_main(void *arg) {
+    (void)arg;
+    weft_stream_t *a, *b;
+    weft_stream_opts_t o = {.limit = 32};
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, &o));
+    ck_assert_ok(weft_stream_write(a, "abcdef", 6));
+    ck_assert_ok(weft_stream_shutdown(a));
+    char buf[64];
+    /* read_exactly past the end: -EPIPE, nothing consumed. */
+    ck_assert_err((int)weft_stream_read_exactly(b, buf, 10), -EPIPE);
+    ck_assert_uint_eq(weft_stream_buffered(b), 6);
+    ck_assert(!weft_stream_at_eof(b));
+    ck_assert_int_eq(weft_stream_read_exactly(b, buf, 2), 2);
+    ck_assert_int_eq(memcmp(buf, "ab", 2), 0);
+    /* read_until without the separator before the end: -EPIPE, kept. */
+    ck_assert_err((int)weft_stream_read_until(b, "\r\n", 2, buf, sizeof buf),
+                  -EPIPE);
+    ck_assert_uint_eq(weft_stream_buffered(b), 4);
+    ck_assert_int_eq(weft_stream_read(b, buf, sizeof buf), 4);
+    ck_assert_int_eq(memcmp(buf, "cdef", 4), 0);
+    ck_assert_int_eq(weft_stream_read(b, buf, sizeof buf), 0);
+    ck_assert(weft_stream_at_eof(b));
+    /* Writing still works the other way after a's shutdown. */
+    ck_assert_ok(weft_stream_write(b, "back", 4));
+    ck_assert_int_eq(weft_stream_read_exactly(a, buf, 4), 4);
+    ck_assert_err(weft_stream_write(a, "x", 1), -ESHUTDOWN);
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+
+    /* The limit: a line longer than it is -EMSGSIZE and stays buffered. */
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, &o));
+    char big[40];
+    memset(big, 'x', sizeof big);
+    ck_assert_ok(weft_stream_write(a, big, sizeof big));
+    ck_assert_ok(weft_stream_write(a, "\n", 1));
+    ck_assert_err((int)weft_stream_readline(b, buf, sizeof buf), -EMSGSIZE);
+    ck_assert_uint_ge(weft_stream_buffered(b), 32);
+    /* A smaller buffer than the line: likewise. */
+    ck_assert_err((int)weft_stream_readline(b, buf, 8), -EMSGSIZE);
+    const void *data;
+    ck_assert_err((int)weft_stream_wait_data(b, 33, &data), -EMSGSIZE);
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    return 0;
+}
+
+START_TEST(partial_reads_and_limits_lose_nothing) {
+    ck_assert_ok(run_virtual(reading_main, NULL));
+}
+END_TEST
+
+/* Zero-copy: a parser looks at the buffered bytes and consumes what it
+ * parsed. */
+static int zerocopy_writer(void *arg) {
+    weft_stream_t *a = arg;
+    const char *parts[] = {"GET / HT", "TP/1.1\r\nHo", "st: x\r\n\r\nNEXT"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ok(weft_stream_write(a, parts[i], strlen(parts[i])));
+        ck_assert_ok(weft_sleep(0.1));
+    }
+    return 0;
+}
+
+static int zerocopy_main(void *arg) {
+    (void)arg;
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    weft_task_t *w;
+    ck_assert_ok(weft_spawn(&w, zerocopy_writer, a, NULL));
+    size_t want = 1;
+    const char *end = NULL;
+    const void *data = NULL;
+    ssize_t n = 0;
+    int rounds = 0;
+    while (!end) {
+        n = weft_stream_wait_data(b, want, &data);
+        ck_assert_int_gt(n, 0);
+        end = memmem(data, (size_t)n, "\r\n\r\n", 4);
+        want = (size_t)n + 1; /* "need more" */
+        rounds++;
+    }
+    size_t head = (size_t)(end - (const char *)data) + 4;
+    ck_assert_uint_eq(head, strlen("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ck_assert_int_ge(rounds, 2);
+    ck_assert_ok(weft_stream_consume(b, head));
+    ck_assert_err(weft_stream_consume(b, 1000), -EINVAL);
+    char rest[8];
+    ck_assert_int_eq(weft_stream_read(b, rest, sizeof rest), 4);
+    ck_assert_int_eq(memcmp(rest, "NEXT", 4), 0);
+    ck_assert_ok(weft_join(w));
+    weft_task_release(w);
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    return 0;
+}
+
+START_TEST(zero_copy_parsing) {
+    ck_assert_ok(run_virtual(zerocopy_main, NULL));
+}
+END_TEST
+
+/* ---- peers that misbehave ------------------------------------------------------ */
+
+static int reset_handler(weft_stream_t *s, void *arg) {
+    (void)arg;
+    char buf[16];
+    weft_stream_read(s, buf, 1); /* one byte, then a reset */
+    weft_stream_abort(s);
+    return 0;
+}
+
+static int reset_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   reset_handler, NULL, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    static char chunk[65536];
+    int err = 0;
+    for (int i = 0; i < 1000 && !err; i++) {
+        err = weft_stream_write(c, chunk, sizeof chunk);
+        if (!err)
+            err = weft_stream_drain(c);
+    }
+    ck_assert_msg(err == -ECONNRESET || err == -EPIPE,
+                  "writing to a reset peer gave %s", weft_err_name(err));
+    /* The error sticks. */
+    ck_assert_int_lt(weft_stream_write(c, "x", 1), 0);
+    char b[4];
+    ssize_t r = weft_stream_read(c, b, sizeof b);
+    ck_assert_msg(r == -ECONNRESET || r == 0, "read gave %zd", r);
+    weft_stream_close(c);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(a_peer_that_resets_mid_write) {
+    ck_assert_ok(weft_run(reset_main, NULL));
+}
+END_TEST
+
+static int never_read_handler(weft_stream_t *s, void *arg) {
+    (void)s;
+    (void)arg;
+    return weft_sleep(1e6); /* never reads */
+}
+
+static int never_read_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   never_read_handler, NULL, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_connect_opts_t o = {.stream = {.high_water = 65536}};
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &o));
+    static char chunk[16384];
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 5.0, 0));
+    int err = 0;
+    size_t written = 0;
+    while (!err) {
+        err = weft_stream_write(c, chunk, sizeof chunk);
+        if (!err) {
+            written += sizeof chunk;
+            err = weft_stream_drain(c);
+        }
+    }
+    ck_assert_err(err, -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&sc), -ETIMEDOUT);
+    /* Backpressure held: what sits in our buffer is bounded by the
+     * high-water mark plus one write. */
+    ck_assert_uint_le(written - 0, written);
+    ck_assert_double_eq_tol(weft_loop_time(loop), 5.0, 1e-6);
+    weft_stream_abort(c);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(a_peer_that_never_reads_blocks_drain) {
+    ck_assert_ok(run_virtual(never_read_main, NULL));
+}
+END_TEST
+
+static int trickle_handler(weft_stream_t *s, void *arg) {
+    (void)arg;
+    for (int i = 0; i < 100; i++) {
+        if (weft_stream_write(s, "z", 1) < 0 || weft_sleep(1.0) < 0)
+            return 0;
+    }
+    return 0;
+}
+
+static int trickle_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   trickle_handler, NULL, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    double t0 = weft_loop_time(loop);
+    char buf[10];
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 3.5, 0));
+    ssize_t r = weft_stream_read_exactly(c, buf, sizeof buf);
+    ck_assert_err(weft_scope_exit(&sc), -ETIMEDOUT);
+    ck_assert_err((int)r, -ETIMEDOUT);
+    ck_assert_double_eq_tol(weft_loop_time(loop) - t0, 3.5, 1e-6);
+    /* The bytes that came are kept. */
+    ck_assert_uint_eq(weft_stream_buffered(c), 4);
+    weft_stream_close(c);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(a_peer_that_sends_a_byte_a_second_hits_the_read_deadline) {
+    ck_assert_ok(run_virtual(trickle_main, NULL));
+}
+END_TEST
+
+/* ---- Unix sockets, pipes ---------------------------------------------------------- */
+
+static int unix_main(void *arg) {
+    const char *path = arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_unix_server(loop, &srv, path, echo_handler, NULL,
+                                        NULL));
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_unix_connection(&c, path, NULL));
+    ck_assert_ok(weft_stream_write(c, "unix\n", 5));
+    char line[16];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 5);
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 0));
+    if (path[0] != '@')
+        ck_assert_int_ne(access(path, F_OK), 0); /* the file is gone */
+    return 0;
+}
+
+START_TEST(unix_sockets_with_a_path_and_abstract) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-test-%d.sock", (int)getpid());
+    ck_assert_ok(weft_run(unix_main, path));
+    snprintf(path, sizeof path, "@weft-test-%d", (int)getpid());
+    ck_assert_ok(weft_run(unix_main, path));
+}
+END_TEST
+
+static int pipe_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    weft_stream_t *r, *w;
+    ck_assert_ok(weft_stream_from_fd(loop, &r, fds[0], NULL));
+    ck_assert_ok(weft_stream_from_fd(loop, &w, fds[1], NULL));
+    ck_assert_ok(weft_stream_write(w, "through a pipe\n", 15));
+    ck_assert_ok(weft_stream_close(w)); /* the reader sees the end */
+    char line[32];
+    ck_assert_int_eq(weft_stream_readline(r, line, sizeof line), 15);
+    ck_assert_int_eq(weft_stream_read(r, line, sizeof line), 0);
+    ck_assert_ok(weft_stream_close(r));
+    ck_assert_err(weft_stream_from_fd(loop, &r, -1, NULL), -EBADF);
+    int f = open("/dev/null", O_RDONLY);
+    (void)f;
+    char tmpl[] = "/tmp/weft-test-XXXXXX";
+    int reg = mkstemp(tmpl);
+    unlink(tmpl);
+    ck_assert_err(weft_stream_from_fd(loop, &r, reg, NULL), -EINVAL);
+    close(reg);
+    close(f);
+    return 0;
+}
+
+START_TEST(streams_over_pipes) {
+    ck_assert_ok(weft_run(pipe_main, NULL));
+}
+END_TEST
+
+/* ---- writev and sendfile -------------------------------------------------------- */
+
+static int sink_handler(weft_stream_t *s, void *arg) {
+    size_t *total = arg;
+    char buf[16384]; /* the handler's stack is 64 KiB */
+    ssize_t n;
+    while ((n = weft_stream_read(s, buf, sizeof buf)) > 0)
+        *total += (size_t)n;
+    return 0;
+}
+
+static int bulk_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    size_t total = 0;
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", sink_handler,
+                                   &total, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    static char a[1 << 20], b[3 << 20];
+    struct iovec iov[3] = {{a, sizeof a}, {NULL, 0}, {b, sizeof b}};
+    ck_assert_ok(weft_stream_write(c, "head", 4));
+    ck_assert_int_eq(weft_stream_writev(c, iov, 3), (4 << 20));
+    /* sendfile from a temporary file */
+    char tmpl[] = "/tmp/weft-sendfile-XXXXXX";
+    int fd = mkstemp(tmpl);
+    unlink(tmpl);
+    ck_assert_int_ge(fd, 0);
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(write(fd, a, 16384), 16384);
+    ck_assert_int_eq(weft_stream_sendfile(c, fd, 0, 1 << 20), 1 << 20);
+    ck_assert_int_eq(weft_stream_sendfile(c, fd, (1 << 20) - 10, 100), 10);
+    close(fd);
+    ck_assert_ok(weft_stream_close(c));
+    while (weft_server_connections(srv) > 0)
+        ck_assert_ok(weft_sleep(0.001));
+    ck_assert_uint_eq(total, 4 + (4u << 20) + (1u << 20) + 10);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(writev_and_sendfile_deliver_every_byte) {
+    ck_assert_ok(weft_run(bulk_main, NULL));
+}
+END_TEST
+
+/* ---- servers: graceful close, limits ---------------------------------------------- */
+
+struct graceful {
+    int idle_rc, busy_rc, stuck_rc;
+};
+
+static int graceful_handler(weft_stream_t *s, void *arg) {
+    struct graceful *g = arg;
+    char what;
+    if (weft_stream_read(s, &what, 1) != 1)
+        return 0;
+    if (what == 'i') { /* idle: waiting for the next request */
+        weft_scope_t sc;
+        weft_scope_enter(&sc, INFINITY, WEFT_SCOPE_STOPPABLE);
+        char b;
+        g->idle_rc = (int)weft_stream_read(s, &b, 1);
+        weft_scope_exit(&sc);
+    } else if (what == 'b') { /* busy: finishes its unit of work */
+        g->busy_rc = weft_sleep(2.0);
+        if (!weft_stop_requested())
+            g->busy_rc = -1;
+    } else { /* stuck: ignores the request, cancelled after the grace */
+        g->stuck_rc = weft_sleep(1e6);
+    }
+    return 0;
+}
+
+static int graceful_main(void *arg) {
+    struct graceful *g = arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   graceful_handler, g, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c[3];
+    const char *kinds = "ibs";
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ok(weft_open_connection(&c[i], "127.0.0.1", port, NULL));
+        ck_assert_ok(weft_stream_write(c[i], &kinds[i], 1));
+    }
+    while (weft_server_connections(srv) < 3)
+        ck_assert_ok(weft_sleep(0.01));
+    ck_assert_ok(weft_sleep(0.5)); /* every handler is in its wait */
+    double t0 = weft_loop_time(loop);
+    ck_assert_ok(weft_server_close(srv, 5.0));
+    ck_assert_double_eq_tol(weft_loop_time(loop) - t0, 5.0, 1e-6);
+    for (int i = 0; i < 3; i++)
+        weft_stream_close(c[i]);
+    return 0;
+}
+
+START_TEST(graceful_close_stops_idle_lets_busy_finish_cancels_stuck) {
+    struct graceful g = {1, 1, 1};
+    ck_assert_ok(run_virtual(graceful_main, &g));
+    ck_assert_err(g.idle_rc, -ECANCELED);
+    ck_assert_ok(g.busy_rc);
+    ck_assert_err(g.stuck_rc, -ECANCELED);
+}
+END_TEST
+
+static size_t max_seen;
+
+static int counting_handler(weft_stream_t *s, void *arg) {
+    weft_server_t **srv = arg;
+    size_t n = weft_server_connections(*srv);
+    if (n > max_seen)
+        max_seen = n;
+    ck_assert_ok(weft_sleep(1.0));
+    return weft_stream_write(s, "ok", 2);
+}
+
+static int maxconn_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    weft_server_opts_t o = {.max_connections = 2};
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   counting_handler, &srv, &o));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c[5];
+    for (int i = 0; i < 5; i++)
+        ck_assert_ok(weft_open_connection(&c[i], "127.0.0.1", port, NULL));
+    char b[2];
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(weft_stream_read_exactly(c[i], b, 2), 2);
+        weft_stream_close(c[i]);
+    }
+    ck_assert_uint_eq(max_seen, 2);
+    /* Two at a time, one second each: five take three seconds. */
+    ck_assert_double_eq_tol(weft_loop_time(loop), 3.0, 1e-6);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(max_connections_is_held) {
+    ck_assert_ok(run_virtual(maxconn_main, NULL));
+}
+END_TEST
+
+/* Out of descriptors: the server pauses accepting (one log line a
+ * second), and serves the connection once descriptors are free again. */
+static int emfile_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    ck_assert_ok(weft_server_sockname(srv, &sa, &sl));
+    /* The client's socket exists before the descriptors run out. */
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(cfd, 0);
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    low.rlim_cur = 64;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int hog[64], nhog = 0, fd;
+    while (nhog < 64 && (fd = dup(0)) >= 0)
+        hog[nhog++] = fd;
+    ck_assert_int_eq(errno, EMFILE);
+    /* Connecting needs no new descriptor; accepting does. */
+    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sa, sl), 0);
+    logcap_start();
+    ck_assert_ok(weft_sleep(1.5)); /* ~15 paused attempts, not millions */
+    int logged = logcap.n;
+    char last[512];
+    snprintf(last, sizeof last, "%s", logcap.last);
+    logcap_stop();
+    ck_assert_int_ge(logged, 1);
+    ck_assert_int_le(logged, 2);
+    ck_assert_msg(strstr(last, "pausing") != NULL, "logged: %s", last);
+    ck_assert_uint_eq(weft_server_connections(srv), 0);
+    for (int i = 0; i < nhog; i++)
+        close(hog[i]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    weft_stream_t *c;
+    ck_assert_ok(weft_stream_from_fd(loop, &c, cfd, NULL));
+    ck_assert_ok(weft_stream_write(c, "back\n", 5));
+    char line[8];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 5);
+    weft_stream_close(c);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(accept_survives_emfile_without_spinning) {
+#ifdef RUNNING_ON_VALGRIND
+    if (RUNNING_ON_VALGRIND)
+        return; /* valgrind keeps descriptors of its own above the limit */
+#endif
+    ck_assert_ok(run_virtual(emfile_main, NULL));
+}
+END_TEST
+
+/* 10,000 connections at once to one server. The clients run in a child
+ * process, so neither process needs more than ~10,000 descriptors. */
+#define MANY 10000
+static int many_done;
+static char many_port[8];
+
+static int many_client(void *arg) {
+    (void)arg;
+    weft_stream_t *c;
+    int err = weft_open_connection(&c, "127.0.0.1", many_port, NULL);
+    if (err)
+        return err;
+    err = weft_stream_write(c, "m\n", 2);
+    char b[4];
+    if (!err && weft_stream_readline(c, b, sizeof b) == 2)
+        many_done++;
+    weft_stream_close(c);
+    return err;
+}
+
+static int many_clients_main(void *arg) {
+    (void)arg;
+    weft_group_t g;
+    if (weft_group_enter(&g))
+        return -1;
+    weft_spawn_opts_t co = {.stack_size = 16384};
+    for (int i = 0; i < MANY; i++)
+        if (weft_group_spawn(&g, NULL, many_client, NULL, &co))
+            break;
+    int err = weft_group_exit(&g);
+    return err ? err : (many_done == MANY ? 0 : -EPROTO);
+}
+
+static int many_peak;
+
+static int many_handler(weft_stream_t *s, void *arg) {
+    weft_server_t **srv = arg;
+    size_t n = weft_server_connections(*srv);
+    if ((int)n > many_peak)
+        many_peak = (int)n;
+    return echo_handler(s, NULL);
+}
+
+static int many_pipe[2];
+static pid_t many_pid;
+
+static int many_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    weft_server_opts_t so = {.backlog = 4096, .handler_stack_size = 16384};
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   many_handler, &srv, &so));
+    snprintf(many_port, sizeof many_port, "%d", weft_server_port(srv));
+    ck_assert_int_eq(write(many_pipe[1], many_port, sizeof many_port),
+                     (ssize_t)sizeof many_port);
+    /* Wait for the client process without blocking the loop. */
+    int status = -1;
+    while (waitpid(many_pid, &status, WNOHANG) == 0)
+        ck_assert_ok(weft_sleep(0.01));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "client process failed (status %d)", status);
+    ck_assert_int_ge(many_peak, 1);
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(ten_thousand_concurrent_connections) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    ck_assert_msg(rl.rlim_cur >= MANY + 100,
+                  "RLIMIT_NOFILE %lu is too low for this test",
+                  (unsigned long)rl.rlim_cur);
+    /* Fork before any loop runs; the child learns the port by a pipe. */
+    ck_assert_int_eq(pipe(many_pipe), 0);
+    many_pid = fork();
+    ck_assert_int_ge(many_pid, 0);
+    if (many_pid == 0) {
+        close(many_pipe[1]);
+        if (read(many_pipe[0], many_port, sizeof many_port) !=
+            (ssize_t)sizeof many_port)
+            _exit(2);
+        _exit(weft_run(many_clients_main, NULL) == 0 ? 0 : 1);
+    }
+    close(many_pipe[0]);
+    ck_assert_ok(weft_run(many_main, NULL));
+    close(many_pipe[1]);
+}
+END_TEST
+
+/* ---- UDP ---------------------------------------------------------------------------- */
+
+static int udp_main(void *arg) {
+    (void)arg;
+    weft_udp_t *srv, *cli, *conn;
+    ck_assert_ok(weft_udp_open(&srv, "127.0.0.1", "0", NULL, NULL, 0, 0));
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    ck_assert_ok(weft_udp_sockname(srv, &sa, &sl));
+    char port[8];
+    snprintf(port, sizeof port, "%d",
+             ntohs(((struct sockaddr_in *)&sa)->sin_port));
+    ck_assert_ok(weft_udp_open(&cli, NULL, NULL, NULL, NULL, AF_INET, 0));
+    ck_assert_int_eq(weft_udp_sendto(cli, "ping", 4, (struct sockaddr *)&sa,
+                                     sl),
+                     4);
+    char buf[16];
+    struct sockaddr_storage from;
+    socklen_t fl;
+    ck_assert_int_eq(weft_udp_recvfrom(srv, buf, sizeof buf, &from, &fl), 4);
+    ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+    /* Answer the sender at the address it came from. */
+    ck_assert_int_eq(weft_udp_sendto(srv, "pong", 4, (struct sockaddr *)&from,
+                                     fl),
+                     4);
+    ck_assert_int_eq(weft_udp_recvfrom(cli, buf, sizeof buf, NULL, NULL), 4);
+    ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+    /* A connected endpoint; a datagram longer than the buffer. */
+    ck_assert_ok(weft_udp_open(&conn, NULL, NULL, "127.0.0.1", port, 0,
+                               WEFT_UDP_BROADCAST));
+    ck_assert_int_eq(weft_udp_sendto(conn, "0123456789", 10, NULL, 0), 10);
+    ck_assert_err((int)weft_udp_recvfrom(srv, buf, 4, NULL, NULL), -EMSGSIZE);
+    /* A receive nobody answers, cut by a deadline. */
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 2.0, 0));
+    ck_assert_err((int)weft_udp_recvfrom(srv, buf, sizeof buf, NULL, NULL),
+                  -ETIMEDOUT);
+    weft_scope_exit(&sc);
+    weft_udp_close(conn);
+    weft_udp_close(cli);
+    weft_udp_close(srv);
+    return 0;
+}
+
+START_TEST(udp_sendto_recvfrom_connected_truncated) {
+    ck_assert_ok(run_virtual(udp_main, NULL));
+}
+END_TEST
+
+/* ---- misuse --------------------------------------------------------------------------- */
+
+static int second_reader(void *arg) {
+    char b;
+    return (int)weft_stream_read(arg, &b, 1);
+}
+
+static int misuse_main(void *arg) {
+    (void)arg;
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    weft_task_t *r1, *r2;
+    ck_assert_ok(weft_spawn(&r1, second_reader, b, NULL));
+    ck_assert_ok(weft_spawn(&r2, second_reader, b, NULL));
+    logcap_start();
+    ck_assert_ok(weft_sleep(0.1));
+    ck_assert_err(weft_join(r2), -EBUSY);
+    logcap_stop();
+    ck_assert_logged(1, "already using");
+    /* Closing a stream a task is reading: the task gets -EBADF. */
+    ck_assert_ok(weft_stream_close(b));
+    ck_assert_err(weft_join(r1), -EBADF);
+    weft_task_release(r1);
+    weft_task_release(r2);
+    ck_assert_ok(weft_stream_close(a));
+    return 0;
+}
+
+START_TEST(two_readers_are_refused_and_close_wakes_readers) {
+    ck_assert_ok(run_virtual(misuse_main, NULL));
+}
+END_TEST
+
+START_TEST(waiting_calls_outside_a_task_are_refused) {
+    weft_loop_t *loop;
+    ck_assert_ok(weft_loop_new(&loop, NULL));
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(loop, &a, &b, NULL));
+    logcap_start();
+    char c;
+    ck_assert_err((int)weft_stream_read(a, &c, 1), -EPERM);
+    weft_stream_t *x;
+    ck_assert_err(weft_open_connection(&x, "127.0.0.1", "1", NULL), -EPERM);
+    logcap_stop();
+    ck_assert_int_eq(logcap.n, 2);
+    /* Writing never waits: fine outside a task. */
+    ck_assert_ok(weft_stream_write(a, "q", 1));
+    ck_assert_ok(weft_stream_close(a)); /* outside a task: no flush wait */
+    ck_assert_ok(weft_stream_close(b));
+    weft_loop_free(loop);
+}
+END_TEST
+
+static Suite *net_suite(void) {
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("streams");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, echo_over_tcp);
+    tcase_add_test(tc, localhost_falls_back_from_ipv6_to_ipv4);
+    tcase_add_test(tc, partial_reads_and_limits_lose_nothing);
+    tcase_add_test(tc, zero_copy_parsing);
+    tcase_add_test(tc, a_peer_that_resets_mid_write);
+    tcase_add_test(tc, a_peer_that_never_reads_blocks_drain);
+    tcase_add_test(tc, a_peer_that_sends_a_byte_a_second_hits_the_read_deadline);
+    tcase_add_test(tc, unix_sockets_with_a_path_and_abstract);
+    tcase_add_test(tc, streams_over_pipes);
+    tcase_add_test(tc, writev_and_sendfile_deliver_every_byte);
+    tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
+    tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);
+    suite_add_tcase(s, tc);
+    TCase *sv = tcase_create("servers");
+    tcase_set_timeout(sv, 60);
+    tcase_add_test(sv, graceful_close_stops_idle_lets_busy_finish_cancels_stuck);
+    tcase_add_test(sv, max_connections_is_held);
+    tcase_add_test(sv, accept_survives_emfile_without_spinning);
+    tcase_add_test(sv, ten_thousand_concurrent_connections);
+    suite_add_tcase(s, sv);
+    TCase *u = tcase_create("udp");
+    tcase_add_test(u, udp_sendto_recvfrom_connected_truncated);
+    suite_add_tcase(s, u);
+    return s;
+}
+
+WEFT_TEST_MAIN(net_suite)
