@@ -13,5 +13,6 @@
 #include "weft/future.h"
 #include "weft/task.h"
 #include "weft/net.h"
+#include "weft/tls.h"
 
 #endif

@@ -31,6 +31,7 @@ extern "C" {
 typedef struct weft_stream weft_stream_t;
 typedef struct weft_server weft_server_t;
 typedef struct weft_udp weft_udp_t;
+typedef struct weft_tls_ctx weft_tls_ctx_t; /* see weft/tls.h */
 
 /* ---- streams --------------------------------------------------------------- */
 
@@ -60,6 +61,10 @@ typedef struct weft_connect_opts {
     double happy_eyeballs_delay;
     int family; /* AF_UNSPEC (0), AF_INET or AF_INET6 */
     weft_stream_opts_t stream;
+    /* TLS: a client context (weft/tls.h); the handshake is part of the
+     * call. server_name: the name to send (SNI) and verify; NULL: host. */
+    weft_tls_ctx_t *tls;
+    const char *server_name;
 } weft_connect_opts_t;
 
 /* Resolve host, connect over TCP (trying the addresses with Happy
@@ -202,6 +207,9 @@ typedef struct weft_server_opts {
     unsigned flags;            /* WEFT_SERVER_* */
     size_t handler_stack_size; /* 0: the loop's default */
     weft_stream_opts_t stream;
+    /* TLS: a server context (weft/tls.h); each connection's handshake runs
+     * before the handler (a failed one is logged and dropped). */
+    weft_tls_ctx_t *tls;
 } weft_server_opts_t;
 
 /* Listen on host:port (host NULL: all interfaces; port "0": an ephemeral

@@ -52,13 +52,34 @@ static const char *strerrorname_np(int e) {
 }
 #endif
 
+/* weft's own codes: negative, outside errno's range (one table for the
+ * text and the names, as libuv's UV_ERRNO_MAP). */
+#define WEFT__OWN_ERRORS(X)                                                    \
+    X(-3100, WEFT_ETLS, "TLS failure")                                         \
+    X(-3101, WEFT_ETLS_UNTRUSTED, "TLS certificate not trusted")               \
+    X(-3102, WEFT_ETLS_EXPIRED, "TLS certificate expired or not yet valid")    \
+    X(-3103, WEFT_ETLS_HOSTNAME, "TLS certificate does not match the name")
+
+static const char *own_error(int err, bool name) {
+#define X(code, sym, text)                                                     \
+    if (err == (code))                                                         \
+        return name ? #sym : text;
+    WEFT__OWN_ERRORS(X)
+#undef X
+    return NULL;
+}
+
 const char *weft_strerror(int err) {
-    const char *s = strerrordesc_np(err < 0 ? -err : err);
+    const char *s = own_error(err, false);
+    if (!s)
+        s = strerrordesc_np(err < 0 ? -err : err);
     return s ? s : "Unknown error";
 }
 
 const char *weft_err_name(int err) {
-    const char *s = strerrorname_np(err < 0 ? -err : err);
+    const char *s = own_error(err, true);
+    if (!s)
+        s = strerrorname_np(err < 0 ? -err : err);
     return s ? s : "EUNKNOWN";
 }
 

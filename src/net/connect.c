@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "net_int.h"
+#include "weft/tls.h"
 
 #define DEFAULT_HE_DELAY 0.25
 
@@ -159,8 +160,20 @@ static int connect_in_scope(weft_stream_t **out, const char *host,
         return err;
     err = weft__stream_new(weft_loop_current(), fd, o ? &o->stream : NULL,
                            out);
-    if (err)
+    if (err) {
         close(fd);
+        return err;
+    }
+    if (o && o->tls) {
+        err = weft_tls_client(*out, o->tls,
+                              o->server_name ? o->server_name : host);
+        if (err) {
+            /* Say why before the stream (and its message) goes. */
+            weft__log(WEFT_LOG_INFO, "%s", weft_tls_error(*out));
+            weft_stream_abort(*out);
+            *out = NULL;
+        }
+    }
     return err;
 }
 

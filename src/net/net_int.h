@@ -36,7 +36,17 @@ struct weft_stream {
     struct weft__list drainers; /* tasks waiting for the buffer to drain */
     /* a server's connection */
     struct weft__conn *conn;
+    /* TLS (tls.c): the write buffer then holds ciphertext */
+    struct weft__tls *tls;
 };
+
+/* The byte transport of a stream: plain syscalls, or TLS (tls.c). */
+int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len);
+int weft__stream_wait_sent(weft_stream_t *s);
+int weft__tls_write(weft_stream_t *s, const void *data, size_t len);
+ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len);
+void weft__tls_close_notify(weft_stream_t *s);
+void weft__tls_free(struct weft__tls *t);
 
 /* Wrap an fd (already non-blocking and close-on-exec) in a stream. */
 int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "net_int.h"
+#include "weft/tls.h"
 
 #define DEFAULT_BACKLOG 511
 #define ACCEPT_PAUSE 0.1 /* seconds to wait out EMFILE and friends */
@@ -72,7 +73,14 @@ static void conn_done(struct weft__conn *c) {
 static int conn_run(void *arg) {
     struct weft__conn *c = arg;
     weft_stream_t *s = c->stream;
-    int r = c->srv->fn(s, c->srv->arg);
+    int r = 0;
+    if (c->srv->opts.tls) {
+        r = weft_tls_server(s, c->srv->opts.tls);
+        if (r < 0 && r != -ECANCELED)
+            weft__log(WEFT_LOG_INFO, "%s", weft_tls_error(s));
+    }
+    if (r == 0)
+        r = c->srv->fn(s, c->srv->arg);
     if (r < 0 && r != -ECANCELED)
         weft__log(WEFT_LOG_INFO, "connection handler returned %s (%s)",
                   weft_err_name(r), weft_strerror(r));

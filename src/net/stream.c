@@ -131,6 +131,15 @@ int weft_stream_write(weft_stream_t *s, const void *data, size_t len) {
         return s->werr;
     if (s->flags & WEFT__STREAM_WSHUT)
         return -ESHUTDOWN;
+    if (s->tls)
+        return weft__tls_write(s, data, len);
+    return weft__stream_send_raw(s, data, len);
+}
+
+/* Bytes for the wire: sent now if the socket takes them, queued else. */
+int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
+    if (s->werr)
+        return s->werr;
     const char *p = data;
     /* Nothing queued: try the socket first, and queue only the rest. */
     while (s->wlen == 0 && len > 0) {
@@ -219,7 +228,9 @@ static ssize_t fill(weft_stream_t *s) {
         }
     }
     char *at = s->rbuf + s->roff + s->rlen;
-    ssize_t n = weft__op_read(&s->io, at, s->rcap - s->roff - s->rlen);
+    size_t space = s->rcap - s->roff - s->rlen;
+    ssize_t n = s->tls ? weft__tls_read(s, at, space)
+                       : weft__op_read(&s->io, at, space);
     if (s->flags & WEFT__STREAM_CLOSED)
         return -EBADF;
     if (n > 0) {
@@ -244,7 +255,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len) {
     if (err)
         return err;
     ssize_t r;
-    if (s->rlen == 0 && len >= DIRECT_READ && !s->rerr &&
+    if (s->rlen == 0 && len >= DIRECT_READ && !s->rerr && !s->tls &&
         !(s->flags & WEFT__STREAM_EOF)) {
         /* Nothing buffered and a big buffer: read straight into it. */
         r = weft__op_read(&s->io, buf, len);
@@ -391,6 +402,10 @@ static int wait_queued(weft_stream_t *s, size_t below) {
     return s->werr;
 }
 
+int weft__stream_wait_sent(weft_stream_t *s) {
+    return wait_queued(s, 0);
+}
+
 int weft_stream_drain(weft_stream_t *s) {
     int err = enter(s, NULL, "weft_stream_drain");
     if (err)
@@ -411,6 +426,16 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
     ssize_t r = wait_queued(s, 0); /* keep the order of bytes */
     if (r < 0)
         return leave(s, &s->writer, r);
+    if (s->tls) { /* encrypted: no zero-copy; write, then wait for it */
+        ssize_t total = 0;
+        for (int i = 0; i < iovcnt && r >= 0; i++) {
+            r = weft__tls_write(s, iov[i].iov_base, iov[i].iov_len);
+            total += (ssize_t)iov[i].iov_len;
+        }
+        if (r >= 0)
+            r = wait_queued(s, 0);
+        return leave(s, &s->writer, r < 0 ? r : total);
+    }
     struct iovec local[64];
     struct iovec *v = iovcnt <= 64 ? local
                                    : weft__malloc((size_t)iovcnt * sizeof *v);
@@ -465,6 +490,30 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
     if (r < 0)
         return leave(s, &s->writer, r);
     size_t sent = 0;
+    if (s->tls) { /* encrypted: read the file and write it */
+        char *buf = weft__malloc(16384);
+        if (!buf)
+            return leave(s, &s->writer, -ENOMEM);
+        while (sent < count && r >= 0) {
+            size_t want = count - sent < 16384 ? count - sent : 16384;
+            ssize_t n = pread(fd, buf, want, offset + (off_t)sent);
+            if (n < 0) {
+                r = -errno;
+                break;
+            }
+            if (n == 0)
+                break;
+            r = weft__tls_write(s, buf, (size_t)n);
+            if (r >= 0)
+                r = wait_queued(s, s->high);
+            if (r >= 0)
+                sent += (size_t)n;
+        }
+        weft__free(buf);
+        if (r >= 0)
+            r = wait_queued(s, 0);
+        return leave(s, &s->writer, r < 0 && !sent ? r : (ssize_t)sent);
+    }
     while (sent < count) {
         ssize_t n = weft__op_sendfile(&s->io, fd, &offset, count - sent);
         if (s->flags & WEFT__STREAM_CLOSED) {
@@ -494,6 +543,8 @@ int weft_stream_shutdown(weft_stream_t *s) {
         return err;
     if (s->flags & WEFT__STREAM_WSHUT)
         return (int)leave(s, &s->writer, 0);
+    if (s->tls)
+        weft__tls_close_notify(s); /* the end, said in TLS first */
     int r = wait_queued(s, 0);
     if (r == 0 || r == s->werr) {
         s->flags |= WEFT__STREAM_WSHUT;
@@ -585,6 +636,8 @@ int weft_stream_pair(weft_loop_t *loop, weft_stream_t **a, weft_stream_t **b,
 }
 
 static void stream_free(weft_stream_t *s) {
+    if (s->tls)
+        weft__tls_free(s->tls);
     weft__free(s->rbuf);
     weft__free(s->wbuf);
     weft__free(s);
@@ -627,6 +680,8 @@ int weft_stream_close(weft_stream_t *s) {
         return -EBADF;
     }
     int r = s->werr;
+    if (s->tls && !(s->flags & WEFT__STREAM_WSHUT) && !s->werr)
+        weft__tls_close_notify(s);
     if (s->wlen > 0 && weft__task_current()) {
         s->users++;
         r = wait_queued(s, 0);

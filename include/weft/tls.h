@@ -1,0 +1,107 @@
+/* weft/tls.h - TLS over streams (OpenSSL 3): a TLS stream is a stream.
+ *
+ * Make a context once (client or server), then either pass it in
+ * weft_connect_opts_t / weft_server_opts_t (open_connection and servers do
+ * the handshake for you), or upgrade a connected stream yourself with
+ * weft_tls_client / weft_tls_server (STARTTLS). Every stream call then
+ * reads and writes plaintext. Clients verify the peer's certificate
+ * against the system's trust store and check the host name by default;
+ * turning that off takes an explicit flag.
+ *
+ * Errors of the handshake say why: WEFT_ETLS_UNTRUSTED (unknown CA,
+ * self-signed), WEFT_ETLS_EXPIRED (or not yet valid), WEFT_ETLS_HOSTNAME
+ * (certificate for another name), WEFT_ETLS (anything else: protocol
+ * version, no shared cipher, a peer that is not speaking TLS); the full
+ * text, naming the host and OpenSSL's reason, is in weft_tls_error(s).
+ */
+#ifndef WEFT_TLS_H
+#define WEFT_TLS_H
+
+#include "net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* weft's own error codes (negative, outside errno's range). */
+enum {
+    WEFT_ETLS = -3100,           /* TLS failed (see weft_tls_error) */
+    WEFT_ETLS_UNTRUSTED = -3101, /* certificate not signed by a trusted CA */
+    WEFT_ETLS_EXPIRED = -3102,   /* certificate expired or not yet valid */
+    WEFT_ETLS_HOSTNAME = -3103,  /* certificate does not match the name */
+};
+
+typedef struct weft_tls_ctx weft_tls_ctx_t;
+
+enum {
+    /* Client: do not verify the server's certificate at all (testing
+     * only: anyone can then read and change the traffic). */
+    WEFT_TLS_NO_VERIFY = 1u << 0,
+    /* Server: ask clients for a certificate and verify it against ca_file
+     * / ca_path (or the system store). */
+    WEFT_TLS_VERIFY_PEER = 1u << 1,
+};
+
+typedef struct weft_tls_opts {
+    /* PEM files: our certificate chain and private key (required for a
+     * server; a client certificate is optional). */
+    const char *cert_file, *key_file;
+    /* Trusted CAs (PEM file and/or hashed directory); both NULL: the
+     * system's store (/etc/ssl/certs). */
+    const char *ca_file, *ca_path;
+    /* ALPN protocols to offer (client) or accept (server), in order of
+     * preference, comma-separated: "h2,http/1.1". NULL: none. */
+    const char *alpn;
+    /* Lowest version accepted: 0 means TLS 1.2 (TLS 1.3 is preferred). */
+    int min_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 */
+    /* Deadline of the handshakes done by open_connection and servers, in
+     * seconds; 0: 30. */
+    double handshake_timeout;
+    unsigned flags; /* WEFT_TLS_* */
+} weft_tls_opts_t;
+
+/* Make a client or server context. Returns 0 with the context in *out
+ * (free it with weft_tls_ctx_free once no stream uses it), or -ENOENT (a
+ * file is missing), WEFT_ETLS (a file is not a valid certificate or key,
+ * or they do not match; the reason is logged), -EINVAL, -ENOMEM. */
+WEFT_EXPORT int weft_tls_client_ctx(weft_tls_ctx_t **out,
+                                    const weft_tls_opts_t *opts);
+WEFT_EXPORT int weft_tls_server_ctx(weft_tls_ctx_t **out,
+                                    const weft_tls_opts_t *opts);
+
+/* Free a context. Streams made with it keep what they need. NULL is
+ * ignored. */
+WEFT_EXPORT void weft_tls_ctx_free(weft_tls_ctx_t *ctx);
+
+/* Turn a connected stream into a TLS client stream and do the handshake
+ * (from a task; cancellable; within deadline scopes). server_name is sent
+ * as SNI and checked against the certificate (a host name, or an IP
+ * address, checked but not sent); NULL skips the check (only with
+ * WEFT_TLS_NO_VERIFY). Bytes already buffered on the stream are taken as
+ * the start of the TLS data. Returns 0 or an error above; on error the
+ * stream is unusable: close it. */
+WEFT_EXPORT int weft_tls_client(weft_stream_t *s, weft_tls_ctx_t *ctx,
+                                const char *server_name);
+
+/* The same for the server side. */
+WEFT_EXPORT int weft_tls_server(weft_stream_t *s, weft_tls_ctx_t *ctx);
+
+/* The protocol ALPN agreed on ("http/1.1"), or NULL. Valid while the
+ * stream is open. */
+WEFT_EXPORT const char *weft_tls_alpn(const weft_stream_t *s);
+
+/* The host name a client sent with SNI (on a server stream), or NULL. */
+WEFT_EXPORT const char *weft_tls_server_name(const weft_stream_t *s);
+
+/* The TLS version in use, as "TLSv1.3", or NULL for a plain stream. */
+WEFT_EXPORT const char *weft_tls_version(const weft_stream_t *s);
+
+/* Why the last TLS operation on this stream failed, as one line naming
+ * the host: "TLS handshake with localhost failed: certificate has expired".
+ * "" when nothing failed. Valid while the stream is open. */
+WEFT_EXPORT const char *weft_tls_error(const weft_stream_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

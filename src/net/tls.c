@@ -1,0 +1,506 @@
+/* TLS over streams with OpenSSL 3 and memory BIOs.
+ *
+ * OpenSSL never touches the socket: ciphertext it produces is taken from
+ * its write BIO and sent through the stream's own raw path (written now,
+ * or queued and flushed from readiness events like any stream's bytes);
+ * ciphertext that arrives is read by the stream's I/O operations and fed
+ * to its read BIO. So TLS needs no I/O code of its own, works the same
+ * over any backend (an io_uring one later), and a stream upgraded after
+ * plaintext (STARTTLS) keeps the bytes it had already buffered.
+ */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "net_int.h"
+#include "weft/tls.h"
+
+#define CIPHER_CHUNK (16 * 1024 + 512) /* one record and a bit */
+#define DEFAULT_HANDSHAKE_TIMEOUT 30.0
+
+struct weft_tls_ctx {
+    SSL_CTX *ctx;
+    bool server;
+    unsigned flags;
+    double handshake_timeout;
+    unsigned char *alpn; /* wire format: length-prefixed names */
+    size_t alpn_len;
+};
+
+struct weft__tls {
+    SSL *ssl;
+    BIO *rbio, *wbio; /* network -> SSL, SSL -> network */
+    char *in;         /* one read of ciphertext */
+    const char *peer; /* for messages: the server name or the address */
+    char peer_buf[64];
+    char alpn[256];
+    char msg[256];
+};
+
+/* ---- contexts ------------------------------------------------------------------ */
+
+static int alpn_wire(const char *list, unsigned char **out, size_t *len) {
+    size_t n = strlen(list);
+    unsigned char *w = weft__malloc(n + 1);
+    if (!w)
+        return -ENOMEM;
+    size_t o = 0;
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == 0 || l > 255) {
+            weft__free(w);
+            return -EINVAL;
+        }
+        w[o++] = (unsigned char)l;
+        memcpy(w + o, p, l);
+        o += l;
+        p += l + (e ? 1 : 0);
+    }
+    *out = w;
+    *len = o;
+    return 0;
+}
+
+/* Server: the first of our protocols the client offers. */
+static int select_alpn(SSL *ssl, const unsigned char **out,
+                       unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg) {
+    (void)ssl;
+    struct weft_tls_ctx *c = arg;
+    for (size_t i = 0; i < c->alpn_len; i += 1 + c->alpn[i]) {
+        for (unsigned j = 0; j < inlen; j += 1u + in[j]) {
+            if (in[j] == c->alpn[i] &&
+                memcmp(in + j + 1, c->alpn + i + 1, in[j]) == 0) {
+                *out = in + j + 1;
+                *outlen = in[j];
+                return SSL_TLSEXT_ERR_OK;
+            }
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without */
+}
+
+static void log_ssl_errors(const char *what) {
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    weft__log(WEFT_LOG_WARN, "%s: %s", what, e ? buf : "failed");
+    ERR_clear_error();
+}
+
+static int file_ok(const char *path) {
+    struct stat st;
+    return !path || stat(path, &st) == 0 ? 0 : -errno;
+}
+
+static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
+                   bool server) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    weft_tls_opts_t def = {0};
+    if (!o)
+        o = &def;
+    if (server && (!o->cert_file || !o->key_file))
+        return -EINVAL;
+    if (!o->cert_file != !o->key_file)
+        return -EINVAL;
+    int err;
+    if ((err = file_ok(o->cert_file)) || (err = file_ok(o->key_file)) ||
+        (err = file_ok(o->ca_file)) || (err = file_ok(o->ca_path)))
+        return err;
+    weft_tls_ctx_t *c = weft__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->server = server;
+    c->flags = o->flags;
+    c->handshake_timeout = o->handshake_timeout > 0
+                               ? o->handshake_timeout
+                               : DEFAULT_HANDSHAKE_TIMEOUT;
+    c->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!c->ctx) {
+        weft__free(c);
+        return -ENOMEM;
+    }
+    SSL_CTX *x = c->ctx;
+    int minv = o->min_version ? o->min_version : TLS1_2_VERSION;
+    if (!SSL_CTX_set_min_proto_version(x, minv))
+        goto bad;
+    /* Peers that close without close_notify read as an ordinary end of
+     * stream, as most TLS stacks treat them. */
+    SSL_CTX_set_options(x, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(x, SSL_MODE_RELEASE_BUFFERS);
+    if (o->cert_file) {
+        if (SSL_CTX_use_certificate_chain_file(x, o->cert_file) != 1 ||
+            SSL_CTX_use_PrivateKey_file(x, o->key_file, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(x) != 1) {
+            log_ssl_errors("weft TLS: certificate or key");
+            goto bad;
+        }
+    }
+    bool verify = server ? (o->flags & WEFT_TLS_VERIFY_PEER)
+                         : !(o->flags & WEFT_TLS_NO_VERIFY);
+    if (verify) {
+        int ok = o->ca_file || o->ca_path
+                     ? SSL_CTX_load_verify_locations(x, o->ca_file, o->ca_path)
+                     : SSL_CTX_set_default_verify_paths(x);
+        if (ok != 1) {
+            log_ssl_errors("weft TLS: trusted CAs");
+            goto bad;
+        }
+        SSL_CTX_set_verify(x,
+                           SSL_VERIFY_PEER |
+                               (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                           NULL);
+    } else {
+        SSL_CTX_set_verify(x, SSL_VERIFY_NONE, NULL);
+    }
+    if (o->alpn) {
+        err = alpn_wire(o->alpn, &c->alpn, &c->alpn_len);
+        if (err) {
+            SSL_CTX_free(x);
+            weft__free(c);
+            return err;
+        }
+        if (server)
+            SSL_CTX_set_alpn_select_cb(x, select_alpn, c);
+        else if (SSL_CTX_set_alpn_protos(x, c->alpn, (unsigned)c->alpn_len))
+            goto bad;
+    }
+    *out = c;
+    return 0;
+bad:
+    SSL_CTX_free(x);
+    weft__free(c->alpn);
+    weft__free(c);
+    return WEFT_ETLS;
+}
+
+int weft_tls_client_ctx(weft_tls_ctx_t **out, const weft_tls_opts_t *opts) {
+    return ctx_new(out, opts, false);
+}
+
+int weft_tls_server_ctx(weft_tls_ctx_t **out, const weft_tls_opts_t *opts) {
+    return ctx_new(out, opts, true);
+}
+
+void weft_tls_ctx_free(weft_tls_ctx_t *c) {
+    if (!c)
+        return;
+    SSL_CTX_free(c->ctx); /* streams' SSL objects hold their own reference */
+    weft__free(c->alpn);
+    weft__free(c);
+}
+
+/* ---- moving ciphertext ----------------------------------------------------------- */
+
+/* Send what OpenSSL wrote to its BIO. */
+static int push_out(weft_stream_t *s) {
+    char *p;
+    long n = BIO_get_mem_data(s->tls->wbio, &p);
+    if (n <= 0)
+        return 0;
+    int err = weft__stream_send_raw(s, p, (size_t)n);
+    (void)BIO_reset(s->tls->wbio);
+    return err;
+}
+
+/* Read ciphertext from the socket into OpenSSL's BIO. 0 at end. */
+static ssize_t pull_in(weft_stream_t *s) {
+    struct weft__tls *t = s->tls;
+    ssize_t n = weft__op_read(&s->io, t->in, CIPHER_CHUNK);
+    if (n > 0)
+        BIO_write(t->rbio, t->in, (int)n);
+    else if (n == 0)
+        BIO_set_mem_eof_return(t->rbio, 0); /* reads now see the end */
+    return n;
+}
+
+static void set_msg(weft_stream_t *s, const char *what, const char *why) {
+    snprintf(s->tls->msg, sizeof s->tls->msg, "TLS %s with %s failed: %s",
+             what, s->tls->peer, why);
+}
+
+/* Classify a failed handshake, with one line saying why. */
+static int handshake_error(weft_stream_t *s, int ret) {
+    SSL *ssl = s->tls->ssl;
+    int e = SSL_get_error(ssl, ret);
+    long v = SSL_get_verify_result(ssl);
+    unsigned long le = ERR_peek_last_error();
+    int code = WEFT_ETLS;
+    if (v != X509_V_OK) {
+        switch (v) {
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            code = WEFT_ETLS_EXPIRED;
+            break;
+        case X509_V_ERR_HOSTNAME_MISMATCH:
+        case X509_V_ERR_IP_ADDRESS_MISMATCH:
+            code = WEFT_ETLS_HOSTNAME;
+            break;
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        case X509_V_ERR_CERT_UNTRUSTED:
+            code = WEFT_ETLS_UNTRUSTED;
+            break;
+        default:
+            break;
+        }
+        set_msg(s, "handshake", X509_verify_cert_error_string(v));
+    } else if (le) {
+        char buf[160];
+        ERR_error_string_n(le, buf, sizeof buf);
+        const char *reason = ERR_reason_error_string(le);
+        set_msg(s, "handshake", reason ? reason : buf);
+    } else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+        set_msg(s, "handshake", "the peer closed the connection");
+    } else {
+        set_msg(s, "handshake", "protocol error");
+    }
+    ERR_clear_error();
+    return code;
+}
+
+static int handshake(weft_stream_t *s) {
+    SSL *ssl = s->tls->ssl;
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(ssl);
+        int err = push_out(s);
+        if (r == 1)
+            return err;
+        if (SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ)
+            return handshake_error(s, r);
+        if (err) {
+            set_msg(s, "handshake", weft_strerror(err));
+            return err;
+        }
+        ssize_t n = pull_in(s);
+        if (n < 0) {
+            if (n != -ECANCELED && n != -ETIMEDOUT)
+                set_msg(s, "handshake", weft_strerror((int)n));
+            else
+                set_msg(s, "handshake", n == -ETIMEDOUT ? "timed out"
+                                                        : "cancelled");
+            return (int)n;
+        }
+    }
+}
+
+/* ---- the stream's transport -------------------------------------------------------- */
+
+int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
+    SSL *ssl = s->tls->ssl;
+    const char *p = data;
+    while (len > 0) {
+        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+        ERR_clear_error();
+        int r = SSL_write(ssl, p, chunk);
+        if (r <= 0) {
+            set_msg(s, "write", "the TLS session is broken");
+            ERR_clear_error();
+            return s->werr = WEFT_ETLS;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return push_out(s);
+}
+
+ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
+    SSL *ssl = s->tls->ssl;
+    int want = len > INT_MAX ? INT_MAX : (int)len;
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_read(ssl, buf, want);
+        /* Reading may produce records to send (key updates, tickets). */
+        int err = push_out(s);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(ssl, r);
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return 0;
+        if (e != SSL_ERROR_WANT_READ) {
+            char why[160];
+            unsigned long le = ERR_peek_last_error();
+            const char *reason = le ? ERR_reason_error_string(le) : NULL;
+            snprintf(why, sizeof why, "%s", reason ? reason : "protocol error");
+            set_msg(s, "read", why);
+            ERR_clear_error();
+            return WEFT_ETLS;
+        }
+        if (err)
+            return err;
+        ssize_t n = pull_in(s);
+        if (n < 0)
+            return n;
+    }
+}
+
+void weft__tls_close_notify(weft_stream_t *s) {
+    ERR_clear_error();
+    if (SSL_is_init_finished(s->tls->ssl))
+        SSL_shutdown(s->tls->ssl); /* queue our close_notify */
+    ERR_clear_error();
+    push_out(s);
+}
+
+void weft__tls_free(struct weft__tls *t) {
+    SSL_free(t->ssl); /* frees both BIOs */
+    weft__free(t->in);
+    weft__free(t);
+}
+
+/* ---- upgrading a stream ----------------------------------------------------------- */
+
+static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
+                  const char *fn) {
+    if (!s || !c)
+        return -EINVAL;
+    if (!weft__task_require(fn))
+        return -EPERM;
+    int err = weft__loop_check(s->loop, fn);
+    if (err)
+        return err;
+    if (s->flags & WEFT__STREAM_CLOSED)
+        return -EBADF;
+    if (s->tls || c->server != server) {
+        weft__log(WEFT_LOG_WARN, "%s: %s", fn,
+                  s->tls ? "the stream is already TLS"
+                         : "a context of the other side");
+        return -EINVAL;
+    }
+    struct weft__tls *t = weft__calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->in = weft__malloc(CIPHER_CHUNK);
+    t->ssl = SSL_new(c->ctx);
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (!t->in || !t->ssl || !t->rbio || !t->wbio) {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        SSL_free(t->ssl);
+        weft__free(t->in);
+        weft__free(t);
+        return -ENOMEM;
+    }
+    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    if (server)
+        SSL_set_accept_state(t->ssl);
+    else
+        SSL_set_connect_state(t->ssl);
+    /* Bytes read before the upgrade are the start of the TLS data. */
+    if (s->rlen) {
+        BIO_write(t->rbio, s->rbuf + s->roff, (int)s->rlen);
+        s->roff = s->rlen = 0;
+    }
+    s->tls = t;
+    /* Name the peer in messages: the server name, or the address. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    t->peer = "the peer";
+    if (getpeername(s->fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+                      t->peer_buf, sizeof t->peer_buf);
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+                      t->peer_buf, sizeof t->peer_buf);
+        if (t->peer_buf[0])
+            t->peer = t->peer_buf;
+    }
+    return 0;
+}
+
+/* Run the handshake inside the context's deadline. */
+static int handshake_timed(weft_stream_t *s, weft_tls_ctx_t *c) {
+    s->users++;
+    weft_scope_t sc;
+    int err = weft_scope_enter(&sc, c->handshake_timeout, 0);
+    if (!err) {
+        err = handshake(s);
+        int e = weft_scope_exit(&sc);
+        if (e == -ETIMEDOUT && err == -ETIMEDOUT)
+            set_msg(s, "handshake", "timed out");
+    }
+    s->users--;
+    if (err && !s->werr)
+        s->werr = err; /* the stream is unusable */
+    if (err && !s->rerr)
+        s->rerr = err;
+    return err;
+}
+
+int weft_tls_client(weft_stream_t *s, weft_tls_ctx_t *c, const char *name) {
+    int err = attach(s, c, false, "weft_tls_client");
+    if (err)
+        return err;
+    SSL *ssl = s->tls->ssl;
+    if (name) {
+        snprintf(s->tls->peer_buf, sizeof s->tls->peer_buf, "%s", name);
+        s->tls->peer = s->tls->peer_buf;
+        unsigned char ip[16];
+        bool is_ip = inet_pton(AF_INET, name, ip) == 1 ||
+                     inet_pton(AF_INET6, name, ip) == 1;
+        if (!is_ip) /* SNI carries host names only (RFC 6066) */
+            SSL_set_tlsext_host_name(ssl, name);
+        if (!(c->flags & WEFT_TLS_NO_VERIFY)) {
+            X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+            int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name)
+                           : SSL_set1_host(ssl, name);
+            if (ok != 1)
+                return -EINVAL;
+        }
+    } else if (!(c->flags & WEFT_TLS_NO_VERIFY)) {
+        weft__log(WEFT_LOG_WARN, "weft_tls_client: a verifying client needs "
+                                 "the server's name");
+        return -EINVAL;
+    }
+    return handshake_timed(s, c);
+}
+
+int weft_tls_server(weft_stream_t *s, weft_tls_ctx_t *c) {
+    int err = attach(s, c, true, "weft_tls_server");
+    if (err)
+        return err;
+    return handshake_timed(s, c);
+}
+
+const char *weft_tls_alpn(const weft_stream_t *s) {
+    if (!s || !s->tls)
+        return NULL;
+    const unsigned char *p;
+    unsigned int n;
+    SSL_get0_alpn_selected(s->tls->ssl, &p, &n);
+    if (!n)
+        return NULL;
+    char *buf = s->tls->alpn; /* the stream's own copy, NUL-terminated */
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    return buf;
+}
+
+const char *weft_tls_server_name(const weft_stream_t *s) {
+    if (!s || !s->tls)
+        return NULL;
+    return SSL_get_servername(s->tls->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+const char *weft_tls_version(const weft_stream_t *s) {
+    return s && s->tls ? SSL_get_version(s->tls->ssl) : NULL;
+}
+
+const char *weft_tls_error(const weft_stream_t *s) {
+    return s && s->tls ? s->tls->msg : "";
+}

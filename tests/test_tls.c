@@ -1,0 +1,418 @@
+/* TLS over loopback, with certificates made at test time by the openssl
+ * command-line tool (tests/tls/make-certs.sh): a good certificate, a wrong
+ * host name, an expired certificate, an unknown CA, ALPN, SNI, STARTTLS,
+ * close_notify, a handshake deadline, bulk data. */
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support.h"
+#include <weft/tls.h>
+
+static char dir[64];
+static char path_buf[8][256];
+
+static const char *P(int slot, const char *name) {
+    snprintf(path_buf[slot], sizeof path_buf[slot], "%s/%s", dir, name);
+    return path_buf[slot];
+}
+
+/* Certificates, made once per test process (Check forks a process per
+ * test: each makes its own, a second or so). */
+static void make_certs(void) {
+    if (dir[0])
+        return;
+    snprintf(dir, sizeof dir, "/tmp/weft-tls-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sh %s %s", MAKE_CERTS, dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void remove_certs(void) {
+    if (!dir[0])
+        return;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    dir[0] = 0;
+}
+
+static weft_tls_ctx_t *server_ctx(const char *cert, const char *alpn) {
+    weft_tls_opts_t o = {.cert_file = P(0, cert),
+                         .key_file = P(1, "server.key"),
+                         .alpn = alpn};
+    weft_tls_ctx_t *c;
+    ck_assert_ok(weft_tls_server_ctx(&c, &o));
+    return c;
+}
+
+static weft_tls_ctx_t *client_ctx(const char *ca, unsigned flags,
+                                  const char *alpn) {
+    weft_tls_opts_t o = {.ca_file = ca ? P(2, ca) : NULL,
+                         .flags = flags,
+                         .alpn = alpn,
+                         .handshake_timeout = 3.0};
+    weft_tls_ctx_t *c;
+    ck_assert_ok(weft_tls_client_ctx(&c, &o));
+    return c;
+}
+
+/* ---- an echo server over TLS ---------------------------------------------------- */
+
+struct seen {
+    char sni[64];
+    char alpn[32];
+    int eof_rc;
+};
+
+static int tls_echo(weft_stream_t *s, void *arg) {
+    struct seen *seen = arg;
+    if (seen) {
+        const char *n = weft_tls_server_name(s);
+        const char *a = weft_tls_alpn(s);
+        snprintf(seen->sni, sizeof seen->sni, "%s", n ? n : "");
+        snprintf(seen->alpn, sizeof seen->alpn, "%s", a ? a : "");
+    }
+    char buf[8192];
+    for (;;) {
+        ssize_t n = weft_stream_read(s, buf, sizeof buf);
+        if (n <= 0) {
+            if (seen)
+                seen->eof_rc = (int)n;
+            return (int)n;
+        }
+        int err = weft_stream_write(s, buf, (size_t)n);
+        if (!err)
+            err = weft_stream_drain(s);
+        if (err)
+            return err;
+    }
+}
+
+static weft_server_t *start(weft_tls_ctx_t *tls, void *arg, char *port) {
+    weft_server_t *srv;
+    weft_server_opts_t so = {.tls = tls};
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1", "0",
+                                   tls_echo, arg, &so));
+    snprintf(port, 8, "%d", weft_server_port(srv));
+    return srv;
+}
+
+static int good_main(void *arg) {
+    (void)arg;
+    struct seen seen = {.eof_rc = 1};
+    weft_tls_ctx_t *sctx = server_ctx("server.crt", "http/1.1");
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, "h2,http/1.1");
+    char port[8];
+    weft_server_t *srv = start(sctx, &seen, port);
+    weft_connect_opts_t o = {.tls = cctx, .server_name = "localhost"};
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &o));
+    ck_assert_str_eq(weft_tls_version(c), "TLSv1.3");
+    ck_assert_str_eq(weft_tls_alpn(c), "http/1.1");
+    ck_assert_str_eq(weft_tls_error(c), "");
+    ck_assert_ok(weft_stream_write(c, "over tls\n", 9));
+    char line[32];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 9);
+    ck_assert_int_eq(memcmp(line, "over tls\n", 9), 0);
+    /* Bulk: 4 MiB each way, intact. */
+    static char big[1 << 20], back[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 31 + i / 977);
+    for (int round = 0; round < 4; round++) {
+        ck_assert_ok(weft_stream_write(c, big, sizeof big));
+        ck_assert_int_eq(weft_stream_read_exactly(c, back, sizeof back),
+                         (ssize_t)sizeof back);
+        ck_assert_int_eq(memcmp(big, back, sizeof big), 0);
+    }
+    /* close_notify: the server reads a clean end of stream. */
+    ck_assert_ok(weft_stream_close(c));
+    while (weft_server_connections(srv) > 0)
+        ck_assert_ok(weft_sleep(0.01));
+    ck_assert_int_eq(seen.eof_rc, 0);
+    ck_assert_str_eq(seen.sni, "localhost");
+    ck_assert_str_eq(seen.alpn, "http/1.1");
+    /* An IP address as the name: checked against the certificate's IP
+     * entries, not sent as SNI. */
+    o.server_name = NULL; /* the host, 127.0.0.1 */
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &o));
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(a_good_certificate_echo_alpn_sni_bulk_close_notify) {
+    make_certs();
+    ck_assert_ok(weft_run(good_main, NULL));
+    remove_certs();
+}
+END_TEST
+
+/* ---- failures that say why ----------------------------------------------------------- */
+
+struct failcase {
+    const char *server_cert;
+    const char *client_ca;
+    const char *name;
+    int want;
+    const char *text;
+};
+
+static int fail_main(void *arg) {
+    struct failcase *f = arg;
+    weft_tls_ctx_t *sctx = server_ctx(f->server_cert, NULL);
+    weft_tls_ctx_t *cctx = client_ctx(f->client_ca, 0, NULL);
+    char port[8];
+    weft_server_t *srv = start(sctx, NULL, port);
+    /* open_connection reports the code... */
+    weft_connect_opts_t o = {.tls = cctx, .server_name = f->name};
+    weft_stream_t *c;
+    logcap_start();
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", port, &o), f->want);
+    logcap_stop();
+    ck_assert_ptr_null(c);
+    /* ... and, upgrading by hand, the text naming the host and the reason. */
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    ck_assert_err(weft_tls_client(c, cctx, f->name), f->want);
+    const char *why = weft_tls_error(c);
+    ck_assert_msg(strstr(why, f->name) && strstr(why, f->text),
+                  "error text '%s' lacks '%s' or '%s'", why, f->name,
+                  f->text);
+    ck_assert_int_lt(weft_stream_write(c, "x", 1), 0); /* unusable now */
+    weft_stream_abort(c);
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+static void run_fail(struct failcase *f) {
+    make_certs();
+    ck_assert_ok(weft_run(fail_main, f));
+    remove_certs();
+}
+
+START_TEST(a_wrong_host_name_is_refused) {
+    struct failcase f = {"server.crt", "ca.crt", "wrong.test",
+                         WEFT_ETLS_HOSTNAME, "mismatch"};
+    run_fail(&f);
+}
+END_TEST
+
+START_TEST(an_expired_certificate_is_refused) {
+    struct failcase f = {"expired.crt", "ca.crt", "localhost",
+                         WEFT_ETLS_EXPIRED, "expired"};
+    run_fail(&f);
+}
+END_TEST
+
+START_TEST(an_unknown_ca_is_refused) {
+    struct failcase f = {"other.crt", "ca.crt", "localhost",
+                         WEFT_ETLS_UNTRUSTED, "issuer"};
+    run_fail(&f);
+}
+END_TEST
+
+/* Verification can be turned off, explicitly. */
+static int noverify_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx = server_ctx("other.crt", NULL);
+    weft_tls_ctx_t *cctx = client_ctx(NULL, WEFT_TLS_NO_VERIFY, NULL);
+    char port[8];
+    weft_server_t *srv = start(sctx, NULL, port);
+    weft_connect_opts_t o = {.tls = cctx, .server_name = "anything.test"};
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &o));
+    ck_assert_ok(weft_stream_write(c, "ok\n", 3));
+    char line[8];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 3);
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(verification_off_is_explicit) {
+    make_certs();
+    ck_assert_ok(weft_run(noverify_main, NULL));
+    remove_certs();
+}
+END_TEST
+
+/* ---- STARTTLS, a silent peer, a plaintext peer ------------------------------------------ */
+
+static int starttls_handler(weft_stream_t *s, void *arg) {
+    weft_tls_ctx_t *sctx = arg;
+    char line[32];
+    if (weft_stream_readline(s, line, sizeof line) != 9)
+        return -EPROTO;
+    ck_assert_ok(weft_stream_write(s, "GO AHEAD\n", 9));
+    int err = weft_tls_server(s, sctx);
+    if (err)
+        return err;
+    return tls_echo(s, NULL);
+}
+
+static int starttls_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx = server_ctx("server.crt", NULL);
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, NULL);
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                   "0", starttls_handler, sctx, NULL));
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_server_port(srv));
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    ck_assert_ok(weft_stream_write(c, "STARTTLS\n", 9));
+    char line[32];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 9);
+    ck_assert_ok(weft_tls_client(c, cctx, "localhost"));
+    ck_assert_ok(weft_stream_write(c, "secret\n", 7));
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 7);
+    ck_assert_int_eq(memcmp(line, "secret\n", 7), 0);
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(starttls_upgrades_a_plain_stream) {
+    make_certs();
+    ck_assert_ok(weft_run(starttls_main, NULL));
+    remove_certs();
+}
+END_TEST
+
+static int silent_handler(weft_stream_t *s, void *arg) {
+    (void)s;
+    (void)arg;
+    return weft_sleep(1e6); /* accepts TCP, never speaks TLS */
+}
+
+static int garbage_handler(weft_stream_t *s, void *arg) {
+    (void)arg;
+    return weft_stream_write(s, "HTTP/1.1 400 Nope\r\n\r\n", 21);
+}
+
+static int deadline_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, NULL);
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                   "0", silent_handler, NULL, NULL));
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_server_port(srv));
+    weft_connect_opts_t o = {.tls = cctx, .server_name = "localhost"};
+    weft_stream_t *c;
+    double t0 = weft_loop_time(weft_loop_current());
+    logcap_start();
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", port, &o),
+                  -ETIMEDOUT);
+    logcap_stop();
+    ck_assert_double_eq_tol(weft_loop_time(weft_loop_current()) - t0, 3.0,
+                            1e-6); /* the context's handshake_timeout */
+    ck_assert(strstr(logcap.last, "timed out") != NULL);
+    ck_assert_ok(weft_server_close(srv, 0));
+    /* A peer that answers in plaintext. */
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                   "0", garbage_handler, NULL, NULL));
+    snprintf(port, sizeof port, "%d", weft_server_port(srv));
+    logcap_start();
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", port, &o),
+                  WEFT_ETLS);
+    logcap_stop();
+    ck_assert(strstr(logcap.last, "localhost") != NULL);
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(a_silent_or_plaintext_peer_fails_the_handshake) {
+    make_certs();
+    ck_assert_ok(run_virtual(deadline_main, NULL));
+    remove_certs();
+}
+END_TEST
+
+/* A TLS server keeps serving after a client that does not speak TLS. */
+static int plain_client_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx = server_ctx("server.crt", NULL);
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, NULL);
+    char port[8];
+    weft_server_t *srv = start(sctx, NULL, port);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    logcap_start();
+    ck_assert_ok(weft_stream_write(c, "GET / HTTP/1.1\r\n\r\n", 18));
+    char b[64];
+    ssize_t n = weft_stream_read(c, b, sizeof b); /* an alert, or the end */
+    (void)n;
+    weft_stream_close(c);
+    while (weft_server_connections(srv) > 0)
+        ck_assert_ok(weft_sleep(0.01));
+    logcap_stop();
+    ck_assert_int_ge(logcap.n, 1);
+    weft_connect_opts_t o = {.tls = cctx, .server_name = "localhost"};
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &o));
+    ck_assert_ok(weft_stream_write(c, "still\n", 6));
+    ck_assert_int_eq(weft_stream_readline(c, b, sizeof b), 6);
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(a_plaintext_client_does_not_hurt_the_server) {
+    make_certs();
+    ck_assert_ok(weft_run(plain_client_main, NULL));
+    remove_certs();
+}
+END_TEST
+
+START_TEST(contexts_refuse_bad_files) {
+    make_certs();
+    weft_tls_ctx_t *c;
+    weft_tls_opts_t o = {.cert_file = "/nonexistent.crt",
+                         .key_file = "/nonexistent.key"};
+    ck_assert_err(weft_tls_server_ctx(&c, &o), -ENOENT);
+    o.cert_file = P(0, "server.crt");
+    o.key_file = P(1, "ca.key"); /* not the certificate's key */
+    logcap_start();
+    ck_assert_err(weft_tls_server_ctx(&c, &o), WEFT_ETLS);
+    logcap_stop();
+    ck_assert_int_ge(logcap.n, 1);
+    weft_tls_opts_t none = {0};
+    ck_assert_err(weft_tls_server_ctx(&c, &none), -EINVAL); /* needs a cert */
+    ck_assert_str_eq(weft_strerror(WEFT_ETLS_EXPIRED),
+                     "TLS certificate expired or not yet valid");
+    ck_assert_str_eq(weft_err_name(WEFT_ETLS_HOSTNAME), "WEFT_ETLS_HOSTNAME");
+    remove_certs();
+}
+END_TEST
+
+static Suite *tls_suite(void) {
+    Suite *s = suite_create("tls");
+    TCase *tc = tcase_create("tls");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_good_certificate_echo_alpn_sni_bulk_close_notify);
+    tcase_add_test(tc, a_wrong_host_name_is_refused);
+    tcase_add_test(tc, an_expired_certificate_is_refused);
+    tcase_add_test(tc, an_unknown_ca_is_refused);
+    tcase_add_test(tc, verification_off_is_explicit);
+    tcase_add_test(tc, starttls_upgrades_a_plain_stream);
+    tcase_add_test(tc, a_silent_or_plaintext_peer_fails_the_handshake);
+    tcase_add_test(tc, a_plaintext_client_does_not_hurt_the_server);
+    tcase_add_test(tc, contexts_refuse_bad_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+WEFT_TEST_MAIN(tls_suite)
