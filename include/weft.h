@@ -14,5 +14,6 @@
 #include "weft/task.h"
 #include "weft/net.h"
 #include "weft/tls.h"
+#include "weft/proc.h"
 
 #endif

@@ -50,6 +50,10 @@ WEFT_EXPORT int weft_replace_allocator(void *(*malloc_fn)(size_t),
                                        void *(*calloc_fn)(size_t, size_t),
                                        void (*free_fn)(void *));
 
+/* Free memory that weft allocated and handed to you (e.g. the bytes of
+ * weft_proc_communicate), with the allocator weft uses. NULL is ignored. */
+WEFT_EXPORT void weft_free(void *ptr);
+
 enum weft_log_level {
     WEFT_LOG_DEBUG = 0,
     WEFT_LOG_INFO = 1,

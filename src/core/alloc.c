@@ -50,6 +50,10 @@ void *weft__realloc(void *ptr, size_t size) {
     return hooks.realloc_fn(ptr, size ? size : 1);
 }
 
+void weft_free(void *ptr) {
+    weft__free(ptr);
+}
+
 void weft__free(void *ptr) {
     if (ptr)
         hooks.free_fn(ptr);

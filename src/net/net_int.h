@@ -13,6 +13,7 @@ enum {
     WEFT__STREAM_WSHUT = 1u << 2,   /* our sending side is shut */
     WEFT__STREAM_SOCKET = 1u << 3,  /* fd is a socket */
     WEFT__STREAM_FLUSHING = 1u << 4,/* counted in loop->io_waiters */
+    WEFT__STREAM_OWNED = 1u << 5,   /* an object (a process) frees it */
 };
 
 struct weft__drain_wait;

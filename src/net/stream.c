@@ -193,7 +193,7 @@ static ssize_t leave(weft_stream_t *s, struct weft_task **slot, ssize_t r) {
     if (slot)
         *slot = NULL;
     if (s->flags & WEFT__STREAM_CLOSED) {
-        if (--s->users == 0 && !s->conn)
+        if (--s->users == 0 && !s->conn && !(s->flags & WEFT__STREAM_OWNED))
             stream_free(s);
         return -EBADF;
     }
@@ -659,12 +659,13 @@ void weft__stream_close_now(weft_stream_t *s) {
             WEFT__CONTAINER_OF(n, struct weft__drain_wait, link);
         weft__task_wake(d->w.task, -EBADF);
     }
-    if (s->users == 0 && !s->conn)
+    if (s->users == 0 && !s->conn && !(s->flags & WEFT__STREAM_OWNED))
         stream_free(s);
 }
 
 void weft__stream_release(weft_stream_t *s) {
     s->conn = NULL;
+    s->flags &= ~(uint32_t)WEFT__STREAM_OWNED;
     if ((s->flags & WEFT__STREAM_CLOSED) && s->users == 0)
         stream_free(s);
 }

@@ -1,0 +1,119 @@
+/* weft/proc.h - subprocesses: asyncio's create_subprocess_exec and
+ * create_subprocess_shell, with pipes as weft streams.
+ *
+ * A child's exit is observed through a pidfd (Linux >= 5.3), so weft never
+ * installs a SIGCHLD handler and never reaps children it did not start;
+ * where pidfds are missing it polls its own children with waitpid(pid,
+ * WNOHANG) (every 10 ms, backing off to 100 ms). Every descriptor weft
+ * opens is close-on-exec, so a child inherits only stdin, stdout and stderr.
+ * The child starts with an empty signal mask and default signal dispositions
+ * (a loop waiting for signals blocks them in the parent).
+ *
+ * A process object belongs to the loop that started it; its streams are
+ * the object's (do not free them; weft_proc_close_stdin ends the input).
+ */
+#ifndef WEFT_PROC_H
+#define WEFT_PROC_H
+
+#include <sys/types.h>
+
+#include "net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_proc weft_proc_t;
+
+/* What each of stdin, stdout and stderr of the child is. */
+enum {
+    WEFT_PROC_INHERIT = 0, /* the parent's */
+    WEFT_PROC_PIPE,        /* a pipe: a weft stream in the parent */
+    WEFT_PROC_DEVNULL,     /* /dev/null */
+    WEFT_PROC_STDOUT,      /* stderr only: the same as stdout */
+    WEFT_PROC_FD,          /* the descriptor in *_fd (the caller's; dup'ed) */
+};
+
+enum {
+    WEFT_PROC_NEW_SESSION = 1u << 0, /* setsid(): a process group of its own */
+};
+
+typedef struct weft_proc_opts {
+    int stdin_mode, stdout_mode, stderr_mode; /* WEFT_PROC_* */
+    int stdin_fd, stdout_fd, stderr_fd;       /* for WEFT_PROC_FD */
+    const char *cwd;        /* working directory; NULL: the parent's */
+    char *const *env;       /* "NAME=value" list ending in NULL; NULL:
+                               the parent's environment */
+    unsigned flags;         /* WEFT_PROC_NEW_SESSION */
+    weft_stream_opts_t stream; /* options of the pipe streams */
+} weft_proc_opts_t;
+
+/* Start argv[0] (searched in PATH) with arguments argv (NULL-terminated).
+ * Returns 0 with the process in *out, owned by the caller (weft_proc_free),
+ * or an error of the start itself: -ENOENT (no such program), -EACCES
+ * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL,
+ * -EMFILE, -ENOMEM. From the loop's thread (a task or not). */
+WEFT_EXPORT int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
+                               const char *const *argv,
+                               const weft_proc_opts_t *opts);
+
+/* Run cmd with /bin/sh -c. Errors as weft_proc_exec (a command the shell
+ * cannot find shows up as exit status 127, as in a shell). */
+WEFT_EXPORT int weft_proc_shell(weft_loop_t *loop, weft_proc_t **out,
+                                const char *cmd, const weft_proc_opts_t *opts);
+
+WEFT_EXPORT pid_t weft_proc_pid(const weft_proc_t *p);
+
+/* The pipes (NULL for streams that are not WEFT_PROC_PIPE). Owned by the
+ * process object. */
+WEFT_EXPORT weft_stream_t *weft_proc_stdin(weft_proc_t *p);
+WEFT_EXPORT weft_stream_t *weft_proc_stdout(weft_proc_t *p);
+WEFT_EXPORT weft_stream_t *weft_proc_stderr(weft_proc_t *p);
+
+/* Flush and close the child's stdin (it reads end of file). Returns 0 or
+ * the flush error. */
+WEFT_EXPORT int weft_proc_close_stdin(weft_proc_t *p);
+
+/* From a task: wait for the child to exit. Returns 0 with its return code
+ * in *rc (may be NULL): the exit status (>= 0), or minus the signal that
+ * killed it (asyncio's returncode). -ECANCELED / -ETIMEDOUT if the wait was
+ * cut; the child keeps running. */
+WEFT_EXPORT int weft_proc_wait(weft_proc_t *p, int *rc);
+
+/* The return code if the child has exited (as weft_proc_wait), or -EAGAIN.
+ * Does not wait. */
+WEFT_EXPORT int weft_proc_returncode(weft_proc_t *p, int *rc);
+
+/* Send a signal; -ESRCH once the child has been reaped. terminate is
+ * SIGTERM, kill SIGKILL. */
+WEFT_EXPORT int weft_proc_send_signal(weft_proc_t *p, int sig);
+WEFT_EXPORT int weft_proc_terminate(weft_proc_t *p);
+WEFT_EXPORT int weft_proc_kill(weft_proc_t *p);
+
+/* Bytes collected by weft_proc_communicate: data is NUL-terminated (not
+ * counted in len) and the caller's, to free with weft_free(). */
+typedef struct weft_bytes {
+    char *data;
+    size_t len;
+} weft_bytes_t;
+
+/* From a task: write input (len bytes, may be 0) to the child's stdin and
+ * close it, read its stdout and stderr until they end, all at once so that
+ * no amount of output can deadlock, then wait for the exit. out / err
+ * receive what was read (NULL: read and dropped); they are filled even on
+ * error. Returns 0 with the return code in *rc, or an error (a cancelled
+ * or timed-out communicate leaves the child running: kill it if needed).
+ * Streams that are not pipes are skipped. */
+WEFT_EXPORT int weft_proc_communicate(weft_proc_t *p, const void *input,
+                                      size_t len, weft_bytes_t *out,
+                                      weft_bytes_t *err, int *rc);
+
+/* Free the process object and close its pipes. A child still running is
+ * not killed: the loop reaps it when it exits (or, if the loop closes
+ * first, it is left to the system, logged). NULL is ignored. */
+WEFT_EXPORT void weft_proc_free(weft_proc_t *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
