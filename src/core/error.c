@@ -1,6 +1,7 @@
 /* Error codes are negative errno values; their text comes from glibc's
  * thread-safe strerrordesc_np / strerrorname_np (glibc >= 2.32), with a
- * small table as fallback elsewhere. */
+ * small table as fallback elsewhere. weft's own codes (WEFT_ERR_MAP, in a
+ * range no errno reaches) come from their own table. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -52,12 +53,40 @@ static const char *strerrorname_np(int e) {
 }
 #endif
 
+/* weft's own codes (WEFT_ERR_MAP in weft/core.h), in -3000..-3099. */
+struct own_code {
+    int code;
+    const char *name, *text;
+};
+
+static const struct own_code own_codes[] = {
+#define X(name, value, text) {value, #name, text},
+    WEFT_ERR_MAP(X)
+#undef X
+};
+
+static const struct own_code *own_code(int err) {
+    int code = err > 0 ? -err : err;
+    if (code > -3000 || code <= -3100)
+        return NULL;
+    for (size_t i = 0; i < WEFT__ARRAY_LEN(own_codes); i++)
+        if (own_codes[i].code == code)
+            return &own_codes[i];
+    return NULL;
+}
+
 const char *weft_strerror(int err) {
+    const struct own_code *c = own_code(err);
+    if (c)
+        return c->text;
     const char *s = strerrordesc_np(err < 0 ? -err : err);
     return s ? s : "Unknown error";
 }
 
 const char *weft_err_name(int err) {
+    const struct own_code *c = own_code(err);
+    if (c)
+        return c->name;
     const char *s = strerrorname_np(err < 0 ? -err : err);
     return s ? s : "EUNKNOWN";
 }
