@@ -10,6 +10,8 @@
  *   v4only.test    A 192.0.2.4; no AAAA (NODATA)
  *   hN.test        A 10.0.N/256.N%256 (N < 65536); no AAAA
  *   flaky.test     drops the first query of each type, then as v4only
+ *   big.test       over UDP a truncated (TC) empty answer; over TCP (the
+ *                  same port) A 192.0.2.10, 192.0.2.11
  *   servfail.test  SERVFAIL;  refused.test  REFUSED
  *   silent.test    never answered
  *   late.test      held until the test releases the answers
@@ -38,11 +40,12 @@ struct held {
 };
 
 struct responder {
-    int fd;
+    int fd, tcp_fd;
     uint16_t port;
-    struct weft__io io;
-    weft_task_t *task;
+    struct weft__io io, tcp_io;
+    weft_task_t *task, *tcp_task;
     int queries;                 /* every query received */
+    int tcp_queries;
     int silent, flaky_a, flaky_aaaa, known;
     struct held held[MAX_HELD];  /* late.test answers */
     int nheld;
@@ -179,10 +182,20 @@ static void answer_alias(struct answer *a, uint16_t type) {
 
 /* Returns false when the query gets no answer (yet). */
 static bool respond(struct responder *rs, const unsigned char *q,
-                    const struct question *qu, struct answer *a) {
+                    const struct question *qu, struct answer *a, bool tcp) {
     const char *n = qu->name;
     unsigned idx;
     char rest[8];
+    if (!strcmp(n, "big.test")) {
+        reply_start(a, q, qu, 0);
+        if (!tcp)
+            a->buf[2] |= 0x02; /* TC: too big for UDP, ask over TCP */
+        else if (qu->type == T_A) {
+            add_a(a, 0, "192.0.2.10");
+            add_a(a, 0, "192.0.2.11");
+        }
+        return true;
+    }
     if (!strcmp(n, "silent.test")) {
         rs->silent++;
         return false;
@@ -237,7 +250,7 @@ static int responder_task(void *arg) {
             continue;
         rs->queries++;
         struct answer a;
-        if (!respond(rs, q, &qu, &a))
+        if (!respond(rs, q, &qu, &a, false))
             continue;
         if (!strcmp(qu.name, "late.test") && rs->nheld < MAX_HELD) {
             struct held *h = &rs->held[rs->nheld++];
@@ -252,18 +265,100 @@ static int responder_task(void *arg) {
     }
 }
 
-static void responder_start(struct responder *rs) {
-    memset(rs, 0, sizeof *rs);
+/* DNS over TCP: messages with a two-byte length in front. */
+static bool read_full(struct weft__io *io, unsigned char *buf, size_t n) {
+    for (size_t off = 0; off < n;) {
+        ssize_t r = weft__op_read(io, buf + off, n - off);
+        if (r <= 0)
+            return false;
+        off += (size_t)r;
+    }
+    return true;
+}
+
+struct tcp_conn {
+    struct responder *rs;
+    int fd;
+};
+
+static int tcp_conn_task(void *arg) {
+    struct tcp_conn c = *(struct tcp_conn *)arg;
+    free(arg);
+    struct weft__io io;
+    ck_assert_ok(weft__io_open(weft_loop_current(), &io, c.fd));
+    unsigned char q[514];
+    while (read_full(&io, q, 2)) {
+        size_t len = get16(q);
+        struct question qu;
+        if (len > 512 || !read_full(&io, q, len) ||
+            !parse_question(q, len, &qu))
+            break;
+        c.rs->tcp_queries++;
+        struct answer a;
+        if (!respond(c.rs, q, &qu, &a, true))
+            continue;
+        unsigned char out[514];
+        put16(out, (uint16_t)a.len);
+        memcpy(out + 2, a.buf, a.len);
+        ck_assert_int_eq(weft__op_write(&io, out, a.len + 2),
+                         (ssize_t)a.len + 2);
+    }
+    weft__io_close(weft_loop_current(), &io);
+    close(c.fd);
+    return 0;
+}
+
+/* Accepts connections, one task each, in a group: cancelling this task
+ * cancels and waits for them. */
+static int tcp_accept_task(void *arg) {
+    struct responder *rs = arg;
+    weft_group_t g;
+    ck_assert_ok(weft_group_enter(&g));
+    for (;;) {
+        int fd = weft__op_accept(&rs->tcp_io, NULL, NULL, 0);
+        if (fd < 0)
+            break;
+        struct tcp_conn *c = malloc(sizeof *c);
+        ck_assert_ptr_nonnull(c);
+        c->rs = rs;
+        c->fd = fd;
+        ck_assert_ok(weft_group_spawn(&g, NULL, tcp_conn_task, c, NULL));
+    }
+    weft_group_exit(&g);
+    return 0;
+}
+
+/* UDP on an ephemeral port, TCP on the same number. */
+static bool bind_pair(struct responder *rs) {
     rs->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    rs->tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
     ck_assert_int_ge(rs->fd, 0);
+    ck_assert_int_ge(rs->tcp_fd, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     ck_assert_int_eq(bind(rs->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     socklen_t sl = sizeof sa;
     ck_assert_int_eq(getsockname(rs->fd, (struct sockaddr *)&sa, &sl), 0);
     rs->port = ntohs(sa.sin_port);
-    ck_assert_ok(weft__io_open(weft_loop_current(), &rs->io, rs->fd));
+    if (bind(rs->tcp_fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+        return true;
+    close(rs->fd);
+    close(rs->tcp_fd);
+    return false;
+}
+
+static void responder_start(struct responder *rs) {
+    memset(rs, 0, sizeof *rs);
+    int tries = 0;
+    while (!bind_pair(rs))
+        ck_assert_int_lt(++tries, 20);
+    ck_assert_int_eq(listen(rs->tcp_fd, 8), 0);
+    weft_loop_t *loop = weft_loop_current();
+    ck_assert_ok(weft__io_open(loop, &rs->io, rs->fd));
+    ck_assert_ok(weft__io_open(loop, &rs->tcp_io, rs->tcp_fd));
     ck_assert_ok(weft_spawn(&rs->task, responder_task, rs, NULL));
+    ck_assert_ok(weft_spawn(&rs->tcp_task, tcp_accept_task, rs, NULL));
 }
 
 /* Send the held late.test answers. */
@@ -280,8 +375,13 @@ static void responder_stop(struct responder *rs) {
     ck_assert_ok(weft_task_cancel(rs->task));
     ck_assert_ok(weft_join(rs->task));
     weft_task_release(rs->task);
+    ck_assert_ok(weft_task_cancel(rs->tcp_task));
+    ck_assert_ok(weft_join(rs->tcp_task));
+    weft_task_release(rs->tcp_task);
     weft__io_close(weft_loop_current(), &rs->io);
+    weft__io_close(weft_loop_current(), &rs->tcp_io);
     close(rs->fd);
+    close(rs->tcp_fd);
 }
 
 /* Point the running loop's resolver at the responder. */
@@ -557,6 +657,45 @@ START_TEST(a_known_name_has_a_and_aaaa) {
 }
 END_TEST
 
+/* A lookup from a task with a 16 KiB stack (the documented minimum). */
+static int small_stack_task(void *arg) {
+    (void)arg;
+    struct addrinfo h4 = hints_of(AF_INET, 0);
+    expect("known.test", NULL, &h4, "192.0.2.1:0 192.0.2.2:0");
+    expect("localhost", NULL, &h4, "127.0.0.1:0");
+    expect_err("nx.test", NULL, NULL, WEFT_EAI_NONAME);
+    return 0;
+}
+
+static int tcp_main(void *arg) {
+    (void)arg;
+    struct responder rs;
+    responder_start(&rs);
+    use_responder(&rs, 5.0, 2);
+    /* The UDP answer is truncated: c-ares asks again over TCP, whose
+     * query waits in c-ares until the connection is writable. */
+    struct addrinfo h4 = hints_of(AF_INET, 0);
+    expect("big.test", "53", &h4, "192.0.2.10:53 192.0.2.11:53");
+    ck_assert_int_ge(rs.tcp_queries, 1);
+    /* c-ares closed its idle sockets after the answer (their tasks
+     * ended): the next lookup opens new ones. */
+    expect("big.test", NULL, &h4, "192.0.2.10:0 192.0.2.11:0");
+    ck_assert_int_ge(rs.tcp_queries, 2);
+
+    weft_spawn_opts_t o = {.stack_size = 16 * 1024};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, small_stack_task, NULL, &o));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    responder_stop(&rs);
+    return 0;
+}
+
+START_TEST(a_truncated_answer_is_asked_again_over_tcp) {
+    ck_assert_err(weft_run(tcp_main, NULL), 0);
+}
+END_TEST
+
 static int errors_main(void *arg) {
     (void)arg;
     struct responder rs;
@@ -732,7 +871,8 @@ static int closing_main(void *arg) {
     use_responder(&rs, 30.0, 1);
     ck_assert_ok(weft_spawn(NULL, lookup_task, w, NULL));
     wait_count(&rs.silent, 1);
-    weft_task_release(rs.task); /* the loop's close cancels it too */
+    weft_task_release(rs.task); /* the loop's close cancels them too */
+    weft_task_release(rs.tcp_task);
     /* Return with the lookup pending: closing the loop cancels it and
      * destroys the channel. */
     return 0;
@@ -857,6 +997,7 @@ static Suite *dns_suite(void) {
     tcase_add_test(tc, numeric_hosts_need_no_lookup);
     tcase_add_test(tc, etc_hosts_comes_first);
     tcase_add_test(tc, a_known_name_has_a_and_aaaa);
+    tcase_add_test(tc, a_truncated_answer_is_asked_again_over_tcp);
     tcase_add_test(tc, nxdomain_nodata_servfail_refused);
     tcase_add_test(tc, a_deadline_ends_a_lookup_nobody_answers);
     tcase_add_test(tc, c_ares_retries_and_times_out_on_the_loop_timer);
