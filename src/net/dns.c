@@ -442,8 +442,8 @@ static struct dns_res *dns_get(weft_loop_t *loop) {
 
 /* ---- configuration -------------------------------------------------------------------- */
 
-static int apply(weft_loop_t *loop, struct dns_res *r, const char *servers,
-                 int timeout_ms, int tries) {
+static int apply(struct dns_res *r, const char *servers, int timeout_ms,
+                 int tries) {
     if (r->nwaiting)
         return -EBUSY;
     char *copy = NULL;
@@ -465,7 +465,6 @@ static int apply(weft_loop_t *loop, struct dns_res *r, const char *servers,
     r->servers = copy;
     r->timeout_ms = timeout_ms;
     r->tries = tries;
-    (void)loop;
     return 0;
 }
 
@@ -488,7 +487,7 @@ int weft_dns_configure(weft_loop_t *loop, const weft_dns_opts_t *opts) {
     struct dns_res *r = dns_get(loop);
     if (!r)
         return -ENOMEM;
-    return apply(loop, r, opts ? opts->servers : NULL, ms, tries);
+    return apply(r, opts ? opts->servers : NULL, ms, tries);
 }
 
 int weft_dns_set_servers(weft_loop_t *loop, const char *servers) {
@@ -498,7 +497,7 @@ int weft_dns_set_servers(weft_loop_t *loop, const char *servers) {
     struct dns_res *r = dns_get(loop);
     if (!r)
         return -ENOMEM;
-    return apply(loop, r, servers, r->timeout_ms, r->tries);
+    return apply(r, servers, r->timeout_ms, r->tries);
 }
 
 /* ---- lookups ----------------------------------------------------------------------------- */
