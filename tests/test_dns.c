@@ -752,6 +752,29 @@ START_TEST(a_deadline_ends_a_lookup_nobody_answers) {
 }
 END_TEST
 
+/* On a virtual clock the deadline is virtual time: the loop jumps to it
+ * while c-ares's 30 s try (real time) is still far away. */
+static int virtual_main(void *arg) {
+    (void)arg;
+    struct responder rs;
+    responder_start(&rs);
+    use_responder(&rs, 30.0, 1);
+    weft_loop_t *loop = weft_loop_current();
+    struct addrinfo h4 = hints_of(AF_INET, 0), *ai = NULL;
+    weft_scope_t s;
+    ck_assert_ok(weft_scope_enter(&s, 5.0, 0));
+    ck_assert_err(weft_getaddrinfo("silent.test", NULL, &h4, &ai), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&s), -ETIMEDOUT);
+    ck_assert_double_eq_tol(weft_loop_time(loop), 5.0, 1e-9);
+    responder_stop(&rs);
+    return 0;
+}
+
+START_TEST(a_virtual_deadline_ends_a_lookup) {
+    ck_assert_err(run_virtual(virtual_main, NULL), 0);
+}
+END_TEST
+
 static int retry_main(void *arg) {
     (void)arg;
     struct responder rs;
@@ -1000,6 +1023,7 @@ static Suite *dns_suite(void) {
     tcase_add_test(tc, a_truncated_answer_is_asked_again_over_tcp);
     tcase_add_test(tc, nxdomain_nodata_servfail_refused);
     tcase_add_test(tc, a_deadline_ends_a_lookup_nobody_answers);
+    tcase_add_test(tc, a_virtual_deadline_ends_a_lookup);
     tcase_add_test(tc, c_ares_retries_and_times_out_on_the_loop_timer);
     tcase_add_test(tc, a_cancelled_lookup_survives_its_late_answer);
     tcase_add_test(tc, configure_is_refused_while_a_task_waits);
