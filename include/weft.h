@@ -4,6 +4,7 @@
  *   loop.h    the event loop: call_soon / call_later / call_at, run, stop
  *   future.h  futures and weft_await
  *   task.h    tasks, cancellation, deadline scopes, groups, gather, weft_run
+ *   dns.h     asynchronous name resolution (weft_getaddrinfo)
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -13,6 +14,7 @@
 #include "weft/future.h"
 #include "weft/task.h"
 #include "weft/net.h"
+#include "weft/dns.h"
 #include "weft/tls.h"
 #include "weft/proc.h"
 

@@ -30,8 +30,32 @@ extern "C" {
 /* The library's version as "MAJOR.MINOR.PATCH". Static storage. */
 WEFT_EXPORT const char *weft_version(void);
 
+/* weft's own error codes, for failures errno has no name for (so far, DNS
+ * resolution: see weft/dns.h). They are negative like the others and lie in
+ * -3000..-3099, a range errno values never reach (Linux's stay below 200),
+ * so a code is either an errno or one of these. weft_strerror() and
+ * weft_err_name() know them: weft_err_name(WEFT_EAI_NONAME) is
+ * "EAI_NONAME". The list is X(NAME, value, description). */
+#define WEFT_ERR_MAP(X)                                                        \
+    X(EAI_NONAME, -3001, "Host not found")                                     \
+    X(EAI_NODATA, -3002, "No address associated with host name")               \
+    X(EAI_AGAIN, -3003, "Temporary failure in name resolution")                \
+    X(EAI_REFUSED, -3004, "DNS server refused the query")                      \
+    X(EAI_FAIL, -3005, "Non-recoverable failure in name resolution")           \
+    X(EAI_BADNAME, -3006, "Invalid host name")                                 \
+    X(EAI_SERVICE, -3007, "Unknown service")                                   \
+    X(ETLS, -3100, "TLS failure")                                              \
+    X(ETLS_UNTRUSTED, -3101, "TLS certificate not trusted")                    \
+    X(ETLS_EXPIRED, -3102, "TLS certificate expired or not yet valid")         \
+    X(ETLS_HOSTNAME, -3103, "TLS certificate does not match the name")
+
+#define WEFT__ERR_ENUM(name, value, text) WEFT_##name = (value),
+enum { WEFT_ERR_MAP(WEFT__ERR_ENUM) };
+#undef WEFT__ERR_ENUM
+
 /* A description of a weft error code (a negative errno such as -ECANCELED),
- * e.g. "Operation canceled". Accepts positive errno values too. Never
+ * e.g. "Operation canceled", or one of weft's own codes above. Accepts
+ * positive values too. Never
  * returns NULL; unknown codes give "Unknown error". Static storage,
  * thread-safe. */
 WEFT_EXPORT const char *weft_strerror(int err);

@@ -23,13 +23,8 @@
 extern "C" {
 #endif
 
-/* weft's own error codes (negative, outside errno's range). */
-enum {
-    WEFT_ETLS = -3100,           /* TLS failed (see weft_tls_error) */
-    WEFT_ETLS_UNTRUSTED = -3101, /* certificate not signed by a trusted CA */
-    WEFT_ETLS_EXPIRED = -3102,   /* certificate expired or not yet valid */
-    WEFT_ETLS_HOSTNAME = -3103,  /* certificate does not match the name */
-};
+/* The TLS error codes (WEFT_ETLS, WEFT_ETLS_UNTRUSTED, WEFT_ETLS_EXPIRED,
+ * WEFT_ETLS_HOSTNAME) are in WEFT_ERR_MAP, weft/core.h. */
 
 typedef struct weft_tls_ctx weft_tls_ctx_t;
 

@@ -1,6 +1,7 @@
 /* Error codes are negative errno values; their text comes from glibc's
  * thread-safe strerrordesc_np / strerrorname_np (glibc >= 2.32), with a
- * small table as fallback elsewhere. */
+ * small table as fallback elsewhere. weft's own codes (WEFT_ERR_MAP, in a
+ * range no errno reaches) come from their own table. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -52,34 +53,41 @@ static const char *strerrorname_np(int e) {
 }
 #endif
 
-/* weft's own codes: negative, outside errno's range (one table for the
- * text and the names, as libuv's UV_ERRNO_MAP). */
-#define WEFT__OWN_ERRORS(X)                                                    \
-    X(-3100, WEFT_ETLS, "TLS failure")                                         \
-    X(-3101, WEFT_ETLS_UNTRUSTED, "TLS certificate not trusted")               \
-    X(-3102, WEFT_ETLS_EXPIRED, "TLS certificate expired or not yet valid")    \
-    X(-3103, WEFT_ETLS_HOSTNAME, "TLS certificate does not match the name")
+/* weft's own codes (WEFT_ERR_MAP in weft/core.h), in -3000..-3199. */
+struct own_code {
+    int code;
+    const char *name, *text;
+};
 
-static const char *own_error(int err, bool name) {
-#define X(code, sym, text)                                                     \
-    if (err == (code))                                                         \
-        return name ? #sym : text;
-    WEFT__OWN_ERRORS(X)
+static const struct own_code own_codes[] = {
+#define X(name, value, text) {value, #name, text},
+    WEFT_ERR_MAP(X)
 #undef X
+};
+
+static const struct own_code *own_code(int err) {
+    int code = err > 0 ? -err : err;
+    if (code > -3000 || code <= -3200)
+        return NULL;
+    for (size_t i = 0; i < WEFT__ARRAY_LEN(own_codes); i++)
+        if (own_codes[i].code == code)
+            return &own_codes[i];
     return NULL;
 }
 
 const char *weft_strerror(int err) {
-    const char *s = own_error(err, false);
-    if (!s)
-        s = strerrordesc_np(err < 0 ? -err : err);
+    const struct own_code *c = own_code(err);
+    if (c)
+        return c->text;
+    const char *s = strerrordesc_np(err < 0 ? -err : err);
     return s ? s : "Unknown error";
 }
 
 const char *weft_err_name(int err) {
-    const char *s = own_error(err, true);
-    if (!s)
-        s = strerrorname_np(err < 0 ? -err : err);
+    const struct own_code *c = own_code(err);
+    if (c)
+        return c->name;
+    const char *s = strerrorname_np(err < 0 ? -err : err);
     return s ? s : "EUNKNOWN";
 }
 

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include "net_int.h"
+#include "weft/dns.h"
 
 int weft__socket(int family, int type, int proto) {
     int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
@@ -134,7 +135,6 @@ int weft__resolve(const char *host, const char *port, int family,
     } else {
         /* Names go to the asynchronous resolver (src/net/dns.c). */
         err = weft__resolve_name(host, p, family, socktype, &list);
-        tail = NULL;
     }
     if (err) {
         weft__addrinfo_free(list);
@@ -142,4 +142,40 @@ int weft__resolve(const char *host, const char *port, int family,
     }
     *out = list;
     return 0;
+}
+
+int weft__resolve_name(const char *host, uint16_t port, int family,
+                       int socktype, struct addrinfo **out) {
+    *out = NULL;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = socktype;
+    struct addrinfo *res;
+    int err = weft_getaddrinfo(host, NULL, &hints, &res);
+    if (err) {
+        char msg[WEFT_DNS_ERRMSG_SIZE];
+        weft__log(WEFT_LOG_DEBUG, "%s",
+                  weft_dns_strerror(err, host, msg, sizeof msg));
+        return err;
+    }
+    /* Copy into our own nodes, with the port set. */
+    struct addrinfo *list = NULL, **tail = &list;
+    for (struct addrinfo *a = res; a && !err; a = a->ai_next) {
+        if (a->ai_family == AF_INET)
+            err = append(&tail, AF_INET, socktype,
+                         &((struct sockaddr_in *)a->ai_addr)->sin_addr, port);
+        else if (a->ai_family == AF_INET6)
+            err = append(&tail, AF_INET6, socktype,
+                         &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
+                         port);
+    }
+    weft_freeaddrinfo(res);
+    if (!err && !list)
+        err = WEFT_EAI_NODATA;
+    if (err)
+        weft__addrinfo_free(list);
+    else
+        *out = list;
+    return err;
 }
