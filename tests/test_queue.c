@@ -111,6 +111,8 @@ static int fifo_main(void *arg) {
     ck_assert_ok(weft_queue_get(&q, &item));
     ck_assert_int_eq(I(item), 5);
     ck_assert_int_eq(flag, 0);
+    ck_assert_ok(weft_yield()); /* it runs while `flag` exists */
+    ck_assert_int_eq(flag, 1);
     ck_assert_ok(weft_queue_destroy(&q, NULL, NULL));
     return 0;
 }
