@@ -116,7 +116,7 @@ static int cond_wait(struct weft__cond *c, struct weft_task *t) {
 }
 
 int weft_cond_wait(weft_cond_t *cond) {
-    struct weft_task *t = weft__task_require("weft_cond_wait");
+    struct weft_task *t = weft__sync_task("weft_cond_wait");
     if (!t)
         return -EPERM;
     struct weft__cond *c = C(cond);
@@ -131,7 +131,7 @@ int weft_cond_wait(weft_cond_t *cond) {
 
 int weft_cond_wait_for(weft_cond_t *cond, bool (*pred)(void *arg),
                        void *arg) {
-    struct weft_task *t = weft__task_require("weft_cond_wait_for");
+    struct weft_task *t = weft__sync_task("weft_cond_wait_for");
     if (!t)
         return -EPERM;
     struct weft__cond *c = C(cond);

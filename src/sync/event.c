@@ -70,7 +70,7 @@ bool weft_event_is_set(const weft_event_t *event) {
 }
 
 int weft_event_wait(weft_event_t *event) {
-    struct weft_task *t = weft__task_require("weft_event_wait");
+    struct weft_task *t = weft__sync_task("weft_event_wait");
     if (!t)
         return -EPERM;
     struct weft__event *e = E(event);

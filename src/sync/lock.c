@@ -70,7 +70,7 @@ void weft__lock_reacquire(struct weft__lock *l, struct weft_task *t) {
 }
 
 int weft_lock_acquire(weft_lock_t *lock) {
-    struct weft_task *t = weft__task_require("weft_lock_acquire");
+    struct weft_task *t = weft__sync_task("weft_lock_acquire");
     if (!t)
         return -EPERM;
     struct weft__lock *l = L(lock);
@@ -91,7 +91,7 @@ int weft_lock_acquire(weft_lock_t *lock) {
 }
 
 int weft_lock_try_acquire(weft_lock_t *lock) {
-    struct weft_task *t = weft__task_require("weft_lock_try_acquire");
+    struct weft_task *t = weft__sync_task("weft_lock_try_acquire");
     if (!t)
         return -EPERM;
     struct weft__lock *l = L(lock);

@@ -151,7 +151,7 @@ static void *heap_pop(struct weft__queue *q) {
 }
 
 /* Store an item (room was reserved). */
-static void push(struct weft__queue *q, void *item, int64_t prio) {
+static inline void push(struct weft__queue *q, void *item, int64_t prio) {
     void **ring = q->buf;
     switch (q->kind) {
     case KIND_FIFO:
@@ -168,7 +168,7 @@ static void push(struct weft__queue *q, void *item, int64_t prio) {
 }
 
 /* Remove the next item (count > 0). */
-static void *pop(struct weft__queue *q) {
+static inline void *pop(struct weft__queue *q) {
     void **ring = q->buf;
     void *item;
     switch (q->kind) {
@@ -267,8 +267,7 @@ static void admit(struct weft__queue *q) {
 
 static int put(weft_queue_t *queue, void *item, int64_t prio, bool wait,
                const char *fn) {
-    struct weft_task *t = NULL;
-    if (wait && !(t = weft__task_require(fn)))
+    if (wait && !weft__sync_task(fn))
         return -EPERM;
     struct weft__queue *q = Q(queue);
     int err = check(q, fn);
@@ -315,7 +314,7 @@ static int put_prio(weft_queue_t *queue, void *item, int64_t prio, bool wait,
                     const char *fn) {
     struct weft__queue *q = Q(queue);
     if (q && q->h.magic == WEFT__SYNC_QUEUE && q->kind != KIND_PRIO) {
-        if (wait && !weft__task_require(fn))
+        if (wait && !weft__sync_task(fn))
             return -EPERM;
         int err = check(q, fn);
         if (err)
@@ -339,8 +338,7 @@ int weft_queue_put_prio_nowait(weft_queue_t *queue, void *item,
 /* ---- get ------------------------------------------------------------------- */
 
 static int get(weft_queue_t *queue, void **item, bool wait, const char *fn) {
-    struct weft_task *t = NULL;
-    if (wait && !(t = weft__task_require(fn)))
+    if (wait && !weft__sync_task(fn))
         return -EPERM;
     struct weft__queue *q = Q(queue);
     int err = check(q, fn);
@@ -421,7 +419,7 @@ int weft_queue_task_done(weft_queue_t *queue) {
 }
 
 int weft_queue_join(weft_queue_t *queue) {
-    if (!weft__task_require("weft_queue_join"))
+    if (!weft__sync_task("weft_queue_join"))
         return -EPERM;
     struct weft__queue *q = Q(queue);
     int err = check(q, "weft_queue_join");

@@ -71,7 +71,7 @@ static void give(struct weft__sem *s) {
 }
 
 int weft_sem_acquire(weft_sem_t *sem) {
-    struct weft_task *t = weft__task_require("weft_sem_acquire");
+    struct weft_task *t = weft__sync_task("weft_sem_acquire");
     if (!t)
         return -EPERM;
     struct weft__sem *s = S(sem);
