@@ -71,9 +71,9 @@ typedef struct weft_lock {
 WEFT_EXPORT int weft_lock_init(weft_lock_t *lock);
 
 /* Forget the lock. Returns 0; -EBUSY if tasks wait for it (logged; nothing
- * changes); -EINVAL. A lock destroyed while held stays unusable for its
- * holder. May be called from any thread once no task can use the lock (for
- * instance after weft_run returned). */
+ * changes); -EINVAL. Destroying a held lock is allowed; its holder's
+ * release then fails with -EINVAL. May be called from any thread once no
+ * task can use the lock (for instance after weft_run returned). */
 WEFT_EXPORT int weft_lock_destroy(weft_lock_t *lock);
 
 /* Acquire the lock, waiting (FIFO) while another task holds it. Returns 0
