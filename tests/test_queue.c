@@ -235,8 +235,42 @@ static int prio_main(void *arg) {
     return 0;
 }
 
+static int prio_putter(void *arg) {
+    struct actor *a = arg;
+    a->rc = weft_queue_put_prio(a->q, a->item, a->id);
+    a->when = now();
+    return 0;
+}
+
+/* A bounded priority queue: waiting putters are admitted in their order
+ * of arrival, each item with its own priority. */
+static int prio_wait_main(void *arg) {
+    (void)arg;
+    weft_queue_t q;
+    ck_assert_ok(weft_queue_init_prio(&q, 2, NULL, NULL));
+    ck_assert_ok(weft_queue_put_prio(&q, P(1), 10));
+    ck_assert_ok(weft_queue_put_prio(&q, P(2), 20));
+    struct actor p[2] = {{.id = 30, .q = &q, .item = P(3)},
+                         {.id = 5, .q = &q, .item = P(4)}};
+    for (int i = 0; i < 2; i++)
+        ck_assert_ok(weft_spawn(&p[i].task, prio_putter, &p[i], NULL));
+    ck_assert_ok(weft_sleep(1));
+    get_now(&q, 1); /* admits 3 (priority 30) */
+    get_now(&q, 2); /* admits 4 (priority 5) */
+    get_now(&q, 4);
+    get_now(&q, 3);
+    join_all(p, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ok(p[i].rc);
+        ck_assert_double_eq_tol(p[i].when, 1.0, 1e-9);
+    }
+    ck_assert_ok(weft_queue_destroy(&q, NULL, NULL));
+    return 0;
+}
+
 START_TEST(priority_order_integer_comparator_and_fifo_among_equals) {
     ck_assert_ok(run_virtual(prio_main, NULL));
+    ck_assert_ok(run_virtual(prio_wait_main, NULL));
 }
 END_TEST
 
