@@ -4,7 +4,11 @@
  *   loop.h    the event loop: call_soon / call_later / call_at, run, stop
  *   future.h  futures and weft_await
  *   task.h    tasks, cancellation, deadline scopes, groups, gather, weft_run
+ *   sync.h    lock, event, condition, semaphores, queues between tasks
+ *   net.h     streams and servers over TCP, Unix sockets, pipes; UDP
  *   dns.h     asynchronous name resolution (weft_getaddrinfo)
+ *   tls.h     TLS over streams (OpenSSL)
+ *   proc.h    subprocesses with pipes as streams
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -13,6 +17,7 @@
 #include "weft/loop.h"
 #include "weft/future.h"
 #include "weft/task.h"
+#include "weft/sync.h"
 #include "weft/net.h"
 #include "weft/dns.h"
 #include "weft/tls.h"
