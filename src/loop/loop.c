@@ -122,6 +122,7 @@ static void run_hooks(weft_loop_t *loop, int lo, int hi) {
 }
 
 static void call_fire(struct weft__timer *t);
+static void call_run(weft_loop_t *loop, struct weft__ready *r);
 
 static void drop_pending_calls(weft_loop_t *loop) {
     struct weft__timer *t;
@@ -134,8 +135,11 @@ static void drop_pending_calls(weft_loop_t *loop) {
     }
     struct weft__ready *r;
     while ((r = weft__ready_pop(loop))) {
-        struct weft__call *c = WEFT__CONTAINER_OF(r, struct weft__call, node);
-        weft__call_free(loop, c);
+        /* Callback records go back to the slab; anything else a module
+         * queued is simply dropped (tasks are all gone by now). */
+        if (r->run == call_run)
+            weft__call_free(loop,
+                            WEFT__CONTAINER_OF(r, struct weft__call, node));
     }
 }
 
