@@ -293,6 +293,31 @@ START_TEST(gather_prints_results_in_order) {
 }
 END_TEST
 
+/* ---- subprocess ----------------------------------------------------------------- */
+
+START_TEST(subprocess_streams_a_pipeline_and_kills_a_hung_child) {
+    run_example("subprocess", "--timeout", "0.2", "printf 'a\\nb\\nc\\n'",
+                "tr a-c x-z", "sleep 30", NULL);
+    assert_clean_success();
+    size_t n = split_lines();
+    const char *const want[] = {
+        "1: x",
+        "2: y",
+        "3: z",
+        "pipeline done: 3 line(s), exit statuses 0 and 0",
+        "'sleep 30' did not finish within 0.2 s: killed (status -9)",
+    };
+    ck_assert_int_eq(n, 5);
+    assert_in_order(n, want, sizeof want / sizeof want[0]);
+    /* A child that finishes in time is reported as such. */
+    run_example("subprocess", "--timeout", "5", "echo 1", "cat", "true",
+                NULL);
+    assert_clean_success();
+    n = split_lines();
+    ck_assert_str_eq(lines[n - 1], "'true' finished in time with status 0");
+}
+END_TEST
+
 /* ---- bad arguments --------------------------------------------------------------- */
 
 static void assert_usage_error(const char *name) {
@@ -339,6 +364,13 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("gather");
     run_example("gather", "1", "2", NULL);
     assert_usage_error("gather");
+
+    run_example("subprocess", "only-one", NULL);
+    assert_usage_error("subprocess");
+    run_example("subprocess", "--timeout", "soon", NULL);
+    assert_usage_error("subprocess");
+    run_example("subprocess", "--timeout", NULL);
+    assert_usage_error("subprocess");
 }
 END_TEST
 
@@ -350,6 +382,7 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, async_time_runs_four_instances_then_shuts_down);
     tcase_add_test(tc, async_time_shutdown_cancels_busy_instances_quietly);
     tcase_add_test(tc, gather_prints_results_in_order);
+    tcase_add_test(tc, subprocess_streams_a_pipeline_and_kills_a_hung_child);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
     suite_add_tcase(s, tc);
     return s;

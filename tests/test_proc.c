@@ -287,6 +287,37 @@ START_TEST(a_hung_child_is_killed_at_the_deadline) {
 }
 END_TEST
 
+/* A session of its own: kill takes the whole group. If any member survived
+ * it would hold the stdout pipe open and the read below would not end. */
+static int group_main(void *arg) {
+    (void)arg;
+    weft_proc_opts_t o = {.stdout_mode = WEFT_PROC_PIPE,
+                          .flags = WEFT_PROC_NEW_SESSION};
+    weft_proc_t *p;
+    ck_assert_ok(weft_proc_shell(weft_loop_current(), &p,
+                                 "sleep 30 & sleep 30 & echo started; wait",
+                                 &o));
+    char line[16];
+    ck_assert_int_eq(weft_stream_readline(weft_proc_stdout(p), line,
+                                          sizeof line),
+                     8);
+    ck_assert_ok(weft_proc_kill(p));
+    weft_scope_t guard;
+    ck_assert_ok(weft_scope_enter(&guard, 10.0, 0));
+    ck_assert_int_eq(weft_stream_read(weft_proc_stdout(p), line, 1), 0);
+    int rc;
+    ck_assert_ok(weft_proc_wait(p, &rc));
+    ck_assert_ok(weft_scope_exit(&guard));
+    ck_assert_int_eq(rc, -SIGKILL);
+    weft_proc_free(p);
+    return 0;
+}
+
+START_TEST(a_new_session_is_killed_as_a_group) {
+    ck_assert_ok(weft_run(group_main, NULL));
+}
+END_TEST
+
 /* Freed while running: reaped in the background when it exits. */
 static int orphan_main(void *arg) {
     pid_t *pid = arg;
@@ -322,6 +353,7 @@ static Suite *proc_suite(void) {
     tcase_add_test(tc, a_hundred_children_at_once_all_reaped);
     tcase_add_test(tc, a_hung_child_is_killed_at_the_deadline);
     tcase_add_test(tc, a_freed_running_child_is_reaped_when_it_exits);
+    tcase_add_test(tc, a_new_session_is_killed_as_a_group);
     suite_add_tcase(s, tc);
     return s;
 }

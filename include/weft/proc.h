@@ -35,7 +35,10 @@ enum {
 };
 
 enum {
-    WEFT_PROC_NEW_SESSION = 1u << 0, /* setsid(): a process group of its own */
+    /* setsid(): the child leads a session and process group of its own,
+     * and weft_proc_send_signal (terminate, kill) signals that whole group,
+     * so a shell's children go with it. */
+    WEFT_PROC_NEW_SESSION = 1u << 0,
 };
 
 typedef struct weft_proc_opts {
@@ -84,8 +87,9 @@ WEFT_EXPORT int weft_proc_wait(weft_proc_t *p, int *rc);
  * Does not wait. */
 WEFT_EXPORT int weft_proc_returncode(weft_proc_t *p, int *rc);
 
-/* Send a signal; -ESRCH once the child has been reaped. terminate is
- * SIGTERM, kill SIGKILL. */
+/* Send a signal (to the child's whole process group if it was started with
+ * WEFT_PROC_NEW_SESSION); -ESRCH once the child has been reaped. terminate
+ * is SIGTERM, kill SIGKILL. */
 WEFT_EXPORT int weft_proc_send_signal(weft_proc_t *p, int sig);
 WEFT_EXPORT int weft_proc_terminate(weft_proc_t *p);
 WEFT_EXPORT int weft_proc_kill(weft_proc_t *p);

@@ -32,6 +32,7 @@ struct weft_proc {
     bool exited;
     int rc;
     bool orphan; /* freed while running: reap and free on exit */
+    bool group;  /* leads its own process group (NEW_SESSION) */
     struct weft__hook close_hook;
     struct weft__timer poll;  /* an orphan without pidfd: waitpid polls */
     uint64_t poll_ns;
@@ -313,6 +314,7 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
     }
     p->loop = loop;
     p->pidfd = -1;
+    p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
     weft__timer_init(&p->poll, orphan_poll);
     /* The child's exec failure comes back as the result (glibc >= 2.24
      * spawns with CLONE_VFORK and reports it). */
@@ -447,6 +449,10 @@ int weft_proc_send_signal(weft_proc_t *p, int sig) {
         return -EINVAL;
     if (p->exited || try_reap(p))
         return -ESRCH; /* the pid may belong to someone else by now */
+    /* Not reaped, so the pid (and, for a group leader, its group id) is
+     * still ours. */
+    if (p->group)
+        return kill(-p->pid, sig) < 0 ? -errno : 0;
 #ifdef SYS_pidfd_send_signal
     if (p->pidfd >= 0 &&
         syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0)
