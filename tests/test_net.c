@@ -2,6 +2,7 @@
  * pipes. Timeouts run on the virtual clock; every server binds 127.0.0.1
  * (or ::1, or a Unix path) on an ephemeral port. */
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -341,6 +342,53 @@ static int trickle_main(void *arg) {
 
 START_TEST(a_peer_that_sends_a_byte_a_second_hits_the_read_deadline) {
     ck_assert_ok(run_virtual(trickle_main, NULL));
+}
+END_TEST
+
+/* A peer that closed (no reset): writing gives -EPIPE, never SIGPIPE. */
+static int close_at_once(weft_stream_t *s, void *arg) {
+    (void)s;
+    (void)arg;
+    return 0;
+}
+
+static int sigpipe_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0",
+                                   close_at_once, NULL, NULL));
+    char port[8];
+    port_of(srv, port);
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+    char b;
+    ck_assert_int_eq(weft_stream_read(c, &b, 1), 0); /* the peer is gone */
+    static char chunk[65536];
+    int err = 0;
+    for (int i = 0; i < 100 && !err; i++) {
+        err = weft_stream_write(c, chunk, sizeof chunk);
+        if (!err)
+            err = weft_stream_drain(c);
+    }
+    ck_assert_msg(err == -EPIPE || err == -ECONNRESET, "got %s",
+                  weft_err_name(err));
+    weft_stream_close(c);
+    ck_assert_ok(weft_server_close(srv, 0));
+    /* A pipe whose reader has gone. */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    close(fds[0]);
+    weft_stream_t *w;
+    ck_assert_ok(weft_stream_from_fd(loop, &w, fds[1], NULL));
+    ck_assert_err(weft_stream_write(w, "x", 1), -EPIPE);
+    weft_stream_close(w);
+    return 0;
+}
+
+START_TEST(a_closed_peer_is_epipe_not_sigpipe) {
+    signal(SIGPIPE, SIG_DFL); /* as a fresh process has it */
+    ck_assert_ok(weft_run(sigpipe_main, NULL));
 }
 END_TEST
 
@@ -815,6 +863,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, partial_reads_and_limits_lose_nothing);
     tcase_add_test(tc, zero_copy_parsing);
     tcase_add_test(tc, a_peer_that_resets_mid_write);
+    tcase_add_test(tc, a_closed_peer_is_epipe_not_sigpipe);
     tcase_add_test(tc, a_peer_that_never_reads_blocks_drain);
     tcase_add_test(tc, a_peer_that_sends_a_byte_a_second_hits_the_read_deadline);
     tcase_add_test(tc, unix_sockets_with_a_path_and_abstract);

@@ -11,6 +11,12 @@
  * task may read while another writes; two concurrent readers (or writers)
  * are refused with -EBUSY.
  *
+ * A peer that went away is an error (-EPIPE, -ECONNRESET), never a signal:
+ * sockets are written with MSG_NOSIGNAL, and the first stream sets SIGPIPE
+ * to ignored if it is still at its default (as Python and Node do at
+ * startup), since pipes and sendfile have no such flag. Children started
+ * with weft_proc_exec get the default back.
+ *
  * Addresses: host is a numeric IPv4/IPv6 address, "localhost", or a name
  * resolved asynchronously; port is a number or a service name. Unix socket
  * paths starting with '@' are in the abstract namespace.

@@ -8,6 +8,8 @@
  * out frees it. */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -28,6 +30,27 @@ struct weft__drain_wait {
 };
 
 /* ---- the write buffer, flushed from readiness events ------------------------- */
+
+/* Sockets never raise SIGPIPE (MSG_NOSIGNAL); pipes and sendfile can, so
+ * the first stream also makes SIGPIPE ignored if it was at its default, as
+ * Python and Node do at startup: a peer that went away is an -EPIPE, never
+ * a dead process. (Children get default dispositions back.) */
+static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+
+static void ignore_sigpipe(void) {
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+        !(sa.sa_flags & SA_SIGINFO)) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+static inline ssize_t raw_write(weft_stream_t *s, const void *p, size_t n) {
+    if (s->flags & WEFT__STREAM_SOCKET)
+        return send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return write(s->fd, p, n);
+}
 
 static void flush_count(weft_stream_t *s, bool on) {
     bool counted = (s->flags & WEFT__STREAM_FLUSHING) != 0;
@@ -67,7 +90,7 @@ static void write_failed(weft_stream_t *s, int err) {
 /* Send queued bytes until the socket takes no more. */
 static void flush(weft_stream_t *s) {
     while (s->wlen > 0) {
-        ssize_t n = write(s->fd, s->wbuf + s->woff, s->wlen);
+        ssize_t n = raw_write(s, s->wbuf + s->woff, s->wlen);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -143,7 +166,7 @@ int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
     const char *p = data;
     /* Nothing queued: try the socket first, and queue only the rest. */
     while (s->wlen == 0 && len > 0) {
-        ssize_t n = write(s->fd, p, len);
+        ssize_t n = raw_write(s, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -449,7 +472,14 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
             first++;
             continue;
         }
-        ssize_t n = weft__op_writev(&s->io, v + first, iovcnt - first);
+        ssize_t n;
+        if (s->flags & WEFT__STREAM_SOCKET) {
+            struct msghdr m = {.msg_iov = v + first,
+                               .msg_iovlen = (size_t)(iovcnt - first)};
+            n = weft__op_sendmsg(&s->io, &m, 0); /* MSG_NOSIGNAL */
+        } else {
+            n = weft__op_writev(&s->io, v + first, iovcnt - first);
+        }
         if (s->flags & WEFT__STREAM_CLOSED) {
             r = -EBADF;
             break;
@@ -560,6 +590,7 @@ int weft_stream_shutdown(weft_stream_t *s) {
 
 int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
                      weft_stream_t **out) {
+    pthread_once(&sigpipe_once, ignore_sigpipe);
     weft_stream_t *s = weft__calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
