@@ -61,7 +61,10 @@ struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
     weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
     weft__overflow_setup();
-    weft__task_runner = task_run;
+    /* Written by the first loop only: loops of other threads read it
+     * while they run, and a store of the same value would race them. */
+    if (weft__task_runner != task_run)
+        weft__task_runner = task_run;
     loop->tasks = ts;
     return ts;
 }
