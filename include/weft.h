@@ -5,6 +5,7 @@
  *   future.h  futures and weft_await
  *   task.h    tasks, cancellation, deadline scopes, groups, gather, weft_run
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
+ *   fswatch.h watching files and directory trees (inotify)
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -14,5 +15,6 @@
 #include "weft/future.h"
 #include "weft/task.h"
 #include "weft/signal.h"
+#include "weft/fswatch.h"
 
 #endif

@@ -4,6 +4,7 @@
 #define WEFT_PROC_INT_H
 
 #include "../task/task_int.h"
+#include "weft/fswatch.h"
 #include "weft/signal.h"
 
 /* Loop close phase of this module: after the tasks were cancelled and
