@@ -302,9 +302,12 @@ static int new_subdir_main(void *arg) {
     ck_assert_int_eq(mkdir(at(dir, "new/deeper"), 0755), 0);
     make_file(at(dir, "new/deeper/f"), NULL);
     make_file(at(dir, "new/g"), NULL);
-    const char *rels[] = {"new", "new/deeper", "new/deeper/f", "new/g"};
-    const unsigned flags[] = {WEFT_FS_ISDIR, WEFT_FS_ISDIR, 0, 0};
-    expect_set(w, rels, flags, 4);
+    /* A link back up the tree is an entry, never followed. */
+    ck_assert_int_eq(symlink("..", at(dir, "new/up")), 0);
+    const char *rels[] = {"new", "new/deeper", "new/deeper/f", "new/g",
+                          "new/up"};
+    const unsigned flags[] = {WEFT_FS_ISDIR, WEFT_FS_ISDIR, 0, 0, 0};
+    expect_set(w, rels, flags, 5);
     /* From now on the new directories are watched. */
     make_file(at(dir, "new/deeper/h"), NULL);
     ck_assert_int_eq(mkdir(at(dir, "new/deeper/e"), 0755), 0);

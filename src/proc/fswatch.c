@@ -40,6 +40,7 @@ struct watch {
     char **scanned; /* names reported by reading it, whose IN_CREATE may
                        still come */
     size_t nscanned, capscanned;
+    unsigned walked; /* the last walk that visited it */
 };
 
 struct qev {
@@ -83,6 +84,7 @@ struct weft_fswatch {
     size_t nmoves, capmoves;
     char *buf;
 
+    unsigned walks;  /* walks so far (see struct watch.walked) */
     int ended;       /* 0, or what next() returns once the queue is empty */
     unsigned refs;   /* the user's, a waiting next()'s, the callback task's */
     bool busy;       /* a task waits in next() */
@@ -377,8 +379,9 @@ static bool fatal(int err) {
 }
 
 /* Watch the directory `rel` (not the root). *fresh tells whether it was
- * watched already (a directory seen twice, e.g. again after an overflow).
- * Takes ownership of rel. */
+ * watched already: met again after an overflow (its path may be stale: it
+ * takes `rel`), or a second time in this walk (a bind mount: it keeps its
+ * first path). Takes ownership of rel. */
 static int add_dir(struct weft_fswatch *w, char *rel, struct watch **out,
                    bool *fresh) {
     char *full = full_path(w, rel, NULL);
@@ -397,8 +400,8 @@ static int add_dir(struct weft_fswatch *w, char *rel, struct watch **out,
     }
     struct watch *d = watch_find(w, wd);
     *fresh = d == NULL;
-    if (d) { /* known: its path may be stale after lost events */
-        if (d != w->rootw) {
+    if (d) {
+        if (d != w->rootw && d->walked != w->walks) {
             weft__free(d->rel);
             d->rel = rel;
         } else {
@@ -475,6 +478,7 @@ static int walk(struct weft_fswatch *w, char *top, bool report, bool strict) {
     struct todo todo = {0};
     int err = todo_push(&todo, top);
     bool first = true;
+    w->walks++;
     while (!err && todo.n) {
         char *rel = todo.v[--todo.n];
         struct watch *d = w->rootw;
@@ -484,10 +488,13 @@ static int walk(struct weft_fswatch *w, char *top, bool report, bool strict) {
             e = add_dir(w, rel, &d, &fresh); /* takes rel */
         else
             weft__free(rel);
-        /* Read it unless it could not be watched, or (when reporting) it
-         * was watched and read already. */
-        if (!e && (fresh || !report))
+        /* Read it unless it could not be watched, this walk has been there
+         * (a bind mount looping back into the tree), or (when reporting)
+         * it was watched and read already. */
+        if (!e && d->walked != w->walks && (fresh || !report)) {
+            d->walked = w->walks;
             e = read_dir(w, d, report, &todo);
+        }
         if (e && (fatal(e) || (strict && first)))
             err = e;
         first = false;
