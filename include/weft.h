@@ -9,6 +9,8 @@
  *   dns.h     asynchronous name resolution (weft_getaddrinfo)
  *   tls.h     TLS over streams (OpenSSL)
  *   proc.h    subprocesses with pipes as streams
+ *   signal.h  Unix signals: callbacks and receivers on the loop's thread
+ *   fswatch.h watching files and directory trees (inotify)
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -22,5 +24,7 @@
 #include "weft/dns.h"
 #include "weft/tls.h"
 #include "weft/proc.h"
+#include "weft/signal.h"
+#include "weft/fswatch.h"
 
 #endif

@@ -2,11 +2,14 @@
  * of what it prints (never its timing), its exit status, and that stderr
  * stays empty: no weft warning, no sanitizer report, no leak. */
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <ftw.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,22 +56,29 @@ static bool drain(int fd, char *buf, size_t cap, size_t *n) {
     return true;
 }
 
-/* Run EXAMPLES_DIR/name with the given arguments (NULL-terminated) and
- * collect its stdout, stderr and exit status in R. */
-static void run_example(const char *name, ...) {
-    char path[4096];
+/* A running example: its pid, the read ends of its stdout and stderr, and
+ * the time by which it must have finished. */
+static struct child {
+    pid_t pid;
+    int out, err;
+    bool open_out, open_err, killed;
+    double deadline;
+    const char *name;
+} C;
+
+/* Start EXAMPLES_DIR/name with the given arguments; its output is
+ * collected into R by pump(). */
+static void spawn_example_v(const char *name, va_list ap) {
+    static char path[4096];
     snprintf(path, sizeof path, "%s/%s", EXAMPLES_DIR, name);
     char *argv[16];
     int argc = 0;
     argv[argc++] = path;
-    va_list ap;
-    va_start(ap, name);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL) {
         ck_assert_int_lt(argc, 15);
         argv[argc++] = (char *)a;
     }
-    va_end(ap);
     argv[argc] = NULL;
 
     memset(&R, 0, sizeof R);
@@ -86,36 +96,96 @@ static void run_example(const char *name, ...) {
     }
     close(out[1]);
     close(err[1]);
+    C = (struct child){.pid = pid, .out = out[0], .err = err[0],
+                       .open_out = true, .open_err = true,
+                       .deadline = now_s() + CHILD_DEADLINE_S, .name = name};
+}
 
-    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-    bool open_out = true, open_err = true, killed = false;
-    double deadline = now_s() + CHILD_DEADLINE_S;
-    while (open_out || open_err) {
-        fds[0].fd = open_out ? out[0] : -1;
-        fds[1].fd = open_err ? err[0] : -1;
-        int left_ms = (int)((deadline - now_s()) * 1000);
+static void spawn_example(const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    spawn_example_v(name, ap);
+    va_end(ap);
+}
+
+/* Collect what the child writes until `until` returns true or both pipes
+ * are at end of file; past the deadline the child is killed. Returns
+ * until's verdict. */
+static bool pump(bool (*until)(const void *), const void *arg) {
+    struct pollfd fds[2] = {{C.out, POLLIN, 0}, {C.err, POLLIN, 0}};
+    while (C.open_out || C.open_err) {
+        if (until && until(arg))
+            return true;
+        fds[0].fd = C.open_out ? C.out : -1;
+        fds[1].fd = C.open_err ? C.err : -1;
+        int left_ms = (int)((C.deadline - now_s()) * 1000);
         int r = left_ms > 0 ? poll(fds, 2, left_ms) : 0;
         if (r < 0 && errno == EINTR)
             continue;
         ck_assert_int_ge(r, 0);
         if (r == 0) {
-            kill(pid, SIGKILL);
-            killed = true;
+            kill(C.pid, SIGKILL);
+            C.killed = true;
             break;
         }
-        if (open_out && fds[0].revents)
-            open_out = drain(out[0], R.out, sizeof R.out, &R.nout);
-        if (open_err && fds[1].revents)
-            open_err = drain(err[0], R.err, sizeof R.err, &R.nerr);
+        if (C.open_out && fds[0].revents)
+            C.open_out = drain(C.out, R.out, sizeof R.out, &R.nout);
+        if (C.open_err && fds[1].revents)
+            C.open_err = drain(C.err, R.err, sizeof R.err, &R.nerr);
     }
-    close(out[0]);
-    close(err[0]);
+    return until && until(arg);
+}
+
+/* Wait for the child to end; its status goes to R.status. */
+static void reap_example(void) {
+    pump(NULL, NULL);
+    close(C.out);
+    close(C.err);
     int ws;
-    while (waitpid(pid, &ws, 0) < 0)
+    while (waitpid(C.pid, &ws, 0) < 0)
         ck_assert_int_eq(errno, EINTR);
-    ck_assert_msg(!killed, "%s ran longer than %d s", name, CHILD_DEADLINE_S);
+    ck_assert_msg(!C.killed, "%s ran longer than %d s; stdout: %s", C.name,
+                  CHILD_DEADLINE_S, R.out);
     R.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    ck_assert_msg(R.status != 127, "cannot run %s", path);
+    ck_assert_msg(R.status != 127, "cannot run %s", C.name);
+}
+
+/* Run EXAMPLES_DIR/name with the given arguments (NULL-terminated) and
+ * collect its stdout, stderr and exit status in R. */
+static void run_example(const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    spawn_example_v(name, ap);
+    va_end(ap);
+    reap_example();
+}
+
+static bool line_matches(const char *line, const char *pattern);
+
+/* Does R.out hold a whole line matching the pattern (see line_matches)? */
+static bool has_line(const void *arg) {
+    const char *pattern = arg;
+    char line[4096];
+    const char *p = R.out;
+    const char *nl;
+    while ((nl = strchr(p, '\n')) != NULL) {
+        size_t n = (size_t)(nl - p);
+        if (n < sizeof line) {
+            memcpy(line, p, n);
+            line[n] = 0;
+            if (line_matches(line, pattern))
+                return true;
+        }
+        p = nl + 1;
+    }
+    return false;
+}
+
+/* Wait until the running child has printed a line matching pattern. */
+static void wait_line(const char *pattern) {
+    ck_assert_msg(pump(has_line, pattern),
+                  "%s never printed '%s'; stdout: %s; stderr: %s", C.name,
+                  pattern, R.out, R.err);
 }
 
 /* The run succeeded quietly: exit 0, nothing on stderr, and stdout made of
@@ -147,12 +217,11 @@ static size_t split_lines(void) {
     return n;
 }
 
-/* Does the line match the pattern: the same text, or, when the pattern ends
- * with '*', the same start? */
+/* Does the line match the pattern: the same text, or, when the pattern has
+ * a '*', the same text with any run of characters in its place? */
 static bool line_matches(const char *line, const char *pattern) {
-    size_t len = strlen(pattern);
-    if (len > 0 && pattern[len - 1] == '*')
-        return strncmp(line, pattern, len - 1) == 0;
+    if (strchr(pattern, '*'))
+        return fnmatch(pattern, line, FNM_NOESCAPE) == 0;
     return strcmp(line, pattern) == 0;
 }
 
@@ -318,6 +387,154 @@ START_TEST(subprocess_streams_a_pipeline_and_kills_a_hung_child) {
 }
 END_TEST
 
+/* ---- signals ---------------------------------------------------------------------- */
+
+/* Count the lines of R.out that match the pattern. */
+static size_t count_lines(size_t n, const char *pattern) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += line_matches(lines[i], pattern);
+    return k;
+}
+
+START_TEST(signals_reports_usr1_and_hup_then_stops_on_sigint) {
+    spawn_example("signals", NULL);
+    wait_line("signals: running as pid *");
+    ck_assert_int_eq(kill(C.pid, SIGUSR1), 0);
+    wait_line("signals: SIGUSR1: status: * ticks, 0 reloads");
+    ck_assert_int_eq(kill(C.pid, SIGHUP), 0);
+    wait_line("signals: SIGHUP: reload #1");
+    ck_assert_int_eq(kill(C.pid, SIGHUP), 0);
+    wait_line("signals: SIGHUP: reload #2");
+    ck_assert_int_eq(kill(C.pid, SIGUSR1), 0);
+    wait_line("signals: SIGUSR1: status: * ticks, 2 reloads");
+    ck_assert_int_eq(kill(C.pid, SIGINT), 0);
+    reap_example();
+    assert_clean_success();
+    size_t n = split_lines();
+    ck_assert_uint_eq(n, 6);
+    ck_assert_str_eq(lines[n - 1], "signals: stopped by SIGINT");
+    ck_assert_uint_eq(count_lines(n, "signals: stopped by *"), 1);
+}
+END_TEST
+
+START_TEST(signals_stops_on_sigterm_with_one_line_and_status_0) {
+    spawn_example("signals", "0.5", NULL);
+    wait_line("signals: running as pid *");
+    ck_assert_int_eq(kill(C.pid, SIGTERM), 0);
+    reap_example();
+    assert_clean_success();
+    size_t n = split_lines();
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(lines[1], "signals: stopped by SIGTERM");
+}
+END_TEST
+
+/* ---- watch --------------------------------------------------------------------------- */
+
+static char *watch_dir;
+
+static const char *in_dir(const char *rel) {
+    static char b[4][4096];
+    static int k;
+    char *p = b[k++ % 4];
+    snprintf(p, sizeof b[0], "%s/%s", watch_dir, rel);
+    return p;
+}
+
+static void write_file(const char *rel, const char *data) {
+    int fd = open(in_dir(rel), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+    ck_assert_int_eq(close(fd), 0);
+}
+
+static int rm_one(const char *path, const struct stat *st, int type,
+                  struct FTW *ftw) {
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+static void make_watch_dir(void) {
+    const char *base = getenv("TMPDIR");
+    static char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/weft-watch-XXXXXX",
+             base && *base ? base : "/tmp");
+    watch_dir = mkdtemp(tmpl);
+    ck_assert_ptr_nonnull(watch_dir);
+}
+
+static void remove_watch_dir(void) {
+    nftw(watch_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+START_TEST(watch_prints_changes_until_ctrl_c) {
+    make_watch_dir();
+    ck_assert_int_eq(mkdir(in_dir("sub"), 0755), 0);
+    spawn_example("watch", watch_dir, NULL);
+    wait_line("watch: watching * (recursive); Ctrl-C to stop");
+    write_file("notes.txt", "hello\n");
+    ck_assert_int_eq(chmod(in_dir("notes.txt"), 0600), 0);
+    ck_assert_int_eq(rename(in_dir("notes.txt"), in_dir("old.txt")), 0);
+    /* A new directory and a file made in it at once. */
+    ck_assert_int_eq(mkdir(in_dir("new"), 0755), 0);
+    write_file("new/inner.txt", "x");
+    write_file("sub/deep.txt", "y");
+    ck_assert_int_eq(rename(in_dir("sub"), in_dir("sub2")), 0);
+    ck_assert_int_eq(unlink(in_dir("old.txt")), 0);
+    wait_line("deleted  old.txt");
+    ck_assert_int_eq(kill(C.pid, SIGINT), 0);
+    reap_example();
+    remove_watch_dir();
+    assert_clean_success();
+    size_t n = split_lines();
+    const char *const want[] = {
+        "watch: watching * (recursive); Ctrl-C to stop",
+        "created  notes.txt",
+        "modified notes.txt",
+        "attrib   notes.txt",
+        "moved    notes.txt -> old.txt",
+        "created  new/",
+        "created  new/inner.txt",
+        "created  sub/deep.txt",
+        "moved    sub/ -> sub2/",
+        "deleted  old.txt",
+        "watch: stopped by SIGINT",
+    };
+    assert_in_order(n, want, sizeof want / sizeof want[0]);
+    ck_assert_str_eq(lines[n - 1], "watch: stopped by SIGINT");
+    ck_assert_uint_eq(count_lines(n, "created  new/inner.txt"), 1);
+    ck_assert_uint_eq(count_lines(n, "created  new/"), 1);
+}
+END_TEST
+
+START_TEST(watch_ends_when_its_directory_goes_away) {
+    make_watch_dir();
+    ck_assert_int_eq(mkdir(in_dir("w"), 0755), 0);
+    spawn_example("watch", "-n", in_dir("w"), NULL);
+    wait_line("watch: watching * (not recursive); Ctrl-C to stop");
+    ck_assert_int_eq(rmdir(in_dir("w")), 0);
+    reap_example();
+    remove_watch_dir();
+    assert_clean_success();
+    size_t n = split_lines();
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(lines[1], "deleted  .");
+    ck_assert(line_matches(lines[2], "watch: * is gone"));
+}
+END_TEST
+
+START_TEST(watch_of_a_missing_path_says_why_and_exits_1) {
+    run_example("watch", "/nonexistent/weft-watch", NULL);
+    ck_assert_int_eq(R.status, 1);
+    ck_assert_uint_eq(R.nout, 0);
+    ck_assert_str_eq(R.err, "watch: /nonexistent/weft-watch: No such file or "
+                            "directory\n");
+}
+END_TEST
+
 /* ---- bad arguments --------------------------------------------------------------- */
 
 static void assert_usage_error(const char *name) {
@@ -371,6 +588,22 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("subprocess");
     run_example("subprocess", "--timeout", NULL);
     assert_usage_error("subprocess");
+
+    run_example("signals", "soon", NULL);
+    assert_usage_error("signals");
+    run_example("signals", "-1", NULL);
+    assert_usage_error("signals");
+    run_example("signals", "1", "2", NULL);
+    assert_usage_error("signals");
+
+    run_example("watch", NULL);
+    assert_usage_error("watch");
+    run_example("watch", "-x", "/tmp", NULL);
+    assert_usage_error("watch");
+    run_example("watch", "/tmp", "/var", NULL);
+    assert_usage_error("watch");
+    run_example("watch", "", NULL);
+    assert_usage_error("watch");
 }
 END_TEST
 
@@ -383,6 +616,11 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, async_time_shutdown_cancels_busy_instances_quietly);
     tcase_add_test(tc, gather_prints_results_in_order);
     tcase_add_test(tc, subprocess_streams_a_pipeline_and_kills_a_hung_child);
+    tcase_add_test(tc, signals_reports_usr1_and_hup_then_stops_on_sigint);
+    tcase_add_test(tc, signals_stops_on_sigterm_with_one_line_and_status_0);
+    tcase_add_test(tc, watch_prints_changes_until_ctrl_c);
+    tcase_add_test(tc, watch_ends_when_its_directory_goes_away);
+    tcase_add_test(tc, watch_of_a_missing_path_says_why_and_exits_1);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
     suite_add_tcase(s, tc);
     return s;

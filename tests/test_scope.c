@@ -885,6 +885,32 @@ START_TEST(join_cut_by_a_deadline_is_etimedout_after_unwinding) {
 }
 END_TEST
 
+/* A sleep that ends exactly at its scope's deadline: both timers are due
+ * in the same iteration; the deadline (armed first) interrupts the sleep,
+ * and the sleep's own timer, already taken from the heap, must not fire
+ * (it used to wake a task that was not parked, logging an internal
+ * error). */
+static int sleep_until_deadline_main(void *arg) {
+    (void)arg;
+    weft_scope_t s;
+    ck_assert_ok(weft_scope_enter(&s, 1.0, 0));
+    ck_assert_err(weft_sleep(1.0), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&s), -ETIMEDOUT);
+    ck_assert_time(1.0);
+    /* The task's sleep timer works normally afterwards. */
+    ck_assert_ok(weft_sleep(0.5));
+    ck_assert_time(1.5);
+    return 0;
+}
+
+START_TEST(race_sleep_ending_at_the_deadline_fires_once) {
+    logcap_start();
+    ck_assert_ok(run_virtual(sleep_until_deadline_main, NULL));
+    ck_assert_int_eq(logcap.n, 0);
+    logcap_stop();
+}
+END_TEST
+
 static Suite *scope_suite(void) {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("deadlines");
@@ -922,6 +948,7 @@ static Suite *scope_suite(void) {
     tcase_add_test(race, wait_for_cancelled_is_ecanceled);
     tcase_add_test(race, wait_for_inside_an_expiring_scope);
     tcase_add_test(race, join_cut_by_a_deadline_is_etimedout_after_unwinding);
+    tcase_add_test(race, race_sleep_ending_at_the_deadline_fires_once);
     suite_add_tcase(s, race);
     return s;
 }

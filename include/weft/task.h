@@ -253,12 +253,49 @@ WEFT_EXPORT int weft_wait_for(weft_future_t *future, double timeout,
  * every task still alive, close and free the loop; return main's status (or
  * a negative errno if the loop could not be made). Must not be called while
  * this thread runs a loop (-EBUSY). */
+
+/* weft_run_opts_t.flags */
+enum {
+    /* Graceful shutdown on SIGINT and SIGTERM (weft/signal.h). The first
+     * such signal asks the main task to stop: with grace > 0 a soft
+     * cancellation (weft_task_cancel_soft: weft_stop_requested() becomes
+     * true, waits inside WEFT_SCOPE_STOPPABLE scopes end, and the hard
+     * cancel follows after `grace` seconds), with grace 0 a cancellation.
+     * A second signal cancels at once. After a cancellation weft no longer
+     * catches the two signals: one more ends the process as it would
+     * without weft (Ctrl-C twice, or three times with a grace period,
+     * always stops the program). The signals are caught from before main
+     * starts until it returns; the tasks still alive then are cancelled
+     * with the signals back at their usual disposition.
+     *
+     * weft_run returns main's status as always: main decides whether the
+     * shutdown went well. If it did (main returned >= 0), exit with 0: a
+     * requested stop is the program's normal end (systemd, for one, counts
+     * a stop by SIGTERM as success either way). To tell a shell the program
+     * was interrupted, exit with 128 + the signal (130 for SIGINT), or
+     * restore the default disposition and raise the signal again. */
+    WEFT_RUN_SIGNALS = 1u << 0,
+};
+
+/* Zero-initialise it (`weft_run_opts_t o = {0};` or memset): fields added
+ * later keep their old behaviour at zero. */
 typedef struct weft_run_opts {
     weft_loop_opts_t loop;  /* options of the new loop */
     weft_spawn_opts_t main; /* options of the main task */
+    unsigned flags;         /* WEFT_RUN_* */
+    double grace;           /* WEFT_RUN_SIGNALS: seconds of soft
+                               cancellation before the hard one; 0: cancel
+                               at once */
+    int *stop_signal;       /* if not NULL: set to 0 at the start, then to
+                               the signal that started a shutdown (written
+                               on the loop thread before main is
+                               cancelled, so main may read it too) */
 } weft_run_opts_t;
 
 WEFT_EXPORT int weft_run(weft_task_fn main, void *arg);
+/* weft_run() with options (NULL: the defaults). Returns -EINVAL for unknown
+ * flags or a NaN grace, and with WEFT_RUN_SIGNALS the errors of
+ * weft_signal_add() (before main runs). */
 WEFT_EXPORT int weft_run_opts(weft_task_fn main, void *arg,
                               const weft_run_opts_t *opts);
 

@@ -19,7 +19,7 @@ struct weft__timer {
     uint64_t when; /* loop nanoseconds */
     void (*fire)(struct weft__timer *t);
     struct weft__timer *next_due; /* the loop's list while firing */
-    uint32_t idx; /* position in the heap, or WEFT__TIMER_IDLE */
+    uint32_t idx; /* position in the heap, WEFT__TIMER_IDLE or _DUE */
 };
 
 struct weft__heap_key {
@@ -40,8 +40,13 @@ static inline void weft__timer_init(struct weft__timer *t,
     t->idx = WEFT__TIMER_IDLE;
 }
 
+/* Popped by the loop and waiting in its list of timers to fire in this
+ * iteration: no longer armed, but a cancel must still stop it (an earlier
+ * timer of the same batch may interrupt the wait this one would end). */
+#define WEFT__TIMER_DUE (UINT32_MAX - 1)
+
 static inline bool weft__timer_armed(const struct weft__timer *t) {
-    return t->idx != WEFT__TIMER_IDLE;
+    return t->idx < WEFT__TIMER_DUE;
 }
 
 void weft__heap_init(struct weft__heap *h);

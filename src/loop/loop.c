@@ -464,6 +464,7 @@ static void fire_timers(weft_loop_t *loop) {
         if (t->fire == call_fire) {
             t->fire(t);
         } else {
+            t->idx = WEFT__TIMER_DUE;
             t->next_due = NULL;
             *last = t;
             last = &t->next_due;
@@ -471,6 +472,11 @@ static void fire_timers(weft_loop_t *loop) {
     }
     while ((t = first)) {
         first = t->next_due;
+        /* A deadline that fired first may have ended the sleep this timer
+         * was for (cancelling it), or something re-armed it. */
+        if (t->idx != WEFT__TIMER_DUE)
+            continue;
+        t->idx = WEFT__TIMER_IDLE;
         t->fire(t);
     }
 }

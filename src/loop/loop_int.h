@@ -214,6 +214,8 @@ static inline void weft__loop_timer_cancel(weft_loop_t *loop,
                                            struct weft__timer *t) {
     if (weft__timer_armed(t))
         weft__heap_remove(&loop->timers, t);
+    else
+        t->idx = WEFT__TIMER_IDLE; /* also takes it off the due list */
 }
 
 /* now + delay, saturating. */

@@ -1,4 +1,8 @@
-/* run_until_complete and weft_run (asyncio.run). */
+/* run_until_complete and weft_run (asyncio.run). weft_run sits above every
+ * module: with WEFT_RUN_SIGNALS it uses the signals of src/proc. */
+#include <math.h>
+
+#include "../proc/proc_int.h"
 #include "task_int.h"
 
 static void stop_loop(weft_future_t *f, void *arg) {
@@ -35,16 +39,32 @@ int weft_run_opts(weft_task_fn main, void *arg, const weft_run_opts_t *opts) {
                   "weft_run: this thread is already running a loop");
         return -EBUSY;
     }
+    bool sigs = opts && (opts->flags & WEFT_RUN_SIGNALS);
+    if (opts && ((opts->flags & ~(unsigned)WEFT_RUN_SIGNALS) ||
+                 isnan(opts->grace)))
+        return -EINVAL;
+    if (opts && opts->stop_signal)
+        *opts->stop_signal = 0;
     weft_loop_t *loop;
     int err = weft_loop_new(&loop, opts ? &opts->loop : NULL);
     if (err)
         return err;
+    /* Caught before main starts; given back before the leftovers are
+     * cancelled, so a signal during that clean-up acts as usual. */
+    struct weft__run_signals rs = {0};
+    if (sigs)
+        err = weft__run_signals_start(&rs, loop, opts);
     weft_task_t *t;
-    err = weft_loop_spawn(loop, &t, main, arg, opts ? &opts->main : NULL);
+    if (!err)
+        err = weft_loop_spawn(loop, &t, main, arg, opts ? &opts->main : NULL);
     if (!err) {
+        rs.main = t;
         err = weft_loop_run_until_complete(loop, weft_task_future(t));
+        rs.main = NULL;
         weft_task_release(t);
     }
+    if (sigs)
+        weft__run_signals_stop(&rs);
     weft_loop_close(loop);
     weft_loop_free(loop);
     return err;

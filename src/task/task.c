@@ -49,6 +49,12 @@ static void tasks_free(weft_loop_t *loop, struct weft__hook *h);
 static void task_run(weft_loop_t *loop, struct weft__ready *r);
 static void task_run_fp(weft_loop_t *loop, struct weft__ready *r);
 
+static pthread_once_t runner_once = PTHREAD_ONCE_INIT;
+
+static void set_runner(void) {
+    weft__task_runner = task_run;
+}
+
 struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     if (WEFT__LIKELY(loop->tasks != NULL))
         return loop->tasks;
@@ -61,7 +67,10 @@ struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
     weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
     weft__overflow_setup();
-    weft__task_runner = task_run;
+    /* Set once per process: loops of other threads read it while they
+     * run. Every thread passes here before it runs a task, so pthread_once
+     * also orders their reads after the store. */
+    pthread_once(&runner_once, set_runner);
     loop->tasks = ts;
     return ts;
 }
