@@ -63,7 +63,8 @@ static void report(const struct weft_task *t, const char *how) {
 }
 
 _Noreturn void weft__overflow_canary(struct weft_task *t) {
-    report(t, *t->stack.canary != t->canary
+    report(t, (t->stack.canary[0] != t->canary[0] ||
+               t->stack.canary[1] != t->canary[1])
                   ? "the canary below the end was overwritten"
                   : "its stack pointer is past the end");
     abort();

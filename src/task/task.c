@@ -12,6 +12,10 @@
 
 #include "task_int.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -108,9 +112,23 @@ static inline void note_depth(struct weft_task *t) {
  * stack pointer must still be above it (a frame bigger than what is left
  * can jump over the canary; while it is live, this sees it). The canary's
  * address is already at hand, so the second test costs no load. */
+/* Both words of the canary: a frame can leave 8 bytes unwritten (padding),
+ * and an overflow passing through must not slip by in that gap. */
+static inline __attribute__((always_inline)) bool
+canary_intact(const struct weft_task *t) {
+    const uint64_t *c = t->stack.canary;
+#if defined(__SSE2__)
+    __m128i have = _mm_loadu_si128((const __m128i *)(const void *)c);
+    __m128i want = _mm_load_si128((const __m128i *)(const void *)t->canary);
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(have, want)) == 0xffff;
+#else
+    return ((c[0] ^ t->canary[0]) | (c[1] ^ t->canary[1])) == 0;
+#endif
+}
+
 static inline __attribute__((always_inline)) void check_canary(struct weft_task *t) {
-    uint64_t *c = t->stack.canary;
-    if (WEFT__UNLIKELY(*c != t->canary || stack_pointer() < (uintptr_t)c))
+    if (WEFT__UNLIKELY(!canary_intact(t) ||
+                       stack_pointer() < (uintptr_t)t->stack.canary))
         weft__overflow_canary(t);
 }
 
@@ -412,7 +430,8 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     }
     t->id = ts->id_next++;
     t->deepest = (uintptr_t)st.hi;
-    t->canary = weft__stack_canary_value(&st, loop->stacks.canary_key);
+    t->canary[0] = weft__stack_canary_value(&st, loop->stacks.canary_key);
+    t->canary[1] = ~t->canary[0];
     weft__timer_init(&t->timer, sleep_fire);
     weft__timer_init(&t->grace, grace_fire);
     weft__scope_timer_init(t);

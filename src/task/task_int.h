@@ -147,7 +147,9 @@ struct weft_task {
     uint32_t pending; /* WEFT__PEND_*: nonzero sends waits to the slow path */
     uint64_t id;
     uintptr_t deepest; /* lowest stack pointer seen at a switch */
-    uint64_t canary;   /* what *stack.canary must hold */
+    /* What the two words of stack.canary must hold (16-byte aligned, for
+     * one vector compare). */
+    uint64_t canary[2] __attribute__((aligned(16)));
     struct weft__stack stack;
     unsigned vg_stack;
     char name[32];
