@@ -96,9 +96,13 @@ WEFT_EXPORT int weft_stream_pair(weft_loop_t *loop, weft_stream_t **a,
                                  const weft_stream_opts_t *opts);
 
 /* Wrap an open file descriptor (a socket, a pipe end, a tty) in a stream
- * of `loop`. The stream takes ownership of fd (it is closed with the
- * stream) and makes it non-blocking and close-on-exec. Returns 0, -EBADF,
- * -EINVAL (a regular file: use it directly), -ENOMEM. */
+ * of `loop`. On success the stream owns fd (it is closed with the
+ * stream) and has made it non-blocking and close-on-exec; O_NONBLOCK is a
+ * property of the open file description, so other descriptors sharing it
+ * (a dup, a parent's copy of a tty) see it too. Returns 0, or -EBADF (fd
+ * not open), -EINVAL (a regular file or directory: use it directly),
+ * -EPERM (a file epoll cannot watch, such as /dev/null), -ENOMEM; on
+ * failure fd is still the caller's and its flags are as they were. */
 WEFT_EXPORT int weft_stream_from_fd(weft_loop_t *loop, weft_stream_t **out,
                                     int fd, const weft_stream_opts_t *opts);
 

@@ -14,6 +14,8 @@ enum {
     WEFT__STREAM_SOCKET = 1u << 3,  /* fd is a socket */
     WEFT__STREAM_FLUSHING = 1u << 4,/* counted in loop->io_waiters */
     WEFT__STREAM_OWNED = 1u << 5,   /* an object (a process) frees it */
+    WEFT__STREAM_DRAINED = 1u << 6, /* the last read emptied the kernel's
+                                       buffer: wait for an edge first */
 };
 
 struct weft__drain_wait;
@@ -40,6 +42,10 @@ struct weft_stream {
     /* TLS (tls.c): the write buffer then holds ciphertext */
     struct weft__tls *tls;
 };
+
+/* Read from the stream's fd, skipping the read that would only say EAGAIN
+ * after a short one (see stream.c). */
+ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
 
 /* The byte transport of a stream: plain syscalls, or TLS (tls.c). */
 int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len);

@@ -215,7 +215,7 @@ static int push_out(weft_stream_t *s) {
 /* Read ciphertext from the socket into OpenSSL's BIO. 0 at end. */
 static ssize_t pull_in(weft_stream_t *s) {
     struct weft__tls *t = s->tls;
-    ssize_t n = weft__op_read(&s->io, t->in, CIPHER_CHUNK);
+    ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK);
     if (n > 0)
         BIO_write(t->rbio, t->in, (int)n);
     else if (n == 0)
