@@ -56,8 +56,9 @@ static int open_echo_connection(const struct config *cfg, weft_stream_t **out) {
 
 /* The command line, or stdin: as a weft stream when reading it may wait
  * (a pipe, a terminal, a socket), so the loop goes on meanwhile; with
- * stdio when it is a regular file, which never waits (weft_stream_from_fd
- * refuses those, -EINVAL). */
+ * stdio when it is a file that is always ready, which never waits:
+ * weft_stream_from_fd refuses a regular file (-EINVAL), and epoll other
+ * files it cannot watch, such as /dev/null (-EPERM). */
 struct input {
     const struct config *cfg;
     int next;                /* the next message of cfg->messages */
@@ -85,13 +86,14 @@ static int input_open(struct input *inp, const struct config *cfg) {
         return -errno;
     weft_stream_opts_t o = {.limit = MAX_LINE};
     int err = weft_stream_from_fd(weft_loop_current(), &inp->in, fd, &o);
-    if (err == -EINVAL) {
+    if (err < 0) { /* fd is still ours */
         close(fd);
+        fcntl(STDIN_FILENO, F_SETFL, inp->stdin_flags);
+    }
+    if (err == -EINVAL || err == -EPERM) {
         inp->file = stdin;
         return 0;
     }
-    if (err < 0)
-        close(fd);
     return err;
 }
 

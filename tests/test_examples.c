@@ -518,6 +518,11 @@ START_TEST(echo_client_gets_back_each_message) {
                       "127.0.0.1", srv.port, NULL);
     assert_clean_success();
     ck_assert_str_eq(R.out, "x\n\ny\n");
+    /* ... and from /dev/null, which epoll cannot watch: nothing to send. */
+    run_example("echo_client", srv.port, NULL);
+    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
+                  R.err);
+    ck_assert_uint_eq(R.nout + R.nerr, 0);
 
     stop_server(&srv, SIGTERM);
     assert_stopped_on("SIGTERM");
