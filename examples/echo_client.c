@@ -64,7 +64,7 @@ struct input {
     int next;                /* the next message of cfg->messages */
     weft_stream_t *in;       /* stdin as a stream ... */
     int stdin_flags;         /* ... whose flags we restore (it is shared) */
-    FILE *file;              /* ... or stdin as a regular file */
+    FILE *file;              /* ... or stdin read with stdio */
     char *buf;               /* the message, with room for its newline */
     size_t cap;
 };
@@ -81,12 +81,12 @@ static int input_open(struct input *inp, const struct config *cfg) {
     /* The stream takes over (and makes non-blocking) the file description
      * of fd 0, which our parent shares: remember its flags. */
     inp->stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
-    int fd = dup(STDIN_FILENO);
-    if (fd < 0 || inp->stdin_flags < 0)
+    int fd = inp->stdin_flags < 0 ? -1 : dup(STDIN_FILENO);
+    if (fd < 0)
         return -errno;
     weft_stream_opts_t o = {.limit = MAX_LINE};
     int err = weft_stream_from_fd(weft_loop_current(), &inp->in, fd, &o);
-    if (err < 0) { /* fd is still ours */
+    if (err < 0) { /* the stream was not made: fd is still ours */
         close(fd);
         fcntl(STDIN_FILENO, F_SETFL, inp->stdin_flags);
     }
