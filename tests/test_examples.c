@@ -613,9 +613,10 @@ START_TEST(echo_server_second_signal_cuts_the_grace_short) {
     for (;;) {
         ssize_t w = write(fd, chunk, sizeof chunk);
         if (w < 0 && errno == EAGAIN) {
-            /* Full: wait a little in case the server is only slow. */
+            /* Full: the server stopped reading (it waits in drain), unless
+             * it is only slow: give it half a second. */
             struct pollfd p = {fd, POLLOUT, 0};
-            if (poll(&p, 1, 200) == 0)
+            if (poll(&p, 1, 500) == 0)
                 break;
             continue;
         }
