@@ -1,14 +1,36 @@
 /* The examples: run each binary as a child process and check the structure
  * of what it prints (never its timing), its exit status, and that stderr
- * stays empty: no weft warning, no sanitizer report, no leak. */
+ * stays empty: no weft warning, no sanitizer report, no leak.
+ *
+ * The harness, one for every test:
+ *
+ *   run_example(name, args..., NULL)     run to the end; results in R
+ *   run_example_input(kind, input, name, args..., NULL)
+ *                                        the same with `input` on stdin,
+ *                                        through a pipe or from a file
+ *   spawn_example(name, args..., NULL)   start it and talk to it as it
+ *   wait_line(pattern), kill(C.pid, ..)  runs (signals, file changes);
+ *   reap_example()                       then collect the rest into R
+ *   start_server(&srv, regex, name, args..., NULL)
+ *   stop_server(&srv, signal)            a server in the background while
+ *                                        other examples run; its results
+ *                                        after its first line end in R
+ *
+ * Every child reads /dev/null unless told otherwise, dies with the test
+ * process (PR_SET_PDEATHSIG: a failed assertion never leaves a server
+ * running) and is killed if it outlives its deadline. */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,18 +42,27 @@
 #error "EXAMPLES_DIR must name the directory of the example binaries"
 #endif
 
-/* A child that runs longer than this is killed and the test fails. */
+/* A child that runs longer than this is killed and the test fails: counted
+ * from its start, and for a server again from the signal that stops it. */
 #define CHILD_DEADLINE_S 10
+
+/* Arguments of an example, its name included. */
+#define MAX_ARGS 15
+
+/* ---- what a child printed ------------------------------------------------ */
 
 struct run {
     int status; /* exit status; 128 + N if killed by signal N */
-    char out[1 << 16];
+    char out[1 << 20];
     size_t nout;
     char err[1 << 14];
     size_t nerr;
 };
 
-static struct run R;
+/* R: the child that runs in the foreground, or the last one that finished
+ * (every assertion reads R). S: the server running in the background (one
+ * at a time), until stop_server hands its results over to R. */
+static struct run R, S;
 
 static double now_s(void) {
     struct timespec ts;
@@ -39,12 +70,18 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Where temporary files and directories go. */
+static const char *tmp_dir(void) {
+    const char *base = getenv("TMPDIR");
+    return base && *base ? base : "/tmp";
+}
+
 /* Read what is there into buf (keeping a terminating NUL); returns false
  * at end of file. */
 static bool drain(int fd, char *buf, size_t cap, size_t *n) {
     char tmp[4096];
     ssize_t got = read(fd, tmp, sizeof tmp);
-    if (got < 0 && errno == EINTR)
+    if (got < 0 && (errno == EINTR || errno == EAGAIN))
         return true;
     if (got <= 0)
         return false;
@@ -56,117 +93,174 @@ static bool drain(int fd, char *buf, size_t cap, size_t *n) {
     return true;
 }
 
-/* A running example: its pid, the read ends of its stdout and stderr, and
- * the time by which it must have finished. */
-static struct child {
-    pid_t pid;
-    int out, err;
-    bool open_out, open_err, killed;
-    double deadline;
-    const char *name;
-} C;
+/* ---- child processes ----------------------------------------------------- */
 
-/* Start EXAMPLES_DIR/name with the given arguments; its output is
- * collected into R by pump(). */
-static void spawn_example_v(const char *name, va_list ap) {
-    static char path[4096];
+/* What a child reads on stdin: /dev/null, a pipe we write `input` into,
+ * or a regular file holding `input`. */
+enum input_kind { IN_NULL, IN_PIPE, IN_FILE };
+
+/* A running example. */
+struct child {
+    const char *name;
+    pid_t pid;
+    struct run *r;      /* where its output and exit status go */
+    int out, err;       /* read ends of its stdout and stderr; -1 at EOF */
+    int in;             /* IN_PIPE: write end of its stdin, -1 once closed */
+    const char *input;  /* IN_PIPE: what to write there */
+    size_t in_len, in_off;
+    double deadline;    /* killed if still running then */
+    bool killed;
+};
+
+/* Start EXAMPLES_DIR/name with the arguments in ap (NULL-terminated) and
+ * stdin as given; its output is collected into r (emptied here) by pump. */
+static void start_child(struct child *c, struct run *r, enum input_kind kind,
+                        const char *input, const char *name, va_list ap) {
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", EXAMPLES_DIR, name);
-    char *argv[16];
+    char *argv[MAX_ARGS + 1];
     int argc = 0;
     argv[argc++] = path;
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL) {
-        ck_assert_int_lt(argc, 15);
+        ck_assert_int_lt(argc, MAX_ARGS);
         argv[argc++] = (char *)a;
     }
     argv[argc] = NULL;
 
-    memset(&R, 0, sizeof R);
-    int out[2], err[2];
+    int out[2], err[2], in[2] = {-1, -1};
     ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
     ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+    if (kind == IN_PIPE) {
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+    } else if (kind == IN_FILE) {
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/weft-example-input-XXXXXX",
+                 tmp_dir());
+        in[0] = mkostemp(tmpl, O_CLOEXEC);
+        ck_assert_int_ge(in[0], 0);
+        unlink(tmpl);
+        size_t len = strlen(input);
+        ck_assert_int_eq(write(in[0], input, len), (ssize_t)len);
+        ck_assert_int_eq(lseek(in[0], 0, SEEK_SET), 0);
+    } else {
+        in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(in[0], 0);
+    }
+    /* A child that stops reading its stdin must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        if (dup2(out[1], STDOUT_FILENO) < 0 || dup2(err[1], STDERR_FILENO) < 0)
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(126);
+        signal(SIGPIPE, SIG_DFL); /* the test ignores it; the child not */
+        if (dup2(out[1], STDOUT_FILENO) < 0 ||
+            dup2(err[1], STDERR_FILENO) < 0 || dup2(in[0], STDIN_FILENO) < 0)
             _exit(126);
         execv(path, argv);
         _exit(127);
     }
     close(out[1]);
     close(err[1]);
-    C = (struct child){.pid = pid, .out = out[0], .err = err[0],
-                       .open_out = true, .open_err = true,
-                       .deadline = now_s() + CHILD_DEADLINE_S, .name = name};
+    close(in[0]);
+    memset(r, 0, sizeof *r);
+    *c = (struct child){.name = name, .pid = pid, .r = r,
+                        .out = out[0], .err = err[0], .in = in[1],
+                        .input = kind == IN_PIPE ? input : NULL,
+                        .in_len = kind == IN_PIPE ? strlen(input) : 0,
+                        .deadline = now_s() + CHILD_DEADLINE_S};
+    if (c->in >= 0)
+        ck_assert_int_eq(fcntl(c->in, F_SETFL, O_NONBLOCK), 0);
 }
 
-static void spawn_example(const char *name, ...) {
-    va_list ap;
-    va_start(ap, name);
-    spawn_example_v(name, ap);
-    va_end(ap);
-}
-
-/* Collect what the child writes until `until` returns true or both pipes
- * are at end of file; past the deadline the child is killed. Returns
- * until's verdict. */
-static bool pump(bool (*until)(const void *), const void *arg) {
-    struct pollfd fds[2] = {{C.out, POLLIN, 0}, {C.err, POLLIN, 0}};
-    while (C.open_out || C.open_err) {
-        if (until && until(arg))
+/* Feed the child its input (IN_PIPE; closed once all written, so that it
+ * reads end of file) and collect what it writes into c->r until
+ * until(c->r, arg) holds or its stdout and stderr are both at end of file;
+ * past the deadline the child is killed. Returns until's verdict. */
+static bool pump(struct child *c,
+                 bool (*until)(const struct run *, const void *),
+                 const void *arg) {
+    while (c->out >= 0 || c->err >= 0) {
+        if (until && until(c->r, arg))
             return true;
-        fds[0].fd = C.open_out ? C.out : -1;
-        fds[1].fd = C.open_err ? C.err : -1;
-        int left_ms = (int)((C.deadline - now_s()) * 1000);
-        int r = left_ms > 0 ? poll(fds, 2, left_ms) : 0;
+        if (c->in >= 0 && c->in_off == c->in_len) {
+            close(c->in);
+            c->in = -1;
+        }
+        struct pollfd fds[3] = {{c->out, POLLIN, 0},
+                                {c->err, POLLIN, 0},
+                                {c->in, POLLOUT, 0}};
+        int left_ms = (int)((c->deadline - now_s()) * 1000);
+        int r = left_ms > 0 ? poll(fds, 3, left_ms) : 0;
         if (r < 0 && errno == EINTR)
             continue;
         ck_assert_int_ge(r, 0);
         if (r == 0) {
-            kill(C.pid, SIGKILL);
-            C.killed = true;
+            kill(c->pid, SIGKILL);
+            c->killed = true;
             break;
         }
-        if (C.open_out && fds[0].revents)
-            C.open_out = drain(C.out, R.out, sizeof R.out, &R.nout);
-        if (C.open_err && fds[1].revents)
-            C.open_err = drain(C.err, R.err, sizeof R.err, &R.nerr);
+        if (c->out >= 0 && fds[0].revents &&
+            !drain(c->out, c->r->out, sizeof c->r->out, &c->r->nout)) {
+            close(c->out);
+            c->out = -1;
+        }
+        if (c->err >= 0 && fds[1].revents &&
+            !drain(c->err, c->r->err, sizeof c->r->err, &c->r->nerr)) {
+            close(c->err);
+            c->err = -1;
+        }
+        if (c->in >= 0 && fds[2].revents) {
+            ssize_t w = write(c->in, c->input + c->in_off,
+                              c->in_len - c->in_off);
+            if (w > 0)
+                c->in_off += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EINTR)
+                c->in_off = c->in_len; /* the child stopped reading */
+        }
     }
-    return until && until(arg);
+    return until && until(c->r, arg);
 }
 
-/* Wait for the child to end; its status goes to R.status. */
-static void reap_example(void) {
-    pump(NULL, NULL);
-    close(C.out);
-    close(C.err);
+/* Collect the rest of the child's output, wait for it to end and store its
+ * exit status in c->r. */
+static void reap(struct child *c) {
+    pump(c, NULL, NULL);
+    if (c->in >= 0)
+        close(c->in);
+    if (c->out >= 0)
+        close(c->out);
+    if (c->err >= 0)
+        close(c->err);
+    c->in = c->out = c->err = -1;
     int ws;
-    while (waitpid(C.pid, &ws, 0) < 0)
+    while (waitpid(c->pid, &ws, 0) < 0)
         ck_assert_int_eq(errno, EINTR);
-    ck_assert_msg(!C.killed, "%s ran longer than %d s; stdout: %s", C.name,
-                  CHILD_DEADLINE_S, R.out);
-    R.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    ck_assert_msg(R.status != 127, "cannot run %s", C.name);
+    ck_assert_msg(!c->killed, "%s ran longer than %d s; stdout: %s", c->name,
+                  CHILD_DEADLINE_S, c->r->out);
+    c->r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    ck_assert_msg(c->r->status != 127, "cannot run %s", c->name);
+    ck_assert_msg(c->r->status != 126, "cannot set up %s", c->name);
 }
 
-/* Run EXAMPLES_DIR/name with the given arguments (NULL-terminated) and
- * collect its stdout, stderr and exit status in R. */
-static void run_example(const char *name, ...) {
-    va_list ap;
-    va_start(ap, name);
-    spawn_example_v(name, ap);
-    va_end(ap);
-    reap_example();
+/* ---- lines of output ----------------------------------------------------- */
+
+/* Does the line match the pattern: the same text, or, when the pattern has
+ * a '*', the same text with any run of characters in its place? */
+static bool line_matches(const char *line, const char *pattern) {
+    if (strchr(pattern, '*'))
+        return fnmatch(pattern, line, FNM_NOESCAPE) == 0;
+    return strcmp(line, pattern) == 0;
 }
 
-static bool line_matches(const char *line, const char *pattern);
-
-/* Does R.out hold a whole line matching the pattern (see line_matches)? */
-static bool has_line(const void *arg) {
+/* Does r->out hold a whole line matching the pattern (arg)? */
+static bool has_line(const struct run *r, const void *arg) {
     const char *pattern = arg;
     char line[4096];
-    const char *p = R.out;
+    const char *p = r->out;
     const char *nl;
     while ((nl = strchr(p, '\n')) != NULL) {
         size_t n = (size_t)(nl - p);
@@ -179,23 +273,6 @@ static bool has_line(const void *arg) {
         p = nl + 1;
     }
     return false;
-}
-
-/* Wait until the running child has printed a line matching pattern. */
-static void wait_line(const char *pattern) {
-    ck_assert_msg(pump(has_line, pattern),
-                  "%s never printed '%s'; stdout: %s; stderr: %s", C.name,
-                  pattern, R.out, R.err);
-}
-
-/* The run succeeded quietly: exit 0, nothing on stderr, and stdout made of
- * whole lines. */
-static void assert_clean_success(void) {
-    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
-                  R.err);
-    ck_assert_msg(R.nerr == 0, "unexpected stderr: %s", R.err);
-    ck_assert_msg(R.nout > 0 && R.out[R.nout - 1] == '\n',
-                  "stdout does not end with a newline");
 }
 
 /* Split R.out into lines (in place); returns how many. */
@@ -217,12 +294,12 @@ static size_t split_lines(void) {
     return n;
 }
 
-/* Does the line match the pattern: the same text, or, when the pattern has
- * a '*', the same text with any run of characters in its place? */
-static bool line_matches(const char *line, const char *pattern) {
-    if (strchr(pattern, '*'))
-        return fnmatch(pattern, line, FNM_NOESCAPE) == 0;
-    return strcmp(line, pattern) == 0;
+/* Count the lines among the n split ones that match the pattern. */
+static size_t count_lines(size_t n, const char *pattern) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += line_matches(lines[i], pattern);
+    return k;
 }
 
 /* Assert that lines matching want[] appear in that order among the n lines;
@@ -235,7 +312,202 @@ static void assert_in_order(size_t n, const char *const *want, size_t nwant) {
     ck_assert_msg(w == nwant, "missing (or out of order): '%s'", want[w]);
 }
 
-/* ---- ultra_simple ---------------------------------------------------------- */
+/* ---- the foreground child: run to the end, or talked to as it runs ------- */
+
+static struct child C;
+
+/* Run EXAMPLES_DIR/name with the given arguments (NULL-terminated) and
+ * collect its stdout, stderr and exit status in R. */
+static void run_example(const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    start_child(&C, &R, IN_NULL, NULL, name, ap);
+    va_end(ap);
+    reap(&C);
+}
+
+/* The same with `input` on stdin, through a pipe or from a regular file. */
+static void run_example_input(enum input_kind kind, const char *input,
+                              const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    start_child(&C, &R, kind, input, name, ap);
+    va_end(ap);
+    reap(&C);
+}
+
+/* Start it and return at once: its output is collected into R by
+ * wait_line and reap_example; its pid is C.pid. */
+static void spawn_example(const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    start_child(&C, &R, IN_NULL, NULL, name, ap);
+    va_end(ap);
+}
+
+/* Wait until the running child has printed a line matching pattern. */
+static void wait_line(const char *pattern) {
+    ck_assert_msg(pump(&C, has_line, pattern),
+                  "%s never printed '%s'; stdout: %s; stderr: %s", C.name,
+                  pattern, R.out, R.err);
+}
+
+/* Wait for it to end; the rest of its output and its status go to R. */
+static void reap_example(void) {
+    reap(&C);
+}
+
+/* ---- servers in the background ------------------------------------------- */
+
+/* A server example running while the test talks to it. */
+struct server {
+    struct child c;
+    char line[256]; /* its first line, "listening on HOST:PORT" */
+    char port[8];
+};
+
+static bool has_whole_line(const struct run *r, const void *arg) {
+    (void)arg;
+    return memchr(r->out, '\n', r->nout) != NULL;
+}
+
+/* Start a server example (arguments NULL-terminated) and wait for its
+ * first line, "listening on HOST:PORT", which must match `want` (a regular
+ * expression with the port as its first group). */
+static void start_server(struct server *srv, const char *want,
+                         const char *name, ...) {
+    memset(srv, 0, sizeof *srv);
+    va_list ap;
+    va_start(ap, name);
+    start_child(&srv->c, &S, IN_NULL, NULL, name, ap);
+    va_end(ap);
+    if (!pump(&srv->c, has_whole_line, NULL)) {
+        ck_assert_msg(!srv->c.killed, "%s printed no line within %d s", name,
+                      CHILD_DEADLINE_S);
+        reap(&srv->c); /* it exited: show why */
+        ck_abort_msg("%s ended before listening: status %d, stderr: %s",
+                     name, S.status, S.err);
+    }
+    /* Take the first line out of S: what it prints later stays there. */
+    size_t n = (size_t)((char *)memchr(S.out, '\n', S.nout) - S.out);
+    ck_assert_uint_lt(n, sizeof srv->line);
+    memcpy(srv->line, S.out, n);
+    srv->line[n] = 0;
+    S.nout -= n + 1;
+    memmove(S.out, S.out + n + 1, S.nout + 1);
+
+    regex_t re;
+    regmatch_t m[2];
+    ck_assert_int_eq(regcomp(&re, want, REG_EXTENDED), 0);
+    int r = regexec(&re, srv->line, 2, m, 0);
+    regfree(&re);
+    ck_assert_msg(r == 0, "%s: first line '%s' does not match '%s'", name,
+                  srv->line, want);
+    int len = (int)(m[1].rm_eo - m[1].rm_so);
+    ck_assert_int_lt(len, (int)sizeof srv->port);
+    memcpy(srv->port, srv->line + m[1].rm_so, (size_t)len);
+    srv->port[len] = 0;
+    ck_assert_int_gt(atoi(srv->port), 0);
+}
+
+/* Send the server a signal and wait (CHILD_DEADLINE_S from now) for it to
+ * end; what it printed after its first line, its stderr and its exit
+ * status go to R, as for any child that finished. */
+static void stop_server(struct server *srv, int sig) {
+    ck_assert_int_eq(kill(srv->c.pid, sig), 0);
+    srv->c.deadline = now_s() + CHILD_DEADLINE_S;
+    reap(&srv->c);
+    R = S;
+}
+
+/* ---- assertions on a finished run (R) ------------------------------------ */
+
+/* The run succeeded quietly: exit 0, nothing on stderr, and stdout made of
+ * whole lines. */
+static void assert_clean_success(void) {
+    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
+                  R.err);
+    ck_assert_msg(R.nerr == 0, "unexpected stderr: %s", R.err);
+    ck_assert_msg(R.nout > 0 && R.out[R.nout - 1] == '\n',
+                  "stdout does not end with a newline");
+}
+
+/* One line on stderr that starts with `prefix`, nothing on stdout. */
+static void assert_one_line_error(int status, const char *prefix) {
+    ck_assert_msg(R.status == status, "exit status %d, expected %d; "
+                                      "stderr: %s",
+                  R.status, status, R.err);
+    ck_assert_msg(R.nout == 0, "printed on stdout: %s", R.out);
+    ck_assert_msg(strncmp(R.err, prefix, strlen(prefix)) == 0,
+                  "stderr is '%s', expected '%s...'", R.err, prefix);
+    char *nl = strchr(R.err, '\n');
+    ck_assert_msg(nl && nl[1] == 0, "stderr is not one line: '%s'", R.err);
+}
+
+/* Bad arguments: status 2 and one line, "usage: NAME ...". */
+static void assert_usage_error(const char *name) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "usage: %s", name);
+    assert_one_line_error(2, prefix);
+}
+
+/* The server stopped as asked: the one line, exit status 0, nothing on
+ * stderr (no warning, no sanitizer report, no leak). */
+static void assert_stopped_on(const char *signame) {
+    char want[64];
+    snprintf(want, sizeof want, "stopped on %s\n", signame);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, want);
+}
+
+/* ---- sockets ------------------------------------------------------------- */
+
+#define LISTENING_V4 "^listening on 127\\.0\\.0\\.1:([0-9]+)$"
+
+/* A loopback port nobody listens on: a socket bound to it (TCP, not
+ * listening, so connections are refused; or UDP, never read), kept open
+ * so that nobody else takes the port. Returns the socket. */
+static int bound_socket(int type, char port[8]) {
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(port, 8, "%d", ntohs(sa.sin_port));
+    return fd;
+}
+
+/* Connect to 127.0.0.1:port; returns the socket, -1 if refused (nobody
+ * listens), -2 if reset (the listener closed during the handshake). */
+static int connect_loopback(const char *port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)atoi(port)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    ck_assert_msg(e == ECONNREFUSED || e == ECONNRESET, "connect: %s",
+                  strerror(e));
+    return e == ECONNREFUSED ? -1 : -2;
+}
+
+static bool have_ipv6_loopback(void) {
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* ---- ultra_simple -------------------------------------------------------- */
 
 START_TEST(ultra_simple_prints_count_lines_then_done) {
     run_example("ultra_simple", "3", "0.01", NULL);
@@ -247,7 +519,7 @@ START_TEST(ultra_simple_prints_count_lines_then_done) {
 }
 END_TEST
 
-/* ---- async_time ------------------------------------------------------------ */
+/* ---- async_time ---------------------------------------------------------- */
 
 struct instance_lines {
     int times;        /* "instance: k Time: ..." lines */
@@ -330,7 +602,7 @@ START_TEST(async_time_shutdown_cancels_busy_instances_quietly) {
 }
 END_TEST
 
-/* ---- gather ------------------------------------------------------------------ */
+/* ---- gather -------------------------------------------------------------- */
 
 START_TEST(gather_prints_results_in_order) {
     run_example("gather", "0.01", NULL);
@@ -362,7 +634,7 @@ START_TEST(gather_prints_results_in_order) {
 }
 END_TEST
 
-/* ---- subprocess ----------------------------------------------------------------- */
+/* ---- subprocess ---------------------------------------------------------- */
 
 START_TEST(subprocess_streams_a_pipeline_and_kills_a_hung_child) {
     run_example("subprocess", "--timeout", "0.2", "printf 'a\\nb\\nc\\n'",
@@ -387,15 +659,7 @@ START_TEST(subprocess_streams_a_pipeline_and_kills_a_hung_child) {
 }
 END_TEST
 
-/* ---- signals ---------------------------------------------------------------------- */
-
-/* Count the lines of R.out that match the pattern. */
-static size_t count_lines(size_t n, const char *pattern) {
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += line_matches(lines[i], pattern);
-    return k;
-}
+/* ---- signals ------------------------------------------------------------- */
 
 START_TEST(signals_reports_usr1_and_hup_then_stops_on_sigint) {
     spawn_example("signals", NULL);
@@ -430,7 +694,7 @@ START_TEST(signals_stops_on_sigterm_with_one_line_and_status_0) {
 }
 END_TEST
 
-/* ---- watch --------------------------------------------------------------------------- */
+/* ---- watch --------------------------------------------------------------- */
 
 static char *watch_dir;
 
@@ -458,10 +722,8 @@ static int rm_one(const char *path, const struct stat *st, int type,
 }
 
 static void make_watch_dir(void) {
-    const char *base = getenv("TMPDIR");
     static char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/weft-watch-XXXXXX",
-             base && *base ? base : "/tmp");
+    snprintf(tmpl, sizeof tmpl, "%s/weft-watch-XXXXXX", tmp_dir());
     watch_dir = mkdtemp(tmpl);
     ck_assert_ptr_nonnull(watch_dir);
 }
@@ -535,20 +797,202 @@ START_TEST(watch_of_a_missing_path_says_why_and_exits_1) {
 }
 END_TEST
 
-/* ---- bad arguments --------------------------------------------------------------- */
+/* ---- echo_server and echo_client ----------------------------------------- */
 
-static void assert_usage_error(const char *name) {
-    ck_assert_msg(R.status == 2, "%s: exit status %d, expected 2", name,
-                  R.status);
-    ck_assert_msg(R.nout == 0, "%s: printed on stdout: %s", name, R.out);
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "usage: %s", name);
-    ck_assert_msg(strncmp(R.err, prefix, strlen(prefix)) == 0,
-                  "%s: stderr is '%s'", name, R.err);
-    char *nl = strchr(R.err, '\n');
-    ck_assert_msg(nl && nl[1] == 0, "%s: stderr is not one line: '%s'", name,
+START_TEST(echo_client_gets_back_each_message) {
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "echo_server", "0", NULL);
+
+    run_example("echo_client", srv.port, "hello", "two words", "", NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "hello\ntwo words\n\n");
+
+    /* Lines of stdin: from a pipe (a weft stream), the last one without
+     * its newline ... */
+    run_example_input(IN_PIPE, "a\nbb\nccc", "echo_client", srv.port, NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "a\nbb\nccc\n");
+    /* ... and from a regular file (read directly). */
+    run_example_input(IN_FILE, "x\n\ny\n", "echo_client", "--host",
+                      "127.0.0.1", srv.port, NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "x\n\ny\n");
+    /* ... and from /dev/null, which epoll cannot watch: nothing to send. */
+    run_example("echo_client", srv.port, NULL);
+    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
                   R.err);
+    ck_assert_uint_eq(R.nout + R.nerr, 0);
+
+    stop_server(&srv, SIGTERM);
+    assert_stopped_on("SIGTERM");
 }
+END_TEST
+
+START_TEST(echo_of_a_line_larger_than_the_socket_buffers) {
+    /* 600 kB in one line: the server echoes it in pieces while the client
+     * is still sending, so both sides' backpressure (drain, and reading
+     * while the write buffer flushes) is exercised. */
+    enum { BIG = 600000 };
+    char *line = malloc(BIG + 2);
+    ck_assert_ptr_nonnull(line);
+    for (size_t i = 0; i < BIG; i++)
+        line[i] = (char)('a' + i % 26);
+    line[BIG] = '\n';
+    line[BIG + 1] = 0;
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "echo_server", "0", NULL);
+    run_example_input(IN_PIPE, line, "echo_client", srv.port, NULL);
+    assert_clean_success();
+    ck_assert_uint_eq(R.nout, BIG + 1);
+    ck_assert_int_eq(memcmp(R.out, line, BIG + 1), 0);
+    free(line);
+    stop_server(&srv, SIGTERM);
+    assert_stopped_on("SIGTERM");
+}
+END_TEST
+
+START_TEST(echo_server_stop_ends_idle_connections) {
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "echo_server", "0", NULL);
+    int fd = connect_loopback(srv.port);
+    ck_assert_int_ge(fd, 0);
+    /* An echo proves its handler runs; then it waits for more. */
+    ck_assert_int_eq(write(fd, "ping", 4), 4);
+    char buf[8];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t r = read(fd, buf + got, sizeof buf - got);
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
+    }
+    ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+
+    /* SIGINT: the server closes; the idle connection is ended at once, not
+     * after the 30 s grace period (which would overrun the test's
+     * deadline): we read end of stream, the server exits 0 with its line. */
+    stop_server(&srv, SIGINT);
+    assert_stopped_on("SIGINT");
+    ck_assert_int_eq(read(fd, buf, sizeof buf), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(echo_server_second_signal_cuts_the_grace_short) {
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "echo_server", "0", NULL);
+    /* A busy connection: we send and never read, so its handler is soon
+     * waiting in drain (backpressure), which a graceful close lets finish
+     * (for 30 s): not idle. */
+    int fd = connect_loopback(srv.port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    static char chunk[65536];
+    size_t sent = 0;
+    for (;;) {
+        ssize_t w = write(fd, chunk, sizeof chunk);
+        if (w < 0 && errno == EAGAIN) {
+            /* Full: the server stopped reading (it waits in drain), unless
+             * it is only slow: give it half a second. */
+            struct pollfd p = {fd, POLLOUT, 0};
+            if (poll(&p, 1, 500) == 0)
+                break;
+            continue;
+        }
+        ck_assert_int_gt(w, 0);
+        sent += (size_t)w;
+        ck_assert_uint_lt(sent, (size_t)1 << 30);
+    }
+    /* First signal: the server stops listening (we wait until connecting
+     * is refused) and waits for the busy connection ... */
+    ck_assert_int_eq(kill(srv.c.pid, SIGTERM), 0);
+    double deadline = now_s() + CHILD_DEADLINE_S;
+    int probe;
+    while ((probe = connect_loopback(srv.port)) != -1) {
+        if (probe >= 0)
+            close(probe);
+        ck_assert_msg(now_s() < deadline, "the server kept listening");
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* ... until the second signal cancels it: the server exits 0 at once
+     * (not after 30 s, which would overrun the test's deadline). */
+    stop_server(&srv, SIGINT);
+    assert_stopped_on("SIGTERM");
+    close(fd);
+}
+END_TEST
+
+START_TEST(echo_over_ipv6) {
+    if (!have_ipv6_loopback())
+        return; /* no ::1 here (IPv6 disabled): nothing to test */
+    struct server srv;
+    start_server(&srv, "^listening on \\[::1\\]:([0-9]+)$", "echo_server",
+                 "--host", "::1", "0", NULL);
+    run_example("echo_client", "--host", "::1", srv.port, "six", NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "six\n");
+    stop_server(&srv, SIGTERM);
+    assert_stopped_on("SIGTERM");
+}
+END_TEST
+
+/* One line on stderr that starts with `prefix`, nothing on stdout. */
+START_TEST(echo_client_reports_a_refused_connection) {
+    char port[8];
+    int fd = bound_socket(SOCK_STREAM, port);
+    run_example("echo_client", port, "hello", NULL);
+    char want[64];
+    snprintf(want, sizeof want, "echo_client: cannot connect to "
+                                "127.0.0.1:%s: ",
+             port);
+    assert_one_line_error(1, want);
+    close(fd);
+}
+END_TEST
+
+START_TEST(tls_is_refused_until_it_is_built) {
+    run_example("echo_server", "--tls", "cert.pem", "key.pem", "0", NULL);
+    assert_one_line_error(2, "echo_server: TLS support is not built yet");
+    run_example("echo_client", "--tls", "1", "hello", NULL);
+    assert_one_line_error(2, "echo_client: TLS support is not built yet");
+}
+END_TEST
+
+/* ---- udp_echo ------------------------------------------------------------ */
+
+START_TEST(udp_echo_client_gets_back_each_message) {
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "udp_echo", "server", "0", NULL);
+    run_example("udp_echo", "client", srv.port, "one", "two words", "",
+                NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "one\ntwo words\n\n");
+    run_example("udp_echo", "client", "--host", "127.0.0.1", "--timeout", "5",
+                srv.port, "three", NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "three\n");
+    stop_server(&srv, SIGTERM);
+    assert_stopped_on("SIGTERM");
+}
+END_TEST
+
+START_TEST(udp_echo_client_gives_up_after_its_deadline) {
+    /* Somebody holds the port but never answers. */
+    char port[8];
+    int fd = bound_socket(SOCK_DGRAM, port);
+    run_example("udp_echo", "client", "--timeout", "0.2", port, "hello",
+                "never sent", NULL);
+    assert_one_line_error(1, "udp_echo: no reply to message 1 within 0.2 s");
+    close(fd);
+    /* Nobody holds it: the kernel says so (port unreachable). */
+    fd = bound_socket(SOCK_DGRAM, port);
+    close(fd);
+    run_example("udp_echo", "client", port, "hello", NULL);
+    assert_one_line_error(1, "udp_echo: no echo from 127.0.0.1:");
+}
+END_TEST
+
+/* ---- bad arguments ------------------------------------------------------- */
 
 START_TEST(bad_arguments_give_status_2_and_one_line) {
     run_example("ultra_simple", "x", NULL);
@@ -604,6 +1048,53 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("watch");
     run_example("watch", "", NULL);
     assert_usage_error("watch");
+
+    run_example("echo_server", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "x", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "65536", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "-1", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "1", "2", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "--host", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "--tls", "cert.pem", "0", NULL);
+    assert_usage_error("echo_server");
+    run_example("echo_server", "--port", "0", NULL);
+    assert_usage_error("echo_server");
+
+    run_example("echo_client", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "0", "hello", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "port", "hello", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "--host", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "--verbose", "7", NULL);
+    assert_usage_error("echo_client");
+
+    run_example("udp_echo", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "relay", "0", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "server", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "server", "0", "hello", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "server", "--timeout", "1", "0", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "client", "7", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "client", "0", "hello", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "client", "--timeout", "0", "7", "hello", NULL);
+    assert_usage_error("udp_echo");
+    run_example("udp_echo", "client", "--timeout", "nan", "7", "hello", NULL);
+    assert_usage_error("udp_echo");
 }
 END_TEST
 
@@ -621,6 +1112,15 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, watch_prints_changes_until_ctrl_c);
     tcase_add_test(tc, watch_ends_when_its_directory_goes_away);
     tcase_add_test(tc, watch_of_a_missing_path_says_why_and_exits_1);
+    tcase_add_test(tc, echo_client_gets_back_each_message);
+    tcase_add_test(tc, echo_of_a_line_larger_than_the_socket_buffers);
+    tcase_add_test(tc, echo_server_stop_ends_idle_connections);
+    tcase_add_test(tc, echo_server_second_signal_cuts_the_grace_short);
+    tcase_add_test(tc, echo_over_ipv6);
+    tcase_add_test(tc, echo_client_reports_a_refused_connection);
+    tcase_add_test(tc, tls_is_refused_until_it_is_built);
+    tcase_add_test(tc, udp_echo_client_gets_back_each_message);
+    tcase_add_test(tc, udp_echo_client_gives_up_after_its_deadline);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,246 @@
+/* echo_server.c - a TCP echo server: every byte a client sends comes back
+ * to it. The C twin of asyncio's
+ *
+ *     async def handle(reader, writer):
+ *         while data := await reader.read(16384):
+ *             writer.write(data)
+ *             await writer.drain()
+ *         writer.close()
+ *
+ *     async def main():
+ *         server = await asyncio.start_server(handle, host, port)
+ *         print("listening on ...")
+ *         await stop      # set by loop.add_signal_handler(SIGTERM, ...)
+ *         server.close()
+ *         await server.wait_closed()
+ *
+ * Usage: echo_server [--tls CERT KEY] [--host H] PORT
+ *
+ * Listens on H:PORT (H defaults to 127.0.0.1; ::1 and other IPv6
+ * addresses work too; PORT 0 takes a free port) and prints
+ * "listening on HOST:PORT" once it accepts connections. Each connection is
+ * a task that reads and writes back what it read, waiting (drain) while
+ * the client does not take the echo as fast as it sends. On SIGINT or
+ * SIGTERM it stops accepting, ends the connections that are waiting for
+ * their next bytes at once, gives the others GRACE_S seconds to finish
+ * what they are echoing (a second signal cuts that short), prints
+ * "stopped on SIGTERM" (or SIGINT: the first signal) and exits 0.
+ * Errors: one line on stderr, exit status 1; bad arguments: exit 2.
+ * --tls is accepted but TLS is not built yet: it exits with status 2.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft.h>
+
+#include "stop_signal.h"
+
+#define USAGE "usage: echo_server [--tls CERT KEY] [--host H] PORT\n"
+#define GRACE_S 30.0
+
+struct config {
+    const char *host, *port;
+    const char *cert, *key; /* TLS when cert is not NULL */
+};
+
+/* ---- one connection ----------------------------------------------------------- */
+
+/* The client went away: the normal end of a connection, not an error. */
+static bool peer_gone(long err) {
+    return err == -ECONNRESET || err == -EPIPE || err == -ESHUTDOWN;
+}
+
+/* The handler of each connection, in its own task. The server owns the
+ * stream and closes it (flushing what is queued) when we return. */
+static int echo_conn(weft_stream_t *s, void *arg) {
+    (void)arg;
+    char buf[16384];
+    for (;;) {
+        /* Waiting for the next bytes is idle time: a graceful close (the
+         * server's soft cancellation) ends that wait at once, through a
+         * stoppable scope. Echoing what we already read is not idle: it
+         * goes on during the grace period. */
+        weft_scope_t idle;
+        int err = weft_scope_enter(&idle, INFINITY, WEFT_SCOPE_STOPPABLE);
+        if (err < 0)
+            return err;
+        ssize_t n = weft_stream_read(s, buf, sizeof buf);
+        weft_scope_exit(&idle);
+        if (n <= 0) /* 0: the client ended the stream */
+            return n == 0 || peer_gone(n) ? 0 : (int)n;
+        err = weft_stream_write(s, buf, (size_t)n); /* queued, never waits */
+        if (err == 0)
+            err = weft_stream_drain(s); /* backpressure */
+        if (err < 0)
+            return peer_gone(err) ? 0 : err;
+    }
+}
+
+/* ---- the server ------------------------------------------------------------------ */
+
+/* Start listening: plain TCP, or TLS when cfg->cert is set. This is the
+ * one place TLS support will change: it will wrap each connection in a TLS
+ * stream, and echo_conn stays as it is. Returns 0 or a negative errno;
+ * -ENOTSUP for TLS until weft has it. */
+static int start_echo_server(weft_loop_t *loop, const struct config *cfg,
+                             weft_server_t **out) {
+    if (cfg->cert)
+        return -ENOTSUP;
+    return weft_start_server(loop, out, cfg->host, cfg->port, echo_conn, NULL,
+                             NULL);
+}
+
+/* "127.0.0.1:8888" or "[::1]:8888". */
+static void format_addr(const struct sockaddr_storage *ss, char *out,
+                        size_t size) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        port = ntohs(s6->sin6_port);
+        snprintf(out, size, "[%s]:%d", ip, port);
+        return;
+    }
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+    port = ntohs(s4->sin_port);
+    snprintf(out, size, "%s:%d", ip, port);
+}
+
+struct run {
+    const struct config *cfg;
+    int status; /* the exit status */
+};
+
+/* While the server closes: a second signal cancels the closing task,
+ * which makes weft_server_close() cancel the connections still running
+ * instead of waiting out their grace period. */
+struct second_signal {
+    weft_stream_t *sig;
+    weft_task_t *closer; /* borrowed: it joins us before it returns */
+};
+
+static int watch_second_signal(void *arg) {
+    struct second_signal *w = arg;
+    if (stop_signals_wait(w->sig) > 0)
+        weft_task_cancel(w->closer);
+    return 0;
+}
+
+static int server_main(void *arg) {
+    struct run *run = arg;
+    const struct config *cfg = run->cfg;
+    weft_loop_t *loop = weft_loop_current();
+    run->status = 1;
+
+    weft_stream_t *sig;
+    int err = stop_signals_open(&sig);
+    if (err < 0) {
+        fprintf(stderr, "echo_server: cannot watch for signals: %s\n",
+                weft_strerror(err));
+        return 0;
+    }
+    weft_server_t *srv;
+    err = start_echo_server(loop, cfg, &srv);
+    if (err == -ENOTSUP && cfg->cert) {
+        fprintf(stderr, "echo_server: TLS support is not built yet\n");
+        run->status = 2;
+    } else if (err < 0) {
+        fprintf(stderr, "echo_server: cannot listen on %s:%s: %s\n",
+                cfg->host, cfg->port, weft_strerror(err));
+    }
+    if (err < 0) {
+        weft_stream_close(sig);
+        return 0;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char addr[INET6_ADDRSTRLEN + 16];
+    weft_server_sockname(srv, &ss, &len);
+    format_addr(&ss, addr, sizeof addr);
+    printf("listening on %s\n", addr);
+
+    int signo = stop_signals_wait(sig);
+    struct second_signal w = {sig, weft_task_current()};
+    weft_task_t *watcher = NULL;
+    /* If it cannot start (no memory), closing just takes its course. */
+    weft_spawn(&watcher, watch_second_signal, &w, NULL);
+    /* Stop accepting; idle connections end now, busy ones within the grace
+     * period; returns when every handler has finished. */
+    int cerr = weft_server_close(srv, GRACE_S);
+    if (watcher) {
+        weft_task_cancel(watcher);
+        weft_join(watcher); /* -ECANCELED if it cancelled us: fine */
+        weft_task_release(watcher);
+    }
+    weft_stream_close(sig);
+    if (signo < 0 || cerr < 0) {
+        fprintf(stderr, "echo_server: %s\n",
+                weft_strerror(signo < 0 ? signo : cerr));
+        return 0;
+    }
+    printf("stopped on %s\n", stop_signal_name(signo));
+    run->status = 0;
+    return 0;
+}
+
+/* ---- the command line -------------------------------------------------------------- */
+
+/* A port: a whole number from 0 to 65535. */
+static bool valid_port(const char *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return end != s && !*end && !errno && s[0] != '-' && s[0] != '+' &&
+           v >= 0 && v <= 65535;
+}
+
+static int parse_args(int argc, char **argv, struct config *cfg) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            cfg->cert = argv[++i];
+            cfg->key = argv[++i];
+        } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc &&
+                   argv[i + 1][0]) {
+            cfg->host = argv[++i];
+        } else if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        } else {
+            return -1;
+        }
+    }
+    if (argc - i != 1 || !valid_port(argv[i]))
+        return -1;
+    cfg->port = argv[i];
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    struct config cfg = {.host = "127.0.0.1"};
+    if (parse_args(argc, argv, &cfg) < 0) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A client that disconnects while we write to it must be an error on
+     * that connection (-EPIPE), not SIGPIPE killing the server. */
+    signal(SIGPIPE, SIG_IGN);
+    int err = stop_signals_block();
+    struct run run = {&cfg, 1};
+    if (err == 0)
+        err = weft_run(server_main, &run);
+    if (err < 0) {
+        fprintf(stderr, "echo_server: %s\n", weft_strerror(err));
+        return 1;
+    }
+    return run.status;
+}
