@@ -47,16 +47,20 @@ struct weft__stack_chunk {
 };
 
 static atomic_size_t guards_in_use;
-static size_t page_size;
+/* Atomic: loops on several threads may ask for the first time at once. */
+static atomic_size_t page_size;
 
 size_t weft__stack_guards_in_use(void) {
     return atomic_load(&guards_in_use);
 }
 
 static size_t pagesz(void) {
-    if (!page_size)
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    size_t ps = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (!ps) {
+        ps = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page_size, ps, memory_order_relaxed);
+    }
+    return ps;
 }
 
 void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size) {

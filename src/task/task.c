@@ -49,9 +49,17 @@ static void tasks_free(weft_loop_t *loop, struct weft__hook *h);
 static void task_run(weft_loop_t *loop, struct weft__ready *r);
 static void task_run_fp(weft_loop_t *loop, struct weft__ready *r);
 
+static void set_task_runner(void) {
+    weft__task_runner = task_run;
+}
+
 struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     if (WEFT__LIKELY(loop->tasks != NULL))
         return loop->tasks;
+    /* Once per process: loops on several threads start at the same time,
+     * and a plain store from each is a data race (ThreadSanitizer). */
+    static pthread_once_t runner_once = PTHREAD_ONCE_INIT;
+    pthread_once(&runner_once, set_task_runner);
     struct weft__tasks *ts = weft__calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
@@ -61,7 +69,6 @@ struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
     weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
     weft__overflow_setup();
-    weft__task_runner = task_run;
     loop->tasks = ts;
     return ts;
 }
