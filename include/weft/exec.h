@@ -158,8 +158,9 @@ WEFT_EXPORT int weft_loop_default_pool(weft_loop_t *loop, weft_pool_t **out);
  * its first use of one (asyncio's set_default_executor). The loop takes
  * ownership: it shuts the pool down and frees it when it closes, so do not
  * make a pool that other loops use a default. Returns 0; -EBUSY if the
- * loop already has a default pool (nothing changes: the pool is still
- * yours); -EINVAL; -EPERM; -ESHUTDOWN. */
+ * loop already has a default pool, or the pool is another loop's default
+ * (nothing changes: the pool is still yours); -EINVAL; -EPERM;
+ * -ESHUTDOWN (closed loop, or a pool that is shut down). */
 WEFT_EXPORT int weft_loop_set_default_pool(weft_loop_t *loop,
                                            weft_pool_t *pool);
 

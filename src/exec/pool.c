@@ -144,7 +144,9 @@ static void last_worker_out(weft_pool_t *p) {
 /* The worker's loop. A finished job is dropped from w->current under the
  * mutex (shutdown may be setting its stop flag) in the same critical
  * section that takes the next job, and only then handed to its owner, who
- * may free it: one lock round per job while the queue is not empty. */
+ * may free it: one lock round per job while the queue is not empty. So the
+ * next job counts as running while the previous one's done function runs
+ * (cancelling it then lets it run, with weft_job_cancelled() true). */
 static void *worker_main(void *arg) {
     struct weft__worker *w = arg;
     weft_pool_t *p = w->pool;
