@@ -141,12 +141,11 @@ static void last_worker_out(weft_pool_t *p) {
     }
 }
 
-/* The worker's loop. A finished job is dropped from w->current under the
- * mutex (shutdown may be setting its stop flag) in the same critical
- * section that takes the next job, and only then handed to its owner, who
- * may free it: one lock round per job while the queue is not empty. So the
- * next job counts as running while the previous one's done function runs
- * (cancelling it then lets it run, with weft_job_cancelled() true). */
+/* The worker's loop. A job is marked running, under the mutex, only right
+ * before its function is called, so a cancel finds every job whose
+ * function has not started still in the queue. A finished job leaves
+ * w->current under the mutex (shutdown may be setting its stop flag)
+ * before it is handed to its owner, who may free it. */
 static void *worker_main(void *arg) {
     struct weft__worker *w = arg;
     weft_pool_t *p = w->pool;
@@ -155,29 +154,10 @@ static void *worker_main(void *arg) {
     pthread_setname_np(pthread_self(), name);
     tls_worker = w;
 
-    struct weft__job *fin = NULL; /* finished, not yet handed over */
-    int fin_status = 0;
-    void *fin_value = NULL;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        w->current = NULL;
         struct weft__list *n = weft__list_pop_front(&p->queue);
-        struct weft__job *j = NULL;
-        if (n) {
-            j = WEFT__CONTAINER_OF(n, struct weft__job, qnode);
-            p->nqueued--;
-            j->state = WEFT__JOB_RUNNING;
-            w->current = j;
-        }
-        if (fin) {
-            pthread_mutex_unlock(&p->mu);
-            finish_job(fin, fin_status, fin_value);
-            fin = NULL;
-            if (!j) {
-                pthread_mutex_lock(&p->mu);
-                continue; /* look again before sleeping */
-            }
-        } else if (!j) {
+        if (!n) {
             if (p->shutdown)
                 break;
             w->woken = false;
@@ -186,11 +166,20 @@ static void *worker_main(void *arg) {
             while (!w->woken)
                 pthread_cond_wait(&w->cv, &p->mu);
             continue;
-        } else {
-            pthread_mutex_unlock(&p->mu);
         }
-        fin_status = run_fn(j, &fin_value);
-        fin = j;
+        struct weft__job *j = WEFT__CONTAINER_OF(n, struct weft__job, qnode);
+        p->nqueued--;
+        j->state = WEFT__JOB_RUNNING;
+        w->current = j;
+        pthread_mutex_unlock(&p->mu);
+
+        void *value;
+        int status = run_fn(j, &value);
+
+        pthread_mutex_lock(&p->mu);
+        w->current = NULL;
+        pthread_mutex_unlock(&p->mu);
+        finish_job(j, status, value);
         pthread_mutex_lock(&p->mu);
     }
     if (--p->nalive == 0)
