@@ -84,10 +84,11 @@ static int small_task(void *arg) {
     }
 }
 
+/* t + seconds (>= 0). */
 static struct timespec ts_add(struct timespec t, double seconds) {
-    double whole = floor(seconds);
-    t.tv_sec += (time_t)whole;
-    t.tv_nsec += (long)((seconds - whole) * 1e9);
+    time_t whole = (time_t)seconds;
+    t.tv_sec += whole;
+    t.tv_nsec += (long)((seconds - (double)whole) * 1e9);
     if (t.tv_nsec >= 1000000000L) {
         t.tv_sec++;
         t.tv_nsec -= 1000000000L;
