@@ -1006,6 +1006,46 @@ START_TEST(close_waits_for_every_job_and_joins_the_default_pool) {
 }
 END_TEST
 
+/* A loop closed from a task of another loop (on the same thread) cannot
+ * run to deliver its jobs; its close waits for the workers directly. */
+static int close_other_loop_main(void *arg) {
+    weft_loop_t *other = arg;
+    enum { N = 16 };
+    struct close_rec held[N], detached[N];
+    memset(held, 0, sizeof held);
+    memset(detached, 0, sizeof detached);
+    weft_future_t *fs[N];
+    weft_job_opts_t o = {NULL, close_discard};
+    for (int i = 0; i < N; i++) {
+        ck_assert_ok(weft_run_in_executor_opts(other, close_job, &held[i], &o,
+                                               &fs[i]));
+        ck_assert_ok(weft_run_in_executor_opts(other, close_job, &detached[i],
+                                               &o, NULL));
+    }
+    logcap_start();
+    ck_assert_ok(weft_loop_close(other));
+    ck_assert_logged(1, "already running a loop");
+    logcap_stop();
+    ck_assert_int_eq(threads_left("weft-exec-"), 0);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(atomic_load(&held[i].ran), 1);
+        ck_assert_int_eq(detached[i].discards, 1);
+        void *v;
+        ck_assert_int_eq(weft_future_result(fs[i], &v), 1);
+        ck_assert_ptr_eq(v, &held[i]);
+        weft_future_release(fs[i]);
+    }
+    return 0;
+}
+
+START_TEST(close_from_a_task_of_another_loop_still_delivers) {
+    weft_loop_t *other;
+    ck_assert_ok(weft_loop_new(&other, NULL));
+    ck_assert_ok(weft_run(close_other_loop_main, other));
+    weft_loop_free(other);
+}
+END_TEST
+
 /* No thread outlives weft_run, however the default pool was used. */
 static int busy_main(void *arg) {
     (void)arg;
@@ -1275,6 +1315,7 @@ static Suite *exec_suite(void) {
     tcase_add_test(tc, shutdown_from_a_task_keeps_the_loop_running);
     tcase_add_test(tc, shutdown_cancel_queued_cancels_loop_futures);
     tcase_add_test(tc, close_waits_for_every_job_and_joins_the_default_pool);
+    tcase_add_test(tc, close_from_a_task_of_another_loop_still_delivers);
     tcase_add_test(tc, no_thread_outlives_weft_run);
     tcase_add_test(tc, a_default_pool_of_your_choosing);
     suite_add_tcase(s, tc);
