@@ -6,8 +6,8 @@
  * library's malloc and are freed by whichever thread finishes them.
  *
  * Who touches what, and under which lock:
- *   pool->mu   the queue, job->state, the workers' idle stack and current
- *              jobs, the thread counts, the shutdown flags;
+ *   pool->mu   the queue, job->state, the workers' idle stack, the
+ *              thread counts, the shutdown flags;
  *   ex->mu     a loop's list of finished jobs (workers append, the loop
  *              thread takes the whole list), `posted`, `posters`;
  *   loop thread only: the future, job->lnode (the loop's jobs in flight),
@@ -67,7 +67,6 @@ struct weft__worker {
     pthread_t th;
     pthread_cond_t cv;              /* its own: wakes exactly this one */
     struct weft__worker *next_idle; /* in pool->idle */
-    struct weft__job *current;      /* running job, or NULL */
     unsigned idx;
     bool woken;                     /* taken off the idle stack */
 };
@@ -83,6 +82,7 @@ struct weft_pool {
     struct weft__exit_waiter *exit_waiters;
     bool shutdown, joining, joined;
     bool loop_owned;             /* a loop's default pool */
+    atomic_bool stop_all;        /* shut down with CANCEL_QUEUED */
     atomic_uint refs;
     char name[11];
 };
@@ -95,8 +95,11 @@ struct weft__exec {
     pthread_cond_t cv;             /* posters reached 0; a job finished */
     struct weft__job *done_head;   /* finished jobs, FIFO (mu) */
     struct weft__job **done_tail;
-    unsigned posters;              /* workers inside a post to the loop */
     bool posted;                   /* a drain is queued on the loop (mu) */
+    /* Workers inside a post to the loop (mu). The close waits for zero;
+     * a worker decrements it under mu (after that, only the unlock
+     * touches the state, which the close may free next). */
+    unsigned posters;
     bool closing;                  /* the loop is closing (mu) */
     struct weft__list inflight;    /* loop thread: weft__job.lnode */
     size_t ninflight;
@@ -111,7 +114,7 @@ void weft__pool_unref(weft_pool_t *p);
 int weft__pool_enqueue(weft_pool_t *p, struct weft__job *j);
 /* The loop thread cancels a job of its own: true if it was still queued
  * and has been removed (it will never be handed over); otherwise its stop
- * flag is set. */
+ * flag is set (the loop thread owns the job's memory until delivery). */
 bool weft__pool_remove(weft_pool_t *p, struct weft__job *j);
 /* Shut down and wait without a task (the loop's close). */
 void weft__pool_shutdown_blocking(weft_pool_t *p);

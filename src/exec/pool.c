@@ -74,6 +74,7 @@ int weft_pool_new(weft_pool_t **out, const weft_pool_opts_t *opts) {
     p->workers = w;
     p->max_queued = opts ? opts->max_queued : 0;
     atomic_init(&p->refs, 1);
+    atomic_init(&p->stop_all, false);
     snprintf(p->name, sizeof p->name, "%s",
              opts && opts->name ? opts->name : "weft-exec");
     *out = p;
@@ -141,11 +142,11 @@ static void last_worker_out(weft_pool_t *p) {
     }
 }
 
-/* The worker's loop. A job is marked running, under the mutex, only right
- * before its function is called, so a cancel finds every job whose
- * function has not started still in the queue. A finished job leaves
- * w->current under the mutex (shutdown may be setting its stop flag)
- * before it is handed to its owner, who may free it. */
+/* The worker's loop: one critical section per job while the queue is not
+ * empty. A job is marked running, under the mutex, only right before its
+ * function is called, so a cancel finds every job whose function has not
+ * started still in the queue. The finished job is handed to its owner (who
+ * may free it) outside the mutex, before the next one is taken. */
 static void *worker_main(void *arg) {
     struct weft__worker *w = arg;
     weft_pool_t *p = w->pool;
@@ -170,15 +171,9 @@ static void *worker_main(void *arg) {
         struct weft__job *j = WEFT__CONTAINER_OF(n, struct weft__job, qnode);
         p->nqueued--;
         j->state = WEFT__JOB_RUNNING;
-        w->current = j;
         pthread_mutex_unlock(&p->mu);
-
         void *value;
         int status = run_fn(j, &value);
-
-        pthread_mutex_lock(&p->mu);
-        w->current = NULL;
-        pthread_mutex_unlock(&p->mu);
         finish_job(j, status, value);
         pthread_mutex_lock(&p->mu);
     }
@@ -285,7 +280,9 @@ bool weft__pool_remove(weft_pool_t *p, struct weft__job *j) {
 
 bool weft_job_cancelled(void) {
     struct weft__job *j = tls_job;
-    return j && atomic_load_explicit(&j->stop, memory_order_relaxed);
+    return j && (atomic_load_explicit(&j->stop, memory_order_relaxed) ||
+                 atomic_load_explicit(&tls_worker->pool->stop_all,
+                                      memory_order_relaxed));
 }
 
 /* ---- shutdown ----------------------------------------------------------------- */
@@ -314,10 +311,10 @@ static void begin_shutdown(weft_pool_t *p, unsigned flags,
             weft__list_push_back(dropped, n);
         }
         p->nqueued = 0;
-        for (unsigned i = 0; i < p->nstarted; i++)
-            if (p->workers[i].current)
-                atomic_store_explicit(&p->workers[i].current->stop, true,
-                                      memory_order_relaxed);
+        /* The running functions see weft_job_cancelled(). A pool-wide flag:
+         * no job starts after this, and a job's memory may be gone the
+         * moment its worker has handed it over. */
+        atomic_store_explicit(&p->stop_all, true, memory_order_relaxed);
     }
     struct weft__worker *w = p->idle;
     p->idle = NULL;
