@@ -6,7 +6,7 @@
  * library's malloc and are freed by whichever thread finishes them.
  *
  * Who touches what, and under which lock:
- *   pool->mu   the queue, job->state, the workers' idle stack, the
+ *   pool->mu   the queue, job->state, the idle workers, the
  *              thread counts, the shutdown flags;
  *   ex->mu     a loop's list of finished jobs (workers append, the loop
  *              thread takes the whole list), `posted`, `posters`;
@@ -68,7 +68,7 @@ struct weft__worker {
     pthread_cond_t cv;              /* its own: wakes exactly this one */
     struct weft__worker *next_idle; /* in pool->idle */
     unsigned idx;
-    bool woken;                     /* taken off the idle stack */
+    bool woken;                     /* taken off the idle list */
 };
 
 struct weft_pool {
@@ -78,7 +78,8 @@ struct weft_pool {
     size_t nqueued, max_queued;
     unsigned size, nstarted, nalive;
     struct weft__worker *workers; /* [size], started in order */
-    struct weft__worker *idle;    /* idle workers, most recent first */
+    struct weft__worker *idle;    /* idle workers, longest idle first */
+    struct weft__worker **idle_tail;
     struct weft__exit_waiter *exit_waiters;
     bool shutdown, joining, joined;
     bool loop_owned;             /* a loop's default pool */
