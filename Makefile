@@ -49,6 +49,12 @@ demo: build
 	@echo
 	@echo "== gather: run several tasks at once, collect their results in order (0.2 s a step)"
 	@$(BUILD_DIR)/examples/gather 0.2
+	@echo
+	@echo "== async_executor: a blocking function on the loop stalls the small tasks (3 s)"
+	@$(BUILD_DIR)/examples/async_executor 3 0.5 1 1.5
+	@echo
+	@echo "== async_executor -e: the same function in the executor; the small tasks keep going (3 s)"
+	@$(BUILD_DIR)/examples/async_executor -e 3 0.5 1 1.5
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) \

@@ -5,6 +5,7 @@
  *   future.h  futures and weft_await
  *   task.h    tasks, cancellation, deadline scopes, groups, gather, weft_run
  *   sync.h    lock, event, condition, semaphores, queues between tasks
+ *   exec.h    the executor: thread pools, run_in_executor, to_thread
  *   net.h     streams and servers over TCP, Unix sockets, pipes; UDP
  *   dns.h     asynchronous name resolution (weft_getaddrinfo)
  *   tls.h     TLS over streams (OpenSSL)
@@ -20,6 +21,7 @@
 #include "weft/future.h"
 #include "weft/task.h"
 #include "weft/sync.h"
+#include "weft/exec.h"
 #include "weft/net.h"
 #include "weft/dns.h"
 #include "weft/tls.h"

@@ -634,6 +634,116 @@ START_TEST(gather_prints_results_in_order) {
 }
 END_TEST
 
+/* ---- async_executor ------------------------------------------------------ */
+
+/* One call of the slow function: from "running the slow task- blocking!"
+ * to "slow task complete". */
+struct slow_window {
+    int small_lines; /* "task: k run" lines printed meanwhile */
+    bool complete;   /* "slow task complete" came */
+};
+
+struct executor_run {
+    struct slow_window win[64];
+    int nwin;
+    int small[5]; /* lines of each small task, 1..4 */
+    bool trailing_open; /* the last call never completed (loop closed) */
+};
+
+/* Check the shape of async_executor's output: first and last lines, every
+ * line one of the four kinds, and the slow task's lines in the order
+ * running -> complete -> done (repeated), a last "running" possibly left
+ * open by the loop's close. Fills *er. */
+static void check_async_executor_output(struct executor_run *er) {
+    memset(er, 0, sizeof *er);
+    size_t n = split_lines();
+    ck_assert_uint_ge(n, 3);
+    ck_assert_str_eq(lines[0], "about to run loop");
+    ck_assert_str_eq(lines[n - 1], "loop exited");
+    regex_t small_re, done_re;
+    ck_assert_int_eq(regcomp(&small_re, "^task: ([1-4]) run$", REG_EXTENDED),
+                     0);
+    ck_assert_int_eq(regcomp(&done_re,
+                             "^slow function done: result [0-9.e+-]+$",
+                             REG_EXTENDED),
+                     0);
+    /* What the slow task printed last: 'd' done (or nothing yet), 'r'
+     * running, 'c' complete. */
+    char state = 'd';
+    const char *bad = NULL;
+    for (size_t i = 1; i < n - 1 && !bad; i++) {
+        regmatch_t m[2];
+        if (regexec(&small_re, lines[i], 2, m, 0) == 0) {
+            er->small[lines[i][m[1].rm_so] - '0']++;
+            if (state == 'r')
+                er->win[er->nwin - 1].small_lines++;
+        } else if (strcmp(lines[i], "running the slow task- blocking!") == 0) {
+            if (state != 'd' || er->nwin == 64)
+                bad = lines[i];
+            else
+                er->win[er->nwin++] = (struct slow_window){0, false};
+            state = 'r';
+        } else if (strcmp(lines[i], "slow task complete") == 0) {
+            if (state != 'r')
+                bad = lines[i];
+            er->win[er->nwin - 1].complete = true;
+            state = 'c';
+        } else if (regexec(&done_re, lines[i], 0, NULL, 0) == 0) {
+            if (state != 'c')
+                bad = lines[i];
+            state = 'd';
+        } else {
+            bad = lines[i];
+        }
+    }
+    regfree(&small_re);
+    regfree(&done_re);
+    ck_assert_msg(!bad, "unexpected (or out of order) line: '%s'", bad);
+    /* A completed call is reported before the slow task goes on. */
+    ck_assert_msg(state != 'c', "'slow task complete' without its result");
+    er->trailing_open = state == 'r';
+    for (int k = 1; k <= 4; k++)
+        ck_assert_msg(er->small[k] >= 1, "small task %d never ran", k);
+}
+
+START_TEST(async_executor_small_tasks_run_while_the_executor_works) {
+    /* 1 s; small tasks pause under 0.05 s; the slow function takes 0.2 to
+     * 0.3 s, in the executor (-e). */
+    run_example("async_executor", "-e", "-s", "1", "1", "0.05", "0.2", "0.3",
+                NULL);
+    assert_clean_success();
+    struct executor_run er;
+    check_async_executor_output(&er);
+    int complete = 0;
+    for (int i = 0; i < er.nwin; i++) {
+        if (!er.win[i].complete)
+            continue;
+        complete++;
+        ck_assert_msg(er.win[i].small_lines > 0,
+                      "no small task ran during slow call %d", i + 1);
+    }
+    ck_assert_int_ge(complete, 1);
+}
+END_TEST
+
+START_TEST(async_executor_blocking_mode_stalls_the_small_tasks) {
+    /* The same without -e: the slow function blocks the loop. */
+    run_example("async_executor", "-s", "1", "0.6", "0.05", "0.2", "0.3",
+                NULL);
+    assert_clean_success();
+    struct executor_run er;
+    check_async_executor_output(&er);
+    ck_assert_int_ge(er.nwin, 1);
+    ck_assert(!er.trailing_open); /* nothing can stop it midway */
+    for (int i = 0; i < er.nwin; i++) {
+        ck_assert(er.win[i].complete);
+        ck_assert_msg(er.win[i].small_lines == 0,
+                      "%d small task line(s) during blocking call %d",
+                      er.win[i].small_lines, i + 1);
+    }
+}
+END_TEST
+
 /* ---- subprocess ---------------------------------------------------------- */
 
 START_TEST(subprocess_streams_a_pipeline_and_kills_a_hung_child) {
@@ -1095,6 +1205,18 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("udp_echo");
     run_example("udp_echo", "client", "--timeout", "nan", "7", "hello", NULL);
     assert_usage_error("udp_echo");
+    run_example("async_executor", "x", NULL);
+    assert_usage_error("async_executor");
+    run_example("async_executor", "1", "2", "3", "4", "5", NULL);
+    assert_usage_error("async_executor");
+    run_example("async_executor", "1", "0.1", "0.5", "0.2", NULL);
+    assert_usage_error("async_executor"); /* SLOW_MIN > SLOW_MAX */
+    run_example("async_executor", "-e", "nan", NULL);
+    assert_usage_error("async_executor");
+    run_example("async_executor", "-x", NULL);
+    assert_usage_error("async_executor");
+    run_example("async_executor", "-s", NULL);
+    assert_usage_error("async_executor");
 }
 END_TEST
 
@@ -1121,6 +1243,8 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, tls_is_refused_until_it_is_built);
     tcase_add_test(tc, udp_echo_client_gets_back_each_message);
     tcase_add_test(tc, udp_echo_client_gives_up_after_its_deadline);
+    tcase_add_test(tc, async_executor_small_tasks_run_while_the_executor_works);
+    tcase_add_test(tc, async_executor_blocking_mode_stalls_the_small_tasks);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
     suite_add_tcase(s, tc);
     return s;

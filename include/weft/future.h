@@ -69,7 +69,9 @@ WEFT_EXPORT int weft_future_set_result_threadsafe(weft_future_t *future,
 
 /* Cancel a pending future: it becomes done with status -ECANCELED and its
  * callbacks and waiters run. Returns 0, or -EALREADY if it was already done.
- * Cancelling a task's future cancels the task (see weft_task_cancel()). */
+ * Cancelling a task's future cancels the task (see weft_task_cancel()), and
+ * cancelling an executor job's future cancels the job (see
+ * weft_run_in_executor()): both become done once that has taken effect. */
 WEFT_EXPORT int weft_future_cancel(weft_future_t *future);
 
 /* Call fn(future, arg) on the loop thread once the future is done: via
@@ -89,9 +91,11 @@ WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
  *
  * If the waiting task is cancelled, or a deadline scope around the wait
  * expires, the awaited future is cancelled too (as in asyncio); when it is
- * a task, weft_await() waits until that task has finished unwinding, then
- * returns -ECANCELED (or -ETIMEDOUT for a deadline). Returns -EPERM outside
- * a task, -EINVAL for a future of another loop. */
+ * a task, weft_await() waits until that task has finished unwinding, and
+ * when it is an executor job whose function is running, until the function
+ * has returned (exec.h); then it returns -ECANCELED (or -ETIMEDOUT for a
+ * deadline). Returns -EPERM outside a task, -EINVAL for a future of another
+ * loop. */
 WEFT_EXPORT int weft_await(weft_future_t *future, void **value);
 
 #ifdef __cplusplus

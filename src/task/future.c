@@ -280,17 +280,30 @@ static void await_notify(struct weft__fwaiter *fw, weft_future_t *f) {
 }
 
 /* Interrupted while awaiting: cancel what we await, as asyncio does. A task
- * is then awaited until it has unwound; a plain future completes now. */
+ * is then awaited until it has unwound; a plain future completes now. A
+ * future with a cancel operation of its own (an executor job) may complete
+ * at once (a job removed from its queue) or later (a job whose function is
+ * running): it is then awaited like a task. Our waiter is off the list
+ * while the cancel runs, so a completion inside it does not wake us. */
 static int await_abort(struct weft__wait *w) {
     struct await_wait *aw = WEFT__CONTAINER_OF(w, struct await_wait, w);
-    struct weft_task *inner = weft__task_of(aw->f);
+    weft_future_t *f = aw->f;
+    struct weft_task *inner = weft__task_of(f);
     if (inner) {
         weft_task_cancel(inner);
         return -EINPROGRESS;
     }
     weft__list_remove(&aw->fw.link);
-    if (aw->f->state != WEFT__FUT_DONE)
-        weft__future_complete(aw->f, -ECANCELED, NULL);
+    if (f->state != WEFT__FUT_DONE) {
+        if (f->ops->cancel)
+            f->ops->cancel(f);
+        else
+            weft__future_complete(f, -ECANCELED, NULL);
+    }
+    if (f->state != WEFT__FUT_DONE) {
+        weft__future_add_waiter(f, &aw->fw);
+        return -EINPROGRESS;
+    }
     return 0;
 }
 
