@@ -483,7 +483,11 @@ int weft_dns_configure(weft_loop_t *loop, const weft_dns_opts_t *opts) {
     int tries = opts ? opts->tries : 0;
     if (isnan(t) || t < 0 || t > INT_MAX / 1000.0 || tries < 0)
         return -EINVAL;
-    int ms = t > 0 ? (int)ceil(t * 1000) : 0;
+    /* Milliseconds rounded up, without libm (the library links no -lm). */
+    double tm = t * 1000;
+    int ms = (int)tm;
+    if (ms < tm)
+        ms++;
     struct dns_res *r = dns_get(loop);
     if (!r)
         return -ENOMEM;
