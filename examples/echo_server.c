@@ -10,9 +10,11 @@
  *     async def main():
  *         server = await asyncio.start_server(handle, host, port)
  *         print("listening on ...")
- *         await stop      # set by loop.add_signal_handler(SIGTERM, ...)
- *         server.close()
- *         await server.wait_closed()
+ *         try:
+ *             await asyncio.Event().wait()    # until SIGINT or SIGTERM
+ *         finally:
+ *             server.close()
+ *             await server.wait_closed()
  *
  * Usage: echo_server [--tls CERT KEY] [--host H] PORT
  *
@@ -20,11 +22,14 @@
  * addresses work too; PORT 0 takes a free port) and prints
  * "listening on HOST:PORT" once it accepts connections. Each connection is
  * a task that reads and writes back what it read, waiting (drain) while
- * the client does not take the echo as fast as it sends. On SIGINT or
- * SIGTERM it stops accepting, ends the connections that are waiting for
- * their next bytes at once, gives the others GRACE_S seconds to finish
- * what they are echoing (a second signal cuts that short), prints
- * "stopped on SIGTERM" (or SIGINT: the first signal) and exits 0.
+ * the client does not take the echo as fast as it sends.
+ *
+ * SIGINT or SIGTERM (caught by weft_run, WEFT_RUN_SIGNALS): it stops
+ * accepting, ends at once the connections that are waiting for their next
+ * bytes, gives the others GRACE_S seconds to finish what they are echoing
+ * (a second signal cuts that short; a third ends the process as it would
+ * without weft), prints "stopped on SIGTERM" (or SIGINT: the first
+ * signal) and exits 0.
  * Errors: one line on stderr, exit status 1; bad arguments: exit 2.
  * --tls is accepted but TLS is not built yet: it exits with status 2.
  */
@@ -38,8 +43,6 @@
 #include <string.h>
 
 #include <weft.h>
-
-#include "stop_signal.h"
 
 #define USAGE "usage: echo_server [--tls CERT KEY] [--host H] PORT\n"
 #define GRACE_S 30.0
@@ -114,24 +117,27 @@ static void format_addr(const struct sockaddr_storage *ss, char *out,
     snprintf(out, size, "%s:%d", ip, port);
 }
 
+static const char *signal_name(int signo) {
+    return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
+}
+
 struct run {
     const struct config *cfg;
-    int status; /* the exit status */
+    const int *stop_signal; /* weft_run's: the first SIGINT/SIGTERM */
+    int status;             /* the exit status */
 };
 
-/* While the server closes: a second signal cancels the closing task,
- * which makes weft_server_close() cancel the connections still running
- * instead of waiting out their grace period. */
-struct second_signal {
-    weft_stream_t *sig;
-    weft_task_t *closer; /* borrowed: it joins us before it returns */
-};
-
-static int watch_second_signal(void *arg) {
-    struct second_signal *w = arg;
-    if (stop_signals_wait(w->sig) > 0)
-        weft_task_cancel(w->closer);
-    return 0;
+/* Serve until weft_run asks us to stop (the first SIGINT or SIGTERM: a
+ * soft cancellation, which ends this wait as it is inside a stoppable
+ * scope). Returns -ECANCELED then, or an error that ended it first. */
+static int serve_until_stopped(void) {
+    weft_scope_t serving;
+    int err = weft_scope_enter(&serving, INFINITY, WEFT_SCOPE_STOPPABLE);
+    if (err < 0)
+        return err;
+    err = weft_sleep(INFINITY);
+    weft_scope_exit(&serving);
+    return err;
 }
 
 static int server_main(void *arg) {
@@ -140,15 +146,8 @@ static int server_main(void *arg) {
     weft_loop_t *loop = weft_loop_current();
     run->status = 1;
 
-    weft_stream_t *sig;
-    int err = stop_signals_open(&sig);
-    if (err < 0) {
-        fprintf(stderr, "echo_server: cannot watch for signals: %s\n",
-                weft_strerror(err));
-        return 0;
-    }
     weft_server_t *srv;
-    err = start_echo_server(loop, cfg, &srv);
+    int err = start_echo_server(loop, cfg, &srv);
     if (err == -ENOTSUP && cfg->cert) {
         fprintf(stderr, "echo_server: TLS support is not built yet\n");
         run->status = 2;
@@ -156,10 +155,8 @@ static int server_main(void *arg) {
         fprintf(stderr, "echo_server: cannot listen on %s:%s: %s\n",
                 cfg->host, cfg->port, weft_strerror(err));
     }
-    if (err < 0) {
-        weft_stream_close(sig);
+    if (err < 0)
         return 0;
-    }
     struct sockaddr_storage ss;
     socklen_t len;
     char addr[INET6_ADDRSTRLEN + 16];
@@ -167,26 +164,18 @@ static int server_main(void *arg) {
     format_addr(&ss, addr, sizeof addr);
     printf("listening on %s\n", addr);
 
-    int signo = stop_signals_wait(sig);
-    struct second_signal w = {sig, weft_task_current()};
-    weft_task_t *watcher = NULL;
-    /* If it cannot start (no memory), closing just takes its course. */
-    weft_spawn(&watcher, watch_second_signal, &w, NULL);
+    err = serve_until_stopped();
     /* Stop accepting; idle connections end now, busy ones within the grace
-     * period; returns when every handler has finished. */
+     * period; returns when every handler has finished. If a second signal
+     * comes meanwhile, weft_run cancels this task, which makes
+     * weft_server_close cancel the connections still running at once. */
     int cerr = weft_server_close(srv, GRACE_S);
-    if (watcher) {
-        weft_task_cancel(watcher);
-        weft_join(watcher); /* -ECANCELED if it cancelled us: fine */
-        weft_task_release(watcher);
-    }
-    weft_stream_close(sig);
-    if (signo < 0 || cerr < 0) {
+    if (!*run->stop_signal || cerr < 0) {
         fprintf(stderr, "echo_server: %s\n",
-                weft_strerror(signo < 0 ? signo : cerr));
+                weft_strerror(cerr < 0 ? cerr : err));
         return 0;
     }
-    printf("stopped on %s\n", stop_signal_name(signo));
+    printf("stopped on %s\n", signal_name(*run->stop_signal));
     run->status = 0;
     return 0;
 }
@@ -234,10 +223,13 @@ int main(int argc, char **argv) {
     /* A client that disconnects while we write to it must be an error on
      * that connection (-EPIPE), not SIGPIPE killing the server. */
     signal(SIGPIPE, SIG_IGN);
-    int err = stop_signals_block();
-    struct run run = {&cfg, 1};
-    if (err == 0)
-        err = weft_run(server_main, &run);
+    int stop_signal = 0;
+    struct run run = {&cfg, &stop_signal, 1};
+    weft_run_opts_t opts = {0};
+    opts.flags = WEFT_RUN_SIGNALS; /* SIGINT/SIGTERM: a graceful stop */
+    opts.grace = GRACE_S;          /* then cancel server_main */
+    opts.stop_signal = &stop_signal;
+    int err = weft_run_opts(server_main, &run, &opts);
     if (err < 0) {
         fprintf(stderr, "echo_server: %s\n", weft_strerror(err));
         return 1;
