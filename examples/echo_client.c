@@ -1,8 +1,11 @@
-/* echo_client.c - a TCP echo client: sends each message, one at a time,
- * and prints what comes back. The C twin of asyncio's
+/* echo_client.c - a TCP echo client, over TLS on request: sends each
+ * message, one at a time, and prints what comes back. The C twin of
+ * asyncio's
  *
  *     async def main():
- *         reader, writer = await asyncio.open_connection(host, port)
+ *         ssl_ctx = ssl.create_default_context(cafile=cafile) if tls else None
+ *         reader, writer = await asyncio.open_connection(host, port,
+ *                                                        ssl=ssl_ctx)
  *         for message in messages:
  *             writer.write(message.encode() + b"\n")
  *             reply = await reader.readexactly(len(message) + 1)
@@ -10,16 +13,25 @@
  *         writer.close()
  *         await writer.wait_closed()
  *
- * Usage: echo_client [--tls] [--host H] PORT [MESSAGE...]
+ * Usage: echo_client [--tls [--cafile FILE | --insecure]] [--host H] PORT
+ *                    [MESSAGE...]
  *
  * Connects to H:PORT (H defaults to 127.0.0.1) and sends each MESSAGE
  * followed by a newline, or, without MESSAGEs, each line of stdin. After
  * each one it waits for as many bytes to come back and prints them, so the
- * output of an echo server is the input again. Exit status 0 when every
- * message came back; errors (no server, the connection closed early, a
- * line of stdin longer than 1 MiB): one line on stderr, exit status 1; bad
- * arguments: 2. --tls is accepted but TLS is not built yet: it exits with
- * status 2.
+ * output of an echo server is the input again.
+ *
+ * --tls: over TLS 1.2 or 1.3. The server's certificate must be signed by
+ * a CA of the system's store (/etc/ssl/certs), or by the one in the PEM
+ * file given with --cafile (a test CA, say), and be for H: a host name
+ * (sent with SNI too) or an IP address. --insecure skips that check, and
+ * with it all protection against someone in the middle: for testing only.
+ *
+ * Exit status 0 when every message came back; errors (no server, a
+ * certificate that is not trusted or not for H, the connection closed
+ * early, a line of stdin longer than 1 MiB): one line on stderr, exit
+ * status 1; bad arguments: 2. A failed handshake says why:
+ * "echo_client: TLS handshake with H failed: REASON (what weft calls it)".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,25 +43,88 @@
 
 #include <weft.h>
 
-#define USAGE "usage: echo_client [--tls] [--host H] PORT [MESSAGE...]\n"
+#define USAGE                                                                  \
+    "usage: echo_client [--tls [--cafile FILE | --insecure]] [--host H] PORT " \
+    "[MESSAGE...]\n"
 #define CONNECT_TIMEOUT_S 10.0
 #define MAX_LINE (1024 * 1024)
 
 struct config {
     const char *host, *port;
     bool tls;
-    char **messages; /* NULL: read lines from stdin */
+    const char *cafile; /* TLS: trust this CA, not the system's store */
+    bool insecure;      /* TLS: do not check the server's certificate */
+    char **messages;    /* NULL: read lines from stdin */
     int nmessages;
 };
 
-/* Connect over TCP, or TLS when tls is set: the one place TLS support will
- * change. Returns 0 or a negative errno; -ENOTSUP for TLS until weft has
- * it. */
-static int open_echo_connection(const struct config *cfg, weft_stream_t **out) {
-    if (cfg->tls)
-        return -ENOTSUP;
+/* ---- the connection ------------------------------------------------------ */
+
+/* weft explains a CA file it cannot use in a log line (a warning) and
+ * returns WEFT_ETLS: keep that line, to make it the reason in our one-line
+ * error. */
+struct kept_line {
+    char text[256];
+};
+
+static void keep_log_line(int level, const char *msg, void *arg) {
+    (void)level;
+    struct kept_line *kept = arg;
+    snprintf(kept->text, sizeof kept->text, "%s", msg);
+}
+
+/* The client's TLS context. Returns 0, or 1 after saying on stderr why
+ * not. */
+static int make_tls_ctx(const struct config *cfg, weft_tls_ctx_t **out) {
+    weft_tls_opts_t o = {.ca_file = cfg->cafile, /* NULL: the system's */
+                         .handshake_timeout = CONNECT_TIMEOUT_S,
+                         .flags = cfg->insecure ? WEFT_TLS_NO_VERIFY : 0};
+    struct kept_line kept = {""};
+    void *prev_arg;
+    weft_log_fn prev = weft_set_log_handler(keep_log_line, &kept, &prev_arg);
+    int err = weft_tls_client_ctx(out, &o);
+    weft_set_log_handler(prev, prev_arg, NULL);
+    if (err == 0)
+        return 0;
+    fprintf(stderr, "echo_client: %s: %s\n",
+            cfg->cafile ? cfg->cafile : "the system's trusted CAs",
+            kept.text[0] ? kept.text : weft_strerror(err));
+    return 1;
+}
+
+/* Connect over TCP, then, with TLS, do the handshake: verifying that the
+ * certificate is for cfg->host unless tls was made with --insecure.
+ * Returns 0 with the stream in *out, or 1 after saying on stderr why
+ * not. (weft_connect_opts_t.tls would do both in one call; doing the
+ * handshake ourselves keeps the stream, and with it weft_tls_error's
+ * account of what went wrong.) */
+static int open_echo_connection(const struct config *cfg, weft_tls_ctx_t *tls,
+                                weft_stream_t **out) {
     weft_connect_opts_t o = {.timeout = CONNECT_TIMEOUT_S};
-    return weft_open_connection(out, cfg->host, cfg->port, &o);
+    int err = weft_open_connection(out, cfg->host, cfg->port, &o);
+    if (err < 0) {
+        fprintf(stderr, "echo_client: cannot connect to %s:%s: %s\n",
+                cfg->host, cfg->port, weft_strerror(err));
+        return 1;
+    }
+    if (!tls)
+        return 0;
+    err = weft_tls_client(*out, tls, cfg->host);
+    if (err == 0)
+        return 0;
+    /* weft_tls_error: "TLS handshake with H failed: REASON", in OpenSSL's
+     * words ("" if it failed before it began: no memory); weft_strerror
+     * names the kind: "TLS certificate not trusted", "... expired or not
+     * yet valid", "... does not match the name", or "TLS failure". */
+    const char *why = weft_tls_error(*out);
+    if (*why)
+        fprintf(stderr, "echo_client: %s (%s)\n", why, weft_strerror(err));
+    else
+        fprintf(stderr, "echo_client: TLS handshake with %s failed: %s\n",
+                cfg->host, weft_strerror(err));
+    weft_stream_abort(*out); /* unusable now */
+    *out = NULL;
+    return 1;
 }
 
 /* ---- where the messages come from ------------------------------------------- */
@@ -184,23 +259,18 @@ static int exchange(weft_stream_t *s, const char *msg, size_t len,
 static int client_main(void *arg) {
     struct run *run = arg;
     const struct config *cfg = run->cfg;
-    run->status = 0;
+    run->status = 1;
+    weft_tls_ctx_t *tls = NULL;
+    if (cfg->tls && make_tls_ctx(cfg, &tls) != 0)
+        return 0;
     weft_stream_t *s;
-    int err = open_echo_connection(cfg, &s);
-    if (err == -ENOTSUP && cfg->tls) {
-        fprintf(stderr, "echo_client: TLS support is not built yet\n");
-        run->status = 2;
+    int bad = open_echo_connection(cfg, tls, &s);
+    weft_tls_ctx_free(tls); /* the stream keeps what it needs */
+    if (bad)
         return 0;
-    }
-    if (err < 0) {
-        char what[600];
-        snprintf(what, sizeof what, "cannot connect to %s:%s", cfg->host,
-                 cfg->port);
-        fail(run, what, err);
-        return 0;
-    }
+    run->status = 0;
     struct input inp;
-    err = input_open(&inp, cfg);
+    int err = input_open(&inp, cfg);
     if (err < 0)
         fail(run, "cannot read stdin", err);
     char *reply = NULL;
@@ -248,6 +318,11 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         if (strcmp(argv[i], "--tls") == 0) {
             cfg->tls = true;
+        } else if (strcmp(argv[i], "--cafile") == 0 && i + 1 < argc &&
+                   argv[i + 1][0]) {
+            cfg->cafile = argv[++i];
+        } else if (strcmp(argv[i], "--insecure") == 0) {
+            cfg->insecure = true;
         } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc &&
                    argv[i + 1][0]) {
             cfg->host = argv[++i];
@@ -258,6 +333,11 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
             return -1;
         }
     }
+    /* --cafile and --insecure are TLS options, and contradict each other. */
+    if ((cfg->cafile || cfg->insecure) && !cfg->tls)
+        return -1;
+    if (cfg->cafile && cfg->insecure)
+        return -1;
     if (i >= argc || !valid_port(argv[i]))
         return -1;
     cfg->port = argv[i++];

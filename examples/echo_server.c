@@ -1,5 +1,5 @@
-/* echo_server.c - a TCP echo server: every byte a client sends comes back
- * to it. The C twin of asyncio's
+/* echo_server.c - a TCP echo server, over TLS on request: every byte a
+ * client sends comes back to it. The C twin of asyncio's
  *
  *     async def handle(reader, writer):
  *         while data := await reader.read(16384):
@@ -8,11 +8,18 @@
  *         writer.close()
  *
  *     async def main():
- *         server = await asyncio.start_server(handle, host, port)
+ *         ssl_ctx = None
+ *         if tls:
+ *             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ *             ssl_ctx.load_cert_chain(cert, key)
+ *         server = await asyncio.start_server(handle, host, port,
+ *                                             ssl=ssl_ctx)
  *         print("listening on ...")
- *         await stop      # set by loop.add_signal_handler(SIGTERM, ...)
- *         server.close()
- *         await server.wait_closed()
+ *         try:
+ *             await asyncio.Event().wait()    # until SIGINT or SIGTERM
+ *         finally:
+ *             server.close()
+ *             await server.wait_closed()
  *
  * Usage: echo_server [--tls CERT KEY] [--host H] PORT
  *
@@ -20,13 +27,24 @@
  * addresses work too; PORT 0 takes a free port) and prints
  * "listening on HOST:PORT" once it accepts connections. Each connection is
  * a task that reads and writes back what it read, waiting (drain) while
- * the client does not take the echo as fast as it sends. On SIGINT or
- * SIGTERM it stops accepting, ends the connections that are waiting for
- * their next bytes at once, gives the others GRACE_S seconds to finish
- * what they are echoing (a second signal cuts that short), prints
+ * the client does not take the echo as fast as it sends.
+ *
+ * --tls: connections speak TLS 1.2 or 1.3, with the certificate chain in
+ * the PEM file CERT and its private key in KEY. Each connection's
+ * handshake comes first; a client that fails it (it does not trust the
+ * certificate, it does not speak TLS, it is too slow) costs one line on
+ * stderr, "echo_server: TLS handshake with ADDRESS failed: REASON", and
+ * the server goes on.
+ *
+ * SIGINT or SIGTERM (caught by weft_run, WEFT_RUN_SIGNALS): it stops
+ * accepting, ends at once the connections that are waiting for their next
+ * bytes (or for the rest of their handshake), gives the others GRACE_S
+ * seconds to finish what they are echoing (a second signal cuts that
+ * short; a third ends the process as it would without weft), prints
  * "stopped on SIGTERM" (or SIGINT: the first signal) and exits 0.
- * Errors: one line on stderr, exit status 1; bad arguments: exit 2.
- * --tls is accepted but TLS is not built yet: it exits with status 2.
+ *
+ * Errors (it cannot listen, or cannot use CERT and KEY): one line on
+ * stderr, exit status 1; bad arguments: exit 2.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,10 +54,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <weft.h>
-
-#include "stop_signal.h"
 
 #define USAGE "usage: echo_server [--tls CERT KEY] [--host H] PORT\n"
 #define GRACE_S 30.0
@@ -56,10 +73,38 @@ static bool peer_gone(long err) {
     return err == -ECONNRESET || err == -EPIPE || err == -ESHUTDOWN;
 }
 
-/* The handler of each connection, in its own task. The server owns the
- * stream and closes it (flushing what is queued) when we return. */
+/* The server side of the TLS handshake. Until it is done the client has
+ * sent nothing to echo, so it is idle time: a graceful close ends it at
+ * once, through a stoppable scope. A failure is the client's problem: one
+ * line on stderr, and the server goes on. Returns 0 when the stream speaks
+ * TLS, or a negative errno (the connection ends quietly). */
+static int tls_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
+    weft_scope_t idle;
+    int err = weft_scope_enter(&idle, INFINITY, WEFT_SCOPE_STOPPABLE);
+    if (err < 0)
+        return err;
+    err = weft_tls_server(s, tls); /* within the context's deadline */
+    weft_scope_exit(&idle);
+    if (err == 0 || err == -ECANCELED)
+        return err;
+    /* weft_tls_error: "TLS handshake with 192.0.2.7 failed: REASON"; ""
+     * if it failed before it began (no memory). */
+    const char *why = weft_tls_error(s);
+    if (*why)
+        fprintf(stderr, "echo_server: %s\n", why);
+    else
+        fprintf(stderr, "echo_server: TLS handshake failed: %s\n",
+                weft_strerror(err));
+    return err;
+}
+
+/* The handler of each connection, in its own task; arg is the server's
+ * TLS context, or NULL. The server owns the stream and closes it
+ * (flushing what is queued, then close_notify over TLS) when we return. */
 static int echo_conn(weft_stream_t *s, void *arg) {
-    (void)arg;
+    weft_tls_ctx_t *tls = arg;
+    if (tls && tls_handshake(s, tls) < 0)
+        return 0; /* reported (or stopped): nothing to echo */
     char buf[16384];
     for (;;) {
         /* Waiting for the next bytes is idle time: a graceful close (the
@@ -82,19 +127,46 @@ static int echo_conn(weft_stream_t *s, void *arg) {
     }
 }
 
-/* ---- the server ------------------------------------------------------------------ */
+/* ---- the TLS context ----------------------------------------------------- */
 
-/* Start listening: plain TCP, or TLS when cfg->cert is set. This is the
- * one place TLS support will change: it will wrap each connection in a TLS
- * stream, and echo_conn stays as it is. Returns 0 or a negative errno;
- * -ENOTSUP for TLS until weft has it. */
-static int start_echo_server(weft_loop_t *loop, const struct config *cfg,
-                             weft_server_t **out) {
-    if (cfg->cert)
-        return -ENOTSUP;
-    return weft_start_server(loop, out, cfg->host, cfg->port, echo_conn, NULL,
-                             NULL);
+/* weft explains a certificate or key it cannot use in a log line (a
+ * warning) and returns WEFT_ETLS: keep that line, to make it the reason in
+ * our one-line error. */
+struct kept_line {
+    char text[256];
+};
+
+static void keep_log_line(int level, const char *msg, void *arg) {
+    (void)level;
+    struct kept_line *kept = arg;
+    snprintf(kept->text, sizeof kept->text, "%s", msg);
 }
+
+/* The server's TLS context, from cfg->cert and cfg->key. Returns 0, or 1
+ * after saying on stderr why not. */
+static int make_tls_ctx(const struct config *cfg, weft_tls_ctx_t **out) {
+    weft_tls_opts_t o = {.cert_file = cfg->cert, .key_file = cfg->key};
+    struct kept_line kept = {""};
+    void *prev_arg;
+    weft_log_fn prev = weft_set_log_handler(keep_log_line, &kept, &prev_arg);
+    int err = weft_tls_server_ctx(out, &o);
+    weft_set_log_handler(prev, prev_arg, NULL);
+    if (err == 0)
+        return 0;
+    if (err == -ENOENT) { /* weft does not say which: one of them */
+        struct stat st;
+        const char *f = stat(cfg->cert, &st) < 0 ? cfg->cert : cfg->key;
+        fprintf(stderr, "echo_server: %s: %s\n", f, weft_strerror(err));
+    } else {
+        fprintf(stderr, "echo_server: cannot use certificate %s with key "
+                        "%s: %s\n",
+                cfg->cert, cfg->key,
+                kept.text[0] ? kept.text : weft_strerror(err));
+    }
+    return 1;
+}
+
+/* ---- the server ------------------------------------------------------------------ */
 
 /* "127.0.0.1:8888" or "[::1]:8888". */
 static void format_addr(const struct sockaddr_storage *ss, char *out,
@@ -114,24 +186,27 @@ static void format_addr(const struct sockaddr_storage *ss, char *out,
     snprintf(out, size, "%s:%d", ip, port);
 }
 
+static const char *signal_name(int signo) {
+    return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
+}
+
 struct run {
     const struct config *cfg;
-    int status; /* the exit status */
+    const int *stop_signal; /* weft_run's: the first SIGINT/SIGTERM */
+    int status;             /* the exit status */
 };
 
-/* While the server closes: a second signal cancels the closing task,
- * which makes weft_server_close() cancel the connections still running
- * instead of waiting out their grace period. */
-struct second_signal {
-    weft_stream_t *sig;
-    weft_task_t *closer; /* borrowed: it joins us before it returns */
-};
-
-static int watch_second_signal(void *arg) {
-    struct second_signal *w = arg;
-    if (stop_signals_wait(w->sig) > 0)
-        weft_task_cancel(w->closer);
-    return 0;
+/* Serve until weft_run asks us to stop (the first SIGINT or SIGTERM: a
+ * soft cancellation, which ends this wait as it is inside a stoppable
+ * scope). Returns -ECANCELED then, or an error that ended it first. */
+static int serve_until_stopped(void) {
+    weft_scope_t serving;
+    int err = weft_scope_enter(&serving, INFINITY, WEFT_SCOPE_STOPPABLE);
+    if (err < 0)
+        return err;
+    err = weft_sleep(INFINITY);
+    weft_scope_exit(&serving);
+    return err;
 }
 
 static int server_main(void *arg) {
@@ -140,24 +215,19 @@ static int server_main(void *arg) {
     weft_loop_t *loop = weft_loop_current();
     run->status = 1;
 
-    weft_stream_t *sig;
-    int err = stop_signals_open(&sig);
-    if (err < 0) {
-        fprintf(stderr, "echo_server: cannot watch for signals: %s\n",
-                weft_strerror(err));
+    weft_tls_ctx_t *tls = NULL;
+    if (cfg->cert && make_tls_ctx(cfg, &tls) != 0)
         return 0;
-    }
+    /* TLS is echo_conn's first step, not the server's (weft_server_opts_t
+     * could do it: .tls): that way a graceful close need not wait for a
+     * client that never finishes its handshake. */
     weft_server_t *srv;
-    err = start_echo_server(loop, cfg, &srv);
-    if (err == -ENOTSUP && cfg->cert) {
-        fprintf(stderr, "echo_server: TLS support is not built yet\n");
-        run->status = 2;
-    } else if (err < 0) {
+    int err = weft_start_server(loop, &srv, cfg->host, cfg->port, echo_conn,
+                                tls, NULL);
+    if (err < 0) {
         fprintf(stderr, "echo_server: cannot listen on %s:%s: %s\n",
                 cfg->host, cfg->port, weft_strerror(err));
-    }
-    if (err < 0) {
-        weft_stream_close(sig);
+        weft_tls_ctx_free(tls);
         return 0;
     }
     struct sockaddr_storage ss;
@@ -167,26 +237,19 @@ static int server_main(void *arg) {
     format_addr(&ss, addr, sizeof addr);
     printf("listening on %s\n", addr);
 
-    int signo = stop_signals_wait(sig);
-    struct second_signal w = {sig, weft_task_current()};
-    weft_task_t *watcher = NULL;
-    /* If it cannot start (no memory), closing just takes its course. */
-    weft_spawn(&watcher, watch_second_signal, &w, NULL);
+    err = serve_until_stopped();
     /* Stop accepting; idle connections end now, busy ones within the grace
-     * period; returns when every handler has finished. */
+     * period; returns when every handler has finished. If a second signal
+     * comes meanwhile, weft_run cancels this task, which makes
+     * weft_server_close cancel the connections still running at once. */
     int cerr = weft_server_close(srv, GRACE_S);
-    if (watcher) {
-        weft_task_cancel(watcher);
-        weft_join(watcher); /* -ECANCELED if it cancelled us: fine */
-        weft_task_release(watcher);
-    }
-    weft_stream_close(sig);
-    if (signo < 0 || cerr < 0) {
+    weft_tls_ctx_free(tls); /* the connections are gone */
+    if (!*run->stop_signal || cerr < 0) {
         fprintf(stderr, "echo_server: %s\n",
-                weft_strerror(signo < 0 ? signo : cerr));
+                weft_strerror(cerr < 0 ? cerr : err));
         return 0;
     }
-    printf("stopped on %s\n", stop_signal_name(signo));
+    printf("stopped on %s\n", signal_name(*run->stop_signal));
     run->status = 0;
     return 0;
 }
@@ -205,7 +268,8 @@ static bool valid_port(const char *s) {
 static int parse_args(int argc, char **argv, struct config *cfg) {
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-        if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+        if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc &&
+            argv[i + 1][0] && argv[i + 2][0]) {
             cfg->cert = argv[++i];
             cfg->key = argv[++i];
         } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc &&
@@ -234,10 +298,13 @@ int main(int argc, char **argv) {
     /* A client that disconnects while we write to it must be an error on
      * that connection (-EPIPE), not SIGPIPE killing the server. */
     signal(SIGPIPE, SIG_IGN);
-    int err = stop_signals_block();
-    struct run run = {&cfg, 1};
-    if (err == 0)
-        err = weft_run(server_main, &run);
+    int stop_signal = 0;
+    struct run run = {&cfg, &stop_signal, 1};
+    weft_run_opts_t opts = {0};
+    opts.flags = WEFT_RUN_SIGNALS; /* SIGINT/SIGTERM: a graceful stop */
+    opts.grace = GRACE_S;          /* then cancel server_main */
+    opts.stop_signal = &stop_signal;
+    int err = weft_run_opts(server_main, &run, &opts);
     if (err < 0) {
         fprintf(stderr, "echo_server: %s\n", weft_strerror(err));
         return 1;

@@ -9,8 +9,9 @@
  *        udp_echo client [--host H] [--timeout S] PORT MESSAGE...
  *
  * server: binds H:PORT (H defaults to 127.0.0.1; PORT 0 takes a free
- * port), prints "listening on HOST:PORT", echoes until SIGINT or SIGTERM,
- * then prints "stopped on SIGTERM" (or SIGINT) and exits 0.
+ * port), prints "listening on HOST:PORT", echoes until SIGINT or SIGTERM
+ * (caught by weft_run, WEFT_RUN_SIGNALS), then prints "stopped on
+ * SIGTERM" (or SIGINT) and exits 0.
  * client: sends each MESSAGE to H:PORT, one at a time, and prints each
  * reply on a line of its own. If no reply comes within S seconds (default
  * 1) it says so on stderr and exits 1; likewise when the kernel reports
@@ -20,18 +21,20 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <weft.h>
 
-#include "stop_signal.h"
-
 #define USAGE                                                                  \
     "usage: udp_echo server [--host H] PORT | udp_echo client [--host H] "     \
     "[--timeout S] PORT MESSAGE...\n"
 #define MAX_DATAGRAM 65536 /* more than the largest UDP payload, 65507 */
+/* Stopping takes no time (nothing is half done between datagrams); should
+ * it hang, weft_run cancels the server after this many seconds. */
+#define STOP_GRACE_S 5.0
 
 struct config {
     bool server;
@@ -43,7 +46,8 @@ struct config {
 
 struct run {
     const struct config *cfg;
-    int status; /* the exit status */
+    const int *stop_signal; /* weft_run's: the SIGINT/SIGTERM that stops us */
+    int status;             /* the exit status */
 };
 
 /* ---- the server ------------------------------------------------------------------ */
@@ -86,21 +90,31 @@ static void format_addr(const struct sockaddr_storage *ss, char *out,
     snprintf(out, size, "%s:%d", ip, ntohs(s4->sin_port));
 }
 
+static const char *signal_name(int signo) {
+    return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
+}
+
+/* Wait until weft_run asks us to stop (SIGINT or SIGTERM: a soft
+ * cancellation, which ends this wait as it is inside a stoppable scope).
+ * Returns -ECANCELED then, or an error that ended it first. */
+static int wait_until_stopped(void) {
+    weft_scope_t sc;
+    int err = weft_scope_enter(&sc, INFINITY, WEFT_SCOPE_STOPPABLE);
+    if (err < 0)
+        return err;
+    err = weft_sleep(INFINITY);
+    weft_scope_exit(&sc);
+    return err;
+}
+
 static int server_main(struct run *run) {
     const struct config *cfg = run->cfg;
-    weft_stream_t *sig;
-    int err = stop_signals_open(&sig);
-    if (err < 0) {
-        fprintf(stderr, "udp_echo: cannot watch for signals: %s\n",
-                weft_strerror(err));
-        return 0;
-    }
     weft_udp_t *u;
-    err = weft_udp_open(&u, cfg->host, cfg->port, NULL, NULL, AF_UNSPEC, 0);
+    int err = weft_udp_open(&u, cfg->host, cfg->port, NULL, NULL, AF_UNSPEC,
+                            0);
     if (err < 0) {
         fprintf(stderr, "udp_echo: cannot bind %s:%s: %s\n", cfg->host,
                 cfg->port, weft_strerror(err));
-        weft_stream_close(sig);
         return 0;
     }
     weft_task_t *echo;
@@ -108,7 +122,6 @@ static int server_main(struct run *run) {
     if (err < 0) {
         fprintf(stderr, "udp_echo: %s\n", weft_strerror(err));
         weft_udp_close(u);
-        weft_stream_close(sig);
         return 0;
     }
     struct sockaddr_storage ss;
@@ -118,18 +131,16 @@ static int server_main(struct run *run) {
     format_addr(&ss, addr, sizeof addr);
     printf("listening on %s\n", addr);
 
-    int signo = stop_signals_wait(sig);
-    weft_stream_close(sig);
+    int werr = wait_until_stopped();
     weft_task_cancel(echo); /* nothing is half done between datagrams */
     err = weft_join(echo);
     weft_task_release(echo);
     weft_udp_close(u);
-    if (signo < 0 || err < 0) {
-        fprintf(stderr, "udp_echo: %s\n",
-                weft_strerror(signo < 0 ? signo : err));
+    if (!*run->stop_signal || err < 0) {
+        fprintf(stderr, "udp_echo: %s\n", weft_strerror(err < 0 ? err : werr));
         return 0;
     }
-    printf("stopped on %s\n", stop_signal_name(signo));
+    printf("stopped on %s\n", signal_name(*run->stop_signal));
     run->status = 0;
     return 0;
 }
@@ -251,10 +262,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int err = cfg.server ? stop_signals_block() : 0;
-    struct run run = {&cfg, 1};
-    if (err == 0)
-        err = weft_run(udp_main, &run);
+    int stop_signal = 0;
+    struct run run = {&cfg, &stop_signal, 1};
+    weft_run_opts_t opts = {0};
+    if (cfg.server) {
+        opts.flags = WEFT_RUN_SIGNALS; /* SIGINT/SIGTERM: stop */
+        opts.grace = STOP_GRACE_S;
+        opts.stop_signal = &stop_signal;
+    }
+    int err = weft_run_opts(udp_main, &run, &opts);
     if (err < 0) {
         fprintf(stderr, "udp_echo: %s\n", weft_strerror(err));
         return 1;

@@ -41,6 +41,9 @@
 #ifndef EXAMPLES_DIR
 #error "EXAMPLES_DIR must name the directory of the example binaries"
 #endif
+#ifndef MAKE_CERTS
+#error "MAKE_CERTS must name tests/tls/make-certs.sh"
+#endif
 
 /* A child that runs longer than this is killed and the test fails: counted
  * from its start, and for a server again from the signal that stops it. */
@@ -1060,11 +1063,180 @@ START_TEST(echo_client_reports_a_refused_connection) {
 }
 END_TEST
 
-START_TEST(tls_is_refused_until_it_is_built) {
-    run_example("echo_server", "--tls", "cert.pem", "key.pem", "0", NULL);
-    assert_one_line_error(2, "echo_server: TLS support is not built yet");
-    run_example("echo_client", "--tls", "1", "hello", NULL);
-    assert_one_line_error(2, "echo_client: TLS support is not built yet");
+/* ---- echo over TLS ------------------------------------------------------- */
+
+/* The certificates of tests/tls/make-certs.sh, as the TLS suite uses them:
+ * ca.crt, a test CA; server.crt and server.key, signed by it for
+ * localhost, 127.0.0.1 and ::1. Made once for the TLS test case, by its
+ * unchecked fixture (in the parent process: no assertions there; the tests
+ * check certs_made). */
+static char cert_dir[4096];
+static bool certs_made;
+
+static void make_certs(void) {
+    snprintf(cert_dir, sizeof cert_dir, "%s/weft-example-certs-XXXXXX",
+             tmp_dir());
+    if (!mkdtemp(cert_dir)) {
+        cert_dir[0] = 0;
+        return;
+    }
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", MAKE_CERTS, cert_dir);
+    certs_made = system(cmd) == 0;
+}
+
+static void remove_certs(void) {
+    if (cert_dir[0])
+        nftw(cert_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    cert_dir[0] = 0;
+    certs_made = false;
+}
+
+/* The path of a file of cert_dir (four at a time stay valid). */
+static const char *cert(const char *name) {
+    static char b[4][4200];
+    static int k;
+    ck_assert_msg(certs_made, "no test certificates: %s failed", MAKE_CERTS);
+    char *p = b[k++ % 4];
+    snprintf(p, sizeof b[0], "%s/%s", cert_dir, name);
+    return p;
+}
+
+/* Lines of R.err; returns how many, and how many match the pattern. */
+static size_t count_err_lines(const char *pattern, size_t *matching) {
+    size_t n = 0;
+    *matching = 0;
+    char line[4096];
+    for (const char *p = R.err, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+        size_t len = (size_t)(nl - p);
+        n++;
+        if (len < sizeof line) {
+            memcpy(line, p, len);
+            line[len] = 0;
+            *matching += line_matches(line, pattern);
+        }
+    }
+    return n;
+}
+
+START_TEST(echo_over_tls_with_the_test_ca) {
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "echo_server", "--tls",
+                 cert("server.crt"), cert("server.key"), "0", NULL);
+    /* A client that connects and never starts its handshake: it must not
+     * hold up the server's stop (its handshake, idle, ends at once). The
+     * server takes connections in order: once the clients below have
+     * their echo, this one has been taken too. */
+    int idle = connect_loopback(srv.port);
+    ck_assert_int_ge(idle, 0);
+
+    /* The certificate is checked against 127.0.0.1 ... */
+    run_example("echo_client", "--tls", "--cafile", cert("ca.crt"), srv.port,
+                "hello", "two words", "", NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "hello\ntwo words\n\n");
+    /* ... or against a host name, sent with SNI too; lines of stdin. */
+    run_example_input(IN_PIPE, "a\nbb\nccc", "echo_client", "--tls",
+                      "--cafile", cert("ca.crt"), "--host", "localhost",
+                      srv.port, NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "a\nbb\nccc\n");
+    /* Verification off, explicitly. */
+    run_example("echo_client", "--tls", "--insecure", srv.port, "anyway",
+                NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "anyway\n");
+    /* 600 kB in one line: TLS records both ways while both sides wait for
+     * the other to take what it sent (drain). */
+    enum { BIG = 600000 };
+    char *line = malloc(BIG + 2);
+    ck_assert_ptr_nonnull(line);
+    for (size_t i = 0; i < BIG; i++)
+        line[i] = (char)('a' + i % 26);
+    line[BIG] = '\n';
+    line[BIG + 1] = 0;
+    run_example_input(IN_PIPE, line, "echo_client", "--tls", "--cafile",
+                      cert("ca.crt"), srv.port, NULL);
+    assert_clean_success();
+    ck_assert_uint_eq(R.nout, BIG + 1);
+    ck_assert_int_eq(memcmp(R.out, line, BIG + 1), 0);
+    free(line);
+
+    /* The stop is prompt (not after the 30 s handshake deadline or grace
+     * period, which would overrun the test's deadline) and quiet: the
+     * stopped handshake is not a failed one. */
+    stop_server(&srv, SIGTERM);
+    assert_stopped_on("SIGTERM");
+    char b[8];
+    ck_assert_int_eq(read(idle, b, sizeof b), 0);
+    close(idle);
+}
+END_TEST
+
+START_TEST(echo_over_tls_refuses_an_untrusted_server) {
+    struct server srv;
+    start_server(&srv, LISTENING_V4, "echo_server", "--tls",
+                 cert("server.crt"), cert("server.key"), "0", NULL);
+    /* The system's CAs do not know the test CA: one line naming why. */
+    run_example("echo_client", "--tls", srv.port, "hello", NULL);
+    assert_one_line_error(1, "echo_client: TLS handshake with 127.0.0.1 "
+                             "failed: ");
+    ck_assert_msg(strstr(R.err, "(TLS certificate not trusted)"),
+                  "stderr: %s", R.err);
+    /* The server goes on, after a client that does not speak TLS too. */
+    run_example("echo_client", "--tls", "--cafile", cert("ca.crt"), srv.port,
+                "still here", NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "still here\n");
+    run_example("echo_client", srv.port, "not speaking TLS", NULL);
+    assert_one_line_error(1, "echo_client: ");
+    run_example("echo_client", "--tls", "--cafile", cert("ca.crt"), srv.port,
+                "and here", NULL);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "and here\n");
+
+    /* It said one line about each failed handshake, and nothing else. */
+    stop_server(&srv, SIGTERM);
+    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
+                  R.err);
+    ck_assert_str_eq(R.out, "stopped on SIGTERM\n");
+    size_t failed;
+    size_t n = count_err_lines("echo_server: TLS handshake with 127.0.0.1 "
+                               "failed: *",
+                               &failed);
+    ck_assert_msg(n == 2 && failed == 2, "stderr: %s", R.err);
+}
+END_TEST
+
+START_TEST(echo_over_tls_bad_files_give_one_line_and_status_1) {
+    char want[8600];
+    run_example("echo_server", "--tls", cert("server.crt"),
+                cert("missing.key"), "0", NULL);
+    snprintf(want, sizeof want, "echo_server: %s: No such file or directory",
+             cert("missing.key"));
+    assert_one_line_error(1, want);
+    /* A key, but not the certificate's. */
+    run_example("echo_server", "--tls", cert("server.crt"), cert("ca.key"),
+                "0", NULL);
+    snprintf(want, sizeof want, "echo_server: cannot use certificate %s "
+                                "with key %s: ",
+             cert("server.crt"), cert("ca.key"));
+    assert_one_line_error(1, want);
+    /* A key where the certificate should be. */
+    run_example("echo_server", "--tls", cert("server.key"),
+                cert("server.key"), "0", NULL);
+    assert_one_line_error(1, "echo_server: cannot use certificate ");
+
+    run_example("echo_client", "--tls", "--cafile", cert("missing.crt"), "7",
+                "hello", NULL);
+    snprintf(want, sizeof want, "echo_client: %s: No such file or directory",
+             cert("missing.crt"));
+    assert_one_line_error(1, want);
+    /* No certificate in it. */
+    run_example("echo_client", "--tls", "--cafile", cert("server.key"), "7",
+                "hello", NULL);
+    snprintf(want, sizeof want, "echo_client: %s: ", cert("server.key"));
+    assert_one_line_error(1, want);
 }
 END_TEST
 
@@ -1173,6 +1345,8 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("echo_server");
     run_example("echo_server", "--tls", "cert.pem", "0", NULL);
     assert_usage_error("echo_server");
+    run_example("echo_server", "--tls", "", "key.pem", "0", NULL);
+    assert_usage_error("echo_server");
     run_example("echo_server", "--port", "0", NULL);
     assert_usage_error("echo_server");
 
@@ -1186,6 +1360,17 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("echo_client");
     run_example("echo_client", "--verbose", "7", NULL);
     assert_usage_error("echo_client");
+    run_example("echo_client", "--tls", "--cafile", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "--tls", "--cafile", "", "7", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "--cafile", "ca.crt", "7", NULL);
+    assert_usage_error("echo_client"); /* without --tls */
+    run_example("echo_client", "--insecure", "7", NULL);
+    assert_usage_error("echo_client");
+    run_example("echo_client", "--tls", "--insecure", "--cafile", "ca.crt",
+                "7", NULL);
+    assert_usage_error("echo_client"); /* one or the other */
 
     run_example("udp_echo", NULL);
     assert_usage_error("udp_echo");
@@ -1240,12 +1425,20 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, echo_server_second_signal_cuts_the_grace_short);
     tcase_add_test(tc, echo_over_ipv6);
     tcase_add_test(tc, echo_client_reports_a_refused_connection);
-    tcase_add_test(tc, tls_is_refused_until_it_is_built);
     tcase_add_test(tc, udp_echo_client_gets_back_each_message);
     tcase_add_test(tc, udp_echo_client_gives_up_after_its_deadline);
     tcase_add_test(tc, async_executor_small_tasks_run_while_the_executor_works);
     tcase_add_test(tc, async_executor_blocking_mode_stalls_the_small_tasks);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
+    suite_add_tcase(s, tc);
+
+    /* echo over TLS: with certificates made once for these tests. */
+    tc = tcase_create("tls");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, make_certs, remove_certs);
+    tcase_add_test(tc, echo_over_tls_with_the_test_ca);
+    tcase_add_test(tc, echo_over_tls_refuses_an_untrusted_server);
+    tcase_add_test(tc, echo_over_tls_bad_files_give_one_line_and_status_1);
     suite_add_tcase(s, tc);
     return s;
 }
