@@ -74,10 +74,14 @@ WEFT_EXPORT int weft_loop_run_until_complete(weft_loop_t *loop,
 WEFT_EXPORT int weft_loop_stop(weft_loop_t *loop);
 
 /* Close the loop: cancel every task still alive and run the loop until they
- * have all finished (as asyncio.run does), drop the callbacks that have not
- * run yet, and release the loop's kernel objects. Futures and tasks you
- * still hold stay readable. Returns 0, -EBUSY while the loop is running,
- * -EPERM from a foreign thread. Closing twice is harmless. */
+ * have all finished (as asyncio.run does), run the calls other threads
+ * queued with weft_call_soon_threadsafe() before the close, drop the
+ * callbacks that have not run yet, and release the loop's kernel objects.
+ * Dropped callbacks (call_soon, call_later, and futures' done-callbacks
+ * alike) are never called, as in asyncio; the references a done-callback
+ * held to its future are released. Futures and tasks you still hold stay
+ * readable. Returns 0, -EBUSY while the loop is running, -EPERM from a
+ * foreign thread. Closing twice is harmless. */
 WEFT_EXPORT int weft_loop_close(weft_loop_t *loop);
 
 /* Close the loop if needed and free it. Release every task and future of

@@ -342,10 +342,10 @@ int weft_loop_set_default_pool(weft_loop_t *loop, weft_pool_t *pool) {
 
 /* Deliver every job in flight. Normally by running the loop (as the task
  * layer's close does), so that the done-callbacks the last completions
- * schedule run too, in the same iteration as the drain (a dropped callback
- * record would keep its future alive). If this thread is running another
- * loop (a loop closed from a task of another), by waiting for the workers
- * directly; the callbacks are then dropped with the rest. */
+ * schedule run too, in the same iteration as the drain. If this thread is
+ * running another loop (a loop closed from a task of another), by waiting
+ * for the workers directly; the callbacks are then dropped with the rest
+ * (never called; their references to the futures are released). */
 static void drain_inflight(weft_loop_t *loop, struct weft__exec *ex) {
     if (weft__loop_enter(loop, "weft_loop_close") == 0) {
         while (ex->ninflight > 0)

@@ -41,6 +41,10 @@ struct weft__call {
     struct weft__ready node;
     struct weft__timer timer;
     void (*fn)(void *arg, void *arg2, void *arg3);
+    /* Called instead of fn, with the same arguments, when a scheduled
+     * record is discarded without running (cancelled, or dropped by the
+     * loop's close), to release what the record holds. NULL: nothing. */
+    void (*drop)(void *arg, void *arg2, void *arg3);
     void *arg, *arg2, *arg3;
     struct weft__call *link; /* free list, or the holder's list */
     uint32_t gen, idx;
