@@ -185,7 +185,7 @@ int weft_future_set_result_threadsafe(weft_future_t *f, void *value) {
     if (!f)
         return -EINVAL;
     /* Plain malloc: this runs on a foreign thread, and the record is freed
-     * on the loop thread; the hooks need not be thread-safe. */
+     * on the loop thread; core.h promises the hooks never run here. */
     struct ts_result *r = malloc(sizeof *r);
     if (!r)
         return -ENOMEM;
