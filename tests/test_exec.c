@@ -1289,6 +1289,43 @@ START_TEST(thousands_of_jobs_in_flight_lose_nothing) {
 }
 END_TEST
 
+/* A task left in a shielded weft_to_thread when the loop closes: the job
+ * will complete, so the close waits for it and honours the shield (a
+ * shielded wait that nothing could complete would be interrupted and
+ * logged, test_task's close case). */
+static int naps_then_7(void *arg, void **value) {
+    (void)arg;
+    *value = NULL;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return 7;
+}
+
+static int shielded_job_task(void *arg) {
+    int *rc = arg;
+    weft_scope_t s;
+    ck_assert_ok(weft_scope_enter(&s, INFINITY, WEFT_SCOPE_SHIELD));
+    *rc = weft_to_thread(naps_then_7, NULL, NULL);
+    ck_assert_ok(weft_scope_exit(&s));
+    return 0;
+}
+
+static int leaves_a_shielded_job(void *arg) {
+    ck_assert_ok(weft_spawn(NULL, shielded_job_task, arg, NULL));
+    ck_assert_ok(weft_yield()); /* it is parked in weft_to_thread now */
+    return 0;
+}
+
+START_TEST(close_waits_for_a_shielded_job) {
+    int rc = 1;
+    logcap_start();
+    ck_assert_ok(run_virtual(leaves_a_shielded_job, &rc));
+    ck_assert_msg(logcap.n == 0, "logged: %s", logcap.last);
+    logcap_stop();
+    ck_assert_int_eq(rc, 7);
+}
+END_TEST
+
 /* core.h: weft_replace_allocator's hooks are never called on worker
  * threads (nor by a completion they post): only on the loop's thread. */
 static pthread_t hooks_thread;
@@ -1394,6 +1431,7 @@ static Suite *exec_suite(void) {
     tcase_add_test(tc, shutdown_cancel_queued_cancels_loop_futures);
     tcase_add_test(tc, close_waits_for_every_job_and_joins_the_default_pool);
     tcase_add_test(tc, close_from_a_task_of_another_loop_still_delivers);
+    tcase_add_test(tc, close_waits_for_a_shielded_job);
     tcase_add_test(tc, no_thread_outlives_weft_run);
     tcase_add_test(tc, a_default_pool_of_your_choosing);
     suite_add_tcase(s, tc);

@@ -81,7 +81,18 @@ WEFT_EXPORT int weft_loop_stop(weft_loop_t *loop);
  * alike) are never called, as in asyncio; the references a done-callback
  * held to its future are released. Futures and tasks you still hold stay
  * readable. Returns 0, -EBUSY while the loop is running, -EPERM from a
- * foreign thread. Closing twice is harmless. */
+ * foreign thread. Closing twice is harmless.
+ *
+ * How long it takes is up to the tasks. A shielded wait (WEFT_SCOPE_SHIELD)
+ * is honoured for as long as something the loop knows of could complete
+ * it: a timer, I/O, an executor job, another task. Once nothing can (the
+ * loop would otherwise sleep forever), each task still parked in such a
+ * wait is named in a warning and the wait ends with -ECANCELED. Calls that
+ * threads of your own might still post are not waited for; give shielded
+ * clean-up a deadline of its own when it waits for a peer. The close does
+ * wait, without bound, for executor jobs (a running function cannot be
+ * interrupted, weft/exec.h) and for a task that ignores -ECANCELED and
+ * keeps running or waiting. */
 WEFT_EXPORT int weft_loop_close(weft_loop_t *loop);
 
 /* Close the loop if needed and free it. Release every task and future of

@@ -119,6 +119,7 @@ void weft__exec_finished(struct weft__job *j, int status, void *value,
 static void job_retire(struct weft__job *j) {
     weft__list_remove(&j->lnode);
     j->ex->ninflight--;
+    j->ex->loop->posts_expected--;
     weft__pool_unref(j->pool);
     j->pool = NULL;
     weft_future_release(&j->fut); /* the job's own reference */
@@ -255,10 +256,12 @@ int weft_run_in_executor_opts(weft_loop_t *loop, weft_job_fn fn, void *arg,
      * loop thread delivers it later, but it must be on the list by then). */
     weft__list_push_back(&ex->inflight, &j->lnode);
     ex->ninflight++;
+    loop->posts_expected++;
     err = weft__pool_enqueue(pool, j);
     if (err) {
         weft__list_remove(&j->lnode);
         ex->ninflight--;
+        loop->posts_expected--;
         weft__pool_unref(pool);
         weft__free(j);
         return err;

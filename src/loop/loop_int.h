@@ -136,6 +136,9 @@ struct weft_loop {
     size_t stack_size;
 
     uint32_t io_waiters; /* tasks parked on I/O: the poller must run */
+    /* Completions that other threads will post to this loop (executor jobs
+     * in flight): an idle loop is waiting for them, not stuck. */
+    uint32_t posts_expected;
     int epfd;
     int wakefd;
     struct weft__tsq tsq;
