@@ -36,14 +36,11 @@ static int task_cancel_future(weft_future_t *f);
 const struct weft__future_ops weft__task_ops = {task_cancel_future,
                                                 task_destroy};
 
-struct weft_task *weft__task_require(const char *fn) {
-    struct weft_task *t = weft__task_current();
-    if (WEFT__UNLIKELY(!t)) {
-        weft__log(WEFT_LOG_WARN, "%s: called outside a task (it can only be "
-                                 "awaited from a task)",
-                  fn);
-    }
-    return t;
+struct weft_task *weft__task_require_failed(const char *fn) {
+    weft__log(WEFT_LOG_WARN, "%s: called outside a task (it can only be "
+                             "awaited from a task)",
+              fn);
+    return NULL;
 }
 
 /* ---- per-loop state ------------------------------------------------------------- */
@@ -245,17 +242,9 @@ int weft__park(struct weft__wait *w) {
     return park_result(t, w, w->result);
 }
 
-void weft__task_wake(struct weft_task *t, int result) {
-    struct weft__wait *w = t->wait;
-    if (WEFT__UNLIKELY(!w)) {
-        weft__log(WEFT_LOG_ERROR, "internal: waking task %llu that is not "
-                                  "parked",
-                  (unsigned long long)t->id);
-        return;
-    }
-    w->result = result;
-    t->wait = NULL;
-    weft__ready_push(t->loop, &t->rnode);
+void weft__task_wake_unparked(struct weft_task *t) {
+    weft__log(WEFT_LOG_ERROR, "internal: waking task %llu that is not parked",
+              (unsigned long long)t->id);
 }
 
 /* End t's wait (parked, interruptible, not yet interrupted) with err. */
