@@ -1289,6 +1289,121 @@ START_TEST(thousands_of_jobs_in_flight_lose_nothing) {
 }
 END_TEST
 
+/* A task left in a shielded weft_to_thread when the loop closes: the job
+ * will complete, so the close waits for it and honours the shield (a
+ * shielded wait that nothing could complete would be interrupted and
+ * logged, test_task's close case). */
+static int naps_then_7(void *arg, void **value) {
+    (void)arg;
+    *value = NULL;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return 7;
+}
+
+static int shielded_job_task(void *arg) {
+    int *rc = arg;
+    weft_scope_t s;
+    ck_assert_ok(weft_scope_enter(&s, INFINITY, WEFT_SCOPE_SHIELD));
+    *rc = weft_to_thread(naps_then_7, NULL, NULL);
+    ck_assert_ok(weft_scope_exit(&s));
+    return 0;
+}
+
+static int leaves_a_shielded_job(void *arg) {
+    ck_assert_ok(weft_spawn(NULL, shielded_job_task, arg, NULL));
+    ck_assert_ok(weft_yield()); /* it is parked in weft_to_thread now */
+    return 0;
+}
+
+START_TEST(close_waits_for_a_shielded_job) {
+    int rc = 1;
+    logcap_start();
+    ck_assert_ok(run_virtual(leaves_a_shielded_job, &rc));
+    ck_assert_msg(logcap.n == 0, "logged: %s", logcap.last);
+    logcap_stop();
+    ck_assert_int_eq(rc, 7);
+}
+END_TEST
+
+/* core.h: weft_replace_allocator's hooks are never called on worker
+ * threads (nor by a completion they post): only on the loop's thread. */
+static pthread_t hooks_thread;
+static atomic_int hooks_foreign;
+
+static void hooks_check_thread(void) {
+    if (!pthread_equal(pthread_self(), hooks_thread))
+        atomic_fetch_add(&hooks_foreign, 1);
+}
+
+static void *hooks_malloc(size_t n) {
+    hooks_check_thread();
+    return malloc(n);
+}
+
+static void *hooks_realloc(void *p, size_t n) {
+    hooks_check_thread();
+    return realloc(p, n);
+}
+
+static void *hooks_calloc(size_t n, size_t size) {
+    hooks_check_thread();
+    return calloc(n, size);
+}
+
+static void hooks_free(void *p) {
+    hooks_check_thread();
+    free(p);
+}
+
+static void count_done(void *arg, int status, void *value) {
+    (void)status;
+    (void)value;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static int hooks_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    int n = scale(2000);
+    weft_future_t **fs = calloc((size_t)n, sizeof *fs);
+    ck_assert_ptr_nonnull(fs);
+    /* Bursts of completions: the workers post them to the loop. */
+    for (int i = 0; i < n; i++)
+        ck_assert_ok(weft_run_in_executor(loop, NULL, add_one,
+                                          (void *)(intptr_t)i, &fs[i]));
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(weft_await(fs[i], NULL), 7);
+        weft_future_release(fs[i]);
+    }
+    free(fs);
+    void *v;
+    ck_assert_int_eq(weft_to_thread(add_one, (void *)1, &v), 7);
+    /* A pool shut down from a task: its last worker wakes the task
+     * through the loop. Jobs submitted to it from this thread too. */
+    weft_pool_t *p = new_pool(2, 0, NULL);
+    atomic_int dones = 0;
+    for (int i = 0; i < 100; i++)
+        ck_assert_ok(weft_pool_submit(p, nothing, &dones, count_done));
+    ck_assert_ok(weft_pool_shutdown(p, 0));
+    ck_assert_int_eq(atomic_load(&dones), 100);
+    weft_pool_free(p);
+    return 0;
+}
+
+START_TEST(workers_never_call_the_allocator_hooks) {
+    hooks_thread = pthread_self();
+    int r = weft_replace_allocator(hooks_malloc, hooks_realloc, hooks_calloc,
+                                   hooks_free);
+    ck_assert(r == 0 || r == -EBUSY);
+    if (r == -EBUSY)
+        return; /* CK_FORK=no: weft already allocated in this process */
+    ck_assert_ok(weft_run(hooks_main, NULL));
+    int foreign = atomic_load(&hooks_foreign);
+    ck_assert_int_eq(foreign, 0);
+}
+END_TEST
+
 static Suite *exec_suite(void) {
     Suite *s = suite_create("exec");
     TCase *tc = tcase_create("pool");
@@ -1316,6 +1431,7 @@ static Suite *exec_suite(void) {
     tcase_add_test(tc, shutdown_cancel_queued_cancels_loop_futures);
     tcase_add_test(tc, close_waits_for_every_job_and_joins_the_default_pool);
     tcase_add_test(tc, close_from_a_task_of_another_loop_still_delivers);
+    tcase_add_test(tc, close_waits_for_a_shielded_job);
     tcase_add_test(tc, no_thread_outlives_weft_run);
     tcase_add_test(tc, a_default_pool_of_your_choosing);
     suite_add_tcase(s, tc);
@@ -1325,6 +1441,7 @@ static Suite *exec_suite(void) {
     tcase_add_test(tc, one_pool_serves_several_loops);
     tcase_add_test(tc, jobs_submitted_from_8_threads_at_once);
     tcase_add_test(tc, thousands_of_jobs_in_flight_lose_nothing);
+    tcase_add_test(tc, workers_never_call_the_allocator_hooks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -257,6 +257,52 @@ START_TEST(callbacks_keep_the_future_alive) {
 }
 END_TEST
 
+/* Callbacks scheduled but not run when the loop closes are dropped, as in
+ * asyncio, but the references they hold are released: the futures and
+ * tasks are freed with the loop and nothing is reported left over. */
+static int stops_the_loop_and_returns_3(void *arg) {
+    weft_loop_stop(arg);
+    return 3;
+}
+
+START_TEST(close_drops_scheduled_callbacks_and_their_references) {
+    weft_loop_t *loop = new_loop();
+    reset_cbs();
+    /* A plain future, completed; its callbacks are queued, we let go. */
+    weft_future_t *f;
+    ck_assert_ok(weft_future_new(loop, &f));
+    ck_assert_ok(weft_future_add_done_callback(f, cb_a, (void *)1));
+    ck_assert_ok(weft_future_add_done_callback(f, cb_b, (void *)2));
+    ck_assert_ok(weft_future_set_result(f, (void *)0x5));
+    weft_future_release(f);
+    /* A task whose completion queues its callback after stop(): the run
+     * ends before it could run. */
+    weft_task_t *t;
+    ck_assert_ok(weft_loop_spawn(loop, &t, stops_the_loop_and_returns_3, loop,
+                                 NULL));
+    ck_assert_ok(weft_future_add_done_callback(weft_task_future(t), cb_a,
+                                               (void *)3));
+    ck_assert_ok(weft_loop_run_forever(loop));
+    ck_assert(weft_task_done(t));
+    ck_assert_int_eq(ncbs, 2); /* f's two ran in that run; t's did not */
+    weft_task_release(t);
+    /* And one more plain future whose callbacks never got a run at all. */
+    ck_assert_ok(weft_future_new(loop, &f));
+    ck_assert_ok(weft_future_add_done_callback(f, cb_b, (void *)4));
+    ck_assert_ok(weft_future_cancel(f));
+    weft_future_release(f);
+
+    logcap_start();
+    ck_assert_ok(weft_loop_close(loop));
+    ck_assert_int_eq(ncbs, 2); /* dropped, never called */
+    weft_loop_free(loop);
+    /* Nothing was left referenced ("still referenced" lines), and ASan and
+     * valgrind see no leak. */
+    ck_assert_msg(logcap.n == 0, "logged: %s", logcap.last);
+    logcap_stop();
+}
+END_TEST
+
 START_TEST(remove_done_callback_counts_and_keeps_order) {
     weft_loop_t *loop = new_loop();
     reset_cbs();
@@ -695,6 +741,33 @@ START_TEST(set_result_threadsafe_on_a_cancelled_future) {
 }
 END_TEST
 
+/* A completion from another thread that arrives only as the loop closes:
+ * it still happens (the close runs the calls queued before it), and the
+ * done-callback it schedules is dropped with its reference released. */
+START_TEST(set_result_threadsafe_lands_while_the_loop_closes) {
+    weft_loop_t *loop = new_loop();
+    reset_cbs();
+    weft_future_t *f;
+    ck_assert_ok(weft_future_new(loop, &f));
+    ck_assert_ok(weft_future_add_done_callback(f, cb_a, (void *)1));
+    struct ts_job j = {weft_future_ref(f), 42, 1};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, ts_complete, &j), 0);
+    pthread_join(th, NULL);
+    ck_assert_ok(j.rc);
+    ck_assert(!weft_future_done(f));
+    logcap_start();
+    ck_assert_ok(weft_loop_close(loop));
+    void *v = NULL;
+    ck_assert_ok(weft_future_result(f, &v));
+    ck_assert_int_eq((intptr_t)v, 42);
+    ck_assert_int_eq(ncbs, 0);
+    weft_future_release(f);
+    weft_loop_free(loop);
+    ck_assert_msg(logcap.n == 0, "logged: %s", logcap.last);
+    logcap_stop();
+}
+END_TEST
 
 /* ---- run_until_complete ---------------------------------------------------------------- */
 
@@ -755,6 +828,7 @@ static Suite *future_suite(void) {
     tcase_add_test(cb, callbacks_keep_the_future_alive);
     tcase_add_test(cb, remove_done_callback_counts_and_keeps_order);
     tcase_add_test(cb, remove_every_callback_then_add_again);
+    tcase_add_test(cb, close_drops_scheduled_callbacks_and_their_references);
     suite_add_tcase(s, cb);
     TCase *aw = tcase_create("await");
     tcase_add_test(aw, await_returns_the_value_once_done);
@@ -771,6 +845,7 @@ static Suite *future_suite(void) {
     tcase_set_timeout(th, 30);
     tcase_add_test(th, set_result_threadsafe_from_other_threads);
     tcase_add_test(th, set_result_threadsafe_on_a_cancelled_future);
+    tcase_add_test(th, set_result_threadsafe_lands_while_the_loop_closes);
     suite_add_tcase(s, th);
     return s;
 }

@@ -1,6 +1,7 @@
 /* The loop: call_soon/call_later/call_at, cancellation, order, stop, run,
  * call_soon_threadsafe, the virtual clock, and misuse. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "support.h"
@@ -485,6 +486,83 @@ START_TEST(threadsafe_call_wakes_an_idle_loop) {
 }
 END_TEST
 
+/* core.h: weft_replace_allocator's hooks are only called on threads that
+ * own a loop (and by the calls made there), never on threads that merely
+ * post to one: there calls queue in memory of the C library's own. */
+static pthread_t hooks_thread;
+static atomic_int hooks_foreign;
+
+static void hooks_check_thread(void) {
+    if (!pthread_equal(pthread_self(), hooks_thread))
+        atomic_fetch_add(&hooks_foreign, 1);
+}
+
+static void *hooks_malloc(size_t n) {
+    hooks_check_thread();
+    return malloc(n);
+}
+
+static void *hooks_realloc(void *p, size_t n) {
+    hooks_check_thread();
+    return realloc(p, n);
+}
+
+static void *hooks_calloc(size_t n, size_t size) {
+    hooks_check_thread();
+    return calloc(n, size);
+}
+
+static void hooks_free(void *p) {
+    hooks_check_thread();
+    free(p);
+}
+
+#define POSTERS 4
+#define POSTS 1000
+
+static int posted_ran;
+
+static void posted(void *arg) {
+    (void)arg;
+    posted_ran++;
+}
+
+static void *poster(void *arg) {
+    /* The loop is not running: the queue grows on this thread. */
+    for (int i = 0; i < POSTS; i++)
+        if (weft_call_soon_threadsafe(arg, posted, NULL) != 0)
+            abort();
+    return NULL;
+}
+
+START_TEST(posting_threads_never_call_the_allocator_hooks) {
+    hooks_thread = pthread_self();
+    int r = weft_replace_allocator(hooks_malloc, hooks_realloc, hooks_calloc,
+                                   hooks_free);
+    ck_assert(r == 0 || r == -EBUSY);
+    if (r == -EBUSY)
+        return; /* CK_FORK=no: weft already allocated in this process */
+    weft_loop_t *loop = new_loop(0);
+    pthread_t th[POSTERS];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < POSTERS; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, poster, loop), 0);
+        for (int i = 0; i < POSTERS; i++)
+            pthread_join(th[i], NULL);
+        ck_assert_ok(weft_call_soon(loop, stop_cb, loop, NULL));
+        ck_assert_ok(weft_loop_run_forever(loop));
+        ck_assert_int_eq(posted_ran, (round + 1) * POSTERS * POSTS);
+    }
+    /* Queued, never drained by a run: the close runs them. */
+    ck_assert_int_eq(pthread_create(&th[0], NULL, poster, loop), 0);
+    pthread_join(th[0], NULL);
+    weft_loop_free(loop);
+    ck_assert_int_eq(posted_ran, (2 * POSTERS + 1) * POSTS);
+    int foreign = atomic_load(&hooks_foreign);
+    ck_assert_int_eq(foreign, 0);
+}
+END_TEST
+
 static Suite *loop_suite(void) {
     Suite *s = suite_create("loop");
     TCase *tc = tcase_create("callbacks");
@@ -512,6 +590,7 @@ static Suite *loop_suite(void) {
     tcase_set_timeout(th, 30);
     tcase_add_test(th, threadsafe_calls_from_8_threads_are_never_lost);
     tcase_add_test(th, threadsafe_call_wakes_an_idle_loop);
+    tcase_add_test(th, posting_threads_never_call_the_allocator_hooks);
     suite_add_tcase(s, th);
     return s;
 }

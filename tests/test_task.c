@@ -1167,6 +1167,136 @@ START_TEST(weft_run_returns_main_status_and_drains_leftovers) {
 }
 END_TEST
 
+/* ---- a close that nothing could finish ---------------------------------------------------------------- */
+
+/* Tasks left in shielded waits when the loop closes. What something can
+ * still complete (a timer here) is waited for; a wait that nothing can
+ * complete any more is reported and interrupted, so the close ends. Run in
+ * a child with an alarm: before the fix the close never returned. */
+struct shielded {
+    weft_future_t *never[2]; /* nobody completes them */
+    int stuck_rc, grouped_rc, patient_rc, owner_rc;
+    double patient_at;
+};
+
+static int stuck_in_shield(weft_future_t *never) {
+    weft_scope_t s;
+    if (weft_scope_enter(&s, INFINITY, WEFT_SCOPE_SHIELD))
+        return -EINVAL;
+    int r = weft_await(never, NULL);
+    weft_scope_exit(&s);
+    return r;
+}
+
+static int grouped_stuck(void *arg) {
+    struct shielded *sh = arg;
+    sh->grouped_rc = stuck_in_shield(sh->never[1]);
+    return sh->grouped_rc;
+}
+
+static int stuck_task(void *arg) {
+    struct shielded *sh = arg;
+    sh->stuck_rc = stuck_in_shield(sh->never[0]);
+    return sh->stuck_rc;
+}
+
+/* Owns a group whose child is stuck: its exit waits uninterruptibly for
+ * the child, and ends once the child is made to unwind. */
+static int group_owner(void *arg) {
+    struct shielded *sh = arg;
+    weft_group_t g;
+    if (weft_group_enter(&g))
+        return -EINVAL;
+    weft_spawn_opts_t o = {.name = "grouped"};
+    weft_task_t *t;
+    if (weft_group_spawn(&g, &t, grouped_stuck, sh, &o) == 0)
+        weft_task_release(t);
+    sh->owner_rc = weft_sleep(100);
+    int r = weft_group_exit(&g);
+    return r;
+}
+
+static int patient_task(void *arg) {
+    struct shielded *sh = arg;
+    weft_scope_t s;
+    if (weft_scope_enter(&s, INFINITY, WEFT_SCOPE_SHIELD))
+        return -EINVAL;
+    sh->patient_rc = weft_sleep(5); /* a timer will end it: honoured */
+    sh->patient_at = now();
+    weft_scope_exit(&s);
+    return 0;
+}
+
+static int shielded_main(void *arg) {
+    struct shielded *sh = arg;
+    for (int i = 0; i < 2; i++)
+        if (weft_future_new(weft_loop_current(), &sh->never[i]))
+            return -ENOMEM;
+    weft_spawn_opts_t so = {.name = "stuck"}, go = {.name = "owner"},
+                      po = {.name = "patient"};
+    if (weft_spawn(NULL, stuck_task, sh, &so) ||
+        weft_spawn(NULL, group_owner, sh, &go) ||
+        weft_spawn(NULL, patient_task, sh, &po))
+        return -ENOMEM;
+    int r = weft_sleep(1); /* everyone is parked */
+    for (int i = 0; i < 2; i++)
+        weft_future_release(sh->never[i]); /* theirs keep them alive */
+    return r;
+}
+
+START_TEST(close_interrupts_shielded_waits_nothing_can_complete) {
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(pfd[1], STDERR_FILENO);
+        close(pfd[0]);
+        close(pfd[1]);
+        /* A close that hangs: the child dies of SIGALRM (Check's own
+         * handler, inherited, would kill the whole process group). */
+        signal(SIGALRM, SIG_DFL);
+        alarm(20);
+        struct shielded sh = {.stuck_rc = 1, .grouped_rc = 1,
+                              .patient_rc = 1, .owner_rc = 1};
+        int r = run_virtual(shielded_main, &sh);
+        int bad = r != 0 ? 10
+                  : sh.stuck_rc != -ECANCELED ? 11
+                  : sh.grouped_rc != -ECANCELED ? 12
+                  : sh.owner_rc != -ECANCELED ? 13
+                  : sh.patient_rc != 0 ? 14
+                  : fabs(sh.patient_at - 5.0) > 1e-9 ? 15
+                                                    : 0;
+        _exit(bad);
+    }
+    close(pfd[1]);
+    char err[4096];
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < sizeof err &&
+           (k = read(pfd[0], err + n, sizeof err - 1 - n)) > 0)
+        n += (size_t)k;
+    err[n] = 0;
+    close(pfd[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!WIFSIGNALED(status),
+                  "the close hung (child killed by signal %d); stderr: %s",
+                  WTERMSIG(status), err);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child exited with %d; stderr: %s", WEXITSTATUS(status),
+                  err);
+    /* Each task whose shield was overridden is named; the patient one,
+     * whose sleep ended by itself, is not. */
+    ck_assert_msg(strstr(err, "task 'stuck'") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "task 'grouped'") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "shielded") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "'patient'") == NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, "'owner'") == NULL, "stderr: %s", err);
+}
+END_TEST
+
 /* ---- failures nobody collected ------------------------------------------------------------------------ */
 
 static int lost_main(void *arg) {
@@ -1401,6 +1531,11 @@ static Suite *task_suite(void) {
     tcase_add_test(run, weft_run_returns_main_status_and_drains_leftovers);
     tcase_add_test(run, a_failure_nobody_collected_is_logged);
     suite_add_tcase(s, run);
+
+    TCase *cl = tcase_create("close");
+    tcase_set_timeout(cl, 60);
+    tcase_add_test(cl, close_interrupts_shielded_waits_nothing_can_complete);
+    suite_add_tcase(s, cl);
 
     TCase *ov = tcase_create("overflow");
     tcase_set_timeout(ov, 30);

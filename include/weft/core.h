@@ -68,7 +68,22 @@ WEFT_EXPORT const char *weft_err_name(int err);
  * handles, queues). All four functions must be given and must behave like
  * the C library's. Call it before any other weft call; once weft has
  * allocated anything it returns -EBUSY and changes nothing. Returns 0 or
- * -EINVAL if a function is NULL. Task stacks always come from mmap. */
+ * -EINVAL if a function is NULL. Task stacks always come from mmap.
+ *
+ * Threads. The hooks are only called inside weft calls, on the thread that
+ * makes the call: for everything that belongs to a loop (the loop, its
+ * tasks, futures, callbacks, streams, sync objects ...), that loop's own
+ * thread; for the few calls tied to no loop (weft_tls_client_ctx(),
+ * weft_tls_ctx_free(), weft_free(), weft_freeaddrinfo(), destroying a sync
+ * object from another thread), whichever thread calls them. They are never
+ * called on executor worker threads, nor by weft_call_soon_threadsafe(),
+ * weft_future_set_result_threadsafe() or the weft_pool_* functions: memory
+ * that crosses threads there comes from the C library's malloc. A block is
+ * freed on the thread that allocated it unless you move the object to
+ * another thread yourself (bytes handed to weft_free() there, say). So if
+ * a single thread makes every other weft call, the hooks need not be
+ * thread-safe; with loops on several threads each of them calls the hooks,
+ * possibly at the same time, and they must be thread-safe (as malloc is). */
 WEFT_EXPORT int weft_replace_allocator(void *(*malloc_fn)(size_t),
                                        void *(*realloc_fn)(void *, size_t),
                                        void *(*calloc_fn)(size_t, size_t),

@@ -43,8 +43,10 @@
  * thread. A plain thread that wants work done uses weft_pool_submit()
  * (fire and forget, with a done function), or asks the loop thread with
  * weft_call_soon_threadsafe(). Memory shared between threads (pools, the
- * records of weft_pool_submit) comes from the C library's malloc, not from
- * weft_replace_allocator()'s hooks, which need not be thread-safe.
+ * records of weft_pool_submit, the completions workers post to a loop)
+ * comes from the C library's malloc: weft_replace_allocator()'s hooks are
+ * never called on worker threads (weft/core.h says which threads call
+ * them).
  */
 #ifndef WEFT_EXEC_H
 #define WEFT_EXEC_H

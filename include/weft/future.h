@@ -76,8 +76,10 @@ WEFT_EXPORT int weft_future_cancel(weft_future_t *future);
 
 /* Call fn(future, arg) on the loop thread once the future is done: via
  * call_soon, after completion; if it is already done, scheduled now.
- * Callbacks run in the order they were added. Returns 0, -ENOMEM,
- * -EINVAL. */
+ * Callbacks run in the order they were added. A callback still scheduled
+ * when the loop closes is dropped without being called (see
+ * weft_loop_close()), so `arg` must not depend on it to be freed then.
+ * Returns 0, -ENOMEM, -EINVAL. */
 WEFT_EXPORT int weft_future_add_done_callback(weft_future_t *future,
                                               weft_done_fn fn, void *arg);
 

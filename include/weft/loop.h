@@ -74,10 +74,25 @@ WEFT_EXPORT int weft_loop_run_until_complete(weft_loop_t *loop,
 WEFT_EXPORT int weft_loop_stop(weft_loop_t *loop);
 
 /* Close the loop: cancel every task still alive and run the loop until they
- * have all finished (as asyncio.run does), drop the callbacks that have not
- * run yet, and release the loop's kernel objects. Futures and tasks you
- * still hold stay readable. Returns 0, -EBUSY while the loop is running,
- * -EPERM from a foreign thread. Closing twice is harmless. */
+ * have all finished (as asyncio.run does), run the calls other threads
+ * queued with weft_call_soon_threadsafe() before the close, drop the
+ * callbacks that have not run yet, and release the loop's kernel objects.
+ * Dropped callbacks (call_soon, call_later, and futures' done-callbacks
+ * alike) are never called, as in asyncio; the references a done-callback
+ * held to its future are released. Futures and tasks you still hold stay
+ * readable. Returns 0, -EBUSY while the loop is running, -EPERM from a
+ * foreign thread. Closing twice is harmless.
+ *
+ * How long it takes is up to the tasks. A shielded wait (WEFT_SCOPE_SHIELD)
+ * is honoured for as long as something the loop knows of could complete
+ * it: a timer, I/O, an executor job, another task. Once nothing can (the
+ * loop would otherwise sleep forever), each task still parked in such a
+ * wait is named in a warning and the wait ends with -ECANCELED. Calls that
+ * threads of your own might still post are not waited for; give shielded
+ * clean-up a deadline of its own when it waits for a peer. The close does
+ * wait, without bound, for executor jobs (a running function cannot be
+ * interrupted, weft/exec.h) and for a task that ignores -ECANCELED and
+ * keeps running or waiting. */
 WEFT_EXPORT int weft_loop_close(weft_loop_t *loop);
 
 /* Close the loop if needed and free it. Release every task and future of

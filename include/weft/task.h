@@ -152,7 +152,9 @@ typedef struct weft_scope {
 enum {
     /* Waits inside ignore cancellation of the task and the expiry of outer
      * scopes (the scope's own deadline still applies): for clean-up that
-     * must wait, like asyncio.shield or Trio's shield=True. */
+     * must wait, like asyncio.shield or Trio's shield=True. Exception: a
+     * loop that closes (weft_loop_close, the end of weft_run) ends, with a
+     * warning, shielded waits that nothing can complete any more. */
     WEFT_SCOPE_SHIELD = 1u << 0,
     /* Waits inside also end with -ECANCELED when a soft cancellation
      * (weft_task_cancel_soft) is requested. */

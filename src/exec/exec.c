@@ -119,6 +119,7 @@ void weft__exec_finished(struct weft__job *j, int status, void *value,
 static void job_retire(struct weft__job *j) {
     weft__list_remove(&j->lnode);
     j->ex->ninflight--;
+    j->ex->loop->posts_expected--;
     weft__pool_unref(j->pool);
     j->pool = NULL;
     weft_future_release(&j->fut); /* the job's own reference */
@@ -255,10 +256,12 @@ int weft_run_in_executor_opts(weft_loop_t *loop, weft_job_fn fn, void *arg,
      * loop thread delivers it later, but it must be on the list by then). */
     weft__list_push_back(&ex->inflight, &j->lnode);
     ex->ninflight++;
+    loop->posts_expected++;
     err = weft__pool_enqueue(pool, j);
     if (err) {
         weft__list_remove(&j->lnode);
         ex->ninflight--;
+        loop->posts_expected--;
         weft__pool_unref(pool);
         weft__free(j);
         return err;
@@ -342,10 +345,10 @@ int weft_loop_set_default_pool(weft_loop_t *loop, weft_pool_t *pool) {
 
 /* Deliver every job in flight. Normally by running the loop (as the task
  * layer's close does), so that the done-callbacks the last completions
- * schedule run too, in the same iteration as the drain (a dropped callback
- * record would keep its future alive). If this thread is running another
- * loop (a loop closed from a task of another), by waiting for the workers
- * directly; the callbacks are then dropped with the rest. */
+ * schedule run too, in the same iteration as the drain. If this thread is
+ * running another loop (a loop closed from a task of another), by waiting
+ * for the workers directly; the callbacks are then dropped with the rest
+ * (never called; their references to the futures are released). */
 static void drain_inflight(weft_loop_t *loop, struct weft__exec *ex) {
     if (weft__loop_enter(loop, "weft_loop_close") == 0) {
         while (ex->ninflight > 0)

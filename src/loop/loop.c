@@ -123,23 +123,25 @@ static void run_hooks(weft_loop_t *loop, int lo, int hi) {
 
 static void call_fire(struct weft__timer *t);
 static void call_run(weft_loop_t *loop, struct weft__ready *r);
+static void call_discard(weft_loop_t *loop, struct weft__call *c);
 
+/* Callbacks that have not run are dropped, never called (asyncio's close
+ * clears its ready queue too), but what their records hold is released:
+ * a done-callback's reference to its future, for one. */
 static void drop_pending_calls(weft_loop_t *loop) {
     struct weft__timer *t;
     while ((t = weft__heap_pop_due(&loop->timers, UINT64_MAX))) {
         /* Tasks are gone by now; what is left are callback records (and
          * timers of objects that outlive the loop's run, dropped). */
         if (t->fire == call_fire)
-            weft__call_free(loop,
-                            WEFT__CONTAINER_OF(t, struct weft__call, timer));
+            call_discard(loop, WEFT__CONTAINER_OF(t, struct weft__call, timer));
     }
     struct weft__ready *r;
     while ((r = weft__ready_pop(loop))) {
         /* Callback records go back to the slab; anything else a module
          * queued is simply dropped (tasks are all gone by now). */
         if (r->run == call_run)
-            weft__call_free(loop,
-                            WEFT__CONTAINER_OF(r, struct weft__call, node));
+            call_discard(loop, WEFT__CONTAINER_OF(r, struct weft__call, node));
     }
 }
 
@@ -276,6 +278,7 @@ void weft__call_free(weft_loop_t *loop, struct weft__call *c) {
         weft__heap_remove(&loop->timers, &c->timer);
     c->state = WEFT__CALL_FREE;
     c->fn = NULL;
+    c->drop = NULL;
     c->arg = c->arg2 = c->arg3 = NULL;
     /* A new generation makes every handle to the old use stale. Skip 0 so
      * that no live handle ever has id 0. */
@@ -288,13 +291,23 @@ void weft__call_free(weft_loop_t *loop, struct weft__call *c) {
 
 static void call_run(weft_loop_t *loop, struct weft__ready *r) {
     struct weft__call *c = WEFT__CONTAINER_OF(r, struct weft__call, node);
-    void (*fn)(void *, void *, void *) = c->fn;
+    void (*fn)(void *, void *, void *) =
+        c->state == WEFT__CALL_READY ? c->fn : c->drop;
     void *arg = c->arg, *arg2 = c->arg2, *arg3 = c->arg3;
-    bool live = c->state == WEFT__CALL_READY;
     /* Free first: the callback may schedule again and reuse the record. */
     weft__call_free(loop, c);
-    if (live)
+    if (fn)
         fn(arg, arg2, arg3);
+}
+
+/* A scheduled record that will not run: free it, then release what it
+ * held. */
+static void call_discard(weft_loop_t *loop, struct weft__call *c) {
+    void (*drop)(void *, void *, void *) = c->drop;
+    void *arg = c->arg, *arg2 = c->arg2, *arg3 = c->arg3;
+    weft__call_free(loop, c);
+    if (drop)
+        drop(arg, arg2, arg3);
 }
 
 void weft__call_enqueue(weft_loop_t *loop, struct weft__call *c) {
@@ -412,7 +425,7 @@ int weft_handle_cancel(weft_loop_t *loop, weft_handle_t h) {
         c->state = WEFT__CALL_CANCELLED; /* skipped when its turn comes */
         return 0;
     case WEFT__CALL_TIMER:
-        weft__call_free(loop, c);
+        call_discard(loop, c);
         return 0;
     default:
         return -ENOENT;

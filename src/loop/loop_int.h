@@ -41,6 +41,10 @@ struct weft__call {
     struct weft__ready node;
     struct weft__timer timer;
     void (*fn)(void *arg, void *arg2, void *arg3);
+    /* Called instead of fn, with the same arguments, when a scheduled
+     * record is discarded without running (cancelled, or dropped by the
+     * loop's close), to release what the record holds. NULL: nothing. */
+    void (*drop)(void *arg, void *arg2, void *arg3);
     void *arg, *arg2, *arg3;
     struct weft__call *link; /* free list, or the holder's list */
     uint32_t gen, idx;
@@ -132,6 +136,9 @@ struct weft_loop {
     size_t stack_size;
 
     uint32_t io_waiters; /* tasks parked on I/O: the poller must run */
+    /* Completions that other threads will post to this loop (executor jobs
+     * in flight): an idle loop is waiting for them, not stuck. */
+    uint32_t posts_expected;
     int epfd;
     int wakefd;
     struct weft__tsq tsq;

@@ -2,7 +2,12 @@
  * one step, and an eventfd written only when the queue goes from empty to
  * non-empty (the `pending` flag), so a burst from many threads costs one
  * wakeup. The loop checks `pending` with one atomic load per iteration and
- * so needs no poll to notice calls while it is busy. */
+ * so needs no poll to notice calls while it is busy.
+ *
+ * The arrays grow on whichever thread posts and are freed on the loop's,
+ * so they come from the C library's allocator, not from
+ * weft_replace_allocator's hooks: core.h promises those are only called
+ * inside a weft call, on the thread making it, and never here. */
 #include <stdlib.h>
 
 #include "loop_int.h"
@@ -18,8 +23,8 @@ int weft__tsq_init(struct weft__tsq *q) {
 
 void weft__tsq_fini(struct weft__tsq *q) {
     pthread_mutex_destroy(&q->mu);
-    weft__free(q->v);
-    weft__free(q->spare);
+    free(q->v);
+    free(q->spare);
     q->v = q->spare = NULL;
 }
 
@@ -42,7 +47,7 @@ int weft_call_soon_threadsafe(weft_loop_t *loop, weft_callback_fn fn,
     } else {
         if (q->n == q->cap) {
             size_t cap = q->cap ? q->cap * 2 : 64;
-            struct weft__tsq_item *v = weft__realloc(q->v, cap * sizeof *v);
+            struct weft__tsq_item *v = realloc(q->v, cap * sizeof *v);
             if (v) {
                 q->v = v;
                 q->cap = cap;
@@ -91,6 +96,6 @@ size_t weft__tsq_drain(weft_loop_t *loop) {
         v = NULL;
     }
     pthread_mutex_unlock(&q->mu);
-    weft__free(v);
+    free(v);
     return n;
 }

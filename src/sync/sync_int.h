@@ -45,11 +45,10 @@ static inline int weft__sync_check(struct weft__sync_hdr *h, uint32_t magic,
     return weft__sync_check_slow(h, magic, fn);
 }
 
-/* The running task, or NULL (logged) outside a task: weft__task_require
- * with its fast path inline, for the calls that wait. */
+/* The running task, or NULL (logged) outside a task, for the calls that
+ * wait. */
 static inline struct weft_task *weft__sync_task(const char *fn) {
-    struct weft_task *t = weft__task_current();
-    return WEFT__LIKELY(t != NULL) ? t : weft__task_require(fn);
+    return weft__task_require(fn);
 }
 
 /* A waiting task. */

@@ -185,7 +185,7 @@ int weft_future_set_result_threadsafe(weft_future_t *f, void *value) {
     if (!f)
         return -EINVAL;
     /* Plain malloc: this runs on a foreign thread, and the record is freed
-     * on the loop thread; the hooks need not be thread-safe. */
+     * on the loop thread; core.h promises the hooks never run here. */
     struct ts_result *r = malloc(sizeof *r);
     if (!r)
         return -ENOMEM;
@@ -211,11 +211,17 @@ int weft_future_cancel(weft_future_t *f) {
 
 /* A done-callback record: arg = the future, arg2 = the user's function,
  * arg3 = the user's argument. It holds a reference to the future from
- * completion until it has run. */
+ * completion until it has run, or until the loop's close drops it. */
 static void run_done_cb(void *fp, void *fnp, void *arg) {
     weft_future_t *f = fp;
     ((weft_done_fn)(uintptr_t)fnp)(f, arg);
     weft_future_release(f);
+}
+
+static void drop_done_cb(void *fp, void *fnp, void *arg) {
+    (void)fnp;
+    (void)arg;
+    weft_future_release(fp);
 }
 
 int weft_future_add_done_callback(weft_future_t *f, weft_done_fn fn,
@@ -229,6 +235,7 @@ int weft_future_add_done_callback(weft_future_t *f, weft_done_fn fn,
     if (!c)
         return -ENOMEM;
     c->fn = run_done_cb;
+    c->drop = drop_done_cb;
     c->arg = f;
     c->arg2 = (void *)(uintptr_t)fn;
     c->arg3 = arg;

@@ -177,13 +177,37 @@ static inline struct weft_task *weft__task_current(void) {
     return weft__tls_rq.current;
 }
 
-/* The running task; logs misuse and returns NULL outside a task. */
-struct weft_task *weft__task_require(const char *fn);
+/* Out of line, cold: log a wait outside a task (returns NULL), a wake of a
+ * task that is not parked. */
+__attribute__((cold)) struct weft_task *
+weft__task_require_failed(const char *fn);
+__attribute__((cold)) void weft__task_wake_unparked(struct weft_task *t);
+
+/* The running task; logs misuse and returns NULL outside a task. Inline:
+ * every call that waits begins with it. */
+static inline struct weft_task *weft__task_require(const char *fn) {
+    struct weft_task *t = weft__task_current();
+    if (WEFT__LIKELY(t != NULL))
+        return t;
+    return weft__task_require_failed(fn);
+}
 
 struct weft__tasks *weft__tasks_get(weft_loop_t *loop);
 
 int weft__park(struct weft__wait *w);
-void weft__task_wake(struct weft_task *t, int result);
+
+/* Make t, parked in a wait, ready again; its wait returns `result`.
+ * Inline: every completion (a timer, a hand-off, I/O) ends here. */
+static inline void weft__task_wake(struct weft_task *t, int result) {
+    struct weft__wait *w = t->wait;
+    if (WEFT__UNLIKELY(!w)) {
+        weft__task_wake_unparked(t);
+        return;
+    }
+    w->result = result;
+    t->wait = NULL;
+    weft__ready_push(t->loop, &t->rnode);
+}
 /* Something that may interrupt t changed: interrupt its wait if it now
  * should be. */
 void weft__task_interrupt(struct weft_task *t);
