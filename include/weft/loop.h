@@ -96,8 +96,10 @@ WEFT_EXPORT int weft_loop_stop(weft_loop_t *loop);
 WEFT_EXPORT int weft_loop_close(weft_loop_t *loop);
 
 /* Close the loop if needed and free it. Release every task and future of
- * the loop first: their memory belongs to the loop (leftovers are freed
- * and reported in a log line). NULL is ignored. */
+ * the loop first. Leftovers are reported in a warning: a finished task's
+ * memory belongs to the loop and goes with it (a weft_task_t still held is
+ * then dangling), while a future still referenced stays allocated (a
+ * leak, which the warning counts). NULL is ignored. */
 WEFT_EXPORT void weft_loop_free(weft_loop_t *loop);
 
 WEFT_EXPORT bool weft_loop_is_running(const weft_loop_t *loop);
