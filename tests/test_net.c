@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -504,6 +506,78 @@ START_TEST(the_end_arriving_with_the_last_bytes_is_seen) {
 }
 END_TEST
 
+/* A short read empties the kernel's buffer only on byte streams (TCP, Unix
+ * stream sockets, pipes): a SOCK_SEQPACKET read returns one record and a
+ * tty in canonical mode one line, with more waiting and no new edge to
+ * come. The second read must not wait for one (the deadline scope turns
+ * such a hang into -ETIMEDOUT at once on the virtual clock). */
+static void read_two_records(weft_stream_t *r, int wfd, bool lines) {
+    ck_assert_int_eq(write(wfd, "one\n", 4), 4);
+    ck_assert_int_eq(write(wfd, "two\n", 4), 4);
+    if (lines) {
+        /* A pty hands input to the line discipline from a kernel worker:
+         * wait until both lines are there (no timing asserted). */
+        int avail = 0;
+        for (int i = 0; i < 5000 && avail < 8; i++) {
+            ck_assert_int_eq(ioctl(weft_stream_fd(r), FIONREAD, &avail), 0);
+            if (avail < 8)
+                usleep(1000);
+        }
+        ck_assert_int_ge(avail, 8);
+    }
+    ck_assert_ok(weft_sleep(0.001)); /* the loop harvests the edge */
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 5.0, 0));
+    char buf[4096];
+    if (lines) { /* through the read buffer (fill) */
+        ck_assert_int_eq(weft_stream_readline(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "one\n", 4), 0);
+        ck_assert_int_eq(weft_stream_readline(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "two\n", 4), 0);
+    } else { /* straight into the caller's buffer */
+        ck_assert_int_eq(weft_stream_read(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "one\n", 4), 0);
+        ck_assert_int_eq(weft_stream_read(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "two\n", 4), 0);
+    }
+    ck_assert_ok(weft_scope_exit(&sc));
+}
+
+static int records_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds), 0);
+    weft_stream_t *r;
+    ck_assert_ok(weft_stream_from_fd(loop, &r, fds[0], NULL));
+    read_two_records(r, fds[1], false);
+    ck_assert_ok(weft_stream_close(r));
+    close(fds[1]);
+    /* A pty's slave in canonical mode: a read returns one line. */
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0)
+        return 0; /* no ptys here: the socket case stands alone */
+    ck_assert_int_eq(grantpt(m), 0);
+    ck_assert_int_eq(unlockpt(m), 0);
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(sl, 0);
+    struct termios t;
+    ck_assert_int_eq(tcgetattr(sl, &t), 0);
+    ck_assert(t.c_lflag & ICANON);
+    t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    ck_assert_int_eq(tcsetattr(sl, TCSANOW, &t), 0);
+    ck_assert_ok(weft_stream_from_fd(loop, &r, sl, NULL));
+    read_two_records(r, m, true);
+    ck_assert_ok(weft_stream_close(r));
+    close(m);
+    return 0;
+}
+
+START_TEST(records_and_tty_lines_waiting_are_read_without_a_new_edge) {
+    ck_assert_ok(run_virtual(records_main, NULL));
+}
+END_TEST
+
 START_TEST(streams_over_pipes) {
     ck_assert_ok(weft_run(pipe_main, NULL));
 }
@@ -926,6 +1000,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, unix_sockets_with_a_path_and_abstract);
     tcase_add_test(tc, streams_over_pipes);
     tcase_add_test(tc, the_end_arriving_with_the_last_bytes_is_seen);
+    tcase_add_test(tc, records_and_tty_lines_waiting_are_read_without_a_new_edge);
     tcase_add_test(tc, writev_and_sendfile_deliver_every_byte);
     tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
     tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);

@@ -16,6 +16,8 @@ enum {
     WEFT__STREAM_OWNED = 1u << 5,   /* an object (a process) frees it */
     WEFT__STREAM_DRAINED = 1u << 6, /* the last read emptied the kernel's
                                        buffer: wait for an edge first */
+    WEFT__STREAM_BYTES = 1u << 7,   /* a byte stream (pipe, SOCK_STREAM):
+                                       a short read empties the buffer */
 };
 
 struct weft__drain_wait;

@@ -226,13 +226,16 @@ static ssize_t leave(weft_stream_t *s, struct weft_task **slot, ssize_t r) {
 
 /* ---- reading ------------------------------------------------------------------- */
 
-/* A read that returns fewer bytes than asked has emptied the kernel's
- * buffer, so the next read would only say EAGAIN: one wasted system call
- * per message in a request/response exchange (2.0 reads per message where
- * libuv makes 1.03, measured with strace on bench/echo). After a short
- * read the stream forgets the readiness it had latched and waits for the
- * next edge first; epoll raises one for any data (or FIN, or error) that
- * arrives after that read. */
+/* On a byte stream (a pipe or FIFO, a SOCK_STREAM socket) a read that
+ * returns fewer bytes than asked has emptied the kernel's buffer, so the
+ * next read would only say EAGAIN: one wasted system call per message in a
+ * request/response exchange (2.0 reads per message where libuv makes 1.03,
+ * measured with strace on bench/echo). After a short read such a stream
+ * forgets the readiness it had latched and waits for the next edge first;
+ * epoll raises one for any data (or FIN, or error) that arrives after that
+ * read. Elsewhere a short read proves nothing (a SOCK_SEQPACKET read
+ * returns one record, a tty in canonical mode one line, with more
+ * waiting and no edge to come), so those streams read until EAGAIN. */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
     const uint32_t news =
         WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
@@ -242,7 +245,7 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
             return w;
     }
     ssize_t n = weft__op_read(&s->io, buf, len);
-    if (n > 0 && (size_t)n < len) {
+    if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
          * data is a state that no later edge will announce again. */
         s->flags |= WEFT__STREAM_DRAINED;
@@ -630,11 +633,19 @@ int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
         s->low = s->high;
     weft__list_init(&s->drainers);
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (fstat(fd, &st) < 0)
+        st.st_mode = 0;
+    if (S_ISSOCK(st.st_mode)) {
         s->flags |= WEFT__STREAM_SOCKET;
-        int one = 1;
+        int one = 1, type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+            type == SOCK_STREAM)
+            s->flags |= WEFT__STREAM_BYTES;
         if (!(o && (o->flags & WEFT_STREAM_NAGLE)))
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else if (S_ISFIFO(st.st_mode)) {
+        s->flags |= WEFT__STREAM_BYTES; /* pipes and FIFOs */
     }
     int err = weft__io_open(loop, &s->io, fd);
     if (err) {
