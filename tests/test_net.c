@@ -632,6 +632,76 @@ START_TEST(writev_and_sendfile_deliver_every_byte) {
 }
 END_TEST
 
+/* A write made while a writev or sendfile is parked partway goes after all
+ * of its bytes, never into their middle. */
+struct bigsend {
+    weft_stream_t *s;
+    int file; /* -1: writev from `data` */
+    char *data;
+    size_t len;
+};
+
+static int bigsend_task(void *arg) {
+    struct bigsend *b = arg;
+    if (b->file >= 0)
+        return (int)weft_stream_sendfile(b->s, b->file, 0, b->len);
+    struct iovec iov[2] = {{b->data, b->len / 2},
+                           {b->data + b->len / 2, b->len - b->len / 2}};
+    return (int)weft_stream_writev(b->s, iov, 2);
+}
+
+static int no_splice_main(void *arg) {
+    bool use_file = arg != NULL;
+    const size_t big = 4u << 20; /* far more than the socket buffers */
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    struct bigsend bs = {.s = a, .file = -1, .len = big};
+    bs.data = malloc(big);
+    ck_assert_ptr_nonnull(bs.data);
+    memset(bs.data, 'a', big);
+    char tmpl[] = "/tmp/weft-splice-XXXXXX";
+    if (use_file) {
+        bs.file = mkstemp(tmpl);
+        ck_assert_int_ge(bs.file, 0);
+        unlink(tmpl);
+        ck_assert_int_eq(write(bs.file, bs.data, big), (ssize_t)big);
+    }
+    ck_assert_ok(weft_stream_write(a, "<", 1)); /* before: goes first */
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, bigsend_task, &bs, NULL));
+    ck_assert_ok(weft_sleep(0.01)); /* it fills the socket and parks */
+    ck_assert_ok(weft_stream_write(a, "BBBB", 4));
+    ck_assert_ok(weft_stream_write(a, ">", 1));
+    /* Read it all: "<", the big block whole, then "BBBB>". */
+    char *got = malloc(big + 6);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(weft_stream_read_exactly(b, got, big + 6),
+                     (ssize_t)big + 6);
+    ck_assert_int_eq(weft_join(t), (int)big);
+    weft_task_release(t);
+    ck_assert_int_eq(got[0], '<');
+    size_t first_b = 0;
+    for (size_t i = 1; i < big + 6 && !first_b; i++)
+        if (got[i] != 'a')
+            first_b = i;
+    ck_assert_uint_eq(first_b, big + 1);
+    ck_assert_int_eq(memcmp(got + big + 1, "BBBB>", 5), 0);
+    ck_assert_ok(weft_stream_drain(a));
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    if (use_file)
+        close(bs.file);
+    free(got);
+    free(bs.data);
+    return 0;
+}
+
+START_TEST(a_write_during_writev_or_sendfile_goes_after_it) {
+    ck_assert_ok(weft_run(no_splice_main, NULL));
+    ck_assert_ok(weft_run(no_splice_main, (void *)1));
+}
+END_TEST
+
 /* ---- servers: graceful close, limits ---------------------------------------------- */
 
 struct graceful {
@@ -1002,6 +1072,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, the_end_arriving_with_the_last_bytes_is_seen);
     tcase_add_test(tc, records_and_tty_lines_waiting_are_read_without_a_new_edge);
     tcase_add_test(tc, writev_and_sendfile_deliver_every_byte);
+    tcase_add_test(tc, a_write_during_writev_or_sendfile_goes_after_it);
     tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
     tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);
     suite_add_tcase(s, tc);

@@ -149,16 +149,22 @@ WEFT_EXPORT size_t weft_stream_buffered(const weft_stream_t *s);
 WEFT_EXPORT bool weft_stream_at_eof(const weft_stream_t *s);
 
 /* Queue bytes to send (copied; never waits): sent now if the socket takes
- * them, else from a buffer as it drains. Returns 0, or the error that broke
- * the stream earlier (-EPIPE, -ECONNRESET ...), -ESHUTDOWN after
- * weft_stream_shutdown or close. Use weft_stream_drain for
- * backpressure. Callable from plain callbacks too. */
+ * them, else from a buffer as it drains. Bytes go in the order of the
+ * calls: while a weft_stream_writev or weft_stream_sendfile is under way
+ * (in another task), the bytes are kept aside and sent after its last
+ * byte (dropped if it fails). Returns 0, or the error that broke the
+ * stream earlier (-EPIPE, -ECONNRESET ...), -ESHUTDOWN after
+ * weft_stream_shutdown or close, -ENOMEM. Use weft_stream_drain for
+ * backpressure (it counts the bytes kept aside too). Callable from plain
+ * callbacks too. */
 WEFT_EXPORT int weft_stream_write(weft_stream_t *s, const void *data,
                                   size_t len);
 
 /* Send several buffers without copying them: waits until every byte was
- * handed to the kernel (after what was already queued). Returns the total
- * sent, or an error (some bytes may have gone). */
+ * handed to the kernel (after what was already queued; weft_stream_write
+ * calls made meanwhile go after it). Returns the total sent, or an error
+ * (some bytes may have gone); -EBUSY if another task is in a writev,
+ * sendfile or shutdown of this stream. */
 WEFT_EXPORT ssize_t weft_stream_writev(weft_stream_t *s,
                                        const struct iovec *iov, int iovcnt);
 
@@ -168,7 +174,8 @@ WEFT_EXPORT int weft_stream_drain(weft_stream_t *s);
 
 /* Send count bytes of the file fd from offset, without copying through
  * user space (sendfile), after what is queued. Waits until sent; returns
- * the bytes sent (fewer at the file's end) or an error. */
+ * the bytes sent (fewer at the file's end) or an error. Writes made
+ * meanwhile and -EBUSY: as for weft_stream_writev. */
 WEFT_EXPORT ssize_t weft_stream_sendfile(weft_stream_t *s, int fd,
                                          off_t offset, size_t count);
 
