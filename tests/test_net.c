@@ -2,6 +2,7 @@
  * pipes. Timeouts run on the virtual clock; every server binds 127.0.0.1
  * (or ::1, or a Unix path) on an ephemeral port. */
 #include <fcntl.h>
+#include <net/if.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -1002,6 +1003,48 @@ START_TEST(udp_sendto_recvfrom_connected_truncated) {
 }
 END_TEST
 
+/* A link-local address keeps its zone ("%lo": the scope id) on the way
+ * from the resolver to the socket: without it Linux refuses fe80::/10 with
+ * EINVAL, with it the attempt goes to the interface (lo has no fe80::1, so
+ * it fails differently, unless someone gave lo that address). */
+static int zone_main(void *arg) {
+    (void)arg;
+    unsigned lo = if_nametoindex("lo");
+    int probe = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (!lo || probe < 0)
+        return 0; /* no IPv6 loopback here */
+    close(probe);
+    weft_udp_t *u;
+    int r = weft_udp_open(&u, "fe80::1%lo", "0", NULL, NULL, 0, 0);
+    ck_assert_int_ne(r, -EINVAL);
+    if (r == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        ck_assert_ok(weft_udp_sockname(u, &ss, &sl));
+        ck_assert_uint_eq(((struct sockaddr_in6 *)&ss)->sin6_scope_id, lo);
+        weft_udp_close(u);
+    }
+    r = weft_udp_open(&u, NULL, NULL, "fe80::1%lo", "9", 0, 0);
+    ck_assert_int_ne(r, -EINVAL);
+    if (r == 0)
+        weft_udp_close(u);
+    /* The numeric zone too, and a stream. */
+    char host[32];
+    snprintf(host, sizeof host, "fe80::1%%%u", lo);
+    weft_stream_t *c;
+    weft_connect_opts_t o = {.timeout = 5};
+    r = weft_open_connection(&c, host, "9", &o);
+    ck_assert_int_ne(r, -EINVAL);
+    if (r == 0)
+        weft_stream_close(c);
+    return 0;
+}
+
+START_TEST(ipv6_zones_reach_the_socket) {
+    ck_assert_ok(weft_run(zone_main, NULL));
+}
+END_TEST
+
 /* ---- misuse --------------------------------------------------------------------------- */
 
 static int second_reader(void *arg) {
@@ -1085,6 +1128,7 @@ static Suite *net_suite(void) {
     suite_add_tcase(s, sv);
     TCase *u = tcase_create("udp");
     tcase_add_test(u, udp_sendto_recvfrom_connected_truncated);
+    tcase_add_test(u, ipv6_zones_reach_the_socket);
     suite_add_tcase(s, u);
     return s;
 }

@@ -17,7 +17,8 @@
  * startup), since pipes and sendfile have no such flag. Children started
  * with weft_proc_exec get the default back.
  *
- * Addresses: host is a numeric IPv4/IPv6 address, "localhost", or a name
+ * Addresses: host is a numeric IPv4/IPv6 address (a link-local IPv6 one
+ * with its zone, "fe80::1%eth0" or "fe80::1%2"), "localhost", or a name
  * resolved asynchronously; port is a number or a service name. Unix socket
  * paths starting with '@' are in the abstract namespace.
  */
