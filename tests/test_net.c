@@ -954,6 +954,77 @@ START_TEST(ten_thousand_concurrent_connections) {
 }
 END_TEST
 
+/* A server the program never closed: the loop's close stops it (the
+ * listening socket is closed, a Unix socket file removed, the connection
+ * handlers cancelled) and its free releases the memory (ASan and valgrind
+ * check that part). */
+struct left_open {
+    int port;
+    char path[64];
+    int client; /* a connection still being served at the close */
+};
+
+static int left_open_main(void *arg) {
+    struct left_open *lo = arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv, *usrv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    ck_assert_ok(weft_start_unix_server(loop, &usrv, lo->path, echo_handler,
+                                        NULL, NULL));
+    lo->port = weft_server_port(srv);
+    lo->client = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(lo->client, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)lo->port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(lo->client, (struct sockaddr *)&sin, sizeof sin),
+                     0);
+    while (weft_server_connections(srv) == 0)
+        ck_assert_ok(weft_sleep(0.001));
+    return 0; /* neither server is closed */
+}
+
+START_TEST(a_server_left_open_is_closed_and_freed_with_its_loop) {
+    struct left_open lo;
+    snprintf(lo.path, sizeof lo.path, "/tmp/weft-left-open-%d.sock",
+             (int)getpid());
+    logcap_start();
+    ck_assert_ok(weft_run(left_open_main, &lo));
+    logcap_stop();
+    ck_assert_logged(1, "still open");
+    /* The connection was closed: the client reads the end. */
+    char c;
+    ck_assert_int_eq(read(lo.client, &c, 1), 0);
+    close(lo.client);
+    /* Nobody listens any more, and the socket file is gone. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)lo.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof sin), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    close(fd);
+    ck_assert_int_eq(access(lo.path, F_OK), -1);
+}
+END_TEST
+
+/* Closed by the loop, then by the program: fine, and freed once. */
+START_TEST(a_server_closed_after_its_loop_closed_is_freed) {
+    weft_loop_t *loop;
+    ck_assert_ok(weft_loop_new(&loop, NULL));
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    ck_assert_ok(weft_loop_close(loop));
+    logcap_start();
+    ck_assert_ok(weft_server_close(srv, 0));
+    logcap_stop();
+    ck_assert_int_eq(logcap.n, 0);
+    weft_loop_free(loop);
+}
+END_TEST
+
 /* ---- UDP ---------------------------------------------------------------------------- */
 
 static int udp_main(void *arg) {
@@ -1125,6 +1196,8 @@ static Suite *net_suite(void) {
     tcase_add_test(sv, max_connections_is_held);
     tcase_add_test(sv, accept_survives_emfile_without_spinning);
     tcase_add_test(sv, ten_thousand_concurrent_connections);
+    tcase_add_test(sv, a_server_left_open_is_closed_and_freed_with_its_loop);
+    tcase_add_test(sv, a_server_closed_after_its_loop_closed_is_freed);
     suite_add_tcase(s, sv);
     TCase *u = tcase_create("udp");
     tcase_add_test(u, udp_sendto_recvfrom_connected_truncated);

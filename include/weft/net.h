@@ -234,6 +234,10 @@ typedef struct weft_server_opts {
  * one, see weft_server_sockname) and serve each connection with fn(s, arg)
  * in its own task. Returns at once with the server in *out, owned by the
  * caller (weft_server_close). Call from a task or from the loop's thread.
+ * A server still open when its loop closes is stopped by the close (the
+ * listening socket is closed, a Unix socket file removed; the handlers
+ * are cancelled with the loop's other tasks); weft_server_close then only
+ * frees it, and weft_loop_free frees it if nobody did (with a warning).
  * Accept errors such as EMFILE pause accepting briefly instead of
  * spinning. Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
 WEFT_EXPORT int weft_start_server(weft_loop_t *loop, weft_server_t **out,

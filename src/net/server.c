@@ -11,6 +11,8 @@
 
 #define DEFAULT_BACKLOG 511
 #define ACCEPT_PAUSE 0.1 /* seconds to wait out EMFILE and friends */
+/* Servers left open are stopped once the loop's tasks are gone. */
+#define WEFT__PHASE_NET (WEFT__PHASE_TASKS + 5)
 
 struct weft__conn {
     struct weft__list link;
@@ -19,8 +21,11 @@ struct weft__conn {
     weft_task_t *task;
 };
 
+struct srv_hub;
+
 struct weft_server {
     weft_loop_t *loop;
+    struct weft__list link; /* in the loop's hub */
     int fd;
     struct weft__io io;
     weft_conn_fn fn;
@@ -34,15 +39,78 @@ struct weft_server {
     struct weft_task *closer;       /* in weft_server_close, waiting */
     struct weft__wait *close_wait;
     bool closing, free_when_done;
+    bool loop_closed; /* stopped by the loop's close: only freeing is left */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char *unix_path; /* a socket file to remove on close */
     uint64_t logged_at;
 };
 
+/* ---- the loop's servers ------------------------------------------------------- */
+
+/* Every server of a loop, so that the loop's close can stop the ones the
+ * program left open and its free can release them. */
+struct srv_hub {
+    struct weft__hook close_hook, free_hook;
+    struct weft__list servers;
+};
+
+static void stop_listening(weft_server_t *srv);
+static void hub_close(weft_loop_t *loop, struct weft__hook *h);
+static void hub_free(weft_loop_t *loop, struct weft__hook *h);
+
+static struct srv_hub *hub_get(weft_loop_t *loop) {
+    struct weft__list *pos;
+    for (pos = loop->hooks.next; pos != &loop->hooks; pos = pos->next) {
+        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook, link);
+        if (h->fn == hub_close)
+            return WEFT__CONTAINER_OF(h, struct srv_hub, close_hook);
+    }
+    struct srv_hub *hub = weft__calloc(1, sizeof *hub);
+    if (!hub)
+        return NULL;
+    weft__list_init(&hub->servers);
+    weft__hook_add(loop, &hub->close_hook, WEFT__PHASE_NET, hub_close);
+    weft__hook_add(loop, &hub->free_hook, WEFT__PHASE_FREE, hub_free);
+    return hub;
+}
+
 static void server_free(weft_server_t *srv) {
+    weft__list_remove(&srv->link);
     weft__free(srv->unix_path);
     weft__free(srv);
+}
+
+/* The tasks are gone (the acceptor ended, every handler was cancelled and
+ * its connection closed): stop listening now; the memory stays for the
+ * program's weft_server_close, or the loop's free. */
+static void hub_close(weft_loop_t *loop, struct weft__hook *h) {
+    (void)loop;
+    struct srv_hub *hub = WEFT__CONTAINER_OF(h, struct srv_hub, close_hook);
+    struct weft__list *pos;
+    for (pos = hub->servers.next; pos != &hub->servers; pos = pos->next) {
+        weft_server_t *srv = WEFT__CONTAINER_OF(pos, weft_server_t, link);
+        if (!srv->closing)
+            stop_listening(srv);
+        srv->loop_closed = true;
+    }
+}
+
+static void hub_free(weft_loop_t *loop, struct weft__hook *h) {
+    (void)loop;
+    struct srv_hub *hub = WEFT__CONTAINER_OF(h, struct srv_hub, free_hook);
+    size_t n = 0;
+    struct weft__list *l;
+    while ((l = weft__list_pop_front(&hub->servers))) {
+        server_free(WEFT__CONTAINER_OF(l, weft_server_t, link));
+        n++;
+    }
+    if (n)
+        weft__log(WEFT_LOG_WARN,
+                  "weft_loop_free: %zu server(s) still open; closed with the "
+                  "loop and freed with it",
+                  n);
+    weft__free(hub);
 }
 
 static void maybe_free(weft_server_t *srv) {
@@ -209,9 +277,11 @@ static int server_new(weft_loop_t *loop, weft_conn_fn fn, void *arg,
         return err;
     if (!fn)
         return -EINVAL;
-    weft_server_t *srv = weft__calloc(1, sizeof *srv);
+    struct srv_hub *hub = hub_get(loop);
+    weft_server_t *srv = hub ? weft__calloc(1, sizeof *srv) : NULL;
     if (!srv)
         return -ENOMEM;
+    weft__list_push_back(&hub->servers, &srv->link);
     srv->loop = loop;
     srv->fd = -1;
     srv->fn = fn;
@@ -377,6 +447,11 @@ int weft_server_close(weft_server_t *srv, double grace) {
     int err = weft__loop_check(srv->loop, "weft_server_close");
     if (err)
         return err;
+    if (srv->loop_closed) {
+        /* The loop's close stopped it; all that is left is the memory. */
+        server_free(srv);
+        return 0;
+    }
     if (srv->closing) {
         weft__log(WEFT_LOG_WARN, "weft_server_close: closed twice");
         return -EINVAL;
