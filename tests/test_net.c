@@ -117,6 +117,53 @@ START_TEST(localhost_falls_back_from_ipv6_to_ipv4) {
 }
 END_TEST
 
+/* A named host listens on every address it resolves to, as asyncio's
+ * create_server does: "localhost" is ::1 and 127.0.0.1, on one port. */
+static void echo_once(const char *host, const char *port, int family) {
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, host, port, NULL));
+    ck_assert_ok(weft_stream_write(c, "hi\n", 3));
+    char line[8];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 3);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    ck_assert_ok(weft_stream_peername(c, &ss, &sl));
+    ck_assert_int_eq(ss.ss_family, family);
+    ck_assert_ok(weft_stream_close(c));
+}
+
+static int every_address_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    weft_server_opts_t so = {.max_connections = 1};
+    ck_assert_ok(weft_start_server(loop, &srv, "localhost", "0", echo_handler,
+                                   NULL, &so));
+    char port[8];
+    port_of(srv, port);
+    ck_assert_int_gt(weft_server_port(srv), 0);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    ck_assert_ok(weft_server_sockname(srv, &ss, &sl));
+    bool v6 = ss.ss_family == AF_INET6; /* ::1 first, when there is one */
+    echo_once("127.0.0.1", port, AF_INET);
+    if (v6)
+        echo_once("::1", port, AF_INET6);
+    ck_assert_ok(weft_server_close(srv, 1.0));
+    weft_stream_t *c;
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", port, NULL),
+                  -ECONNREFUSED);
+    if (v6)
+        ck_assert_err(weft_open_connection(&c, "::1", port, NULL),
+                      -ECONNREFUSED);
+    return 0;
+}
+
+START_TEST(a_named_host_listens_on_every_address) {
+    ck_assert_ok(weft_run(every_address_main, NULL));
+}
+END_TEST
+
 /* ---- reading rules, on a socket pair ---------------------------------------- */
 
 static int reading_main(void *arg) {
@@ -1175,6 +1222,7 @@ static Suite *net_suite(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, echo_over_tcp);
     tcase_add_test(tc, localhost_falls_back_from_ipv6_to_ipv4);
+    tcase_add_test(tc, a_named_host_listens_on_every_address);
     tcase_add_test(tc, partial_reads_and_limits_lose_nothing);
     tcase_add_test(tc, zero_copy_parsing);
     tcase_add_test(tc, a_peer_that_resets_mid_write);

@@ -230,9 +230,15 @@ typedef struct weft_server_opts {
     weft_tls_ctx_t *tls;
 } weft_server_opts_t;
 
-/* Listen on host:port (host NULL: all interfaces; port "0": an ephemeral
- * one, see weft_server_sockname) and serve each connection with fn(s, arg)
- * in its own task. Returns at once with the server in *out, owned by the
+/* Listen on host:port (host NULL: all interfaces, [::] taking IPv4 too;
+ * port "0": an ephemeral one, see weft_server_port) and serve each
+ * connection with fn(s, arg) in its own task. A host with several
+ * addresses ("localhost": ::1 and 127.0.0.1; a name) is listened on at
+ * every one (at most 16), as asyncio's create_server does, all on one port
+ * (with "0", the one the first address got), IPv6 sockets IPV6_V6ONLY;
+ * an address whose family this host lacks (EADDRNOTAVAIL,
+ * EAFNOSUPPORT) is skipped, any other failure fails the call. The
+ * listeners share max_connections and close together. Returns at once with the server in *out, owned by the
  * caller (weft_server_close). Call from a task or from the loop's thread.
  * A server still open when its loop closes is stopped by the close (the
  * listening socket is closed, a Unix socket file removed; the handlers
@@ -252,12 +258,14 @@ WEFT_EXPORT int weft_start_unix_server(weft_loop_t *loop, weft_server_t **out,
                                        void *arg,
                                        const weft_server_opts_t *opts);
 
-/* The address the server listens on. */
+/* The address the server listens on: the first one, when it listens on
+ * several (they differ only in the IP address). -EBADF once the loop
+ * closed it. */
 WEFT_EXPORT int weft_server_sockname(const weft_server_t *srv,
                                      struct sockaddr_storage *addr,
                                      socklen_t *len);
 
-/* The listening port (TCP), or 0. */
+/* The listening port (TCP; the same on every address), or 0. */
 WEFT_EXPORT int weft_server_port(const weft_server_t *srv);
 
 /* Connections being served now. */
