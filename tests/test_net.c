@@ -908,6 +908,46 @@ START_TEST(accept_survives_emfile_without_spinning) {
 }
 END_TEST
 
+/* The listening socket broken under the server (shut down: accept says
+ * EINVAL from then on): the acceptor stops with one log line instead of
+ * retrying forever; connections and close go on as before. */
+static int listening_fd_of(int port) {
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in sin;
+        socklen_t sl = sizeof sin;
+        int acc = 0;
+        socklen_t al = sizeof acc;
+        if (getsockname(fd, (struct sockaddr *)&sin, &sl) == 0 &&
+            sin.sin_family == AF_INET && ntohs(sin.sin_port) == port &&
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc)
+            return fd;
+    }
+    return -1;
+}
+
+static int broken_listener_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    int lfd = listening_fd_of(weft_server_port(srv));
+    ck_assert_int_ge(lfd, 0);
+    ck_assert_ok(weft_sleep(0.01)); /* the acceptor waits in accept */
+    logcap_start();
+    ck_assert_int_eq(shutdown(lfd, SHUT_RDWR), 0);
+    ck_assert_ok(weft_sleep(5.0));
+    logcap_stop();
+    ck_assert_logged(1, "no longer accepting");
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(a_broken_listening_socket_stops_its_acceptor_once) {
+    ck_assert_ok(run_virtual(broken_listener_main, NULL));
+}
+END_TEST
+
 /* 10,000 connections at once to one server. The clients run in a child
  * process, so neither process needs more than ~10,000 descriptors. */
 #define MANY 10000
@@ -1243,6 +1283,7 @@ static Suite *net_suite(void) {
     tcase_add_test(sv, graceful_close_stops_idle_lets_busy_finish_cancels_stuck);
     tcase_add_test(sv, max_connections_is_held);
     tcase_add_test(sv, accept_survives_emfile_without_spinning);
+    tcase_add_test(sv, a_broken_listening_socket_stops_its_acceptor_once);
     tcase_add_test(sv, ten_thousand_concurrent_connections);
     tcase_add_test(sv, a_server_left_open_is_closed_and_freed_with_its_loop);
     tcase_add_test(sv, a_server_closed_after_its_loop_closed_is_freed);

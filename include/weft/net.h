@@ -232,20 +232,28 @@ typedef struct weft_server_opts {
 
 /* Listen on host:port (host NULL: all interfaces, [::] taking IPv4 too;
  * port "0": an ephemeral one, see weft_server_port) and serve each
- * connection with fn(s, arg) in its own task. A host with several
- * addresses ("localhost": ::1 and 127.0.0.1; a name) is listened on at
- * every one (at most 16), as asyncio's create_server does, all on one port
- * (with "0", the one the first address got), IPv6 sockets IPV6_V6ONLY;
- * an address whose family this host lacks (EADDRNOTAVAIL,
- * EAFNOSUPPORT) is skipped, any other failure fails the call. The
- * listeners share max_connections and close together. Returns at once with the server in *out, owned by the
- * caller (weft_server_close). Call from a task or from the loop's thread.
+ * connection with fn(s, arg) in its own task. Returns at once with the
+ * server in *out, owned by the caller (weft_server_close). Call from a
+ * task or from the loop's thread.
+ *
+ * A host with several addresses ("localhost": ::1 and 127.0.0.1; a name)
+ * is listened on at every one (at most 16), as asyncio's create_server
+ * does, all on one port (with "0", the one the first address got), IPv6
+ * sockets IPV6_V6ONLY; an address whose family this host lacks
+ * (EADDRNOTAVAIL, EAFNOSUPPORT) is skipped, any other failure fails the
+ * call. The listeners share max_connections and close together.
+ *
+ * Accept errors such as EMFILE pause accepting briefly instead of
+ * spinning; an error of the connection being accepted (ECONNABORTED ...)
+ * skips it; any other one means the listening socket is broken (EINVAL
+ * after a shutdown of it) and ends accepting on it, with a log line.
+ *
  * A server still open when its loop closes is stopped by the close (the
- * listening socket is closed, a Unix socket file removed; the handlers
+ * listening sockets are closed, a Unix socket file removed; the handlers
  * are cancelled with the loop's other tasks); weft_server_close then only
  * frees it, and weft_loop_free frees it if nobody did (with a warning).
- * Accept errors such as EMFILE pause accepting briefly instead of
- * spinning. Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
+ *
+ * Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
 WEFT_EXPORT int weft_start_server(weft_loop_t *loop, weft_server_t **out,
                                   const char *host, const char *port,
                                   weft_conn_fn fn, void *arg,

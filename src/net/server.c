@@ -1,7 +1,9 @@
 /* Servers: one listening socket per address (a name such as "localhost"
  * may have several), an accepting task for each, and one task per
  * connection running the user's handler. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -205,6 +207,50 @@ static bool resource_error(int err) {
            err == -ENOMEM;
 }
 
+/* Errors of the connection being accepted, not of the listener: Linux
+ * passes a pending connection's network error up from accept (accept(2)),
+ * and a firewall refusing it is EPERM. Take the next one at once. */
+static bool connection_error(int err) {
+    switch (-err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case EINTR:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* "127.0.0.1:8080", "[::1]:8080" or a Unix path, for log lines. */
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
+                            size_t size) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(buf, size, "%s:%d", ip, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(buf, size, "[%s]:%d", ip, ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
+        snprintf(buf, size, "%.*s", (int)sizeof a->sun_path,
+                 a->sun_path[0] ? a->sun_path : "@...");
+    } else {
+        snprintf(buf, size, "?");
+    }
+    return buf;
+}
+
 static int acceptor_run(void *arg) {
     struct listener *l = arg;
     weft_server_t *srv = l->srv;
@@ -226,8 +272,19 @@ static int acceptor_run(void *arg) {
         }
         if (fd == -ECANCELED || fd == -ETIMEDOUT || fd == -EBADF)
             break;
-        if (fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
+        if (connection_error(fd))
             continue; /* that connection died before we took it */
+        if (!resource_error(fd)) {
+            /* The listening socket itself is broken (EINVAL once it was
+             * shut down, ENOTSOCK ...): retrying cannot help. */
+            char addr[128];
+            weft__log(WEFT_LOG_WARN,
+                      "server: accept failed on %s: %s; no longer accepting "
+                      "there",
+                      addr_str(&l->addr, addr, sizeof addr),
+                      weft_strerror(fd));
+            break;
+        }
         /* Out of descriptors or memory: pause instead of spinning, and say
          * so at most once a second. */
         if (srv->loop->now >= srv->logged_at + WEFT__NS_PER_SEC) {
@@ -235,8 +292,6 @@ static int acceptor_run(void *arg) {
             weft__log(WEFT_LOG_WARN, "server: accept failed: %s; pausing",
                       weft_strerror(fd));
         }
-        if (!resource_error(fd))
-            weft__log(WEFT_LOG_DEBUG, "server: accept: %s", weft_strerror(fd));
         if (weft_sleep(ACCEPT_PAUSE) < 0)
             break;
     }
