@@ -352,8 +352,18 @@ static ssize_t fill(weft_stream_t *s) {
 static void consume(weft_stream_t *s, size_t n) {
     s->roff += n;
     s->rlen -= n;
-    if (s->rlen == 0)
+    if (s->rlen == 0) {
         s->roff = 0;
+        /* read_exactly past the limit grew the buffer to hold its message:
+         * give that back once it is read, rather than keep it for the
+         * stream's life (fill allocates the usual size again). Reads up to
+         * the limit never grow it this far. */
+        if (s->rcap > 2 * (s->limit + READ_CHUNK)) {
+            weft__free(s->rbuf);
+            s->rbuf = NULL;
+            s->rcap = 0;
+        }
+    }
 }
 
 ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len) {
@@ -423,7 +433,7 @@ ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t len) {
         return err;
     ssize_t r = 1;
     /* Large reads: the buffer grows to len; fine, the caller asked for it
-     * all at once. */
+     * all at once (consume shrinks it back). */
     while (s->rlen < len && (r = fill(s)) > 0) {
     }
     if (s->rlen < len)
