@@ -2,12 +2,15 @@
  * pipes. Timeouts run on the virtual clock; every server binds 127.0.0.1
  * (or ::1, or a Unix path) on an ephemeral port. */
 #include <fcntl.h>
+#include <net/if.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -111,6 +114,53 @@ static int localhost_main(void *arg) {
 
 START_TEST(localhost_falls_back_from_ipv6_to_ipv4) {
     ck_assert_ok(weft_run(localhost_main, NULL));
+}
+END_TEST
+
+/* A named host listens on every address it resolves to, as asyncio's
+ * create_server does: "localhost" is ::1 and 127.0.0.1, on one port. */
+static void echo_once(const char *host, const char *port, int family) {
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, host, port, NULL));
+    ck_assert_ok(weft_stream_write(c, "hi\n", 3));
+    char line[8];
+    ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 3);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    ck_assert_ok(weft_stream_peername(c, &ss, &sl));
+    ck_assert_int_eq(ss.ss_family, family);
+    ck_assert_ok(weft_stream_close(c));
+}
+
+static int every_address_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    weft_server_opts_t so = {.max_connections = 1};
+    ck_assert_ok(weft_start_server(loop, &srv, "localhost", "0", echo_handler,
+                                   NULL, &so));
+    char port[8];
+    port_of(srv, port);
+    ck_assert_int_gt(weft_server_port(srv), 0);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    ck_assert_ok(weft_server_sockname(srv, &ss, &sl));
+    bool v6 = ss.ss_family == AF_INET6; /* ::1 first, when there is one */
+    echo_once("127.0.0.1", port, AF_INET);
+    if (v6)
+        echo_once("::1", port, AF_INET6);
+    ck_assert_ok(weft_server_close(srv, 1.0));
+    weft_stream_t *c;
+    ck_assert_err(weft_open_connection(&c, "127.0.0.1", port, NULL),
+                  -ECONNREFUSED);
+    if (v6)
+        ck_assert_err(weft_open_connection(&c, "::1", port, NULL),
+                      -ECONNREFUSED);
+    return 0;
+}
+
+START_TEST(a_named_host_listens_on_every_address) {
+    ck_assert_ok(weft_run(every_address_main, NULL));
 }
 END_TEST
 
@@ -504,8 +554,156 @@ START_TEST(the_end_arriving_with_the_last_bytes_is_seen) {
 }
 END_TEST
 
+/* A short read empties the kernel's buffer only on byte streams (TCP, Unix
+ * stream sockets, pipes): a SOCK_SEQPACKET read returns one record and a
+ * tty in canonical mode one line, with more waiting and no new edge to
+ * come. The second read must not wait for one (the deadline scope turns
+ * such a hang into -ETIMEDOUT at once on the virtual clock). */
+static void read_two_records(weft_stream_t *r, int wfd, bool lines) {
+    ck_assert_int_eq(write(wfd, "one\n", 4), 4);
+    ck_assert_int_eq(write(wfd, "two\n", 4), 4);
+    if (lines) {
+        /* A pty hands input to the line discipline from a kernel worker:
+         * wait until both lines are there (no timing asserted). */
+        int avail = 0;
+        for (int i = 0; i < 5000 && avail < 8; i++) {
+            ck_assert_int_eq(ioctl(weft_stream_fd(r), FIONREAD, &avail), 0);
+            if (avail < 8)
+                usleep(1000);
+        }
+        ck_assert_int_ge(avail, 8);
+    }
+    ck_assert_ok(weft_sleep(0.001)); /* the loop harvests the edge */
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 5.0, 0));
+    char buf[4096];
+    if (lines) { /* through the read buffer (fill) */
+        ck_assert_int_eq(weft_stream_readline(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "one\n", 4), 0);
+        ck_assert_int_eq(weft_stream_readline(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "two\n", 4), 0);
+    } else { /* straight into the caller's buffer */
+        ck_assert_int_eq(weft_stream_read(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "one\n", 4), 0);
+        ck_assert_int_eq(weft_stream_read(r, buf, sizeof buf), 4);
+        ck_assert_int_eq(memcmp(buf, "two\n", 4), 0);
+    }
+    ck_assert_ok(weft_scope_exit(&sc));
+}
+
+static int records_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds), 0);
+    weft_stream_t *r;
+    ck_assert_ok(weft_stream_from_fd(loop, &r, fds[0], NULL));
+    read_two_records(r, fds[1], false);
+    ck_assert_ok(weft_stream_close(r));
+    close(fds[1]);
+    /* A pty's slave in canonical mode: a read returns one line. */
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0)
+        return 0; /* no ptys here: the socket case stands alone */
+    ck_assert_int_eq(grantpt(m), 0);
+    ck_assert_int_eq(unlockpt(m), 0);
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(sl, 0);
+    struct termios t;
+    ck_assert_int_eq(tcgetattr(sl, &t), 0);
+    ck_assert(t.c_lflag & ICANON);
+    t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    ck_assert_int_eq(tcsetattr(sl, TCSANOW, &t), 0);
+    ck_assert_ok(weft_stream_from_fd(loop, &r, sl, NULL));
+    read_two_records(r, m, true);
+    ck_assert_ok(weft_stream_close(r));
+    close(m);
+    return 0;
+}
+
+START_TEST(records_and_tty_lines_waiting_are_read_without_a_new_edge) {
+    ck_assert_ok(run_virtual(records_main, NULL));
+}
+END_TEST
+
 START_TEST(streams_over_pipes) {
     ck_assert_ok(weft_run(pipe_main, NULL));
+}
+END_TEST
+
+/* read_exactly of more than the limit grows the read buffer to hold it;
+ * once that is consumed the buffer goes back to its usual size instead of
+ * staying for the stream's life. Measured with a counting allocator. */
+static size_t live_bytes;
+
+static void *count_malloc(size_t n) {
+    size_t *p = malloc(n + 16);
+    if (!p)
+        return NULL;
+    *p = n;
+    live_bytes += n;
+    return (char *)p + 16;
+}
+
+static void *count_calloc(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = count_malloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+static void count_free(void *q) {
+    if (!q)
+        return;
+    size_t *p = (size_t *)((char *)q - 16);
+    live_bytes -= *p;
+    free(p);
+}
+
+static void *count_realloc(void *q, size_t n) {
+    if (!q)
+        return count_malloc(n);
+    size_t *p = (size_t *)((char *)q - 16);
+    size_t old = *p;
+    size_t *np = realloc(p, n + 16);
+    if (!np)
+        return NULL;
+    *np = n;
+    live_bytes += n;
+    live_bytes -= old;
+    return (char *)np + 16;
+}
+
+static int shrink_main(void *arg) {
+    (void)arg;
+    const size_t big = 1u << 20;
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    char *data = calloc(1, big);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_ok(weft_stream_write(a, data, big)); /* a's queue: kept */
+    size_t before = live_bytes;
+    ck_assert_int_eq(weft_stream_read_exactly(b, data, big), (ssize_t)big);
+    ck_assert_uint_lt(live_bytes, before + 256 * 1024);
+    /* The stream reads on as before. */
+    ck_assert_ok(weft_stream_write(a, "xy", 2));
+    ck_assert_int_eq(weft_stream_read_exactly(b, data, 2), 2);
+    ck_assert_int_eq(memcmp(data, "xy", 2), 0);
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    free(data);
+    return 0;
+}
+
+START_TEST(a_big_read_exactly_does_not_keep_its_buffer) {
+    int r = weft_replace_allocator(count_malloc, count_realloc, count_calloc,
+                                   count_free);
+    ck_assert(r == 0 || r == -EBUSY);
+    if (r == -EBUSY)
+        return; /* CK_FORK=no: weft already allocated in this process */
+    ck_assert_ok(weft_run(shrink_main, NULL));
 }
 END_TEST
 
@@ -555,6 +753,76 @@ static int bulk_main(void *arg) {
 
 START_TEST(writev_and_sendfile_deliver_every_byte) {
     ck_assert_ok(weft_run(bulk_main, NULL));
+}
+END_TEST
+
+/* A write made while a writev or sendfile is parked partway goes after all
+ * of its bytes, never into their middle. */
+struct bigsend {
+    weft_stream_t *s;
+    int file; /* -1: writev from `data` */
+    char *data;
+    size_t len;
+};
+
+static int bigsend_task(void *arg) {
+    struct bigsend *b = arg;
+    if (b->file >= 0)
+        return (int)weft_stream_sendfile(b->s, b->file, 0, b->len);
+    struct iovec iov[2] = {{b->data, b->len / 2},
+                           {b->data + b->len / 2, b->len - b->len / 2}};
+    return (int)weft_stream_writev(b->s, iov, 2);
+}
+
+static int no_splice_main(void *arg) {
+    bool use_file = arg != NULL;
+    const size_t big = 4u << 20; /* far more than the socket buffers */
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    struct bigsend bs = {.s = a, .file = -1, .len = big};
+    bs.data = malloc(big);
+    ck_assert_ptr_nonnull(bs.data);
+    memset(bs.data, 'a', big);
+    char tmpl[] = "/tmp/weft-splice-XXXXXX";
+    if (use_file) {
+        bs.file = mkstemp(tmpl);
+        ck_assert_int_ge(bs.file, 0);
+        unlink(tmpl);
+        ck_assert_int_eq(write(bs.file, bs.data, big), (ssize_t)big);
+    }
+    ck_assert_ok(weft_stream_write(a, "<", 1)); /* before: goes first */
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, bigsend_task, &bs, NULL));
+    ck_assert_ok(weft_sleep(0.01)); /* it fills the socket and parks */
+    ck_assert_ok(weft_stream_write(a, "BBBB", 4));
+    ck_assert_ok(weft_stream_write(a, ">", 1));
+    /* Read it all: "<", the big block whole, then "BBBB>". */
+    char *got = malloc(big + 6);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(weft_stream_read_exactly(b, got, big + 6),
+                     (ssize_t)big + 6);
+    ck_assert_int_eq(weft_join(t), (int)big);
+    weft_task_release(t);
+    ck_assert_int_eq(got[0], '<');
+    size_t first_b = 0;
+    for (size_t i = 1; i < big + 6 && !first_b; i++)
+        if (got[i] != 'a')
+            first_b = i;
+    ck_assert_uint_eq(first_b, big + 1);
+    ck_assert_int_eq(memcmp(got + big + 1, "BBBB>", 5), 0);
+    ck_assert_ok(weft_stream_drain(a));
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    if (use_file)
+        close(bs.file);
+    free(got);
+    free(bs.data);
+    return 0;
+}
+
+START_TEST(a_write_during_writev_or_sendfile_goes_after_it) {
+    ck_assert_ok(weft_run(no_splice_main, NULL));
+    ck_assert_ok(weft_run(no_splice_main, (void *)1));
 }
 END_TEST
 
@@ -716,6 +984,46 @@ START_TEST(accept_survives_emfile_without_spinning) {
 }
 END_TEST
 
+/* The listening socket broken under the server (shut down: accept says
+ * EINVAL from then on): the acceptor stops with one log line instead of
+ * retrying forever; connections and close go on as before. */
+static int listening_fd_of(int port) {
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in sin;
+        socklen_t sl = sizeof sin;
+        int acc = 0;
+        socklen_t al = sizeof acc;
+        if (getsockname(fd, (struct sockaddr *)&sin, &sl) == 0 &&
+            sin.sin_family == AF_INET && ntohs(sin.sin_port) == port &&
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc)
+            return fd;
+    }
+    return -1;
+}
+
+static int broken_listener_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    int lfd = listening_fd_of(weft_server_port(srv));
+    ck_assert_int_ge(lfd, 0);
+    ck_assert_ok(weft_sleep(0.01)); /* the acceptor waits in accept */
+    logcap_start();
+    ck_assert_int_eq(shutdown(lfd, SHUT_RDWR), 0);
+    ck_assert_ok(weft_sleep(5.0));
+    logcap_stop();
+    ck_assert_logged(1, "no longer accepting");
+    ck_assert_ok(weft_server_close(srv, 0));
+    return 0;
+}
+
+START_TEST(a_broken_listening_socket_stops_its_acceptor_once) {
+    ck_assert_ok(run_virtual(broken_listener_main, NULL));
+}
+END_TEST
+
 /* 10,000 connections at once to one server. The clients run in a child
  * process, so neither process needs more than ~10,000 descriptors. */
 #define MANY 10000
@@ -809,6 +1117,77 @@ START_TEST(ten_thousand_concurrent_connections) {
 }
 END_TEST
 
+/* A server the program never closed: the loop's close stops it (the
+ * listening socket is closed, a Unix socket file removed, the connection
+ * handlers cancelled) and its free releases the memory (ASan and valgrind
+ * check that part). */
+struct left_open {
+    int port;
+    char path[64];
+    int client; /* a connection still being served at the close */
+};
+
+static int left_open_main(void *arg) {
+    struct left_open *lo = arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_server_t *srv, *usrv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    ck_assert_ok(weft_start_unix_server(loop, &usrv, lo->path, echo_handler,
+                                        NULL, NULL));
+    lo->port = weft_server_port(srv);
+    lo->client = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(lo->client, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)lo->port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(lo->client, (struct sockaddr *)&sin, sizeof sin),
+                     0);
+    while (weft_server_connections(srv) == 0)
+        ck_assert_ok(weft_sleep(0.001));
+    return 0; /* neither server is closed */
+}
+
+START_TEST(a_server_left_open_is_closed_and_freed_with_its_loop) {
+    struct left_open lo;
+    snprintf(lo.path, sizeof lo.path, "/tmp/weft-left-open-%d.sock",
+             (int)getpid());
+    logcap_start();
+    ck_assert_ok(weft_run(left_open_main, &lo));
+    logcap_stop();
+    ck_assert_logged(1, "still open");
+    /* The connection was closed: the client reads the end. */
+    char c;
+    ck_assert_int_eq(read(lo.client, &c, 1), 0);
+    close(lo.client);
+    /* Nobody listens any more, and the socket file is gone. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)lo.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof sin), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    close(fd);
+    ck_assert_int_eq(access(lo.path, F_OK), -1);
+}
+END_TEST
+
+/* Closed by the loop, then by the program: fine, and freed once. */
+START_TEST(a_server_closed_after_its_loop_closed_is_freed) {
+    weft_loop_t *loop;
+    ck_assert_ok(weft_loop_new(&loop, NULL));
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(loop, &srv, "127.0.0.1", "0", echo_handler,
+                                   NULL, NULL));
+    ck_assert_ok(weft_loop_close(loop));
+    logcap_start();
+    ck_assert_ok(weft_server_close(srv, 0));
+    logcap_stop();
+    ck_assert_int_eq(logcap.n, 0);
+    weft_loop_free(loop);
+}
+END_TEST
+
 /* ---- UDP ---------------------------------------------------------------------------- */
 
 static int udp_main(void *arg) {
@@ -855,6 +1234,48 @@ static int udp_main(void *arg) {
 
 START_TEST(udp_sendto_recvfrom_connected_truncated) {
     ck_assert_ok(run_virtual(udp_main, NULL));
+}
+END_TEST
+
+/* A link-local address keeps its zone ("%lo": the scope id) on the way
+ * from the resolver to the socket: without it Linux refuses fe80::/10 with
+ * EINVAL, with it the attempt goes to the interface (lo has no fe80::1, so
+ * it fails differently, unless someone gave lo that address). */
+static int zone_main(void *arg) {
+    (void)arg;
+    unsigned lo = if_nametoindex("lo");
+    int probe = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (!lo || probe < 0)
+        return 0; /* no IPv6 loopback here */
+    close(probe);
+    weft_udp_t *u;
+    int r = weft_udp_open(&u, "fe80::1%lo", "0", NULL, NULL, 0, 0);
+    ck_assert_int_ne(r, -EINVAL);
+    if (r == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        ck_assert_ok(weft_udp_sockname(u, &ss, &sl));
+        ck_assert_uint_eq(((struct sockaddr_in6 *)&ss)->sin6_scope_id, lo);
+        weft_udp_close(u);
+    }
+    r = weft_udp_open(&u, NULL, NULL, "fe80::1%lo", "9", 0, 0);
+    ck_assert_int_ne(r, -EINVAL);
+    if (r == 0)
+        weft_udp_close(u);
+    /* The numeric zone too, and a stream. */
+    char host[32];
+    snprintf(host, sizeof host, "fe80::1%%%u", lo);
+    weft_stream_t *c;
+    weft_connect_opts_t o = {.timeout = 5};
+    r = weft_open_connection(&c, host, "9", &o);
+    ck_assert_int_ne(r, -EINVAL);
+    if (r == 0)
+        weft_stream_close(c);
+    return 0;
+}
+
+START_TEST(ipv6_zones_reach_the_socket) {
+    ck_assert_ok(weft_run(zone_main, NULL));
 }
 END_TEST
 
@@ -917,6 +1338,7 @@ static Suite *net_suite(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, echo_over_tcp);
     tcase_add_test(tc, localhost_falls_back_from_ipv6_to_ipv4);
+    tcase_add_test(tc, a_named_host_listens_on_every_address);
     tcase_add_test(tc, partial_reads_and_limits_lose_nothing);
     tcase_add_test(tc, zero_copy_parsing);
     tcase_add_test(tc, a_peer_that_resets_mid_write);
@@ -926,7 +1348,10 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, unix_sockets_with_a_path_and_abstract);
     tcase_add_test(tc, streams_over_pipes);
     tcase_add_test(tc, the_end_arriving_with_the_last_bytes_is_seen);
+    tcase_add_test(tc, records_and_tty_lines_waiting_are_read_without_a_new_edge);
     tcase_add_test(tc, writev_and_sendfile_deliver_every_byte);
+    tcase_add_test(tc, a_write_during_writev_or_sendfile_goes_after_it);
+    tcase_add_test(tc, a_big_read_exactly_does_not_keep_its_buffer);
     tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
     tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);
     suite_add_tcase(s, tc);
@@ -935,10 +1360,14 @@ static Suite *net_suite(void) {
     tcase_add_test(sv, graceful_close_stops_idle_lets_busy_finish_cancels_stuck);
     tcase_add_test(sv, max_connections_is_held);
     tcase_add_test(sv, accept_survives_emfile_without_spinning);
+    tcase_add_test(sv, a_broken_listening_socket_stops_its_acceptor_once);
     tcase_add_test(sv, ten_thousand_concurrent_connections);
+    tcase_add_test(sv, a_server_left_open_is_closed_and_freed_with_its_loop);
+    tcase_add_test(sv, a_server_closed_after_its_loop_closed_is_freed);
     suite_add_tcase(s, sv);
     TCase *u = tcase_create("udp");
     tcase_add_test(u, udp_sendto_recvfrom_connected_truncated);
+    tcase_add_test(u, ipv6_zones_reach_the_socket);
     suite_add_tcase(s, u);
     return s;
 }

@@ -17,7 +17,8 @@
  * startup), since pipes and sendfile have no such flag. Children started
  * with weft_proc_exec get the default back.
  *
- * Addresses: host is a numeric IPv4/IPv6 address, "localhost", or a name
+ * Addresses: host is a numeric IPv4/IPv6 address (a link-local IPv6 one
+ * with its zone, "fe80::1%eth0" or "fe80::1%2"), "localhost", or a name
  * resolved asynchronously; port is a number or a service name. Unix socket
  * paths starting with '@' are in the abstract namespace.
  */
@@ -149,16 +150,22 @@ WEFT_EXPORT size_t weft_stream_buffered(const weft_stream_t *s);
 WEFT_EXPORT bool weft_stream_at_eof(const weft_stream_t *s);
 
 /* Queue bytes to send (copied; never waits): sent now if the socket takes
- * them, else from a buffer as it drains. Returns 0, or the error that broke
- * the stream earlier (-EPIPE, -ECONNRESET ...), -ESHUTDOWN after
- * weft_stream_shutdown or close. Use weft_stream_drain for
- * backpressure. Callable from plain callbacks too. */
+ * them, else from a buffer as it drains. Bytes go in the order of the
+ * calls: while a weft_stream_writev or weft_stream_sendfile is under way
+ * (in another task), the bytes are kept aside and sent after its last
+ * byte (dropped if it fails). Returns 0, or the error that broke the
+ * stream earlier (-EPIPE, -ECONNRESET ...), -ESHUTDOWN after
+ * weft_stream_shutdown or close, -ENOMEM. Use weft_stream_drain for
+ * backpressure (it counts the bytes kept aside too). Callable from plain
+ * callbacks too. */
 WEFT_EXPORT int weft_stream_write(weft_stream_t *s, const void *data,
                                   size_t len);
 
 /* Send several buffers without copying them: waits until every byte was
- * handed to the kernel (after what was already queued). Returns the total
- * sent, or an error (some bytes may have gone). */
+ * handed to the kernel (after what was already queued; weft_stream_write
+ * calls made meanwhile go after it). Returns the total sent, or an error
+ * (some bytes may have gone); -EBUSY if another task is in a writev,
+ * sendfile or shutdown of this stream. */
 WEFT_EXPORT ssize_t weft_stream_writev(weft_stream_t *s,
                                        const struct iovec *iov, int iovcnt);
 
@@ -168,7 +175,8 @@ WEFT_EXPORT int weft_stream_drain(weft_stream_t *s);
 
 /* Send count bytes of the file fd from offset, without copying through
  * user space (sendfile), after what is queued. Waits until sent; returns
- * the bytes sent (fewer at the file's end) or an error. */
+ * the bytes sent (fewer at the file's end) or an error. Writes made
+ * meanwhile and -EBUSY: as for weft_stream_writev. */
 WEFT_EXPORT ssize_t weft_stream_sendfile(weft_stream_t *s, int fd,
                                          off_t offset, size_t count);
 
@@ -222,12 +230,30 @@ typedef struct weft_server_opts {
     weft_tls_ctx_t *tls;
 } weft_server_opts_t;
 
-/* Listen on host:port (host NULL: all interfaces; port "0": an ephemeral
- * one, see weft_server_sockname) and serve each connection with fn(s, arg)
- * in its own task. Returns at once with the server in *out, owned by the
- * caller (weft_server_close). Call from a task or from the loop's thread.
+/* Listen on host:port (host NULL: all interfaces, [::] taking IPv4 too;
+ * port "0": an ephemeral one, see weft_server_port) and serve each
+ * connection with fn(s, arg) in its own task. Returns at once with the
+ * server in *out, owned by the caller (weft_server_close). Call from a
+ * task or from the loop's thread.
+ *
+ * A host with several addresses ("localhost": ::1 and 127.0.0.1; a name)
+ * is listened on at every one (at most 16), as asyncio's create_server
+ * does, all on one port (with "0", the one the first address got), IPv6
+ * sockets IPV6_V6ONLY; an address whose family this host lacks
+ * (EADDRNOTAVAIL, EAFNOSUPPORT) is skipped, any other failure fails the
+ * call. The listeners share max_connections and close together.
+ *
  * Accept errors such as EMFILE pause accepting briefly instead of
- * spinning. Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
+ * spinning; an error of the connection being accepted (ECONNABORTED ...)
+ * skips it; any other one means the listening socket is broken (EINVAL
+ * after a shutdown of it) and ends accepting on it, with a log line.
+ *
+ * A server still open when its loop closes is stopped by the close (the
+ * listening sockets are closed, a Unix socket file removed; the handlers
+ * are cancelled with the loop's other tasks); weft_server_close then only
+ * frees it, and weft_loop_free frees it if nobody did (with a warning).
+ *
+ * Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
 WEFT_EXPORT int weft_start_server(weft_loop_t *loop, weft_server_t **out,
                                   const char *host, const char *port,
                                   weft_conn_fn fn, void *arg,
@@ -240,12 +266,14 @@ WEFT_EXPORT int weft_start_unix_server(weft_loop_t *loop, weft_server_t **out,
                                        void *arg,
                                        const weft_server_opts_t *opts);
 
-/* The address the server listens on. */
+/* The address the server listens on: the first one, when it listens on
+ * several (they differ only in the IP address). -EBADF once the loop
+ * closed it. */
 WEFT_EXPORT int weft_server_sockname(const weft_server_t *srv,
                                      struct sockaddr_storage *addr,
                                      socklen_t *len);
 
-/* The listening port (TCP), or 0. */
+/* The listening port (TCP; the same on every address), or 0. */
 WEFT_EXPORT int weft_server_port(const weft_server_t *srv);
 
 /* Connections being served now. */

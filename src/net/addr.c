@@ -54,29 +54,25 @@ static int parse_port(const char *port, int socktype, uint16_t *out) {
     return 0;
 }
 
-static struct addrinfo *ai_new(int family, int socktype, const void *addr,
+/* A node holding a copy of the whole socket address `sa` (an IPv6 one
+ * keeps its scope id and flow info), with the port set. */
+static struct addrinfo *ai_new(int socktype, const struct sockaddr *sa,
                                uint16_t port) {
-    size_t salen = family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                      : sizeof(struct sockaddr_in);
+    size_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
     struct addrinfo *ai = weft__calloc(1, sizeof *ai + salen);
     if (!ai)
         return NULL;
-    ai->ai_family = family;
+    ai->ai_family = sa->sa_family;
     ai->ai_socktype = socktype;
     ai->ai_protocol = socktype == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
     ai->ai_addrlen = (socklen_t)salen;
     ai->ai_addr = (struct sockaddr *)(ai + 1);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ai->ai_addr;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        memcpy(&s6->sin6_addr, addr, sizeof s6->sin6_addr);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ai->ai_addr;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        memcpy(&s4->sin_addr, addr, sizeof s4->sin_addr);
-    }
+    memcpy(ai->ai_addr, sa, salen);
+    if (sa->sa_family == AF_INET6)
+        ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons(port);
     return ai;
 }
 
@@ -88,14 +84,33 @@ void weft__addrinfo_free(struct addrinfo *ai) {
     }
 }
 
-static int append(struct addrinfo ***tail, int family, int socktype,
-                  const void *addr, uint16_t port) {
-    struct addrinfo *ai = ai_new(family, socktype, addr, port);
+static int append_sa(struct addrinfo ***tail, int socktype,
+                     const struct sockaddr *sa, uint16_t port) {
+    struct addrinfo *ai = ai_new(socktype, sa, port);
     if (!ai)
         return -ENOMEM;
     **tail = ai;
     *tail = &ai->ai_next;
     return 0;
+}
+
+/* Append a node for a bare IPv4 or IPv6 address (no zone). */
+static int append(struct addrinfo ***tail, int family, int socktype,
+                  const void *addr, uint16_t port) {
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } u;
+    memset(&u, 0, sizeof u);
+    if (family == AF_INET6) {
+        u.v6.sin6_family = AF_INET6;
+        memcpy(&u.v6.sin6_addr, addr, sizeof u.v6.sin6_addr);
+    } else {
+        u.v4.sin_family = AF_INET;
+        memcpy(&u.v4.sin_addr, addr, sizeof u.v4.sin_addr);
+    }
+    return append_sa(tail, socktype, &u.sa, port);
 }
 
 int weft__resolve(const char *host, const char *port, int family,
@@ -159,16 +174,15 @@ int weft__resolve_name(const char *host, uint16_t port, int family,
                   weft_dns_strerror(err, host, msg, sizeof msg));
         return err;
     }
-    /* Copy into our own nodes, with the port set. */
+    /* Copy into our own nodes, with the port set: the whole address, so
+     * that a link-local one keeps its zone ("fe80::1%eth0"). */
     struct addrinfo *list = NULL, **tail = &list;
     for (struct addrinfo *a = res; a && !err; a = a->ai_next) {
-        if (a->ai_family == AF_INET)
-            err = append(&tail, AF_INET, socktype,
-                         &((struct sockaddr_in *)a->ai_addr)->sin_addr, port);
-        else if (a->ai_family == AF_INET6)
-            err = append(&tail, AF_INET6, socktype,
-                         &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr,
-                         port);
+        if ((a->ai_family == AF_INET &&
+             a->ai_addrlen >= sizeof(struct sockaddr_in)) ||
+            (a->ai_family == AF_INET6 &&
+             a->ai_addrlen >= sizeof(struct sockaddr_in6)))
+            err = append_sa(&tail, socktype, a->ai_addr, port);
     }
     weft_freeaddrinfo(res);
     if (!err && !list)

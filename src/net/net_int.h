@@ -16,6 +16,10 @@ enum {
     WEFT__STREAM_OWNED = 1u << 5,   /* an object (a process) frees it */
     WEFT__STREAM_DRAINED = 1u << 6, /* the last read emptied the kernel's
                                        buffer: wait for an edge first */
+    WEFT__STREAM_BYTES = 1u << 7,   /* a byte stream (pipe, SOCK_STREAM):
+                                       a short read empties the buffer */
+    WEFT__STREAM_HOLD = 1u << 8,    /* a writev/sendfile is sending:
+                                       writes wait in hbuf behind it */
 };
 
 struct weft__drain_wait;
@@ -37,6 +41,9 @@ struct weft_stream {
     int werr;
     struct weft_task *writer;
     struct weft__list drainers; /* tasks waiting for the buffer to drain */
+    /* writes made during a writev/sendfile, sent when it ends */
+    char *hbuf;
+    size_t hlen, hcap;
     /* a server's connection */
     struct weft__conn *conn;
     /* TLS (tls.c): the write buffer then holds ciphertext */

@@ -1,6 +1,9 @@
-/* Servers: a listening socket, an accepting task, and one task per
+/* Servers: one listening socket per address (a name such as "localhost"
+ * may have several), an accepting task for each, and one task per
  * connection running the user's handler. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,6 +14,8 @@
 
 #define DEFAULT_BACKLOG 511
 #define ACCEPT_PAUSE 0.1 /* seconds to wait out EMFILE and friends */
+/* Servers left open are stopped once the loop's tasks are gone. */
+#define WEFT__PHASE_NET (WEFT__PHASE_TASKS + 5)
 
 struct weft__conn {
     struct weft__list link;
@@ -19,34 +24,108 @@ struct weft__conn {
     weft_task_t *task;
 };
 
-struct weft_server {
-    weft_loop_t *loop;
+#define MAX_LISTENERS 16
+
+/* A listening socket and its acceptor. */
+struct listener {
+    weft_server_t *srv;
     int fd;
     struct weft__io io;
+    weft_task_t *acceptor;
+    struct weft__wait *slot_wait; /* the acceptor, at max_connections */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+struct weft_server {
+    weft_loop_t *loop;
+    struct weft__list link; /* in the loop's hub */
+    struct listener *ls;
+    size_t nls;       /* listening sockets, ls[0] first */
+    size_t accepting; /* acceptors still running */
     weft_conn_fn fn;
     void *arg;
     weft_server_opts_t opts;
-    weft_task_t *acceptor;
-    bool acceptor_done;
     struct weft__list conns;
     size_t nconns;
-    struct weft__wait *slot_wait;   /* the acceptor, at max_connections */
     struct weft_task *closer;       /* in weft_server_close, waiting */
     struct weft__wait *close_wait;
     bool closing, free_when_done;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    bool loop_closed; /* stopped by the loop's close: only freeing is left */
     char *unix_path; /* a socket file to remove on close */
     uint64_t logged_at;
 };
 
+/* ---- the loop's servers ------------------------------------------------------- */
+
+/* Every server of a loop, so that the loop's close can stop the ones the
+ * program left open and its free can release them. */
+struct srv_hub {
+    struct weft__hook close_hook, free_hook;
+    struct weft__list servers;
+};
+
+static void stop_listening(weft_server_t *srv);
+static void hub_close(weft_loop_t *loop, struct weft__hook *h);
+static void hub_free(weft_loop_t *loop, struct weft__hook *h);
+
+static struct srv_hub *hub_get(weft_loop_t *loop) {
+    struct weft__list *pos;
+    for (pos = loop->hooks.next; pos != &loop->hooks; pos = pos->next) {
+        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook, link);
+        if (h->fn == hub_close)
+            return WEFT__CONTAINER_OF(h, struct srv_hub, close_hook);
+    }
+    struct srv_hub *hub = weft__calloc(1, sizeof *hub);
+    if (!hub)
+        return NULL;
+    weft__list_init(&hub->servers);
+    weft__hook_add(loop, &hub->close_hook, WEFT__PHASE_NET, hub_close);
+    weft__hook_add(loop, &hub->free_hook, WEFT__PHASE_FREE, hub_free);
+    return hub;
+}
+
 static void server_free(weft_server_t *srv) {
+    weft__list_remove(&srv->link);
+    weft__free(srv->ls);
     weft__free(srv->unix_path);
     weft__free(srv);
 }
 
+/* The tasks are gone (the acceptor ended, every handler was cancelled and
+ * its connection closed): stop listening now; the memory stays for the
+ * program's weft_server_close, or the loop's free. */
+static void hub_close(weft_loop_t *loop, struct weft__hook *h) {
+    (void)loop;
+    struct srv_hub *hub = WEFT__CONTAINER_OF(h, struct srv_hub, close_hook);
+    struct weft__list *pos;
+    for (pos = hub->servers.next; pos != &hub->servers; pos = pos->next) {
+        weft_server_t *srv = WEFT__CONTAINER_OF(pos, weft_server_t, link);
+        if (!srv->closing)
+            stop_listening(srv);
+        srv->loop_closed = true;
+    }
+}
+
+static void hub_free(weft_loop_t *loop, struct weft__hook *h) {
+    (void)loop;
+    struct srv_hub *hub = WEFT__CONTAINER_OF(h, struct srv_hub, free_hook);
+    size_t n = 0;
+    struct weft__list *l;
+    while ((l = weft__list_pop_front(&hub->servers))) {
+        server_free(WEFT__CONTAINER_OF(l, weft_server_t, link));
+        n++;
+    }
+    if (n)
+        weft__log(WEFT_LOG_WARN,
+                  "weft_loop_free: %zu server(s) still open; closed with the "
+                  "loop and freed with it",
+                  n);
+    weft__free(hub);
+}
+
 static void maybe_free(weft_server_t *srv) {
-    if (srv->free_when_done && srv->acceptor_done && srv->nconns == 0)
+    if (srv->free_when_done && srv->accepting == 0 && srv->nconns == 0)
         server_free(srv);
 }
 
@@ -61,8 +140,8 @@ static void conn_done(struct weft__conn *c) {
     weft_server_t *srv = c->srv;
     weft__list_remove(&c->link);
     srv->nconns--;
-    if (srv->slot_wait && srv->acceptor)
-        wake(srv->acceptor, srv->slot_wait);
+    for (size_t i = 0; i < srv->nls; i++)
+        wake(srv->ls[i].acceptor, srv->ls[i].slot_wait);
     if (srv->nconns == 0)
         wake(srv->closer, srv->close_wait);
     weft_task_release(c->task); /* ours; the running task keeps its own */
@@ -128,28 +207,84 @@ static bool resource_error(int err) {
            err == -ENOMEM;
 }
 
+/* Errors of the connection being accepted, not of the listener: Linux
+ * passes a pending connection's network error up from accept (accept(2)),
+ * and a firewall refusing it is EPERM. Take the next one at once. */
+static bool connection_error(int err) {
+    switch (-err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case EINTR:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* "127.0.0.1:8080", "[::1]:8080" or a Unix path, for log lines. */
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
+                            size_t size) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(buf, size, "%s:%d", ip, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(buf, size, "[%s]:%d", ip, ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
+        snprintf(buf, size, "%.*s", (int)sizeof a->sun_path,
+                 a->sun_path[0] ? a->sun_path : "@...");
+    } else {
+        snprintf(buf, size, "?");
+    }
+    return buf;
+}
+
 static int acceptor_run(void *arg) {
-    weft_server_t *srv = arg;
+    struct listener *l = arg;
+    weft_server_t *srv = l->srv;
     while (!srv->closing) {
         if (srv->opts.max_connections &&
             srv->nconns >= srv->opts.max_connections) {
             struct weft__wait w = {0};
-            srv->slot_wait = &w;
+            l->slot_wait = &w;
             int r = weft__park(&w);
-            srv->slot_wait = NULL;
+            l->slot_wait = NULL;
             if (r < 0)
                 break;
             continue;
         }
-        int fd = weft__op_accept(&srv->io, NULL, NULL, 0);
+        int fd = weft__op_accept(&l->io, NULL, NULL, 0);
         if (fd >= 0) {
             start_conn(srv, fd);
             continue;
         }
         if (fd == -ECANCELED || fd == -ETIMEDOUT || fd == -EBADF)
             break;
-        if (fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
+        if (connection_error(fd))
             continue; /* that connection died before we took it */
+        if (!resource_error(fd)) {
+            /* The listening socket itself is broken (EINVAL once it was
+             * shut down, ENOTSOCK ...): retrying cannot help. */
+            char addr[128];
+            weft__log(WEFT_LOG_WARN,
+                      "server: accept failed on %s: %s; no longer accepting "
+                      "there",
+                      addr_str(&l->addr, addr, sizeof addr),
+                      weft_strerror(fd));
+            break;
+        }
         /* Out of descriptors or memory: pause instead of spinning, and say
          * so at most once a second. */
         if (srv->loop->now >= srv->logged_at + WEFT__NS_PER_SEC) {
@@ -157,12 +292,10 @@ static int acceptor_run(void *arg) {
             weft__log(WEFT_LOG_WARN, "server: accept failed: %s; pausing",
                       weft_strerror(fd));
         }
-        if (!resource_error(fd))
-            weft__log(WEFT_LOG_DEBUG, "server: accept: %s", weft_strerror(fd));
         if (weft_sleep(ACCEPT_PAUSE) < 0)
             break;
     }
-    srv->acceptor_done = true;
+    srv->accepting--;
     if (srv->closer)
         wake(srv->closer, srv->close_wait);
     maybe_free(srv);
@@ -171,8 +304,11 @@ static int acceptor_run(void *arg) {
 
 /* ---- starting ------------------------------------------------------------------ */
 
+/* Bind and listen on sa as the server's next listening socket. v6any: ::
+ * taking IPv4 too; v6only: an IPv6 address among others (0.0.0.0 next to
+ * :: must be a socket of its own). */
 static int listen_on(weft_server_t *srv, const struct sockaddr *sa,
-                     socklen_t len, bool v6any) {
+                     socklen_t len, bool v6any, bool v6only) {
     int fd = weft__socket(sa->sa_family, SOCK_STREAM, 0);
     if (fd < 0)
         return fd;
@@ -186,8 +322,9 @@ static int listen_on(weft_server_t *srv, const struct sockaddr *sa,
             close(fd);
             return e;
         }
-        if (v6any) /* :: takes IPv4 too */
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (sa->sa_family == AF_INET6 && (v6any || v6only))
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6any ? &zero : &one,
+                       sizeof one);
     }
     int backlog = srv->opts.backlog > 0 ? srv->opts.backlog : DEFAULT_BACKLOG;
     if (bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
@@ -195,25 +332,33 @@ static int listen_on(weft_server_t *srv, const struct sockaddr *sa,
         close(fd);
         return e;
     }
-    srv->fd = fd;
-    srv->addrlen = sizeof srv->addr;
-    getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen);
+    struct listener *l = &srv->ls[srv->nls++];
+    l->srv = srv;
+    l->fd = fd;
+    l->addrlen = sizeof l->addr;
+    getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen);
     return 0;
 }
 
 static int server_new(weft_loop_t *loop, weft_conn_fn fn, void *arg,
-                      const weft_server_opts_t *opts, weft_server_t **out) {
+                      const weft_server_opts_t *opts, size_t nls,
+                      weft_server_t **out) {
     *out = NULL;
     int err = weft__loop_check(loop, "weft_start_server");
     if (err)
         return err;
     if (!fn)
         return -EINVAL;
-    weft_server_t *srv = weft__calloc(1, sizeof *srv);
-    if (!srv)
+    struct srv_hub *hub = hub_get(loop);
+    weft_server_t *srv = hub ? weft__calloc(1, sizeof *srv) : NULL;
+    if (srv)
+        srv->ls = weft__calloc(nls, sizeof *srv->ls);
+    if (!srv || !srv->ls) {
+        weft__free(srv);
         return -ENOMEM;
+    }
+    weft__list_push_back(&hub->servers, &srv->link);
     srv->loop = loop;
-    srv->fd = -1;
     srv->fn = fn;
     srv->arg = arg;
     if (opts)
@@ -223,20 +368,91 @@ static int server_new(weft_loop_t *loop, weft_conn_fn fn, void *arg,
     return 0;
 }
 
+/* Close the listening sockets (after a failure to start: not registered). */
+static void close_unregistered(weft_server_t *srv, size_t from) {
+    for (size_t i = from; i < srv->nls; i++) {
+        close(srv->ls[i].fd);
+        srv->ls[i].fd = -1;
+    }
+}
+
 static int server_run(weft_server_t *srv) {
-    int err = weft__io_open(srv->loop, &srv->io, srv->fd);
-    if (!err) {
-        weft_spawn_opts_t so = {.name = "acceptor"};
-        err = weft_loop_spawn(srv->loop, &srv->acceptor, acceptor_run, srv,
-                              &so);
+    int err = 0;
+    size_t i;
+    for (i = 0; i < srv->nls && !err; i++) {
+        err = weft__io_open(srv->loop, &srv->ls[i].io, srv->ls[i].fd);
         if (err)
-            weft__io_close(srv->loop, &srv->io);
+            break;
     }
     if (err) {
-        close(srv->fd);
+        while (i-- > 0)
+            weft__io_close(srv->loop, &srv->ls[i].io);
+        close_unregistered(srv, 0);
         if (srv->unix_path)
             unlink(srv->unix_path);
         server_free(srv);
+        return err;
+    }
+    for (i = 0; i < srv->nls; i++) {
+        weft_spawn_opts_t so = {.name = "acceptor"};
+        err = weft_loop_spawn(srv->loop, &srv->ls[i].acceptor, acceptor_run,
+                              &srv->ls[i], &so);
+        if (err)
+            break;
+        srv->accepting++;
+    }
+    if (err) {
+        /* Acceptors already spawned still start (cancelled) and end; the
+         * last one out frees the server. */
+        stop_listening(srv);
+        srv->free_when_done = true;
+        maybe_free(srv);
+    }
+    return err;
+}
+
+static in_port_t *port_of(struct sockaddr_storage *ss) {
+    return ss->ss_family == AF_INET6 ? &((struct sockaddr_in6 *)ss)->sin6_port
+                                     : &((struct sockaddr_in *)ss)->sin_port;
+}
+
+/* One pass over the first n addresses, on port `port` (network order) if
+ * the address has none. A family this host lacks is skipped, as asyncio
+ * does; any other failure fails the whole server. */
+static int listen_pass(weft_server_t *srv, const struct addrinfo *ai,
+                       size_t n, in_port_t port) {
+    int skipped = -EADDRNOTAVAIL;
+    for (size_t i = 0; i < n; i++, ai = ai->ai_next) {
+        struct sockaddr_storage ss;
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        if (*port_of(&ss) == 0)
+            *port_of(&ss) = port;
+        int r = listen_on(srv, (struct sockaddr *)&ss, ai->ai_addrlen, false,
+                          n > 1);
+        if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL)
+            skipped = r;
+        else if (r)
+            return r;
+        else if (port == 0)
+            port = *port_of(&srv->ls[srv->nls - 1].addr);
+    }
+    return srv->nls ? 0 : skipped;
+}
+
+/* Listen on every address of the list (n of them), on one port: with port
+ * 0, the one the first address got. That port may be taken on a later
+ * address: then start again, a few times. */
+static int listen_all(weft_server_t *srv, const struct addrinfo *ai,
+                      size_t n) {
+    int err = 0;
+    for (int tries = 0; tries < 8; tries++) {
+        err = listen_pass(srv, ai, n, 0);
+        struct sockaddr_storage first;
+        memcpy(&first, ai->ai_addr, ai->ai_addrlen);
+        if (err != -EADDRINUSE || *port_of(&first) != 0 || srv->nls == 0)
+            break;
+        close_unregistered(srv, 0);
+        srv->nls = 0;
     }
     return err;
 }
@@ -246,33 +462,45 @@ int weft_start_server(weft_loop_t *loop, weft_server_t **out,
                       void *arg, const weft_server_opts_t *opts) {
     if (!out || !port)
         return -EINVAL;
+    *out = NULL;
     weft_server_t *srv;
-    int err = server_new(loop, fn, arg, opts, &srv);
-    if (err)
-        return err;
+    int err;
     struct addrinfo *ai = NULL;
     if (!host) {
         /* Every interface: IPv6 any with IPv4 mapped, or IPv4 alone. */
+        err = server_new(loop, fn, arg, opts, 1, &srv);
+        if (err)
+            return err;
         err = weft__resolve(NULL, port, AF_INET6, SOCK_STREAM, true, &ai);
         if (!err)
-            err = listen_on(srv, ai->ai_addr, ai->ai_addrlen, true);
+            err = listen_on(srv, ai->ai_addr, ai->ai_addrlen, true, false);
         weft__addrinfo_free(ai);
         ai = NULL;
-        if (err == -EAFNOSUPPORT)
+        if (err == -EAFNOSUPPORT) {
             err = weft__resolve(NULL, port, AF_INET, SOCK_STREAM, true, &ai);
-        else
-            goto listening;
+            if (!err)
+                err = listen_on(srv, ai->ai_addr, ai->ai_addrlen, false,
+                                false);
+            weft__addrinfo_free(ai);
+        }
     } else {
+        /* Every address of the host, as asyncio's create_server. */
         err = weft__resolve(host, port, AF_UNSPEC, SOCK_STREAM, true, &ai);
+        if (err)
+            return err;
+        size_t n = 0;
+        for (struct addrinfo *a = ai; a && n < MAX_LISTENERS; a = a->ai_next)
+            n++;
+        err = server_new(loop, fn, arg, opts, n, &srv);
+        if (err) {
+            weft__addrinfo_free(ai);
+            return err;
+        }
+        err = listen_all(srv, ai, n);
+        weft__addrinfo_free(ai);
     }
-    if (!err) {
-        err = -EADDRNOTAVAIL;
-        for (struct addrinfo *a = ai; a && err; a = a->ai_next)
-            err = listen_on(srv, a->ai_addr, a->ai_addrlen, false);
-    }
-    weft__addrinfo_free(ai);
-listening:
     if (err) {
+        close_unregistered(srv, 0);
         server_free(srv);
         return err;
     }
@@ -293,7 +521,7 @@ int weft_start_unix_server(weft_loop_t *loop, weft_server_t **out,
     if (err)
         return err;
     weft_server_t *srv;
-    err = server_new(loop, fn, arg, opts, &srv);
+    err = server_new(loop, fn, arg, opts, 1, &srv);
     if (err)
         return err;
     if (path[0] != '@') {
@@ -308,7 +536,7 @@ int weft_start_unix_server(weft_loop_t *loop, weft_server_t **out,
         }
         strcpy(srv->unix_path, path);
     }
-    err = listen_on(srv, (struct sockaddr *)&ss, len, false);
+    err = listen_on(srv, (struct sockaddr *)&ss, len, false, false);
     if (err) {
         server_free(srv);
         return err;
@@ -323,18 +551,21 @@ int weft_server_sockname(const weft_server_t *srv,
                          struct sockaddr_storage *addr, socklen_t *len) {
     if (!srv || !addr || !len)
         return -EINVAL;
-    memcpy(addr, &srv->addr, srv->addrlen);
-    *len = srv->addrlen;
+    if (srv->nls == 0)
+        return -EBADF;
+    memcpy(addr, &srv->ls[0].addr, srv->ls[0].addrlen);
+    *len = srv->ls[0].addrlen;
     return 0;
 }
 
 int weft_server_port(const weft_server_t *srv) {
-    if (!srv)
+    if (!srv || srv->nls == 0)
         return 0;
-    if (srv->addr.ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)&srv->addr)->sin_port);
-    if (srv->addr.ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)&srv->addr)->sin6_port);
+    const struct sockaddr_storage *a = &srv->ls[0].addr;
+    if (a->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
     return 0;
 }
 
@@ -346,18 +577,22 @@ size_t weft_server_connections(const weft_server_t *srv) {
 
 static void stop_listening(weft_server_t *srv) {
     srv->closing = true;
-    if (srv->fd >= 0) {
-        weft__io_close(srv->loop, &srv->io); /* the acceptor sees -EBADF */
-        close(srv->fd);
-        srv->fd = -1;
+    for (size_t i = 0; i < srv->nls; i++) {
+        struct listener *l = &srv->ls[i];
+        if (l->fd >= 0) {
+            weft__io_close(srv->loop, &l->io); /* the acceptor sees -EBADF */
+            close(l->fd);
+            l->fd = -1;
+        }
+        if (l->acceptor) {
+            weft_task_cancel(l->acceptor); /* -EALREADY if it has ended */
+            wake(l->acceptor, l->slot_wait);
+            weft_task_release(l->acceptor);
+            l->acceptor = NULL;
+        }
     }
     if (srv->unix_path)
         unlink(srv->unix_path);
-    if (!srv->acceptor_done)
-        weft_task_cancel(srv->acceptor);
-    wake(srv->acceptor, srv->slot_wait);
-    weft_task_release(srv->acceptor);
-    srv->acceptor = NULL;
 }
 
 static void stop_conns(weft_server_t *srv, double grace) {
@@ -377,6 +612,11 @@ int weft_server_close(weft_server_t *srv, double grace) {
     int err = weft__loop_check(srv->loop, "weft_server_close");
     if (err)
         return err;
+    if (srv->loop_closed) {
+        /* The loop's close stopped it; all that is left is the memory. */
+        server_free(srv);
+        return 0;
+    }
     if (srv->closing) {
         weft__log(WEFT_LOG_WARN, "weft_server_close: closed twice");
         return -EINVAL;
@@ -396,7 +636,7 @@ int weft_server_close(weft_server_t *srv, double grace) {
     }
     stop_conns(srv, grace);
     bool hard = grace <= 0;
-    while (srv->nconns > 0 || !srv->acceptor_done) {
+    while (srv->nconns > 0 || srv->accepting > 0) {
         struct weft__wait w = {.noint = hard};
         srv->closer = t;
         srv->close_wait = &w;

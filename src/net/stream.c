@@ -27,7 +27,13 @@ struct weft__drain_wait {
     struct weft__wait w;
     struct weft__list link;
     size_t below; /* wake when at most this many bytes are queued */
+    bool held;    /* count the bytes held behind a writev too */
 };
+
+/* Bytes a drain waits for: queued, and held behind a writev/sendfile. */
+static inline size_t pending(const weft_stream_t *s, bool held) {
+    return s->wlen + (held ? s->hlen : 0);
+}
 
 /* ---- the write buffer, flushed from readiness events ------------------------- */
 
@@ -72,7 +78,7 @@ static void wake_drainers(weft_stream_t *s) {
     weft__list_foreach_safe(pos, tmp, &s->drainers) {
         struct weft__drain_wait *d =
             WEFT__CONTAINER_OF(pos, struct weft__drain_wait, link);
-        if (s->wlen <= d->below || s->werr) {
+        if (pending(s, d->held) <= d->below || s->werr) {
             weft__list_remove(&d->link);
             weft__task_wake(d->w.task, s->werr);
         }
@@ -119,27 +125,72 @@ static void stream_notify(weft_loop_t *loop, struct weft__io *io,
     weft__io_notify(loop, io, ev);
 }
 
+/* Make room for `need` bytes in a buffer of *cap. */
+static int reserve(char **buf, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    char *b = weft__realloc(*buf, c);
+    if (!b)
+        return -ENOMEM;
+    *buf = b;
+    *cap = c;
+    return 0;
+}
+
 static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
     if (s->woff + s->wlen + len > s->wcap) {
         if (s->woff) {
             memmove(s->wbuf, s->wbuf + s->woff, s->wlen);
             s->woff = 0;
         }
-        if (s->wlen + len > s->wcap) {
-            size_t cap = s->wcap ? s->wcap : 4096;
-            while (cap < s->wlen + len)
-                cap *= 2;
-            char *b = weft__realloc(s->wbuf, cap);
-            if (!b)
-                return -ENOMEM;
-            s->wbuf = b;
-            s->wcap = cap;
-        }
+        int err = reserve(&s->wbuf, &s->wcap, s->wlen + len);
+        if (err)
+            return err;
     }
     memcpy(s->wbuf + s->woff + s->wlen, p, len);
     s->wlen += len;
     flush_count(s, true);
     return 0;
+}
+
+/* A writev or sendfile owns the wire from its start to its end (it sends
+ * from the caller's memory, or in chunks, and parks in between): writes
+ * made meanwhile are copied aside and go after its last byte. */
+static int hold_bytes(weft_stream_t *s, const void *data, size_t len) {
+    int err = reserve(&s->hbuf, &s->hcap, s->hlen + len);
+    if (err)
+        return err;
+    memcpy(s->hbuf + s->hlen, data, len);
+    s->hlen += len;
+    return 0;
+}
+
+static void hold_begin(weft_stream_t *s) {
+    s->flags |= WEFT__STREAM_HOLD;
+}
+
+/* The writev/sendfile is over: send what was held (dropped if the stream
+ * broke or closed meanwhile, as queued bytes are). */
+static void hold_end(weft_stream_t *s) {
+    s->flags &= ~(uint32_t)WEFT__STREAM_HOLD;
+    size_t n = s->hlen;
+    if (n == 0)
+        return;
+    s->hlen = 0;
+    if (!(s->flags & (WEFT__STREAM_CLOSED | WEFT__STREAM_WSHUT)) &&
+        !s->werr) {
+        if (s->tls)
+            weft__tls_write(s, s->hbuf, n);
+        else
+            weft__stream_send_raw(s, s->hbuf, n);
+    }
+    weft__free(s->hbuf);
+    s->hbuf = NULL;
+    s->hcap = 0;
+    wake_drainers(s); /* drain counted the held bytes */
 }
 
 int weft_stream_write(weft_stream_t *s, const void *data, size_t len) {
@@ -154,6 +205,8 @@ int weft_stream_write(weft_stream_t *s, const void *data, size_t len) {
         return s->werr;
     if (s->flags & WEFT__STREAM_WSHUT)
         return -ESHUTDOWN;
+    if (s->flags & WEFT__STREAM_HOLD)
+        return hold_bytes(s, data, len);
     if (s->tls)
         return weft__tls_write(s, data, len);
     return weft__stream_send_raw(s, data, len);
@@ -226,13 +279,16 @@ static ssize_t leave(weft_stream_t *s, struct weft_task **slot, ssize_t r) {
 
 /* ---- reading ------------------------------------------------------------------- */
 
-/* A read that returns fewer bytes than asked has emptied the kernel's
- * buffer, so the next read would only say EAGAIN: one wasted system call
- * per message in a request/response exchange (2.0 reads per message where
- * libuv makes 1.03, measured with strace on bench/echo). After a short
- * read the stream forgets the readiness it had latched and waits for the
- * next edge first; epoll raises one for any data (or FIN, or error) that
- * arrives after that read. */
+/* On a byte stream (a pipe or FIFO, a SOCK_STREAM socket) a read that
+ * returns fewer bytes than asked has emptied the kernel's buffer, so the
+ * next read would only say EAGAIN: one wasted system call per message in a
+ * request/response exchange (2.0 reads per message where libuv makes 1.03,
+ * measured with strace on bench/echo). After a short read such a stream
+ * forgets the readiness it had latched and waits for the next edge first;
+ * epoll raises one for any data (or FIN, or error) that arrives after that
+ * read. Elsewhere a short read proves nothing (a SOCK_SEQPACKET read
+ * returns one record, a tty in canonical mode one line, with more
+ * waiting and no edge to come), so those streams read until EAGAIN. */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
     const uint32_t news =
         WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
@@ -242,7 +298,7 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
             return w;
     }
     ssize_t n = weft__op_read(&s->io, buf, len);
-    if (n > 0 && (size_t)n < len) {
+    if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
          * data is a state that no later edge will announce again. */
         s->flags |= WEFT__STREAM_DRAINED;
@@ -296,8 +352,18 @@ static ssize_t fill(weft_stream_t *s) {
 static void consume(weft_stream_t *s, size_t n) {
     s->roff += n;
     s->rlen -= n;
-    if (s->rlen == 0)
+    if (s->rlen == 0) {
         s->roff = 0;
+        /* read_exactly past the limit grew the buffer to hold its message:
+         * give that back once it is read, rather than keep it for the
+         * stream's life (fill allocates the usual size again). Reads up to
+         * the limit never grow it this far. */
+        if (s->rcap > 2 * (s->limit + READ_CHUNK)) {
+            weft__free(s->rbuf);
+            s->rbuf = NULL;
+            s->rcap = 0;
+        }
+    }
 }
 
 ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len) {
@@ -367,7 +433,7 @@ ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t len) {
         return err;
     ssize_t r = 1;
     /* Large reads: the buffer grows to len; fine, the caller asked for it
-     * all at once. */
+     * all at once (consume shrinks it back). */
     while (s->rlen < len && (r = fill(s)) > 0) {
     }
     if (s->rlen < len)
@@ -433,12 +499,13 @@ static int drain_abort(struct weft__wait *w) {
     return 0;
 }
 
-/* Wait until at most `below` bytes are queued. */
-static int wait_queued(weft_stream_t *s, size_t below) {
-    while (s->wlen > below && !s->werr) {
+/* Wait until at most `below` bytes are queued (counting the held ones too
+ * if `held`). */
+static int wait_pending(weft_stream_t *s, size_t below, bool held) {
+    while (pending(s, held) > below && !s->werr) {
         if (s->fd < 0)
             return -EBADF;
-        struct weft__drain_wait d = {.below = below};
+        struct weft__drain_wait d = {.below = below, .held = held};
         d.w.abort = drain_abort;
         weft__list_push_back(&s->drainers, &d.link);
         int r = weft__park(&d.w);
@@ -452,6 +519,10 @@ static int wait_queued(weft_stream_t *s, size_t below) {
     return s->werr;
 }
 
+static int wait_queued(weft_stream_t *s, size_t below) {
+    return wait_pending(s, below, false);
+}
+
 int weft__stream_wait_sent(weft_stream_t *s) {
     return wait_queued(s, 0);
 }
@@ -460,8 +531,15 @@ int weft_stream_drain(weft_stream_t *s) {
     int err = enter(s, NULL, "weft_stream_drain");
     if (err)
         return err;
-    int r = s->wlen > s->high ? wait_queued(s, s->low) : s->werr;
+    int r = pending(s, true) > s->high ? wait_pending(s, s->low, true)
+                                       : s->werr;
     return (int)leave(s, NULL, r);
+}
+
+/* Leave a writev or sendfile: what was written meanwhile goes now. */
+static ssize_t end_send(weft_stream_t *s, ssize_t r) {
+    hold_end(s);
+    return leave(s, &s->writer, r);
 }
 
 ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
@@ -473,9 +551,10 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
         return err;
     if (s->flags & WEFT__STREAM_WSHUT)
         return leave(s, &s->writer, -ESHUTDOWN);
+    hold_begin(s);
     ssize_t r = wait_queued(s, 0); /* keep the order of bytes */
     if (r < 0)
-        return leave(s, &s->writer, r);
+        return end_send(s, r);
     if (s->tls) { /* encrypted: no zero-copy; write, then wait for it */
         ssize_t total = 0;
         for (int i = 0; i < iovcnt && r >= 0; i++) {
@@ -484,13 +563,13 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
         }
         if (r >= 0)
             r = wait_queued(s, 0);
-        return leave(s, &s->writer, r < 0 ? r : total);
+        return end_send(s, r < 0 ? r : total);
     }
     struct iovec local[64];
     struct iovec *v = iovcnt <= 64 ? local
                                    : weft__malloc((size_t)iovcnt * sizeof *v);
     if (!v)
-        return leave(s, &s->writer, -ENOMEM);
+        return end_send(s, -ENOMEM);
     memcpy(v, iov, (size_t)iovcnt * sizeof *v);
     int first = 0;
     ssize_t total = 0;
@@ -531,7 +610,7 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
     }
     if (v != local)
         weft__free(v);
-    return leave(s, &s->writer, r);
+    return end_send(s, r);
 }
 
 ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
@@ -543,14 +622,15 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
         return err;
     if (s->flags & WEFT__STREAM_WSHUT)
         return leave(s, &s->writer, -ESHUTDOWN);
+    hold_begin(s);
     ssize_t r = wait_queued(s, 0);
     if (r < 0)
-        return leave(s, &s->writer, r);
+        return end_send(s, r);
     size_t sent = 0;
     if (s->tls) { /* encrypted: read the file and write it */
         char *buf = weft__malloc(16384);
         if (!buf)
-            return leave(s, &s->writer, -ENOMEM);
+            return end_send(s, -ENOMEM);
         while (sent < count && r >= 0) {
             size_t want = count - sent < 16384 ? count - sent : 16384;
             ssize_t n = pread(fd, buf, want, offset + (off_t)sent);
@@ -569,7 +649,7 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
         weft__free(buf);
         if (r >= 0)
             r = wait_queued(s, 0);
-        return leave(s, &s->writer, r < 0 && !sent ? r : (ssize_t)sent);
+        return end_send(s, r < 0 && !sent ? r : (ssize_t)sent);
     }
     while (sent < count) {
         ssize_t n = weft__op_sendfile(&s->io, fd, &offset, count - sent);
@@ -591,7 +671,7 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
     }
     if (r >= 0 || sent)
         r = (ssize_t)sent;
-    return leave(s, &s->writer, r);
+    return end_send(s, r);
 }
 
 int weft_stream_shutdown(weft_stream_t *s) {
@@ -630,11 +710,19 @@ int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
         s->low = s->high;
     weft__list_init(&s->drainers);
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (fstat(fd, &st) < 0)
+        st.st_mode = 0;
+    if (S_ISSOCK(st.st_mode)) {
         s->flags |= WEFT__STREAM_SOCKET;
-        int one = 1;
+        int one = 1, type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+            type == SOCK_STREAM)
+            s->flags |= WEFT__STREAM_BYTES;
         if (!(o && (o->flags & WEFT_STREAM_NAGLE)))
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else if (S_ISFIFO(st.st_mode)) {
+        s->flags |= WEFT__STREAM_BYTES; /* pipes and FIFOs */
     }
     int err = weft__io_open(loop, &s->io, fd);
     if (err) {
@@ -707,6 +795,7 @@ static void stream_free(weft_stream_t *s) {
         weft__tls_free(s->tls);
     weft__free(s->rbuf);
     weft__free(s->wbuf);
+    weft__free(s->hbuf);
     weft__free(s);
 }
 
