@@ -6,8 +6,10 @@
  * where pidfds are missing it polls its own children with waitpid(pid,
  * WNOHANG) (every 10 ms, backing off to 100 ms). Every descriptor weft
  * opens is close-on-exec, so a child inherits only stdin, stdout and stderr.
- * The child starts with an empty signal mask and default signal dispositions
- * (a loop waiting for signals blocks them in the parent).
+ * The child starts with an empty signal mask and default signal
+ * dispositions: exec keeps the mask and ignored signals, so a child would
+ * otherwise inherit SIGPIPE ignored (weft's streams ignore it) and
+ * whatever signals the host program blocks.
  *
  * A process object belongs to the loop that started it; its streams are
  * the object's (do not free them; weft_proc_close_stdin ends the input).
