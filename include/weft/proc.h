@@ -3,9 +3,12 @@
  *
  * A child's exit is observed through a pidfd (Linux >= 5.3), so weft never
  * installs a SIGCHLD handler and never reaps children it did not start;
- * where pidfds are missing it polls its own children with waitpid(pid,
- * WNOHANG) (every 10 ms, backing off to 100 ms). Every descriptor weft
- * opens is close-on-exec, so a child inherits only stdin, stdout and stderr.
+ * where pidfds are missing it polls its own children with waitid(P_PID,
+ * WNOHANG) (every 10 ms, backing off to 100 ms, on the system's clock even
+ * under a virtual loop clock), and on Linux 5.3, which has pidfds but not
+ * waitid(P_PIDFD), it waits for the pid when the pidfd says so. Every
+ * descriptor weft opens is close-on-exec, so a child inherits only stdin,
+ * stdout and stderr.
  * The child starts with an empty signal mask and default signal
  * dispositions: exec keeps the mask and ignored signals, so a child would
  * otherwise inherit SIGPIPE ignored (weft's streams ignore it) and
@@ -57,7 +60,9 @@ typedef struct weft_proc_opts {
  * Returns 0 with the process in *out, owned by the caller (weft_proc_free),
  * or an error of the start itself: -ENOENT (no such program), -EACCES
  * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL,
- * -EMFILE, -ENOMEM. From the loop's thread (a task or not). */
+ * -EMFILE, -ENOMEM (also when the child started but weft could not open
+ * what watches its exit: it is then killed and reaped). From the loop's
+ * thread (a task or not). */
 WEFT_EXPORT int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
                                const char *const *argv,
                                const weft_proc_opts_t *opts);
