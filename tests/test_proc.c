@@ -2,9 +2,10 @@
  * environment, return codes and signals, clear errors for programs that do
  * not exist or cannot run, communicate with 10 MiB each way at once, 100
  * children at once all reaped, a hung child killed at a deadline, and what
- * a child inherits (no descriptors beyond 0-2, no blocked signals), and
- * the fallbacks of older kernels (no pidfd; pidfd but no waitid(P_PIDFD)),
- * forced through weft__proc_test_flags. The child is tests/proc_child.c. */
+ * a child inherits (no descriptors beyond 0-2, no blocked signals), a
+ * child reaped behind weft's back, and the fallbacks of older kernels (no
+ * pidfd; pidfd but no waitid(P_PIDFD)), forced through
+ * weft__proc_test_flags. The child is tests/proc_child.c. */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -399,6 +400,40 @@ START_TEST(polling_does_not_run_a_virtual_clock_away) {
 }
 END_TEST
 
+/* A child reaped by someone else: no made-up status, but -ECHILD. */
+static int lost_main(void *arg) {
+    (void)arg;
+    weft_proc_t *p = start(NULL, "exit", "0", NULL);
+    int st;
+    ck_assert_int_eq(waitpid(weft_proc_pid(p), &st, 0), weft_proc_pid(p));
+    int rc = 42;
+    ck_assert_err(weft_proc_wait(p, &rc), -ECHILD);
+    ck_assert_int_eq(rc, 42);
+    ck_assert_err(weft_proc_returncode(p, &rc), -ECHILD);
+    ck_assert_err(weft_proc_kill(p), -ESRCH);
+    weft_proc_free(p);
+    /* Freed first, then reaped behind weft's back: no status to wait for,
+     * and the orphan goes quietly (valgrind would see a leak). */
+    p = start(NULL, "sleep", NULL, NULL);
+    pid_t pid = weft_proc_pid(p);
+    weft_proc_free(p);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFSIGNALED(st));
+    return 0;
+}
+
+START_TEST(a_child_reaped_behind_our_back_is_echild) {
+    ck_assert_ok(weft_run(lost_main, NULL));
+}
+END_TEST
+
+START_TEST(a_child_reaped_behind_our_back_is_echild_when_polling) {
+    weft__proc_test_flags = WEFT__PROC_TEST_NO_PIDFD;
+    ck_assert_ok(weft_run(lost_main, NULL));
+}
+END_TEST
+
 /* Under valgrind the tests share one process: no forced fallback outlives
  * its test. */
 static void reset_flags(void) {
@@ -421,6 +456,8 @@ static Suite *proc_suite(void) {
     tcase_add_test(tc, a_new_session_is_killed_as_a_group);
     tcase_add_test(tc, a_kernel_without_waitid_pidfd_falls_back_to_the_pid);
     tcase_add_test(tc, polling_does_not_run_a_virtual_clock_away);
+    tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild);
+    tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild_when_polling);
     suite_add_tcase(s, tc);
     return s;
 }

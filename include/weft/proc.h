@@ -87,11 +87,13 @@ WEFT_EXPORT int weft_proc_close_stdin(weft_proc_t *p);
 /* From a task: wait for the child to exit. Returns 0 with its return code
  * in *rc (may be NULL): the exit status (>= 0), or minus the signal that
  * killed it (asyncio's returncode). -ECANCELED / -ETIMEDOUT if the wait was
- * cut; the child keeps running. */
+ * cut; the child keeps running. -ECHILD if the child was reaped by someone
+ * else (a host that ignores SIGCHLD or calls waitpid(-1)): it is gone and
+ * its status is lost; *rc is not set. */
 WEFT_EXPORT int weft_proc_wait(weft_proc_t *p, int *rc);
 
-/* The return code if the child has exited (as weft_proc_wait), or -EAGAIN.
- * Does not wait. */
+/* The return code if the child has exited (as weft_proc_wait, -ECHILD
+ * included), or -EAGAIN. Does not wait. */
 WEFT_EXPORT int weft_proc_returncode(weft_proc_t *p, int *rc);
 
 /* Send a signal (to the child's whole process group if it was started with

@@ -37,6 +37,7 @@ struct weft_proc {
     struct weft__io io;
     weft_stream_t *pipes[3];
     bool exited;
+    bool lost;    /* reaped by someone else: no status (-ECHILD) */
     int rc;
     bool polling; /* fd is the timerfd */
     bool by_pid;  /* waitid(P_PID): no pidfd, or no waitid(P_PIDFD) */
@@ -62,7 +63,7 @@ static int waitid_pidfd(weft_proc_t *p, siginfo_t *si) {
     return waitid((idtype_t)P_PIDFD, (id_t)p->fd, si, WEXITED | WNOHANG);
 }
 
-/* Collect the exit if it happened. True once exited. */
+/* Collect the exit if it happened. True once exited (or lost). */
 static bool try_reap(weft_proc_t *p) {
     if (p->exited)
         return true;
@@ -80,10 +81,11 @@ static bool try_reap(weft_proc_t *p) {
     if (p->by_pid)
         r = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
     if (r < 0) {
-        if (errno == ECHILD) { /* reaped by someone else: unknowable */
+        if (errno == ECHILD) { /* reaped by someone else: status gone */
             p->exited = true;
-            p->rc = -SIGKILL;
-            weft__log(WEFT_LOG_WARN, "child %d was reaped by someone else",
+            p->lost = true;
+            weft__log(WEFT_LOG_WARN, "child %d was reaped by someone else; "
+                                     "its status is lost",
                       (int)p->pid);
         }
         return p->exited;
@@ -479,6 +481,8 @@ int weft_proc_returncode(weft_proc_t *p, int *rc) {
         return -EINVAL;
     if (!try_reap(p))
         return -EAGAIN;
+    if (p->lost)
+        return -ECHILD;
     if (rc)
         *rc = p->rc;
     return 0;
@@ -505,6 +509,8 @@ int weft_proc_wait(weft_proc_t *p, int *rc) {
         if (err < 0)
             return err;
     }
+    if (p->lost)
+        return -ECHILD;
     if (rc)
         *rc = p->rc;
     return 0;
