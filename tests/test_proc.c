@@ -3,9 +3,10 @@
  * not exist or cannot run, communicate with 10 MiB each way at once, 100
  * children at once all reaped, a hung child killed at a deadline, and what
  * a child inherits (no descriptors beyond 0-2, no blocked signals), a
- * child reaped behind weft's back, and the fallbacks of older kernels (no
- * pidfd; pidfd but no waitid(P_PIDFD)), forced through
- * weft__proc_test_flags. The child is tests/proc_child.c. */
+ * group signalled after its leader was reaped, a child reaped behind
+ * weft's back, and the fallbacks of older kernels (no pidfd; pidfd but no
+ * waitid(P_PIDFD)), forced through weft__proc_test_flags. The child is
+ * tests/proc_child.c. */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -434,6 +435,41 @@ START_TEST(a_child_reaped_behind_our_back_is_echild_when_polling) {
 }
 END_TEST
 
+/* The shell leads the group and exits at once; its background sleep is
+ * still in the group and still ours to signal. It holds the stdout pipe:
+ * end of file says it died. */
+static int leaderless_main(void *arg) {
+    (void)arg;
+    weft_proc_opts_t o = {.stdout_mode = WEFT_PROC_PIPE,
+                          .flags = WEFT_PROC_NEW_SESSION};
+    weft_proc_t *p;
+    ck_assert_ok(weft_proc_shell(weft_loop_current(), &p,
+                                 "sleep 100 & echo $!; exit 0", &o));
+    char line[32];
+    ssize_t n = weft_stream_readline(weft_proc_stdout(p), line,
+                                     sizeof line - 1);
+    ck_assert_int_gt(n, 1);
+    line[n] = 0;
+    pid_t sleeper = (pid_t)atoi(line);
+    ck_assert_int_gt(sleeper, 0);
+    int rc = -1;
+    ck_assert_ok(weft_proc_wait(p, &rc));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(kill(sleeper, 0), 0);
+    ck_assert_ok(weft_proc_kill(p)); /* the leader is reaped; the group is not */
+    weft_scope_t guard;
+    ck_assert_ok(weft_scope_enter(&guard, 30.0, 0));
+    ck_assert_int_eq(weft_stream_read(weft_proc_stdout(p), line, 1), 0);
+    ck_assert_ok(weft_scope_exit(&guard));
+    weft_proc_free(p);
+    return 0;
+}
+
+START_TEST(a_group_is_signalled_after_its_leader_was_reaped) {
+    ck_assert_ok(weft_run(leaderless_main, NULL));
+}
+END_TEST
+
 /* Under valgrind the tests share one process: no forced fallback outlives
  * its test. */
 static void reset_flags(void) {
@@ -458,6 +494,7 @@ static Suite *proc_suite(void) {
     tcase_add_test(tc, polling_does_not_run_a_virtual_clock_away);
     tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild);
     tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild_when_polling);
+    tcase_add_test(tc, a_group_is_signalled_after_its_leader_was_reaped);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,7 +42,8 @@ enum {
 enum {
     /* setsid(): the child leads a session and process group of its own,
      * and weft_proc_send_signal (terminate, kill) signals that whole group,
-     * so a shell's children go with it. */
+     * so a shell's children go with it, also once the child itself has
+     * exited and been reaped (see weft_proc_send_signal). */
     WEFT_PROC_NEW_SESSION = 1u << 0,
 };
 
@@ -96,9 +97,17 @@ WEFT_EXPORT int weft_proc_wait(weft_proc_t *p, int *rc);
  * included), or -EAGAIN. Does not wait. */
 WEFT_EXPORT int weft_proc_returncode(weft_proc_t *p, int *rc);
 
-/* Send a signal (to the child's whole process group if it was started with
- * WEFT_PROC_NEW_SESSION); -ESRCH once the child has been reaped. terminate
- * is SIGTERM, kill SIGKILL. */
+/* Send a signal; terminate is SIGTERM, kill SIGKILL. Returns 0 or -errno
+ * of kill(2). Without WEFT_PROC_NEW_SESSION it goes to the child, and once
+ * the child has been reaped it is -ESRCH (its pid may be someone else's).
+ * With WEFT_PROC_NEW_SESSION it goes to the child's process group, also
+ * after the child (the leader) was reaped: a group id is not reused while
+ * any process is in the group, so while a member lives (a shell's
+ * background job) the signal reaches only the group we started; -ESRCH
+ * once it is empty. The race left: once every member is gone, the id may
+ * be reused by a new process that makes itself a group leader, and a
+ * signal sent then would reach that group. Members that moved to another
+ * group (setpgid, setsid) are not signalled. */
 WEFT_EXPORT int weft_proc_send_signal(weft_proc_t *p, int sig);
 WEFT_EXPORT int weft_proc_terminate(weft_proc_t *p);
 WEFT_EXPORT int weft_proc_kill(weft_proc_t *p);

@@ -519,12 +519,15 @@ int weft_proc_wait(weft_proc_t *p, int *rc) {
 int weft_proc_send_signal(weft_proc_t *p, int sig) {
     if (!p)
         return -EINVAL;
-    if (try_reap(p))
-        return -ESRCH; /* the pid may belong to someone else by now */
-    /* Not reaped, so the pid (and, for a group leader, its group id) is
-     * still ours. */
+    bool reaped = try_reap(p);
+    /* A process group id is not reused while the group has a member, even
+     * once its leader is reaped: the group is still the one we started
+     * while any of it lives (a shell's background jobs). */
     if (p->group)
         return kill(-p->pid, sig) < 0 ? -errno : 0;
+    if (reaped)
+        return -ESRCH; /* the pid may belong to someone else by now */
+    /* Not reaped, so the pid is still ours. */
 #ifdef SYS_pidfd_send_signal
     if (!p->polling && p->fd >= 0 &&
         syscall(SYS_pidfd_send_signal, p->fd, sig, NULL, 0) == 0)
