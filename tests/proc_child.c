@@ -9,7 +9,8 @@
  *   fds             print the descriptors above 2 that are open
  *   sigmask         print how many signals are blocked
  *   split           "out" to stdout, "err" to stderr
- *   nap MS          sleep MS milliseconds, then exit 0 */
+ *   nap MS          sleep MS milliseconds, then exit 0
+ *   std             print which of descriptors 0, 1 and 2 are open */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
@@ -109,6 +110,13 @@ int main(int argc, char **argv) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) < 0)
             ;
+        return 0;
+    }
+    if (!strcmp(m, "std")) {
+        for (int fd = 0; fd < 3; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                printf("%d ", fd);
+        printf("\n");
         return 0;
     }
     return 2;

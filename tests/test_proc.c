@@ -470,6 +470,45 @@ START_TEST(a_group_is_signalled_after_its_leader_was_reaped) {
 }
 END_TEST
 
+/* weft_stream_from_fd makes the descriptor close-on-exec; a child that
+ * inherits stdin must still get it. */
+static int inherit_main(void *arg) {
+    (void)arg;
+    int saved = fcntl(0, F_DUPFD_CLOEXEC, 3); /* -1 if 0 was closed */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    if (fds[0] != 0) {
+        ck_assert_int_eq(dup2(fds[0], 0), 0);
+        close(fds[0]);
+    }
+    weft_stream_t *in;
+    ck_assert_ok(weft_stream_from_fd(weft_loop_current(), &in, 0, NULL));
+    ck_assert_int_ne(fcntl(0, F_GETFD) & FD_CLOEXEC, 0);
+    weft_proc_opts_t o = {.stdout_mode = WEFT_PROC_PIPE};
+    weft_proc_t *p = start(&o, "std", NULL, NULL);
+    weft_bytes_t out;
+    int rc;
+    ck_assert_ok(weft_proc_communicate(p, NULL, 0, &out, NULL, &rc));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(out.data, "0 1 2 \n");
+    weft_free(out.data);
+    weft_proc_free(p);
+    /* The parent's flag is left as it was. */
+    ck_assert_int_ne(fcntl(0, F_GETFD) & FD_CLOEXEC, 0);
+    weft_stream_abort(in); /* closes 0 */
+    close(fds[1]);
+    if (saved >= 0) { /* under valgrind every test shares this process */
+        ck_assert_int_eq(dup2(saved, 0), 0);
+        close(saved);
+    }
+    return 0;
+}
+
+START_TEST(inherited_std_descriptors_survive_close_on_exec) {
+    ck_assert_ok(weft_run(inherit_main, NULL));
+}
+END_TEST
+
 /* Under valgrind the tests share one process: no forced fallback outlives
  * its test. */
 static void reset_flags(void) {
@@ -495,6 +534,7 @@ static Suite *proc_suite(void) {
     tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild);
     tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild_when_polling);
     tcase_add_test(tc, a_group_is_signalled_after_its_leader_was_reaped);
+    tcase_add_test(tc, inherited_std_descriptors_survive_close_on_exec);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,7 +8,8 @@
  * under a virtual loop clock), and on Linux 5.3, which has pidfds but not
  * waitid(P_PIDFD), it waits for the pid when the pidfd says so. Every
  * descriptor weft opens is close-on-exec, so a child inherits only stdin,
- * stdout and stderr.
+ * stdout and stderr (WEFT_PROC_INHERIT passes the parent's even if they
+ * are close-on-exec, as weft_stream_from_fd makes them).
  * The child starts with an empty signal mask and default signal
  * dispositions: exec keeps the mask and ignored signals, so a child would
  * otherwise inherit SIGPIPE ignored (weft's streams ignore it) and

@@ -270,8 +270,16 @@ struct plan {
 static int add_stream(struct plan *pl, int which, int mode, int fd) {
     int err = 0;
     switch (mode) {
-    case WEFT_PROC_INHERIT:
-        return 0;
+    case WEFT_PROC_INHERIT: {
+        /* The parent's descriptor may be close-on-exec (weft_stream_from_fd
+         * makes it so): a dup2 onto itself clears the flag in the child
+         * only (newer POSIX requires it of posix_spawn; glibc does it, and
+         * test_proc checks it). */
+        int fl = fcntl(which, F_GETFD);
+        if (fl < 0 || !(fl & FD_CLOEXEC))
+            return 0;
+        return -posix_spawn_file_actions_adddup2(&pl->fa, which, which);
+    }
     case WEFT_PROC_DEVNULL:
         err = posix_spawn_file_actions_addopen(
             &pl->fa, which, "/dev/null", which == 0 ? O_RDONLY : O_WRONLY, 0);
