@@ -8,7 +8,9 @@
  *   cwd             print the working directory
  *   fds             print the descriptors above 2 that are open
  *   sigmask         print how many signals are blocked
- *   split           "out" to stdout, "err" to stderr */
+ *   split           "out" to stdout, "err" to stderr
+ *   nap MS          sleep MS milliseconds, then exit 0
+ *   std             print which of descriptors 0, 1 and 2 are open */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int both(long n, long m) {
@@ -100,6 +103,20 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "split")) {
         fputs("out", stdout);
         fputs("err", stderr);
+        return 0;
+    }
+    if (!strcmp(m, "nap") && argc == 3) {
+        long ms = atol(argv[2]);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0)
+            ;
+        return 0;
+    }
+    if (!strcmp(m, "std")) {
+        for (int fd = 0; fd < 3; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                printf("%d ", fd);
+        printf("\n");
         return 0;
     }
     return 2;

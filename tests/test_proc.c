@@ -2,14 +2,18 @@
  * environment, return codes and signals, clear errors for programs that do
  * not exist or cannot run, communicate with 10 MiB each way at once, 100
  * children at once all reaped, a hung child killed at a deadline, and what
- * a child inherits (no descriptors beyond 0-2, no blocked signals). The
- * child is tests/proc_child.c. */
+ * a child inherits (no descriptors beyond 0-2, no blocked signals), a
+ * group signalled after its leader was reaped, a child reaped behind
+ * weft's back, and the fallbacks of older kernels (no pidfd; pidfd but no
+ * waitid(P_PIDFD)), forced through weft__proc_test_flags. The child is
+ * tests/proc_child.c. */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc/proc_int.h"
 #include "support.h"
 #include <weft/proc.h>
 
@@ -341,10 +345,181 @@ START_TEST(a_freed_running_child_is_reaped_when_it_exits) {
 }
 END_TEST
 
+/* Linux 5.3: pidfd_open works, waitid(P_PIDFD) says EINVAL. A wait, a
+ * signal and an orphan still see the exit (through waitid(P_PID)). */
+static int old_waitid_main(void *arg) {
+    pid_t *pid = arg;
+    weft_scope_t guard; /* fail rather than hang */
+    ck_assert_ok(weft_scope_enter(&guard, 30.0, 0));
+    weft_proc_t *p = start(NULL, "sleep", NULL, NULL);
+    int rc;
+    ck_assert_err(weft_proc_returncode(p, &rc), -EAGAIN);
+    ck_assert_ok(weft_proc_terminate(p));
+    ck_assert_ok(weft_proc_wait(p, &rc));
+    ck_assert_int_eq(rc, -SIGTERM);
+    weft_proc_free(p);
+    p = start(NULL, "exit", "5", NULL);
+    ck_assert_ok(weft_proc_wait(p, &rc));
+    ck_assert_int_eq(rc, 5);
+    weft_proc_free(p);
+    /* An orphan is reaped too. */
+    p = start(NULL, "sleep", NULL, NULL);
+    *pid = weft_proc_pid(p);
+    weft_proc_free(p);
+    ck_assert_int_eq(kill(*pid, SIGTERM), 0);
+    while (kill(*pid, 0) == 0)
+        ck_assert_ok(weft_sleep(0.01));
+    ck_assert_ok(weft_scope_exit(&guard));
+    return 0;
+}
+
+START_TEST(a_kernel_without_waitid_pidfd_falls_back_to_the_pid) {
+    weft__proc_test_flags = WEFT__PROC_TEST_NO_WAITID_PIDFD;
+    pid_t pid = 0;
+    ck_assert_ok(weft_run(old_waitid_main, &pid));
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD); /* reaped, not a zombie */
+}
+END_TEST
+
+/* No pidfd: the polls pace themselves on the system's clock, so a virtual
+ * clock neither races through them nor moves while the child runs. */
+static int poll_virtual_main(void *arg) {
+    (void)arg;
+    weft_proc_t *p = start(NULL, "nap", "200", NULL);
+    int rc = -1;
+    ck_assert_ok(weft_proc_wait(p, &rc));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_double_eq(weft_loop_time(weft_loop_current()), 0.0);
+    weft_proc_free(p);
+    return 0;
+}
+
+START_TEST(polling_does_not_run_a_virtual_clock_away) {
+    weft__proc_test_flags = WEFT__PROC_TEST_NO_PIDFD;
+    ck_assert_ok(run_virtual(poll_virtual_main, NULL));
+}
+END_TEST
+
+/* A child reaped by someone else: no made-up status, but -ECHILD. */
+static int lost_main(void *arg) {
+    (void)arg;
+    weft_proc_t *p = start(NULL, "exit", "0", NULL);
+    int st;
+    ck_assert_int_eq(waitpid(weft_proc_pid(p), &st, 0), weft_proc_pid(p));
+    int rc = 42;
+    ck_assert_err(weft_proc_wait(p, &rc), -ECHILD);
+    ck_assert_int_eq(rc, 42);
+    ck_assert_err(weft_proc_returncode(p, &rc), -ECHILD);
+    ck_assert_err(weft_proc_kill(p), -ESRCH);
+    weft_proc_free(p);
+    /* Freed first, then reaped behind weft's back: no status to wait for,
+     * and the orphan goes quietly (valgrind would see a leak). */
+    p = start(NULL, "sleep", NULL, NULL);
+    pid_t pid = weft_proc_pid(p);
+    weft_proc_free(p);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFSIGNALED(st));
+    return 0;
+}
+
+START_TEST(a_child_reaped_behind_our_back_is_echild) {
+    ck_assert_ok(weft_run(lost_main, NULL));
+}
+END_TEST
+
+START_TEST(a_child_reaped_behind_our_back_is_echild_when_polling) {
+    weft__proc_test_flags = WEFT__PROC_TEST_NO_PIDFD;
+    ck_assert_ok(weft_run(lost_main, NULL));
+}
+END_TEST
+
+/* The shell leads the group and exits at once; its background sleep is
+ * still in the group and still ours to signal. It holds the stdout pipe:
+ * end of file says it died. */
+static int leaderless_main(void *arg) {
+    (void)arg;
+    weft_proc_opts_t o = {.stdout_mode = WEFT_PROC_PIPE,
+                          .flags = WEFT_PROC_NEW_SESSION};
+    weft_proc_t *p;
+    ck_assert_ok(weft_proc_shell(weft_loop_current(), &p,
+                                 "sleep 100 & echo $!; exit 0", &o));
+    char line[32];
+    ssize_t n = weft_stream_readline(weft_proc_stdout(p), line,
+                                     sizeof line - 1);
+    ck_assert_int_gt(n, 1);
+    line[n] = 0;
+    pid_t sleeper = (pid_t)atoi(line);
+    ck_assert_int_gt(sleeper, 0);
+    int rc = -1;
+    ck_assert_ok(weft_proc_wait(p, &rc));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(kill(sleeper, 0), 0);
+    ck_assert_ok(weft_proc_kill(p)); /* the leader is reaped; the group is not */
+    weft_scope_t guard;
+    ck_assert_ok(weft_scope_enter(&guard, 30.0, 0));
+    ck_assert_int_eq(weft_stream_read(weft_proc_stdout(p), line, 1), 0);
+    ck_assert_ok(weft_scope_exit(&guard));
+    weft_proc_free(p);
+    return 0;
+}
+
+START_TEST(a_group_is_signalled_after_its_leader_was_reaped) {
+    ck_assert_ok(weft_run(leaderless_main, NULL));
+}
+END_TEST
+
+/* weft_stream_from_fd makes the descriptor close-on-exec; a child that
+ * inherits stdin must still get it. */
+static int inherit_main(void *arg) {
+    (void)arg;
+    int saved = fcntl(0, F_DUPFD_CLOEXEC, 3); /* -1 if 0 was closed */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    if (fds[0] != 0) {
+        ck_assert_int_eq(dup2(fds[0], 0), 0);
+        close(fds[0]);
+    }
+    weft_stream_t *in;
+    ck_assert_ok(weft_stream_from_fd(weft_loop_current(), &in, 0, NULL));
+    ck_assert_int_ne(fcntl(0, F_GETFD) & FD_CLOEXEC, 0);
+    weft_proc_opts_t o = {.stdout_mode = WEFT_PROC_PIPE};
+    weft_proc_t *p = start(&o, "std", NULL, NULL);
+    weft_bytes_t out;
+    int rc;
+    ck_assert_ok(weft_proc_communicate(p, NULL, 0, &out, NULL, &rc));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(out.data, "0 1 2 \n");
+    weft_free(out.data);
+    weft_proc_free(p);
+    /* The parent's flag is left as it was. */
+    ck_assert_int_ne(fcntl(0, F_GETFD) & FD_CLOEXEC, 0);
+    weft_stream_abort(in); /* closes 0 */
+    close(fds[1]);
+    if (saved >= 0) { /* under valgrind every test shares this process */
+        ck_assert_int_eq(dup2(saved, 0), 0);
+        close(saved);
+    }
+    return 0;
+}
+
+START_TEST(inherited_std_descriptors_survive_close_on_exec) {
+    ck_assert_ok(weft_run(inherit_main, NULL));
+}
+END_TEST
+
+/* Under valgrind the tests share one process: no forced fallback outlives
+ * its test. */
+static void reset_flags(void) {
+    weft__proc_test_flags = 0;
+}
+
 static Suite *proc_suite(void) {
     Suite *s = suite_create("proc");
     TCase *tc = tcase_create("proc");
     tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, reset_flags, reset_flags);
     tcase_add_test(tc, pipes_stream_both_ways);
     tcase_add_test(tc, return_codes_and_signals);
     tcase_add_test(tc, programs_that_cannot_run_are_errors_of_the_start);
@@ -354,6 +529,12 @@ static Suite *proc_suite(void) {
     tcase_add_test(tc, a_hung_child_is_killed_at_the_deadline);
     tcase_add_test(tc, a_freed_running_child_is_reaped_when_it_exits);
     tcase_add_test(tc, a_new_session_is_killed_as_a_group);
+    tcase_add_test(tc, a_kernel_without_waitid_pidfd_falls_back_to_the_pid);
+    tcase_add_test(tc, polling_does_not_run_a_virtual_clock_away);
+    tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild);
+    tcase_add_test(tc, a_child_reaped_behind_our_back_is_echild_when_polling);
+    tcase_add_test(tc, a_group_is_signalled_after_its_leader_was_reaped);
+    tcase_add_test(tc, inherited_std_descriptors_survive_close_on_exec);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,11 +3,17 @@
  *
  * A child's exit is observed through a pidfd (Linux >= 5.3), so weft never
  * installs a SIGCHLD handler and never reaps children it did not start;
- * where pidfds are missing it polls its own children with waitpid(pid,
- * WNOHANG) (every 10 ms, backing off to 100 ms). Every descriptor weft
- * opens is close-on-exec, so a child inherits only stdin, stdout and stderr.
- * The child starts with an empty signal mask and default signal dispositions
- * (a loop waiting for signals blocks them in the parent).
+ * where pidfds are missing it polls its own children with waitid(P_PID,
+ * WNOHANG) (every 10 ms, backing off to 100 ms, on the system's clock even
+ * under a virtual loop clock), and on Linux 5.3, which has pidfds but not
+ * waitid(P_PIDFD), it waits for the pid when the pidfd says so. Every
+ * descriptor weft opens is close-on-exec, so a child inherits only stdin,
+ * stdout and stderr (WEFT_PROC_INHERIT passes the parent's even if they
+ * are close-on-exec, as weft_stream_from_fd makes them).
+ * The child starts with an empty signal mask and default signal
+ * dispositions: exec keeps the mask and ignored signals, so a child would
+ * otherwise inherit SIGPIPE ignored (weft's streams ignore it) and
+ * whatever signals the host program blocks.
  *
  * A process object belongs to the loop that started it; its streams are
  * the object's (do not free them; weft_proc_close_stdin ends the input).
@@ -37,7 +43,8 @@ enum {
 enum {
     /* setsid(): the child leads a session and process group of its own,
      * and weft_proc_send_signal (terminate, kill) signals that whole group,
-     * so a shell's children go with it. */
+     * so a shell's children go with it, also once the child itself has
+     * exited and been reaped (see weft_proc_send_signal). */
     WEFT_PROC_NEW_SESSION = 1u << 0,
 };
 
@@ -55,7 +62,9 @@ typedef struct weft_proc_opts {
  * Returns 0 with the process in *out, owned by the caller (weft_proc_free),
  * or an error of the start itself: -ENOENT (no such program), -EACCES
  * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL,
- * -EMFILE, -ENOMEM. From the loop's thread (a task or not). */
+ * -EMFILE, -ENOMEM (also when the child started but weft could not open
+ * what watches its exit: it is then killed and reaped). From the loop's
+ * thread (a task or not). */
 WEFT_EXPORT int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
                                const char *const *argv,
                                const weft_proc_opts_t *opts);
@@ -80,16 +89,26 @@ WEFT_EXPORT int weft_proc_close_stdin(weft_proc_t *p);
 /* From a task: wait for the child to exit. Returns 0 with its return code
  * in *rc (may be NULL): the exit status (>= 0), or minus the signal that
  * killed it (asyncio's returncode). -ECANCELED / -ETIMEDOUT if the wait was
- * cut; the child keeps running. */
+ * cut; the child keeps running. -ECHILD if the child was reaped by someone
+ * else (a host that ignores SIGCHLD or calls waitpid(-1)): it is gone and
+ * its status is lost; *rc is not set. */
 WEFT_EXPORT int weft_proc_wait(weft_proc_t *p, int *rc);
 
-/* The return code if the child has exited (as weft_proc_wait), or -EAGAIN.
- * Does not wait. */
+/* The return code if the child has exited (as weft_proc_wait, -ECHILD
+ * included), or -EAGAIN. Does not wait. */
 WEFT_EXPORT int weft_proc_returncode(weft_proc_t *p, int *rc);
 
-/* Send a signal (to the child's whole process group if it was started with
- * WEFT_PROC_NEW_SESSION); -ESRCH once the child has been reaped. terminate
- * is SIGTERM, kill SIGKILL. */
+/* Send a signal; terminate is SIGTERM, kill SIGKILL. Returns 0 or -errno
+ * of kill(2). Without WEFT_PROC_NEW_SESSION it goes to the child, and once
+ * the child has been reaped it is -ESRCH (its pid may be someone else's).
+ * With WEFT_PROC_NEW_SESSION it goes to the child's process group, also
+ * after the child (the leader) was reaped: a group id is not reused while
+ * any process is in the group, so while a member lives (a shell's
+ * background job) the signal reaches only the group we started; -ESRCH
+ * once it is empty. The race left: once every member is gone, the id may
+ * be reused by a new process that makes itself a group leader, and a
+ * signal sent then would reach that group. Members that moved to another
+ * group (setpgid, setsid) are not signalled. */
 WEFT_EXPORT int weft_proc_send_signal(weft_proc_t *p, int sig);
 WEFT_EXPORT int weft_proc_terminate(weft_proc_t *p);
 WEFT_EXPORT int weft_proc_kill(weft_proc_t *p);

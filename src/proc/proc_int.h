@@ -33,4 +33,14 @@ int weft__run_signals_start(struct weft__run_signals *rs, weft_loop_t *loop,
 /* Stop catching them (harmless if never started or already stopped). */
 void weft__run_signals_stop(struct weft__run_signals *rs);
 
+/* Tests only (src/proc/subprocess.c): make children behave as on older
+ * kernels. NO_PIDFD: as if pidfd_open failed (the polling fallback).
+ * NO_WAITID_PIDFD: as if waitid(P_PIDFD) said EINVAL (Linux 5.3). Read
+ * when a child starts or is reaped; 0 otherwise. */
+enum {
+    WEFT__PROC_TEST_NO_PIDFD = 1 << 0,
+    WEFT__PROC_TEST_NO_WAITID_PIDFD = 1 << 1,
+};
+extern int weft__proc_test_flags;
+
 #endif

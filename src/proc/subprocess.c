@@ -7,10 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../net/net_int.h"
+#include "proc_int.h"
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -20,22 +22,29 @@
 
 extern char **environ;
 
-#define POLL_FIRST 0.01 /* without pidfd: first waitpid poll, seconds */
-#define POLL_MAX 0.1
+#define POLL_FIRST 10000000ull /* without pidfd: first poll, ns */
+#define POLL_MAX 100000000ull
+
+int weft__proc_test_flags;
 
 struct weft_proc {
     weft_loop_t *loop;
     pid_t pid;
-    int pidfd; /* -1 without pidfd support */
+    /* What tells us to look: the pidfd, or without pidfds a timerfd that
+     * paces the polls (on the system's clock, so that a virtual clock
+     * does not race through them). Registered as io; -1 once released. */
+    int fd;
     struct weft__io io;
     weft_stream_t *pipes[3];
     bool exited;
+    bool lost;    /* reaped by someone else: no status (-ECHILD) */
     int rc;
-    bool orphan; /* freed while running: reap and free on exit */
-    bool group;  /* leads its own process group (NEW_SESSION) */
+    bool polling; /* fd is the timerfd */
+    bool by_pid;  /* waitid(P_PID): no pidfd, or no waitid(P_PIDFD) */
+    bool orphan;  /* freed while running: reap and free on exit */
+    bool group;   /* leads its own process group (NEW_SESSION) */
     struct weft__hook close_hook;
-    struct weft__timer poll;  /* an orphan without pidfd: waitpid polls */
-    uint64_t poll_ns;
+    uint64_t poll_ns; /* an orphan's next poll */
 };
 
 /* ---- reaping ---------------------------------------------------------------------- */
@@ -46,21 +55,37 @@ static int encode(const siginfo_t *si) {
     return -si->si_status; /* killed or dumped: minus the signal */
 }
 
-/* Collect the exit if it happened. True once exited. */
+static int waitid_pidfd(weft_proc_t *p, siginfo_t *si) {
+    if (weft__proc_test_flags & WEFT__PROC_TEST_NO_WAITID_PIDFD) {
+        errno = EINVAL; /* as Linux 5.3 says */
+        return -1;
+    }
+    return waitid((idtype_t)P_PIDFD, (id_t)p->fd, si, WEXITED | WNOHANG);
+}
+
+/* Collect the exit if it happened. True once exited (or lost). */
 static bool try_reap(weft_proc_t *p) {
     if (p->exited)
         return true;
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    int r = p->pidfd >= 0
-                ? waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si,
-                         WEXITED | WNOHANG)
-                : waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
+    int r = -1;
+    if (!p->by_pid) {
+        r = waitid_pidfd(p, &si);
+        /* Linux 5.3 has pidfd_open but not P_PIDFD (5.4). Our own
+         * unreaped child keeps its pid until we reap it, so waiting for
+         * the pid is as safe; the pidfd still says when to look. */
+        if (r < 0 && errno == EINVAL)
+            p->by_pid = true;
+    }
+    if (p->by_pid)
+        r = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
     if (r < 0) {
-        if (errno == ECHILD) { /* reaped by someone else: unknowable */
+        if (errno == ECHILD) { /* reaped by someone else: status gone */
             p->exited = true;
-            p->rc = -SIGKILL;
-            weft__log(WEFT_LOG_WARN, "child %d was reaped by someone else",
+            p->lost = true;
+            weft__log(WEFT_LOG_WARN, "child %d was reaped by someone else; "
+                                     "its status is lost",
                       (int)p->pid);
         }
         return p->exited;
@@ -72,40 +97,51 @@ static bool try_reap(weft_proc_t *p) {
     return true;
 }
 
+/* Without pidfd: make the timerfd readable in ns (on the system's clock). */
+static void poll_arm(weft_proc_t *p, uint64_t ns) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(ns / WEFT__NS_PER_SEC);
+    its.it_value.tv_nsec = (long)(ns % WEFT__NS_PER_SEC);
+    if (timerfd_settime(p->fd, 0, &its, NULL) < 0)
+        weft__log(WEFT_LOG_ERROR, "timerfd_settime for child %d: %s",
+                  (int)p->pid, strerror(errno));
+}
+
+static void poll_drain(weft_proc_t *p) {
+    uint64_t n;
+    ssize_t r = read(p->fd, &n, sizeof n); /* EAGAIN: nothing due */
+    (void)r;
+}
+
+static uint64_t backoff(uint64_t ns) {
+    return ns * 2 < POLL_MAX ? ns * 2 : POLL_MAX;
+}
+
 static void proc_release(weft_proc_t *p) {
-    weft__loop_timer_cancel(p->loop, &p->poll);
-    if (p->pidfd >= 0) {
+    if (p->fd >= 0) {
         weft__io_close(p->loop, &p->io);
-        close(p->pidfd);
-        p->pidfd = -1;
+        close(p->fd);
+        p->fd = -1;
     }
     weft__free(p);
 }
 
-/* A freed process that was still running: reaped when its pidfd says so. */
+/* A freed process that was still running: reaped when its pidfd says so,
+ * or when a poll finds it gone. */
 static void orphan_notify(weft_loop_t *loop, struct weft__io *io,
                           uint32_t ev) {
     weft_proc_t *p = WEFT__CONTAINER_OF(io, weft_proc_t, io);
     weft__io_notify(loop, io, ev);
+    if (p->polling)
+        poll_drain(p);
     if (try_reap(p)) {
         weft__list_remove(&p->close_hook.link);
         proc_release(p);
+    } else if (p->polling) {
+        p->poll_ns = backoff(p->poll_ns);
+        poll_arm(p, p->poll_ns);
     }
-}
-
-/* An orphan without pidfd: look again later, backing off. */
-static void orphan_poll(struct weft__timer *tm) {
-    weft_proc_t *p = WEFT__CONTAINER_OF(tm, weft_proc_t, poll);
-    if (try_reap(p)) {
-        weft__list_remove(&p->close_hook.link);
-        proc_release(p);
-        return;
-    }
-    p->poll_ns = p->poll_ns * 2 < (uint64_t)(POLL_MAX * 1e9)
-                     ? p->poll_ns * 2
-                     : (uint64_t)(POLL_MAX * 1e9);
-    weft__loop_timer_arm(p->loop, &p->poll,
-                         weft__loop_deadline(p->loop, p->poll_ns));
 }
 
 static void proc_loop_closing(weft_loop_t *loop, struct weft__hook *h) {
@@ -122,6 +158,10 @@ static void proc_loop_closing(weft_loop_t *loop, struct weft__hook *h) {
 /* ---- starting --------------------------------------------------------------------- */
 
 static int pidfd_open_(pid_t pid) {
+    if (weft__proc_test_flags & WEFT__PROC_TEST_NO_PIDFD) {
+        errno = ENOSYS;
+        return -1;
+    }
 #ifdef RUNNING_ON_VALGRIND
     /* Valgrind 3.19 does not know pidfd_open and says so loudly; the
      * suite under valgrind thereby runs the waitpid fallback. */
@@ -131,12 +171,37 @@ static int pidfd_open_(pid_t pid) {
     }
 #endif
 #ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec */
 #else
     (void)pid;
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+/* Set up what tells us the child may have exited: its pidfd, else a
+ * timerfd to poll with. Returns 0 or -errno (then nothing is open). */
+static int watch_child(weft_proc_t *p) {
+    int fd = pidfd_open_(p->pid);
+    if (fd >= 0) {
+        if (weft__io_open(p->loop, &p->io, fd) == 0) {
+            p->fd = fd;
+            return 0;
+        }
+        close(fd);
+    }
+    fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = weft__io_open(p->loop, &p->io, fd);
+    if (err) {
+        close(fd);
+        return err;
+    }
+    p->fd = fd;
+    p->polling = true;
+    p->by_pid = true;
+    return 0;
 }
 
 /* Find the program as execvp would (PATH of the parent), and say clearly
@@ -205,8 +270,16 @@ struct plan {
 static int add_stream(struct plan *pl, int which, int mode, int fd) {
     int err = 0;
     switch (mode) {
-    case WEFT_PROC_INHERIT:
-        return 0;
+    case WEFT_PROC_INHERIT: {
+        /* The parent's descriptor may be close-on-exec (weft_stream_from_fd
+         * makes it so): a dup2 onto itself clears the flag in the child
+         * only (newer POSIX requires it of posix_spawn; glibc does it, and
+         * test_proc checks it). */
+        int fl = fcntl(which, F_GETFD);
+        if (fl < 0 || !(fl & FD_CLOEXEC))
+            return 0;
+        return -posix_spawn_file_actions_adddup2(&pl->fa, which, which);
+    }
     case WEFT_PROC_DEVNULL:
         err = posix_spawn_file_actions_addopen(
             &pl->fa, which, "/dev/null", which == 0 ? O_RDONLY : O_WRONLY, 0);
@@ -313,9 +386,8 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
         return -ENOMEM;
     }
     p->loop = loop;
-    p->pidfd = -1;
+    p->fd = -1;
     p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
-    weft__timer_init(&p->poll, orphan_poll);
     /* The child's exec failure comes back as the result (glibc >= 2.24
      * spawns with CLONE_VFORK and reports it). */
     err = -posix_spawn(&p->pid, path, &pl.fa, &pl.attr, (char *const *)argv,
@@ -327,13 +399,16 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
         return err;
     }
     close_plan(&pl, false);
-    int pfd = pidfd_open_(p->pid);
-    if (pfd >= 0) {
-        fcntl(pfd, F_SETFD, FD_CLOEXEC);
-        if (weft__io_open(loop, &p->io, pfd) == 0)
-            p->pidfd = pfd;
-        else
-            close(pfd);
+    err = watch_child(p);
+    if (err) { /* we could never tell when it exits: undo the start */
+        kill(p->pid, SIGKILL);
+        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        for (int i = 0; i < 3; i++)
+            if (pl.parent_end[i] >= 0)
+                close(pl.parent_end[i]);
+        weft__free(p);
+        return err;
     }
     for (int i = 0; i < 3; i++) {
         if (pl.parent_end[i] < 0)
@@ -414,6 +489,8 @@ int weft_proc_returncode(weft_proc_t *p, int *rc) {
         return -EINVAL;
     if (!try_reap(p))
         return -EAGAIN;
+    if (p->lost)
+        return -ECHILD;
     if (rc)
         *rc = p->rc;
     return 0;
@@ -427,18 +504,21 @@ int weft_proc_wait(weft_proc_t *p, int *rc) {
     int err = weft__loop_check(p->loop, "weft_proc_wait");
     if (err)
         return err;
-    double poll = POLL_FIRST;
+    uint64_t poll = POLL_FIRST;
     while (!try_reap(p)) {
-        if (p->pidfd >= 0) {
-            p->io.ready &= ~(uint32_t)WEFT__IO_IN;
-            err = weft__io_wait(&p->io, WEFT__IO_IN);
-        } else {
-            err = weft_sleep(poll); /* no pidfd: poll our own child */
-            poll = poll * 2 < POLL_MAX ? poll * 2 : POLL_MAX;
+        if (p->polling) /* no pidfd: poll our own child */
+            poll_arm(p, poll);
+        p->io.ready &= ~(uint32_t)WEFT__IO_IN;
+        err = weft__io_wait(&p->io, WEFT__IO_IN);
+        if (p->polling) {
+            poll_drain(p);
+            poll = backoff(poll);
         }
         if (err < 0)
             return err;
     }
+    if (p->lost)
+        return -ECHILD;
     if (rc)
         *rc = p->rc;
     return 0;
@@ -447,15 +527,18 @@ int weft_proc_wait(weft_proc_t *p, int *rc) {
 int weft_proc_send_signal(weft_proc_t *p, int sig) {
     if (!p)
         return -EINVAL;
-    if (p->exited || try_reap(p))
-        return -ESRCH; /* the pid may belong to someone else by now */
-    /* Not reaped, so the pid (and, for a group leader, its group id) is
-     * still ours. */
+    bool reaped = try_reap(p);
+    /* A process group id is not reused while the group has a member, even
+     * once its leader is reaped: the group is still the one we started
+     * while any of it lives (a shell's background jobs). */
     if (p->group)
         return kill(-p->pid, sig) < 0 ? -errno : 0;
+    if (reaped)
+        return -ESRCH; /* the pid may belong to someone else by now */
+    /* Not reaped, so the pid is still ours. */
 #ifdef SYS_pidfd_send_signal
-    if (p->pidfd >= 0 &&
-        syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0)
+    if (!p->polling && p->fd >= 0 &&
+        syscall(SYS_pidfd_send_signal, p->fd, sig, NULL, 0) == 0)
         return 0;
 #endif
     return kill(p->pid, sig) < 0 ? -errno : 0;
@@ -570,11 +653,9 @@ void weft_proc_free(weft_proc_t *p) {
     p->orphan = true;
     weft__hook_add(p->loop, &p->close_hook, WEFT__PHASE_FREE - 1,
                    proc_loop_closing);
-    if (p->pidfd >= 0) {
-        p->io.notify = orphan_notify;
-    } else {
-        p->poll_ns = (uint64_t)(POLL_FIRST * 1e9);
-        weft__loop_timer_arm(p->loop, &p->poll,
-                             weft__loop_deadline(p->loop, p->poll_ns));
+    p->io.notify = orphan_notify;
+    if (p->polling) {
+        p->poll_ns = POLL_FIRST;
+        poll_arm(p, p->poll_ns);
     }
 }
