@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -28,8 +29,14 @@ struct weft_tls_ctx {
     bool server;
     unsigned flags;
     double handshake_timeout;
-    unsigned char *alpn; /* wire format: length-prefixed names */
-    size_t alpn_len;
+};
+
+/* A server's ALPN protocols, in wire format (length-prefixed names). The
+ * SSL_CTX owns them (ex_data, freed with it), so a handshake still running
+ * after weft_tls_ctx_free reads them through its SSL's own reference. */
+struct alpn_list {
+    size_t len;
+    unsigned char wire[];
 };
 
 struct weft__tls {
@@ -44,9 +51,10 @@ struct weft__tls {
 
 /* ---- contexts ------------------------------------------------------------------ */
 
-static int alpn_wire(const char *list, unsigned char **out, size_t *len) {
+/* "h2,http/1.1" in wire format. -EINVAL: an empty or too long name. */
+static int alpn_wire(const char *list, struct alpn_list **out) {
     size_t n = strlen(list);
-    unsigned char *w = weft__malloc(n + 1);
+    struct alpn_list *w = weft__malloc(sizeof *w + n + 1);
     if (!w)
         return -ENOMEM;
     size_t o = 0;
@@ -58,33 +66,49 @@ static int alpn_wire(const char *list, unsigned char **out, size_t *len) {
             weft__free(w);
             return -EINVAL;
         }
-        w[o++] = (unsigned char)l;
-        memcpy(w + o, p, l);
+        w->wire[o++] = (unsigned char)l;
+        memcpy(w->wire + o, p, l);
         o += l;
         p += l + (e ? 1 : 0);
     }
+    w->len = o;
     *out = w;
-    *len = o;
     return 0;
 }
 
-/* Server: the first of our protocols the client offers. */
+static int alpn_index = -1;
+static pthread_once_t alpn_once = PTHREAD_ONCE_INIT;
+
+static void alpn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                      long argl, void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    weft__free(ptr);
+}
+
+static void alpn_index_new(void) {
+    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_free);
+}
+
+/* Server: the first of our protocols the client offers. None in common is
+ * a fatal no_application_protocol alert (RFC 7301 section 3.2); a client
+ * that offers no ALPN at all never gets here. */
 static int select_alpn(SSL *ssl, const unsigned char **out,
                        unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
-    (void)ssl;
-    struct weft_tls_ctx *c = arg;
-    for (size_t i = 0; i < c->alpn_len; i += 1 + c->alpn[i]) {
+    (void)arg;
+    const struct alpn_list *l =
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
+    for (size_t i = 0; l && i < l->len; i += 1 + l->wire[i]) {
         for (unsigned j = 0; j < inlen; j += 1u + in[j]) {
-            if (in[j] == c->alpn[i] &&
-                memcmp(in + j + 1, c->alpn + i + 1, in[j]) == 0) {
+            if (in[j] == l->wire[i] &&
+                memcmp(in + j + 1, l->wire + i + 1, in[j]) == 0) {
                 *out = in + j + 1;
                 *outlen = in[j];
                 return SSL_TLSEXT_ERR_OK;
             }
         }
     }
-    return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without */
+    return SSL_TLSEXT_ERR_ALERT_FATAL; /* OpenSSL sends the alert */
 }
 
 static void log_ssl_errors(const char *what) {
@@ -163,22 +187,31 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
         SSL_CTX_set_verify(x, SSL_VERIFY_NONE, NULL);
     }
     if (o->alpn) {
-        err = alpn_wire(o->alpn, &c->alpn, &c->alpn_len);
-        if (err) {
+        struct alpn_list *l;
+        if ((err = alpn_wire(o->alpn, &l))) {
             SSL_CTX_free(x);
             weft__free(c);
             return err;
         }
-        if (server)
-            SSL_CTX_set_alpn_select_cb(x, select_alpn, c);
-        else if (SSL_CTX_set_alpn_protos(x, c->alpn, (unsigned)c->alpn_len))
-            goto bad;
+        if (server) {
+            pthread_once(&alpn_once, alpn_index_new);
+            if (alpn_index < 0 ||
+                !SSL_CTX_set_ex_data(x, alpn_index, l)) {
+                weft__free(l);
+                goto bad;
+            }
+            SSL_CTX_set_alpn_select_cb(x, select_alpn, NULL);
+        } else {
+            int rc = SSL_CTX_set_alpn_protos(x, l->wire, (unsigned)l->len);
+            weft__free(l); /* OpenSSL keeps its own copy */
+            if (rc != 0)
+                goto bad;
+        }
     }
     *out = c;
     return 0;
 bad:
     SSL_CTX_free(x);
-    weft__free(c->alpn);
     weft__free(c);
     return WEFT_ETLS;
 }
@@ -194,8 +227,9 @@ int weft_tls_server_ctx(weft_tls_ctx_t **out, const weft_tls_opts_t *opts) {
 void weft_tls_ctx_free(weft_tls_ctx_t *c) {
     if (!c)
         return;
-    SSL_CTX_free(c->ctx); /* streams' SSL objects hold their own reference */
-    weft__free(c->alpn);
+    /* Streams' SSL objects hold their own reference to the SSL_CTX, which
+     * owns everything a handshake reads (ALPN list included). */
+    SSL_CTX_free(c->ctx);
     weft__free(c);
 }
 
@@ -257,6 +291,14 @@ static int handshake_error(weft_stream_t *s, int ret) {
             break;
         }
         set_msg(s, "handshake", X509_verify_cert_error_string(v));
+    } else if (le && ERR_GET_LIB(le) == ERR_LIB_SSL &&
+               ERR_GET_REASON(le) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL) {
+        set_msg(s, "handshake", "the server supports none of our ALPN "
+                                "protocols (alert no_application_protocol)");
+    } else if (le && ERR_GET_LIB(le) == ERR_LIB_SSL &&
+               ERR_GET_REASON(le) == SSL_R_NO_APPLICATION_PROTOCOL) {
+        set_msg(s, "handshake", "the client offers none of our ALPN "
+                                "protocols (sent no_application_protocol)");
     } else if (le) {
         char buf[160];
         ERR_error_string_n(le, buf, sizeof buf);
