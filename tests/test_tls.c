@@ -471,6 +471,13 @@ static int close_mid_main(void *arg) {
     ck_assert_ok(weft_spawn(&t, side_main, &cli, NULL));
     ck_assert_ok(weft_yield()); /* the client waits for the ServerHello */
     ck_assert(!weft_task_done(t));
+    /* Nobody else reads or writes during the handshake. */
+    char c;
+    logcap_start();
+    ck_assert_err(weft_stream_read(a, &c, 1), -EBUSY);
+    ck_assert_err(weft_stream_write(a, "x", 1), -EBUSY);
+    logcap_stop();
+    ck_assert_int_eq(logcap.n, 2);
     ck_assert_ok(weft_stream_close(a));
     ck_assert_ok(weft_join(t));
     ck_assert_err(cli.rc, -EBADF);

@@ -224,6 +224,11 @@ static ssize_t leave(weft_stream_t *s, struct weft_task **slot, ssize_t r) {
     return r;
 }
 
+ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
+                           ssize_t r) {
+    return leave(s, slot, r);
+}
+
 /* ---- reading ------------------------------------------------------------------- */
 
 /* A read that returns fewer bytes than asked has emptied the kernel's

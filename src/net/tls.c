@@ -343,6 +343,11 @@ static int handshake(weft_stream_t *s) {
 
 int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
     SSL *ssl = s->tls->ssl;
+    if (!SSL_is_init_finished(ssl)) { /* another task's handshake */
+        weft__log(WEFT_LOG_WARN, "weft_stream_write: the TLS handshake is "
+                                 "still running");
+        return -EBUSY;
+    }
     const char *p = data;
     while (len > 0) {
         int chunk = len > INT_MAX ? INT_MAX : (int)len;
@@ -405,8 +410,11 @@ void weft__tls_free(struct weft__tls *t) {
 
 /* ---- upgrading a stream ----------------------------------------------------------- */
 
-static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
-                  const char *fn) {
+/* Check that s can be upgraded now: a task, the loop's thread, open, not
+ * TLS yet, nobody reading or writing (the upgrade moves the buffered bytes
+ * and changes what the buffers hold). */
+static int check_upgrade(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
+                         const char *fn) {
     if (!s || !c)
         return -EINVAL;
     if (!weft__task_require(fn))
@@ -422,9 +430,19 @@ static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
                          : "a context of the other side");
         return -EINVAL;
     }
+    if (s->reader || s->writer) {
+        weft__log(WEFT_LOG_WARN, "%s: another task is reading or writing "
+                                 "this stream", fn);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+/* A new SSL for the stream, not attached yet. */
+static struct weft__tls *tls_new(weft_stream_t *s, weft_tls_ctx_t *c) {
     struct weft__tls *t = weft__calloc(1, sizeof *t);
     if (!t)
-        return -ENOMEM;
+        return NULL;
     t->in = weft__malloc(CIPHER_CHUNK);
     t->ssl = SSL_new(c->ctx);
     t->rbio = BIO_new(BIO_s_mem());
@@ -435,20 +453,15 @@ static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
         SSL_free(t->ssl);
         weft__free(t->in);
         weft__free(t);
-        return -ENOMEM;
+        return NULL;
     }
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
-    if (server)
+    if (c->server)
         SSL_set_accept_state(t->ssl);
     else
         SSL_set_connect_state(t->ssl);
-    /* Bytes read before the upgrade are the start of the TLS data. */
-    if (s->rlen) {
-        BIO_write(t->rbio, s->rbuf + s->roff, (int)s->rlen);
-        s->roff = s->rlen = 0;
-    }
-    s->tls = t;
-    /* Name the peer in messages: the server name, or the address. */
+    /* Name the peer in messages: the address (a client names the server
+     * it asked for instead). */
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     t->peer = "the peer";
@@ -462,11 +475,22 @@ static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
         if (t->peer_buf[0])
             t->peer = t->peer_buf;
     }
-    return 0;
+    return t;
 }
 
-/* Run the handshake inside the context's deadline. */
-static int handshake_timed(weft_stream_t *s, weft_tls_ctx_t *c) {
+/* Attach t to s and run the handshake inside the context's deadline. The
+ * task holds both sides of the stream meanwhile, so other tasks' reads and
+ * writes get -EBUSY; a close from another task ends the handshake with
+ * -EBADF, and the stream is freed on the way out. */
+static int attach_and_handshake(weft_stream_t *s, struct weft__tls *t,
+                                weft_tls_ctx_t *c) {
+    /* Bytes read before the upgrade are the start of the TLS data. */
+    if (s->rlen) {
+        BIO_write(t->rbio, s->rbuf + s->roff, (int)s->rlen);
+        s->roff = s->rlen = 0;
+    }
+    s->tls = t;
+    s->reader = s->writer = weft_task_current();
     s->users++;
     weft_scope_t sc;
     int err = weft_scope_enter(&sc, c->handshake_timeout, 0);
@@ -476,47 +500,64 @@ static int handshake_timed(weft_stream_t *s, weft_tls_ctx_t *c) {
         if (e == -ETIMEDOUT && err == -ETIMEDOUT)
             set_msg(s, "handshake", "timed out");
     }
-    s->users--;
     if (err && !s->werr)
         s->werr = err; /* the stream is unusable */
     if (err && !s->rerr)
         s->rerr = err;
-    return err;
+    s->reader = s->writer = NULL;
+    return (int)weft__stream_leave(s, NULL, err); /* may free s */
 }
 
 int weft_tls_client(weft_stream_t *s, weft_tls_ctx_t *c, const char *name) {
-    int err = attach(s, c, false, "weft_tls_client");
+    static const char fn[] = "weft_tls_client";
+    int err = check_upgrade(s, c, false, fn);
     if (err)
         return err;
-    SSL *ssl = s->tls->ssl;
+    bool verify = !(c->flags & WEFT_TLS_NO_VERIFY);
+    if (!name && verify) {
+        weft__log(WEFT_LOG_WARN, "%s: a verifying client needs the server's "
+                                 "name", fn);
+        return -EINVAL;
+    }
+    /* An empty name would check no name at all; SNI takes 255 bytes. */
+    if (name && (!name[0] || strlen(name) > 255)) {
+        weft__log(WEFT_LOG_WARN, "%s: the server name is empty or longer "
+                                 "than 255 bytes", fn);
+        return -EINVAL;
+    }
+    struct weft__tls *t = tls_new(s, c);
+    if (!t)
+        return -ENOMEM;
     if (name) {
-        snprintf(s->tls->peer_buf, sizeof s->tls->peer_buf, "%s", name);
-        s->tls->peer = s->tls->peer_buf;
+        snprintf(t->peer_buf, sizeof t->peer_buf, "%s", name);
+        t->peer = t->peer_buf;
         unsigned char ip[16];
         bool is_ip = inet_pton(AF_INET, name, ip) == 1 ||
                      inet_pton(AF_INET6, name, ip) == 1;
-        if (!is_ip) /* SNI carries host names only (RFC 6066) */
-            SSL_set_tlsext_host_name(ssl, name);
-        if (!(c->flags & WEFT_TLS_NO_VERIFY)) {
-            X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-            int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name)
-                           : SSL_set1_host(ssl, name);
-            if (ok != 1)
-                return -EINVAL;
+        ERR_clear_error();
+        /* SNI carries host names only (RFC 6066) */
+        int ok = is_ip || SSL_set_tlsext_host_name(t->ssl, name) == 1;
+        if (ok && verify)
+            ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
+                                                       name)
+                       : SSL_set1_host(t->ssl, name);
+        if (ok != 1) {
+            log_ssl_errors("weft_tls_client: the server name");
+            weft__tls_free(t); /* the stream is as it was */
+            return -EINVAL;
         }
-    } else if (!(c->flags & WEFT_TLS_NO_VERIFY)) {
-        weft__log(WEFT_LOG_WARN, "weft_tls_client: a verifying client needs "
-                                 "the server's name");
-        return -EINVAL;
     }
-    return handshake_timed(s, c);
+    return attach_and_handshake(s, t, c);
 }
 
 int weft_tls_server(weft_stream_t *s, weft_tls_ctx_t *c) {
-    int err = attach(s, c, true, "weft_tls_server");
+    int err = check_upgrade(s, c, true, "weft_tls_server");
     if (err)
         return err;
-    return handshake_timed(s, c);
+    struct weft__tls *t = tls_new(s, c);
+    if (!t)
+        return -ENOMEM;
+    return attach_and_handshake(s, t, c);
 }
 
 const char *weft_tls_alpn(const weft_stream_t *s) {
