@@ -22,6 +22,8 @@
 #include "weft/tls.h"
 
 #define CIPHER_CHUNK (16 * 1024 + 512) /* one record and a bit */
+#define WRITE_CHUNK (64 * 1024)        /* plaintext encrypted at a time */
+#define IDLE_BIO_MAX 4096 /* a BIO buffer bigger than this goes when idle */
 #define DEFAULT_HANDSHAKE_TIMEOUT 30.0
 
 struct weft_tls_ctx {
@@ -42,7 +44,7 @@ struct alpn_list {
 struct weft__tls {
     SSL *ssl;
     BIO *rbio, *wbio; /* network -> SSL, SSL -> network */
-    char *in;         /* one read of ciphertext */
+    char *in;         /* one read of ciphertext, while data flows */
     const char *peer; /* for messages: the server name or the address */
     char peer_buf[64];
     char alpn[256];
@@ -246,14 +248,65 @@ static int push_out(weft_stream_t *s) {
     return err;
 }
 
-/* Read ciphertext from the socket into OpenSSL's BIO. 0 at end. */
+/* An empty memory BIO keeps the largest buffer it ever held (BIO_reset
+ * only clears it): after a burst, swap it for a new one so an idle stream
+ * holds a few hundred bytes, not the burst. */
+static void shrink_rbio(struct weft__tls *t) {
+    BUF_MEM *m;
+    BIO_get_mem_ptr(t->rbio, &m);
+    if (m->max <= IDLE_BIO_MAX || BIO_ctrl_pending(t->rbio) > 0)
+        return;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        SSL_set0_rbio(t->ssl, b); /* frees the old one */
+        t->rbio = b;
+    }
+}
+
+static void shrink_wbio(struct weft__tls *t) {
+    BUF_MEM *m;
+    BIO_get_mem_ptr(t->wbio, &m);
+    if (m->max <= IDLE_BIO_MAX || BIO_ctrl_pending(t->wbio) > 0)
+        return;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        SSL_set0_wbio(t->ssl, b);
+        t->wbio = b;
+    }
+}
+
+/* Read ciphertext from the socket into OpenSSL's BIO. 0 at end.
+ *
+ * The ciphertext buffer is taken only once data is there: after a short
+ * read (the kernel's buffer emptied) the stream first waits for the next
+ * edge, as weft__stream_read_fd would, without a buffer, and the buffer
+ * goes back after each short read, so an idle stream holds none. A full
+ * read keeps it for the next one (more data is likely waiting). */
 static ssize_t pull_in(weft_stream_t *s) {
     struct weft__tls *t = s->tls;
+    const uint32_t news =
+        WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
+    if (!t->in) {
+        if ((s->flags & WEFT__STREAM_DRAINED) && !(s->io.ready & news)) {
+            shrink_rbio(t);
+            shrink_wbio(t);
+            int w = weft__io_wait(&s->io, WEFT__IO_IN);
+            if (w < 0)
+                return w;
+        }
+        t->in = weft__malloc(CIPHER_CHUNK);
+        if (!t->in)
+            return -ENOMEM;
+    }
     ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK);
     if (n > 0)
         BIO_write(t->rbio, t->in, (int)n);
     else if (n == 0)
         BIO_set_mem_eof_return(t->rbio, 0); /* reads now see the end */
+    if (n != CIPHER_CHUNK) {
+        weft__free(t->in);
+        t->in = NULL;
+    }
     return n;
 }
 
@@ -342,17 +395,20 @@ static int handshake(weft_stream_t *s) {
 /* ---- the stream's transport -------------------------------------------------------- */
 
 int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
-    SSL *ssl = s->tls->ssl;
-    if (!SSL_is_init_finished(ssl)) { /* another task's handshake */
+    struct weft__tls *t = s->tls;
+    if (!SSL_is_init_finished(t->ssl)) { /* another task's handshake */
         weft__log(WEFT_LOG_WARN, "weft_stream_write: the TLS handshake is "
                                  "still running");
         return -EBUSY;
     }
+    /* A piece at a time, sent as it is encrypted: the write BIO holds one
+     * piece's records, not the whole of a large write. */
     const char *p = data;
-    while (len > 0) {
-        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+    int err = 0;
+    while (len > 0 && !err) {
+        int chunk = len > WRITE_CHUNK ? WRITE_CHUNK : (int)len;
         ERR_clear_error();
-        int r = SSL_write(ssl, p, chunk);
+        int r = SSL_write(t->ssl, p, chunk);
         if (r <= 0) {
             set_msg(s, "write", "the TLS session is broken");
             ERR_clear_error();
@@ -360,8 +416,10 @@ int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
         }
         p += r;
         len -= (size_t)r;
+        err = push_out(s);
     }
-    return push_out(s);
+    shrink_wbio(t);
+    return err;
 }
 
 ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
@@ -372,8 +430,11 @@ ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
         int r = SSL_read(ssl, buf, want);
         /* Reading may produce records to send (key updates, tickets). */
         int err = push_out(s);
-        if (r > 0)
+        if (r > 0) {
+            if (!s->tls->in) /* the last read emptied the socket */
+                shrink_rbio(s->tls);
             return r;
+        }
         int e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_ZERO_RETURN)
             return 0;
@@ -443,15 +504,13 @@ static struct weft__tls *tls_new(weft_stream_t *s, weft_tls_ctx_t *c) {
     struct weft__tls *t = weft__calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->in = weft__malloc(CIPHER_CHUNK);
     t->ssl = SSL_new(c->ctx);
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
-    if (!t->in || !t->ssl || !t->rbio || !t->wbio) {
+    if (!t->ssl || !t->rbio || !t->wbio) {
         BIO_free(t->rbio);
         BIO_free(t->wbio);
         SSL_free(t->ssl);
-        weft__free(t->in);
         weft__free(t);
         return NULL;
     }
