@@ -3,6 +3,7 @@
  * host name, an expired certificate, an unknown CA, ALPN, SNI, STARTTLS,
  * close_notify, a handshake deadline, bulk data. */
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -617,6 +618,61 @@ START_TEST(alpn_without_a_common_protocol_is_refused) {
 }
 END_TEST
 
+/* writev gathers small buffers into one record: 100 buffers of 10 bytes
+ * reach the peer as 1,000 bytes and one record's overhead (22 bytes with
+ * TLS 1.3's AES-GCM), not 100 records (3,200 bytes). */
+static int writev_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx = server_ctx("server.crt", NULL);
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, NULL);
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    struct side srv = {.s = b, .ctx = sctx};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, side_main, &srv, NULL));
+    ck_assert_ok(weft_tls_client(a, cctx, "localhost"));
+    ck_assert_ok(weft_join(t));
+    ck_assert_ok(srv.rc);
+    weft_task_release(t);
+    int pending = -1;
+    ck_assert_int_eq(ioctl(weft_stream_fd(b), FIONREAD, &pending), 0);
+    ck_assert_int_eq(pending, 0);
+    char msg[1000];
+    struct iovec iov[100];
+    for (int i = 0; i < 100; i++) {
+        memset(msg + i * 10, 'a' + i % 26, 10);
+        iov[i] = (struct iovec){msg + i * 10, 10};
+    }
+    ck_assert_int_eq(weft_stream_writev(a, iov, 100), 1000);
+    ck_assert_int_eq(ioctl(weft_stream_fd(b), FIONREAD, &pending), 0);
+    ck_assert_int_eq(pending, 1000 + 22);
+    char back[1000];
+    ck_assert_int_eq(weft_stream_read_exactly(b, back, sizeof back), 1000);
+    ck_assert_int_eq(memcmp(back, msg, sizeof msg), 0);
+    /* Big and small mixed: intact, in order. */
+    static char big[40000], got[40000 + 1000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7);
+    struct iovec mix[] = {{msg, 10}, {big, sizeof big}, {msg + 10, 990}};
+    ck_assert_int_eq(weft_stream_writev(a, mix, 3), 41000);
+    ck_assert_int_eq(weft_stream_read_exactly(b, got, sizeof got), 41000);
+    ck_assert_int_eq(memcmp(got, msg, 10), 0);
+    ck_assert_int_eq(memcmp(got + 10, big, sizeof big), 0);
+    ck_assert_int_eq(memcmp(got + 10 + sizeof big, msg + 10, 990), 0);
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(writev_gathers_small_buffers_into_one_record) {
+    make_certs();
+    ck_assert_ok(weft_run(writev_main, NULL));
+    remove_certs();
+}
+END_TEST
+
 static Suite *tls_suite(void) {
     Suite *s = suite_create("tls");
     TCase *tc = tcase_create("tls");
@@ -634,6 +690,7 @@ static Suite *tls_suite(void) {
     tcase_add_test(tc, a_stream_closed_mid_handshake_is_freed);
     tcase_add_test(tc, a_refused_upgrade_leaves_the_stream_plain);
     tcase_add_test(tc, alpn_without_a_common_protocol_is_refused);
+    tcase_add_test(tc, writev_gathers_small_buffers_into_one_record);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -422,6 +422,42 @@ int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
     return err;
 }
 
+/* writev: small buffers are gathered into records of up to 16 KiB (one
+ * record per buffer would cost 22 bytes of overhead and a MAC each, and
+ * the peer a decryption each); a buffer of 16 KiB or more goes on its own. */
+int weft__tls_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt) {
+    enum { RECORD = 16384 };
+    char *stage = NULL;
+    size_t used = 0;
+    int err = 0;
+    for (int i = 0; i < iovcnt && !err; i++) {
+        const char *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        if (len >= RECORD || iovcnt == 1) {
+            if (used)
+                err = weft__tls_write(s, stage, used);
+            used = 0;
+            if (!err)
+                err = weft__tls_write(s, p, len);
+            continue;
+        }
+        if (used + len > RECORD) {
+            err = weft__tls_write(s, stage, used);
+            used = 0;
+        }
+        if (!stage && !(stage = weft__malloc(RECORD)))
+            err = -ENOMEM;
+        if (!err) {
+            memcpy(stage + used, p, len);
+            used += len;
+        }
+    }
+    if (!err && used)
+        err = weft__tls_write(s, stage, used);
+    weft__free(stage);
+    return err;
+}
+
 ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
     SSL *ssl = s->tls->ssl;
     int want = len > INT_MAX ? INT_MAX : (int)len;
