@@ -11,8 +11,15 @@
  * Errors of the handshake say why: WEFT_ETLS_UNTRUSTED (unknown CA,
  * self-signed), WEFT_ETLS_EXPIRED (or not yet valid), WEFT_ETLS_HOSTNAME
  * (certificate for another name), WEFT_ETLS (anything else: protocol
- * version, no shared cipher, a peer that is not speaking TLS); the full
- * text, naming the host and OpenSSL's reason, is in weft_tls_error(s).
+ * version, no shared cipher, no ALPN protocol in common, a peer that is
+ * not speaking TLS); the full text, naming the host and OpenSSL's reason,
+ * is in weft_tls_error(s). open_connection and servers free the stream of
+ * a failed handshake, so they log that text first, at WEFT_LOG_INFO, which
+ * the default log handler does not print: on a server, failed handshakes
+ * are ordinary traffic (scanners, health checks, clients that give up or
+ * distrust the certificate) and at WARN would fill stderr. Install a
+ * handler with weft_set_log_handler to see them; open_connection's caller
+ * has the code either way.
  */
 #ifndef WEFT_TLS_H
 #define WEFT_TLS_H
@@ -45,12 +52,19 @@ typedef struct weft_tls_opts {
      * system's store (/etc/ssl/certs). */
     const char *ca_file, *ca_path;
     /* ALPN protocols to offer (client) or accept (server), in order of
-     * preference, comma-separated: "h2,http/1.1". NULL: none. */
+     * preference, comma-separated: "h2,http/1.1". NULL: none. A server
+     * picks the first of its own that the client offers; a client that
+     * offers only others gets a fatal no_application_protocol alert (RFC
+     * 7301 section 3.2): WEFT_ETLS on both sides, and weft_tls_error says
+     * no_application_protocol. A client that offers none is served
+     * without ALPN. */
     const char *alpn;
     /* Lowest version accepted: 0 means TLS 1.2 (TLS 1.3 is preferred). */
     int min_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 */
-    /* Deadline of the handshakes done by open_connection and servers, in
-     * seconds; 0: 30. */
+    /* Deadline of every handshake made with this context, in seconds (0:
+     * 30): those of open_connection and servers, and weft_tls_client /
+     * weft_tls_server called by hand. A deadline scope of its own, inside
+     * any the caller has. */
     double handshake_timeout;
     unsigned flags; /* WEFT_TLS_* */
 } weft_tls_opts_t;
@@ -64,21 +78,37 @@ WEFT_EXPORT int weft_tls_client_ctx(weft_tls_ctx_t **out,
 WEFT_EXPORT int weft_tls_server_ctx(weft_tls_ctx_t **out,
                                     const weft_tls_opts_t *opts);
 
-/* Free a context. Streams made with it keep what they need. NULL is
- * ignored. */
+/* Free a context. Streams made with it keep what they need, even in the
+ * middle of their handshake (OpenSSL's SSL_CTX is reference counted and
+ * owns everything a handshake reads). A server uses its context for each
+ * new connection: free it after weft_server_close. NULL is ignored. */
 WEFT_EXPORT void weft_tls_ctx_free(weft_tls_ctx_t *ctx);
 
 /* Turn a connected stream into a TLS client stream and do the handshake
- * (from a task; cancellable; within deadline scopes). server_name is sent
- * as SNI and checked against the certificate (a host name, or an IP
- * address, checked but not sent); NULL skips the check (only with
- * WEFT_TLS_NO_VERIFY). Bytes already buffered on the stream are taken as
- * the start of the TLS data. Returns 0 or an error above; on error the
- * stream is unusable: close it. */
+ * (from a task; cancellable; within deadline scopes and the context's
+ * handshake_timeout). server_name is sent as SNI and checked against the
+ * certificate (a host name of 1 to 255 bytes, or an IP address, checked
+ * but not sent); NULL skips the check (only with WEFT_TLS_NO_VERIFY).
+ * Bytes already buffered on the stream are taken as the start of the TLS
+ * data.
+ *
+ * The upgrade needs the whole stream: while another task is inside a read
+ * or a write of it, it is refused with -EBUSY (logged); during the
+ * handshake, other tasks' reads and writes get -EBUSY, and closing the
+ * stream from another task ends the handshake with -EBADF (the stream is
+ * then freed as usual).
+ *
+ * Returns 0; before the handshake starts, -EINVAL (server_name empty or
+ * over 255 bytes, or NULL while verifying; the stream is already TLS; a
+ * server context: logged), -EBUSY, -EBADF (closed), -EPERM (not in a
+ * task), -ENOMEM, and the stream is left as it was, still plain; or an
+ * error of
+ * the handshake above, -ETIMEDOUT, -ECANCELED, -EBADF, or an I/O error,
+ * and the stream is unusable: close it. */
 WEFT_EXPORT int weft_tls_client(weft_stream_t *s, weft_tls_ctx_t *ctx,
                                 const char *server_name);
 
-/* The same for the server side. */
+/* The same for the server side (with a server context). */
 WEFT_EXPORT int weft_tls_server(weft_stream_t *s, weft_tls_ctx_t *ctx);
 
 /* The protocol ALPN agreed on ("http/1.1"), or NULL. Valid while the

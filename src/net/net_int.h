@@ -54,10 +54,17 @@ struct weft_stream {
  * after a short one (see stream.c). */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
 
+/* Leave a waiting call entered with users++ (and *slot set, if slot):
+ * frees a stream closed meanwhile when the last task leaves. Returns r, or
+ * -EBADF if the stream was closed under the caller (then s may be gone). */
+ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
+                           ssize_t r);
+
 /* The byte transport of a stream: plain syscalls, or TLS (tls.c). */
 int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len);
 int weft__stream_wait_sent(weft_stream_t *s);
 int weft__tls_write(weft_stream_t *s, const void *data, size_t len);
+int weft__tls_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt);
 ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len);
 void weft__tls_close_notify(weft_stream_t *s);
 void weft__tls_free(struct weft__tls *t);

@@ -277,6 +277,11 @@ static ssize_t leave(weft_stream_t *s, struct weft_task **slot, ssize_t r) {
     return r;
 }
 
+ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
+                           ssize_t r) {
+    return leave(s, slot, r);
+}
+
 /* ---- reading ------------------------------------------------------------------- */
 
 /* On a byte stream (a pipe or FIFO, a SOCK_STREAM socket) a read that
@@ -557,10 +562,9 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
         return end_send(s, r);
     if (s->tls) { /* encrypted: no zero-copy; write, then wait for it */
         ssize_t total = 0;
-        for (int i = 0; i < iovcnt && r >= 0; i++) {
-            r = weft__tls_write(s, iov[i].iov_base, iov[i].iov_len);
+        for (int i = 0; i < iovcnt; i++)
             total += (ssize_t)iov[i].iov_len;
-        }
+        r = weft__tls_writev(s, iov, iovcnt);
         if (r >= 0)
             r = wait_queued(s, 0);
         return end_send(s, r < 0 ? r : total);

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -21,6 +22,8 @@
 #include "weft/tls.h"
 
 #define CIPHER_CHUNK (16 * 1024 + 512) /* one record and a bit */
+#define WRITE_CHUNK (64 * 1024)        /* plaintext encrypted at a time */
+#define IDLE_BIO_MAX 4096 /* a BIO buffer bigger than this goes when idle */
 #define DEFAULT_HANDSHAKE_TIMEOUT 30.0
 
 struct weft_tls_ctx {
@@ -28,14 +31,20 @@ struct weft_tls_ctx {
     bool server;
     unsigned flags;
     double handshake_timeout;
-    unsigned char *alpn; /* wire format: length-prefixed names */
-    size_t alpn_len;
+};
+
+/* A server's ALPN protocols, in wire format (length-prefixed names). The
+ * SSL_CTX owns them (ex_data, freed with it), so a handshake still running
+ * after weft_tls_ctx_free reads them through its SSL's own reference. */
+struct alpn_list {
+    size_t len;
+    unsigned char wire[];
 };
 
 struct weft__tls {
     SSL *ssl;
     BIO *rbio, *wbio; /* network -> SSL, SSL -> network */
-    char *in;         /* one read of ciphertext */
+    char *in;         /* one read of ciphertext, while data flows */
     const char *peer; /* for messages: the server name or the address */
     char peer_buf[64];
     char alpn[256];
@@ -44,9 +53,10 @@ struct weft__tls {
 
 /* ---- contexts ------------------------------------------------------------------ */
 
-static int alpn_wire(const char *list, unsigned char **out, size_t *len) {
+/* "h2,http/1.1" in wire format. -EINVAL: an empty or too long name. */
+static int alpn_wire(const char *list, struct alpn_list **out) {
     size_t n = strlen(list);
-    unsigned char *w = weft__malloc(n + 1);
+    struct alpn_list *w = weft__malloc(sizeof *w + n + 1);
     if (!w)
         return -ENOMEM;
     size_t o = 0;
@@ -58,33 +68,49 @@ static int alpn_wire(const char *list, unsigned char **out, size_t *len) {
             weft__free(w);
             return -EINVAL;
         }
-        w[o++] = (unsigned char)l;
-        memcpy(w + o, p, l);
+        w->wire[o++] = (unsigned char)l;
+        memcpy(w->wire + o, p, l);
         o += l;
         p += l + (e ? 1 : 0);
     }
+    w->len = o;
     *out = w;
-    *len = o;
     return 0;
 }
 
-/* Server: the first of our protocols the client offers. */
+static int alpn_index = -1;
+static pthread_once_t alpn_once = PTHREAD_ONCE_INIT;
+
+static void alpn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                      long argl, void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    weft__free(ptr);
+}
+
+static void alpn_index_new(void) {
+    alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_free);
+}
+
+/* Server: the first of our protocols the client offers. None in common is
+ * a fatal no_application_protocol alert (RFC 7301 section 3.2); a client
+ * that offers no ALPN at all never gets here. */
 static int select_alpn(SSL *ssl, const unsigned char **out,
                        unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
-    (void)ssl;
-    struct weft_tls_ctx *c = arg;
-    for (size_t i = 0; i < c->alpn_len; i += 1 + c->alpn[i]) {
+    (void)arg;
+    const struct alpn_list *l =
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
+    for (size_t i = 0; l && i < l->len; i += 1 + l->wire[i]) {
         for (unsigned j = 0; j < inlen; j += 1u + in[j]) {
-            if (in[j] == c->alpn[i] &&
-                memcmp(in + j + 1, c->alpn + i + 1, in[j]) == 0) {
+            if (in[j] == l->wire[i] &&
+                memcmp(in + j + 1, l->wire + i + 1, in[j]) == 0) {
                 *out = in + j + 1;
                 *outlen = in[j];
                 return SSL_TLSEXT_ERR_OK;
             }
         }
     }
-    return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without */
+    return SSL_TLSEXT_ERR_ALERT_FATAL; /* OpenSSL sends the alert */
 }
 
 static void log_ssl_errors(const char *what) {
@@ -163,22 +189,31 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
         SSL_CTX_set_verify(x, SSL_VERIFY_NONE, NULL);
     }
     if (o->alpn) {
-        err = alpn_wire(o->alpn, &c->alpn, &c->alpn_len);
-        if (err) {
+        struct alpn_list *l;
+        if ((err = alpn_wire(o->alpn, &l))) {
             SSL_CTX_free(x);
             weft__free(c);
             return err;
         }
-        if (server)
-            SSL_CTX_set_alpn_select_cb(x, select_alpn, c);
-        else if (SSL_CTX_set_alpn_protos(x, c->alpn, (unsigned)c->alpn_len))
-            goto bad;
+        if (server) {
+            pthread_once(&alpn_once, alpn_index_new);
+            if (alpn_index < 0 ||
+                !SSL_CTX_set_ex_data(x, alpn_index, l)) {
+                weft__free(l);
+                goto bad;
+            }
+            SSL_CTX_set_alpn_select_cb(x, select_alpn, NULL);
+        } else {
+            int rc = SSL_CTX_set_alpn_protos(x, l->wire, (unsigned)l->len);
+            weft__free(l); /* OpenSSL keeps its own copy */
+            if (rc != 0)
+                goto bad;
+        }
     }
     *out = c;
     return 0;
 bad:
     SSL_CTX_free(x);
-    weft__free(c->alpn);
     weft__free(c);
     return WEFT_ETLS;
 }
@@ -194,8 +229,9 @@ int weft_tls_server_ctx(weft_tls_ctx_t **out, const weft_tls_opts_t *opts) {
 void weft_tls_ctx_free(weft_tls_ctx_t *c) {
     if (!c)
         return;
-    SSL_CTX_free(c->ctx); /* streams' SSL objects hold their own reference */
-    weft__free(c->alpn);
+    /* Streams' SSL objects hold their own reference to the SSL_CTX, which
+     * owns everything a handshake reads (ALPN list included). */
+    SSL_CTX_free(c->ctx);
     weft__free(c);
 }
 
@@ -212,14 +248,65 @@ static int push_out(weft_stream_t *s) {
     return err;
 }
 
-/* Read ciphertext from the socket into OpenSSL's BIO. 0 at end. */
+/* An empty memory BIO keeps the largest buffer it ever held (BIO_reset
+ * only clears it): after a burst, swap it for a new one so an idle stream
+ * holds a few hundred bytes, not the burst. */
+static void shrink_rbio(struct weft__tls *t) {
+    BUF_MEM *m;
+    BIO_get_mem_ptr(t->rbio, &m);
+    if (m->max <= IDLE_BIO_MAX || BIO_ctrl_pending(t->rbio) > 0)
+        return;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        SSL_set0_rbio(t->ssl, b); /* frees the old one */
+        t->rbio = b;
+    }
+}
+
+static void shrink_wbio(struct weft__tls *t) {
+    BUF_MEM *m;
+    BIO_get_mem_ptr(t->wbio, &m);
+    if (m->max <= IDLE_BIO_MAX || BIO_ctrl_pending(t->wbio) > 0)
+        return;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        SSL_set0_wbio(t->ssl, b);
+        t->wbio = b;
+    }
+}
+
+/* Read ciphertext from the socket into OpenSSL's BIO. 0 at end.
+ *
+ * The ciphertext buffer is taken only once data is there: after a short
+ * read (the kernel's buffer emptied) the stream first waits for the next
+ * edge, as weft__stream_read_fd would, without a buffer, and the buffer
+ * goes back after each short read, so an idle stream holds none. A full
+ * read keeps it for the next one (more data is likely waiting). */
 static ssize_t pull_in(weft_stream_t *s) {
     struct weft__tls *t = s->tls;
+    const uint32_t news =
+        WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
+    if (!t->in) {
+        if ((s->flags & WEFT__STREAM_DRAINED) && !(s->io.ready & news)) {
+            shrink_rbio(t);
+            shrink_wbio(t);
+            int w = weft__io_wait(&s->io, WEFT__IO_IN);
+            if (w < 0)
+                return w;
+        }
+        t->in = weft__malloc(CIPHER_CHUNK);
+        if (!t->in)
+            return -ENOMEM;
+    }
     ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK);
     if (n > 0)
         BIO_write(t->rbio, t->in, (int)n);
     else if (n == 0)
         BIO_set_mem_eof_return(t->rbio, 0); /* reads now see the end */
+    if (n != CIPHER_CHUNK) {
+        weft__free(t->in);
+        t->in = NULL;
+    }
     return n;
 }
 
@@ -257,6 +344,14 @@ static int handshake_error(weft_stream_t *s, int ret) {
             break;
         }
         set_msg(s, "handshake", X509_verify_cert_error_string(v));
+    } else if (le && ERR_GET_LIB(le) == ERR_LIB_SSL &&
+               ERR_GET_REASON(le) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL) {
+        set_msg(s, "handshake", "the server supports none of our ALPN "
+                                "protocols (alert no_application_protocol)");
+    } else if (le && ERR_GET_LIB(le) == ERR_LIB_SSL &&
+               ERR_GET_REASON(le) == SSL_R_NO_APPLICATION_PROTOCOL) {
+        set_msg(s, "handshake", "the client offers none of our ALPN "
+                                "protocols (sent no_application_protocol)");
     } else if (le) {
         char buf[160];
         ERR_error_string_n(le, buf, sizeof buf);
@@ -300,12 +395,20 @@ static int handshake(weft_stream_t *s) {
 /* ---- the stream's transport -------------------------------------------------------- */
 
 int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
-    SSL *ssl = s->tls->ssl;
+    struct weft__tls *t = s->tls;
+    if (!SSL_is_init_finished(t->ssl)) { /* another task's handshake */
+        weft__log(WEFT_LOG_WARN, "weft_stream_write: the TLS handshake is "
+                                 "still running");
+        return -EBUSY;
+    }
+    /* A piece at a time, sent as it is encrypted: the write BIO holds one
+     * piece's records, not the whole of a large write. */
     const char *p = data;
-    while (len > 0) {
-        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+    int err = 0;
+    while (len > 0 && !err) {
+        int chunk = len > WRITE_CHUNK ? WRITE_CHUNK : (int)len;
         ERR_clear_error();
-        int r = SSL_write(ssl, p, chunk);
+        int r = SSL_write(t->ssl, p, chunk);
         if (r <= 0) {
             set_msg(s, "write", "the TLS session is broken");
             ERR_clear_error();
@@ -313,8 +416,46 @@ int weft__tls_write(weft_stream_t *s, const void *data, size_t len) {
         }
         p += r;
         len -= (size_t)r;
+        err = push_out(s);
     }
-    return push_out(s);
+    shrink_wbio(t);
+    return err;
+}
+
+/* writev: small buffers are gathered into records of up to 16 KiB (one
+ * record per buffer would cost 22 bytes of overhead and a MAC each, and
+ * the peer a decryption each); a buffer of 16 KiB or more goes on its own. */
+int weft__tls_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt) {
+    enum { RECORD = 16384 };
+    char *stage = NULL;
+    size_t used = 0;
+    int err = 0;
+    for (int i = 0; i < iovcnt && !err; i++) {
+        const char *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        if (len >= RECORD || iovcnt == 1) {
+            if (used)
+                err = weft__tls_write(s, stage, used);
+            used = 0;
+            if (!err)
+                err = weft__tls_write(s, p, len);
+            continue;
+        }
+        if (used + len > RECORD) {
+            err = weft__tls_write(s, stage, used);
+            used = 0;
+        }
+        if (!stage && !(stage = weft__malloc(RECORD)))
+            err = -ENOMEM;
+        if (!err) {
+            memcpy(stage + used, p, len);
+            used += len;
+        }
+    }
+    if (!err && used)
+        err = weft__tls_write(s, stage, used);
+    weft__free(stage);
+    return err;
 }
 
 ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
@@ -325,8 +466,11 @@ ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
         int r = SSL_read(ssl, buf, want);
         /* Reading may produce records to send (key updates, tickets). */
         int err = push_out(s);
-        if (r > 0)
+        if (r > 0) {
+            if (!s->tls->in) /* the last read emptied the socket */
+                shrink_rbio(s->tls);
             return r;
+        }
         int e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_ZERO_RETURN)
             return 0;
@@ -363,8 +507,11 @@ void weft__tls_free(struct weft__tls *t) {
 
 /* ---- upgrading a stream ----------------------------------------------------------- */
 
-static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
-                  const char *fn) {
+/* Check that s can be upgraded now: a task, the loop's thread, open, not
+ * TLS yet, nobody reading or writing (the upgrade moves the buffered bytes
+ * and changes what the buffers hold). */
+static int check_upgrade(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
+                         const char *fn) {
     if (!s || !c)
         return -EINVAL;
     if (!weft__task_require(fn))
@@ -380,33 +527,36 @@ static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
                          : "a context of the other side");
         return -EINVAL;
     }
+    if (s->reader || s->writer) {
+        weft__log(WEFT_LOG_WARN, "%s: another task is reading or writing "
+                                 "this stream", fn);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+/* A new SSL for the stream, not attached yet. */
+static struct weft__tls *tls_new(weft_stream_t *s, weft_tls_ctx_t *c) {
     struct weft__tls *t = weft__calloc(1, sizeof *t);
     if (!t)
-        return -ENOMEM;
-    t->in = weft__malloc(CIPHER_CHUNK);
+        return NULL;
     t->ssl = SSL_new(c->ctx);
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
-    if (!t->in || !t->ssl || !t->rbio || !t->wbio) {
+    if (!t->ssl || !t->rbio || !t->wbio) {
         BIO_free(t->rbio);
         BIO_free(t->wbio);
         SSL_free(t->ssl);
-        weft__free(t->in);
         weft__free(t);
-        return -ENOMEM;
+        return NULL;
     }
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
-    if (server)
+    if (c->server)
         SSL_set_accept_state(t->ssl);
     else
         SSL_set_connect_state(t->ssl);
-    /* Bytes read before the upgrade are the start of the TLS data. */
-    if (s->rlen) {
-        BIO_write(t->rbio, s->rbuf + s->roff, (int)s->rlen);
-        s->roff = s->rlen = 0;
-    }
-    s->tls = t;
-    /* Name the peer in messages: the server name, or the address. */
+    /* Name the peer in messages: the address (a client names the server
+     * it asked for instead). */
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     t->peer = "the peer";
@@ -420,11 +570,22 @@ static int attach(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
         if (t->peer_buf[0])
             t->peer = t->peer_buf;
     }
-    return 0;
+    return t;
 }
 
-/* Run the handshake inside the context's deadline. */
-static int handshake_timed(weft_stream_t *s, weft_tls_ctx_t *c) {
+/* Attach t to s and run the handshake inside the context's deadline. The
+ * task holds both sides of the stream meanwhile, so other tasks' reads and
+ * writes get -EBUSY; a close from another task ends the handshake with
+ * -EBADF, and the stream is freed on the way out. */
+static int attach_and_handshake(weft_stream_t *s, struct weft__tls *t,
+                                weft_tls_ctx_t *c) {
+    /* Bytes read before the upgrade are the start of the TLS data. */
+    if (s->rlen) {
+        BIO_write(t->rbio, s->rbuf + s->roff, (int)s->rlen);
+        s->roff = s->rlen = 0;
+    }
+    s->tls = t;
+    s->reader = s->writer = weft_task_current();
     s->users++;
     weft_scope_t sc;
     int err = weft_scope_enter(&sc, c->handshake_timeout, 0);
@@ -434,47 +595,64 @@ static int handshake_timed(weft_stream_t *s, weft_tls_ctx_t *c) {
         if (e == -ETIMEDOUT && err == -ETIMEDOUT)
             set_msg(s, "handshake", "timed out");
     }
-    s->users--;
     if (err && !s->werr)
         s->werr = err; /* the stream is unusable */
     if (err && !s->rerr)
         s->rerr = err;
-    return err;
+    s->reader = s->writer = NULL;
+    return (int)weft__stream_leave(s, NULL, err); /* may free s */
 }
 
 int weft_tls_client(weft_stream_t *s, weft_tls_ctx_t *c, const char *name) {
-    int err = attach(s, c, false, "weft_tls_client");
+    static const char fn[] = "weft_tls_client";
+    int err = check_upgrade(s, c, false, fn);
     if (err)
         return err;
-    SSL *ssl = s->tls->ssl;
+    bool verify = !(c->flags & WEFT_TLS_NO_VERIFY);
+    if (!name && verify) {
+        weft__log(WEFT_LOG_WARN, "%s: a verifying client needs the server's "
+                                 "name", fn);
+        return -EINVAL;
+    }
+    /* An empty name would check no name at all; SNI takes 255 bytes. */
+    if (name && (!name[0] || strlen(name) > 255)) {
+        weft__log(WEFT_LOG_WARN, "%s: the server name is empty or longer "
+                                 "than 255 bytes", fn);
+        return -EINVAL;
+    }
+    struct weft__tls *t = tls_new(s, c);
+    if (!t)
+        return -ENOMEM;
     if (name) {
-        snprintf(s->tls->peer_buf, sizeof s->tls->peer_buf, "%s", name);
-        s->tls->peer = s->tls->peer_buf;
+        snprintf(t->peer_buf, sizeof t->peer_buf, "%s", name);
+        t->peer = t->peer_buf;
         unsigned char ip[16];
         bool is_ip = inet_pton(AF_INET, name, ip) == 1 ||
                      inet_pton(AF_INET6, name, ip) == 1;
-        if (!is_ip) /* SNI carries host names only (RFC 6066) */
-            SSL_set_tlsext_host_name(ssl, name);
-        if (!(c->flags & WEFT_TLS_NO_VERIFY)) {
-            X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-            int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name)
-                           : SSL_set1_host(ssl, name);
-            if (ok != 1)
-                return -EINVAL;
+        ERR_clear_error();
+        /* SNI carries host names only (RFC 6066) */
+        int ok = is_ip || SSL_set_tlsext_host_name(t->ssl, name) == 1;
+        if (ok && verify)
+            ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
+                                                       name)
+                       : SSL_set1_host(t->ssl, name);
+        if (ok != 1) {
+            log_ssl_errors("weft_tls_client: the server name");
+            weft__tls_free(t); /* the stream is as it was */
+            return -EINVAL;
         }
-    } else if (!(c->flags & WEFT_TLS_NO_VERIFY)) {
-        weft__log(WEFT_LOG_WARN, "weft_tls_client: a verifying client needs "
-                                 "the server's name");
-        return -EINVAL;
     }
-    return handshake_timed(s, c);
+    return attach_and_handshake(s, t, c);
 }
 
 int weft_tls_server(weft_stream_t *s, weft_tls_ctx_t *c) {
-    int err = attach(s, c, true, "weft_tls_server");
+    int err = check_upgrade(s, c, true, "weft_tls_server");
     if (err)
         return err;
-    return handshake_timed(s, c);
+    struct weft__tls *t = tls_new(s, c);
+    if (!t)
+        return -ENOMEM;
+    return attach_and_handshake(s, t, c);
 }
 
 const char *weft_tls_alpn(const weft_stream_t *s) {
