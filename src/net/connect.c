@@ -17,6 +17,7 @@ struct he {
     int winner;  /* the connected fd, or -1 */
     int last_err;
     int running; /* attempts not finished */
+    int failed;  /* attempts that failed (not counting cancelled ones) */
 };
 
 struct attempt {
@@ -46,8 +47,10 @@ static int attempt_run(void *arg) {
         else
             close(fd);
     }
-    if (r < 0 && r != -ECANCELED)
+    if (r < 0 && r != -ECANCELED) {
         he->last_err = r;
+        he->failed++;
+    }
     he->running--;
     he_changed(he);
     return 0; /* failures are reported through he, not the group */
@@ -88,9 +91,11 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
     int err = weft_group_enter(&g);
     if (err)
         return err;
+    weft_loop_t *loop = weft_loop_current();
     size_t next = 0;
-    int result = 0;
-    bool start = true; /* start the next attempt now */
+    int result = 0, failures_seen = 0;
+    double started = 0; /* when the last attempt started */
+    bool start = true;  /* start the next attempt now */
     while (he.winner < 0) {
         if (start && next < n) {
             att[next] = (struct attempt){&he, addrs[next]};
@@ -102,16 +107,35 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
             next++;
             he.running++;
             start = false;
+            started = weft_loop_time(loop);
         }
         if (he.running == 0) {
             if (next >= n)
                 break; /* every address failed */
             start = true; /* the last one failed: go on at once */
+            failures_seen = he.failed;
             continue;
         }
-        /* Wait for news: an attempt ended, or the delay passed. */
+        /* RFC 8305 section 5: the next attempt starts when the delay since
+         * the last start has passed, or at once when an attempt fails (even
+         * an earlier one, while the last is still trying). The delay runs
+         * from the start, so wake-ups for other news do not restart it. */
+        if (he.failed > failures_seen) {
+            failures_seen = he.failed;
+            if (next < n) {
+                start = true;
+                continue;
+            }
+        }
         weft_scope_t sc;
-        double wait = next < n && delay >= 0 ? delay : INFINITY;
+        double wait = INFINITY;
+        if (next < n && delay >= 0) {
+            wait = started + delay - weft_loop_time(loop);
+            if (wait <= 0) {
+                start = true;
+                continue;
+            }
+        }
         err = weft_scope_enter(&sc, wait, 0);
         if (err) {
             result = err;
