@@ -137,12 +137,13 @@ WEFT_EXPORT ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf,
  * (size bytes). Returns the length including the separator; -EMSGSIZE if
  * it does not appear within size bytes or the stream's limit (nothing is
  * consumed: the data stays buffered); -EPIPE at end of stream without it
- * (likewise). */
+ * (likewise); -EINVAL (sep NULL or seplen 0, buf NULL with size > 0). */
 WEFT_EXPORT ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep,
                                            size_t seplen, void *buf,
                                            size_t size);
 
-/* weft_stream_read_until with "\n". */
+/* weft_stream_read_until with "\n". The line in buf keeps its "\n" and is
+ * not NUL-terminated: use the length returned. */
 WEFT_EXPORT ssize_t weft_stream_readline(weft_stream_t *s, char *buf,
                                          size_t size);
 
