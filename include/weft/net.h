@@ -118,8 +118,10 @@ WEFT_EXPORT int weft_stream_pair(weft_loop_t *loop, weft_stream_t **a,
  * property of the open file description, so other descriptors sharing it
  * (a dup, a parent's copy of a tty) see it too. Returns 0, or -EBADF (fd
  * not open), -EINVAL (a regular file or directory: use it directly),
- * -EPERM (a file epoll cannot watch, such as /dev/null), -ENOMEM; on
- * failure fd is still the caller's and its flags are as they were. */
+ * -EPERM (a file epoll cannot watch, such as /dev/null; or a foreign
+ * thread), -ENOMEM; on failure fd is still the caller's and its flags are
+ * as they were. From the loop's thread, in a task or not; it does not
+ * wait. */
 WEFT_EXPORT int weft_stream_from_fd(weft_loop_t *loop, weft_stream_t **out,
                                     int fd, const weft_stream_opts_t *opts);
 
@@ -227,7 +229,10 @@ WEFT_EXPORT int weft_stream_shutdown(weft_stream_t *s);
  * and the server frees it. */
 WEFT_EXPORT int weft_stream_close(weft_stream_t *s);
 
-/* Close and free at once, dropping unsent bytes; TCP peers see a reset. */
+/* Close and free at once, dropping unsent bytes; TCP peers see a reset.
+ * From the loop's thread, in a task or not (ignored, logged, from
+ * another); tasks inside a call on the stream get -EBADF, and it is freed
+ * once they have left. NULL is ignored. */
 WEFT_EXPORT void weft_stream_abort(weft_stream_t *s);
 
 /* The socket's local and peer addresses (like getsockname/getpeername).
