@@ -176,8 +176,9 @@ WEFT_EXPORT bool weft_stream_at_eof(const weft_stream_t *s);
  * byte, even if it was cancelled or timed out (dropped if the stream broke
  * or was shut down or closed meanwhile). Returns 0, or the error that
  * broke the stream earlier (-EPIPE, -ECONNRESET, WEFT_ETLS ...),
- * -ESHUTDOWN after weft_stream_shutdown, -EBADF if another task closed it
- * meanwhile, -EBUSY on a TLS stream whose handshake is still running,
+ * -ESHUTDOWN after weft_stream_shutdown, -EBADF once it was closed (while
+ * still allocated: a server's connection stream, or one a task is still
+ * inside a call on), -EBUSY on a TLS stream whose handshake is running,
  * -ENOMEM, -EPERM (foreign thread). Use weft_stream_drain for backpressure
  * (it counts the bytes kept aside too). Callable from the loop's thread
  * outside a task too (plain callbacks). */
