@@ -259,9 +259,10 @@ WEFT_EXPORT int weft_gather(weft_future_t *const *futures, size_t n,
  * instead. If the waiting task is cancelled, the same clean-up happens and
  * -ECANCELED is returned, even when the timeout fired at the same moment.
  * INFINITY waits without limit; with 0 or less a future that is not done
- * yet is cancelled at once, as on a timeout. value as weft_await(). Misuse as weft_await()
- * (-EPERM outside a task, -EINVAL for NULL or a future of another loop,
- * -EDEADLK for the task's own future), and -EINVAL for a NaN timeout. */
+ * yet is cancelled at once, as on a timeout. value as weft_await().
+ * Misuse as weft_await() (-EPERM outside a task, -EINVAL for NULL or a
+ * future of another loop, -EDEADLK for the task's own future), and
+ * -EINVAL for a NaN timeout. */
 WEFT_EXPORT int weft_wait_for(weft_future_t *future, double timeout,
                               void **value);
 
