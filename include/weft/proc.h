@@ -64,11 +64,10 @@ typedef struct weft_proc_opts {
  * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL
  * (empty argv, unknown mode or flag, WEFT_PROC_STDOUT for stdin or
  * stdout), -EBADF (WEFT_PROC_FD with a negative or closed descriptor),
- * -EMFILE, -ENOMEM. If the child started but weft could not open what
- * watches its exit, or wrap a pipe in a stream, the child is killed and
- * reaped and that error is returned.
- * -EPERM (foreign thread). *out is NULL on failure. From the loop's thread
- * (a task or not); it does not wait. */
+ * -EMFILE, -ENOMEM, -EPERM (foreign thread). If the child started but
+ * weft could not open what watches its exit, or wrap a pipe in a stream,
+ * the child is killed and reaped and that error is returned. *out is NULL
+ * on failure. From the loop's thread (a task or not); it does not wait. */
 WEFT_EXPORT int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
                                const char *const *argv,
                                const weft_proc_opts_t *opts);
