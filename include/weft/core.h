@@ -31,8 +31,9 @@ extern "C" {
 WEFT_EXPORT const char *weft_version(void);
 
 /* weft's own error codes, for failures errno has no name for (so far, DNS
- * resolution: see weft/dns.h). They are negative like the others and lie in
- * -3000..-3099, a range errno values never reach (Linux's stay below 200),
+ * resolution, weft/dns.h, and TLS, weft/tls.h). They are negative like the
+ * others and lie in -3000..-3199, a range errno values never reach (Linux's
+ * stay below 200),
  * so a code is either an errno or one of these. weft_strerror() and
  * weft_err_name() know them: weft_err_name(WEFT_EAI_NONAME) is
  * "EAI_NONAME". The list is X(NAME, value, description). */

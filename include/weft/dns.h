@@ -52,6 +52,9 @@
  *   -ETIMEDOUT        no server answered within c-ares's tries, or a
  *                     deadline scope expired
  *   -ECONNREFUSED     the DNS servers could not be reached (port closed)
+ *   -ECONNRESET       a server closed the TCP connection mid-answer
+ *   -EIO              another c-ares failure (e.g. /etc/resolv.conf
+ *                     could not be read)
  *   -ECANCELED, -EAFNOSUPPORT, -EINVAL, -ENOMEM, -EPERM, -ESHUTDOWN
  * weft_strerror() describes a code; weft_dns_strerror() writes a message
  * that names the host, which the bare code cannot carry.
@@ -81,7 +84,8 @@ struct addrinfo;
  *   loopback addresses (127.0.0.1, ::1). IPv4 comes before IPv6 then.
  * service: a decimal port ("8080"), a name from /etc/services ("https",
  *   looked up for "udp" when hints ask for SOCK_DGRAM, else "tcp"), or
- *   NULL for port 0. host and service may not both be NULL.
+ *   NULL for port 0. host and service may not both be NULL, and host may
+ *   not be "" (WEFT_EAI_NONAME).
  * hints: NULL, or as getaddrinfo(3): ai_family AF_UNSPEC (both, the
  *   default), AF_INET or AF_INET6 (others: -EAFNOSUPPORT); ai_socktype and
  *   ai_protocol are copied into every result (ai_protocol is filled in
@@ -143,15 +147,17 @@ typedef struct weft_dns_opts {
 /* Configure the resolver of `loop` (from its thread; the loop need not be
  * running). opts NULL restores the defaults. The new settings take effect
  * at once: the loop's c-ares channel is replaced, and a malformed server
- * list is reported now (-EINVAL). Returns 0, -EINVAL, -ENOMEM, -EPERM
- * (foreign thread), -ESHUTDOWN (closed loop), or -EBUSY while a task of the
- * loop is waiting for a lookup (lookups that were cancelled or timed out
- * and still run in c-ares are dropped). */
+ * list is reported now (-EINVAL). Returns 0, -EINVAL (also a negative,
+ * NaN or huge timeout, negative tries), -ENOMEM, -EIO (c-ares could not
+ * read its configuration), -EPERM (foreign thread), -ESHUTDOWN (loop
+ * closed or closing), or -EBUSY while a task of the loop is waiting for a
+ * lookup (lookups that were cancelled or timed out and still run in
+ * c-ares are dropped); on an error the settings are unchanged. */
 WEFT_EXPORT int weft_dns_configure(weft_loop_t *loop,
                                    const weft_dns_opts_t *opts);
 
 /* weft_dns_configure() changing only the servers (NULL: /etc/resolv.conf),
- * keeping the timeout and tries set before. */
+ * keeping the timeout and tries set before. Same returns. */
 WEFT_EXPORT int weft_dns_set_servers(weft_loop_t *loop, const char *servers);
 
 #ifdef __cplusplus

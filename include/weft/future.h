@@ -26,8 +26,9 @@ extern "C" {
 /* Called on the loop thread once the future is done. */
 typedef void (*weft_done_fn)(weft_future_t *future, void *arg);
 
-/* Create a pending future bound to `loop`. Returns 0 and stores it in *out,
- * or -EINVAL / -ENOMEM / -ESHUTDOWN. */
+/* Create a pending future bound to `loop`, from the loop's thread (in a
+ * task or not). Returns 0 and stores it in *out, or -EINVAL / -ENOMEM /
+ * -ESHUTDOWN (closed loop) / -EPERM (foreign thread). */
 WEFT_EXPORT int weft_future_new(weft_loop_t *loop, weft_future_t **out);
 
 /* Take another reference; returns `future`. */
@@ -49,7 +50,9 @@ WEFT_EXPORT int weft_future_result(const weft_future_t *future, void **value);
 /* Complete with a value. The future does not own `value`. Returns 0;
  * -ECANCELED if the future was cancelled meanwhile (the consumer gave up:
  * the caller keeps ownership of whatever value points to); -EINVAL if it
- * was already completed (a double completion: logged). */
+ * was already completed (a double completion: logged), or is a task's
+ * future (a task completes its own future by returning: logged), or is
+ * NULL; -EPERM from a foreign thread. */
 WEFT_EXPORT int weft_future_set_result(weft_future_t *future, void *value);
 
 /* Complete with an error, a negative errno (-EINVAL if err >= 0). Same
@@ -62,8 +65,11 @@ WEFT_EXPORT int weft_future_set_error(weft_future_t *future, int err);
  * on the loop thread and hand it over; this call consumes it (the loop
  * thread drops it after completing the future). Returns 0; on -ENOMEM or
  * -ESHUTDOWN (loop closed) nothing happened and the reference is still the
- * caller's, to be handed back to the loop thread or leaked. If the future
- * was already done by then, the value is dropped silently. */
+ * caller's, to be handed back to the loop thread or leaked; -EINVAL for
+ * NULL. If the future was already done by then, the value is dropped
+ * silently. Only for futures made with weft_future_new(): the call does
+ * not refuse a task's or an executor job's future, and would complete it
+ * under its owner. */
 WEFT_EXPORT int weft_future_set_result_threadsafe(weft_future_t *future,
                                                   void *value);
 
@@ -79,12 +85,13 @@ WEFT_EXPORT int weft_future_cancel(weft_future_t *future);
  * Callbacks run in the order they were added. A callback still scheduled
  * when the loop closes is dropped without being called (see
  * weft_loop_close()), so `arg` must not depend on it to be freed then.
- * Returns 0, -ENOMEM, -EINVAL. */
+ * Returns 0, -ENOMEM, -EINVAL (NULL future or fn), -EPERM (foreign
+ * thread). */
 WEFT_EXPORT int weft_future_add_done_callback(weft_future_t *future,
                                               weft_done_fn fn, void *arg);
 
 /* Remove every not-yet-scheduled callback equal to (fn, arg). Returns the
- * number removed (0 if none). */
+ * number removed (0 if none, and from a foreign thread, which is logged). */
 WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
                                                  weft_done_fn fn, void *arg);
 
@@ -96,8 +103,9 @@ WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
  * a task, weft_await() waits until that task has finished unwinding, and
  * when it is an executor job whose function is running, until the function
  * has returned (exec.h); then it returns -ECANCELED (or -ETIMEDOUT for a
- * deadline). Returns -EPERM outside a task, -EINVAL for a future of another
- * loop. */
+ * deadline). Returns -EPERM outside a task, -EINVAL for NULL or a future
+ * of another loop (logged), -EDEADLK for the awaiting task's own future.
+ * *value is NULL unless the status is >= 0. */
 WEFT_EXPORT int weft_await(weft_future_t *future, void **value);
 
 #ifdef __cplusplus

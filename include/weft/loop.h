@@ -50,7 +50,8 @@ typedef struct weft_loop_opts {
 
 /* Create a loop owned by the calling thread. opts may be NULL.
  * On success stores it in *out and returns 0; the caller frees it with
- * weft_loop_free(). Errors: -EINVAL (out is NULL, bad options), -ENOMEM,
+ * weft_loop_free(). Errors: -EINVAL (out is NULL, unknown flags, a
+ * stack_size below 1 KiB or above 1 GiB), -ENOMEM,
  * -EMFILE/-ENFILE (epoll or eventfd could not be created). */
 WEFT_EXPORT int weft_loop_new(weft_loop_t **out, const weft_loop_opts_t *opts);
 
@@ -70,7 +71,8 @@ WEFT_EXPORT int weft_loop_run_until_complete(weft_loop_t *loop,
 
 /* Ask the running loop to stop: the callbacks that were already due in this
  * iteration still run, then run_forever() returns. Calling it on a loop that
- * is not running makes the next run_forever() do one iteration. Returns 0. */
+ * is not running makes the next run_forever() do one iteration. Returns 0
+ * (-EPERM from a foreign thread, -EINVAL for NULL). */
 WEFT_EXPORT int weft_loop_stop(weft_loop_t *loop);
 
 /* Close the loop: cancel every task still alive and run the loop until they
@@ -139,19 +141,21 @@ WEFT_EXPORT int weft_call_soon(weft_loop_t *loop, weft_callback_fn fn,
 /* Schedule fn(arg) `delay` seconds from the loop's current time. A negative
  * delay counts as 0. Callbacks due at the same time run in the order they
  * were scheduled. Errors as weft_call_soon(), and -EINVAL for a NaN or
- * infinite delay. */
+ * +INFINITY delay (-INFINITY counts as 0). */
 WEFT_EXPORT int weft_call_later(weft_loop_t *loop, double delay,
                                 weft_callback_fn fn, void *arg,
                                 weft_handle_t *out);
 
-/* Schedule fn(arg) at absolute loop time `when` (see weft_loop_time()). */
+/* Schedule fn(arg) at absolute loop time `when` (see weft_loop_time()); a
+ * time already past runs at the next iteration. Errors as
+ * weft_call_later() (NaN or +INFINITY: -EINVAL). */
 WEFT_EXPORT int weft_call_at(weft_loop_t *loop, double when,
                              weft_callback_fn fn, void *arg,
                              weft_handle_t *out);
 
 /* Cancel a scheduled callback. Returns 0 if it was pending and now will not
  * run, -ENOENT if it already ran, was already cancelled, or the handle is
- * stale or zero. */
+ * stale or zero; -EPERM from a foreign thread. */
 WEFT_EXPORT int weft_handle_cancel(weft_loop_t *loop, weft_handle_t handle);
 
 /* Schedule fn(arg) from any thread, waking the loop if it is waiting.

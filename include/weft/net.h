@@ -59,12 +59,16 @@ typedef struct weft_stream_opts {
 } weft_stream_opts_t;
 
 typedef struct weft_connect_opts {
-    /* Deadline for resolving and connecting, seconds; 0 or INFINITY: none
-     * (a deadline scope around the call works too). */
+    /* Deadline for resolving and connecting (and the TLS handshake),
+     * seconds; 0 or INFINITY: none; negative or NaN: -EINVAL (a deadline
+     * scope around the call works too). */
     double timeout;
-    /* Happy Eyeballs (RFC 8305): when a host has several addresses, start
-     * the next attempt this many seconds after the previous one unless it
-     * has succeeded; 0: 0.25 s; a negative value tries them one by one. */
+    /* Happy Eyeballs (RFC 8305): when a host has several addresses (at
+     * most 16 are tried, families alternating), the next attempt starts
+     * this many seconds after the last one started, or at once when any
+     * attempt fails; the first to connect wins and the others are
+     * cancelled. 0: 0.25 s; a negative value tries them one by one (the
+     * next only once the last has failed). */
     double happy_eyeballs_delay;
     int family; /* AF_UNSPEC (0), AF_INET or AF_INET6 */
     weft_stream_opts_t stream;
@@ -74,24 +78,36 @@ typedef struct weft_connect_opts {
     const char *server_name;
 } weft_connect_opts_t;
 
-/* Resolve host, connect over TCP (trying the addresses with Happy
- * Eyeballs), and return a stream in *out, owned by the caller (close it
- * with weft_stream_close). opts may be NULL. Returns 0 or: -ECONNREFUSED,
- * -ETIMEDOUT, -ENETUNREACH ... (of the last address tried), the
- * resolver's error, -EINVAL (bad port or arguments), -ECANCELED, -EPERM
- * (not in a task). */
+/* From a task: resolve host, connect over TCP (trying the addresses with
+ * Happy Eyeballs), and return a stream in *out, owned by the caller (close
+ * it with weft_stream_close); *out is NULL on failure. opts may be NULL.
+ * host NULL: the loopback address. With opts->tls the TLS handshake is
+ * part of the call; if it fails the stream is freed (its
+ * weft_tls_error() text is logged at WEFT_LOG_INFO first) and its error
+ * returned. Returns 0 or: -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH ...
+ * (of the last attempt that failed), -ETIMEDOUT (opts->timeout or a
+ * deadline scope), the resolver's error (weft/dns.h), a TLS error
+ * (weft/tls.h), -EINVAL (bad port, timeout or arguments), -ECANCELED,
+ * -ENOMEM, -EPERM (not in a task). */
 WEFT_EXPORT int weft_open_connection(weft_stream_t **out, const char *host,
                                      const char *port,
                                      const weft_connect_opts_t *opts);
 
-/* Connect to a Unix stream socket at `path` ('@name': abstract). */
+/* From a task: connect to a Unix stream socket at `path` ('@name':
+ * abstract). Of opts only timeout and stream apply (no TLS: upgrade the
+ * stream with weft_tls_client). Returns 0 with the caller's stream in
+ * *out, or -ENOENT, -ECONNREFUSED, -ENAMETOOLONG (path longer than
+ * sun_path), -EINVAL (empty path, bad timeout), -ETIMEDOUT, -ECANCELED,
+ * -ENOMEM, -EPERM (not in a task). */
 WEFT_EXPORT int weft_open_unix_connection(weft_stream_t **out,
                                           const char *path,
                                           const weft_connect_opts_t *opts);
 
-/* A connected pair of Unix stream sockets as two streams of the current
- * loop (callable from a task or, with a running or idle loop, its
- * thread). Both are the caller's. */
+/* A connected pair of Unix stream sockets as two streams of `loop`, from
+ * the loop's thread (in a task or not; it does not wait). Both are the
+ * caller's (weft_stream_close each). Returns 0, or -EINVAL, -EPERM
+ * (foreign thread), -EMFILE/-ENFILE, -ENOMEM; both pointers are NULL on
+ * failure. */
 WEFT_EXPORT int weft_stream_pair(weft_loop_t *loop, weft_stream_t **a,
                                  weft_stream_t **b,
                                  const weft_stream_opts_t *opts);
@@ -102,8 +118,10 @@ WEFT_EXPORT int weft_stream_pair(weft_loop_t *loop, weft_stream_t **a,
  * property of the open file description, so other descriptors sharing it
  * (a dup, a parent's copy of a tty) see it too. Returns 0, or -EBADF (fd
  * not open), -EINVAL (a regular file or directory: use it directly),
- * -EPERM (a file epoll cannot watch, such as /dev/null), -ENOMEM; on
- * failure fd is still the caller's and its flags are as they were. */
+ * -EPERM (a file epoll cannot watch, such as /dev/null; or a foreign
+ * thread), -ENOMEM; on failure fd is still the caller's and its flags are
+ * as they were. From the loop's thread, in a task or not; it does not
+ * wait. */
 WEFT_EXPORT int weft_stream_from_fd(weft_loop_t *loop, weft_stream_t **out,
                                     int fd, const weft_stream_opts_t *opts);
 
@@ -121,12 +139,13 @@ WEFT_EXPORT ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf,
  * (size bytes). Returns the length including the separator; -EMSGSIZE if
  * it does not appear within size bytes or the stream's limit (nothing is
  * consumed: the data stays buffered); -EPIPE at end of stream without it
- * (likewise). */
+ * (likewise); -EINVAL (sep NULL or seplen 0, buf NULL with size > 0). */
 WEFT_EXPORT ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep,
                                            size_t seplen, void *buf,
                                            size_t size);
 
-/* weft_stream_read_until with "\n". */
+/* weft_stream_read_until with "\n". The line in buf keeps its "\n" and is
+ * not NUL-terminated: use the length returned. */
 WEFT_EXPORT ssize_t weft_stream_readline(weft_stream_t *s, char *buf,
                                          size_t size);
 
@@ -140,7 +159,8 @@ WEFT_EXPORT ssize_t weft_stream_wait_data(weft_stream_t *s, size_t min,
                                           const void **data);
 
 /* Drop n bytes from the front of the buffered data (after parsing what
- * wait_data showed). Returns 0, -EINVAL if fewer are buffered. */
+ * wait_data showed). Does not wait. Returns 0, -EINVAL if fewer are
+ * buffered. */
 WEFT_EXPORT int weft_stream_consume(weft_stream_t *s, size_t n);
 
 /* Bytes buffered and not consumed. */
@@ -153,19 +173,26 @@ WEFT_EXPORT bool weft_stream_at_eof(const weft_stream_t *s);
  * them, else from a buffer as it drains. Bytes go in the order of the
  * calls: while a weft_stream_writev or weft_stream_sendfile is under way
  * (in another task), the bytes are kept aside and sent after its last
- * byte (dropped if it fails). Returns 0, or the error that broke the
- * stream earlier (-EPIPE, -ECONNRESET ...), -ESHUTDOWN after
- * weft_stream_shutdown or close, -ENOMEM. Use weft_stream_drain for
- * backpressure (it counts the bytes kept aside too). Callable from plain
- * callbacks too. */
+ * byte, even if it was cancelled or timed out (dropped if the stream broke
+ * or was shut down or closed meanwhile). Returns 0, or the error that
+ * broke the stream earlier (-EPIPE, -ECONNRESET, WEFT_ETLS ...),
+ * -ESHUTDOWN after weft_stream_shutdown, -EBADF once it was closed (while
+ * still allocated: a server's connection stream, or one a task is still
+ * inside a call on), -EBUSY on a TLS stream whose handshake is running,
+ * -ENOMEM, -EPERM (foreign thread). Use weft_stream_drain for backpressure
+ * (it counts the bytes kept aside too). Callable from the loop's thread
+ * outside a task too (plain callbacks). */
 WEFT_EXPORT int weft_stream_write(weft_stream_t *s, const void *data,
                                   size_t len);
 
-/* Send several buffers without copying them: waits until every byte was
- * handed to the kernel (after what was already queued; weft_stream_write
- * calls made meanwhile go after it). Returns the total sent, or an error
- * (some bytes may have gone); -EBUSY if another task is in a writev,
- * sendfile or shutdown of this stream. */
+/* Send several buffers without copying them (on a TLS stream they are
+ * encrypted, so copied): waits until every byte was handed to the kernel
+ * (after what was already queued; weft_stream_write calls made meanwhile
+ * go after it). The buffers must stay unchanged until it returns. Returns
+ * the total sent, or an error (some bytes may have gone); -EBUSY if
+ * another task is in a writev, sendfile or shutdown of this stream (or a
+ * TLS handshake), -ESHUTDOWN after weft_stream_shutdown, -EINVAL
+ * (iovcnt < 0 or > IOV_MAX). */
 WEFT_EXPORT ssize_t weft_stream_writev(weft_stream_t *s,
                                        const struct iovec *iov, int iovcnt);
 
@@ -174,28 +201,44 @@ WEFT_EXPORT ssize_t weft_stream_writev(weft_stream_t *s,
 WEFT_EXPORT int weft_stream_drain(weft_stream_t *s);
 
 /* Send count bytes of the file fd from offset, without copying through
- * user space (sendfile), after what is queued. Waits until sent; returns
- * the bytes sent (fewer at the file's end) or an error. Writes made
- * meanwhile and -EBUSY: as for weft_stream_writev. */
+ * user space (sendfile; a TLS stream reads and encrypts them), after what
+ * is queued. fd stays the caller's; its file offset is not moved. Waits
+ * until sent; returns the bytes sent: fewer than count at the file's end,
+ * or when an error, cancellation or deadline stopped it after some had
+ * gone. An error (the stream's, the file's such as -EINVAL for a file
+ * sendfile cannot read, -ECANCELED ...) only if nothing was sent.
+ * -EINVAL for fd < 0 or offset < 0. Writes made meanwhile, -EBUSY and
+ * -ESHUTDOWN: as for weft_stream_writev. */
 WEFT_EXPORT ssize_t weft_stream_sendfile(weft_stream_t *s, int fd,
                                          off_t offset, size_t count);
 
 /* Flush what is queued, then end the sending side (the peer reads end of
- * stream); reading goes on. Waits for the flush. Returns 0 or an error. */
+ * stream; a TLS stream sends close_notify first); reading goes on. Waits
+ * for the flush. Returns 0 (also when already shut down) or an error;
+ * -EBUSY while another task is in a writev, sendfile or shutdown. */
 WEFT_EXPORT int weft_stream_shutdown(weft_stream_t *s);
 
 /* Flush what is queued (waiting, within any deadline scope), close and
- * free the stream: asyncio's close() and wait_closed() in one. Returns the
- * first error of the flush, 0 otherwise; the stream is freed either way.
- * Tasks still reading or writing it get -EBADF. Outside a task (or when
- * cancelled) it does not wait: unsent bytes are dropped. NULL is ignored. */
+ * free the stream: asyncio's close() and wait_closed() in one (a TLS
+ * stream sends close_notify first). Returns the stream's earlier write
+ * error or the first error of the flush (-ECANCELED, -ETIMEDOUT ...), 0
+ * otherwise; the stream is closed either way, and freed once no task is
+ * inside a call on it (those get -EBADF). Outside a task (or when
+ * cancelled) it does not wait: unsent bytes are dropped. From the loop's
+ * thread (-EPERM otherwise, nothing done). NULL is ignored (0). A
+ * server's connection stream is the server's: a handler may close it,
+ * and the server frees it. */
 WEFT_EXPORT int weft_stream_close(weft_stream_t *s);
 
-/* Close and free at once, dropping unsent bytes; TCP peers see a reset. */
+/* Close and free at once, dropping unsent bytes; TCP peers see a reset.
+ * From the loop's thread, in a task or not (ignored, logged, from
+ * another); tasks inside a call on the stream get -EBADF, and it is freed
+ * once they have left. NULL is ignored. */
 WEFT_EXPORT void weft_stream_abort(weft_stream_t *s);
 
 /* The socket's local and peer addresses (like getsockname/getpeername).
- * Returns 0 or -ENOTSOCK / -ENOTCONN. */
+ * Returns 0 or -ENOTSOCK / -ENOTCONN, -EINVAL (NULL argument, closed
+ * stream). */
 WEFT_EXPORT int weft_stream_sockname(const weft_stream_t *s,
                                      struct sockaddr_storage *addr,
                                      socklen_t *len);
@@ -203,7 +246,8 @@ WEFT_EXPORT int weft_stream_peername(const weft_stream_t *s,
                                      struct sockaddr_storage *addr,
                                      socklen_t *len);
 
-/* The stream's file descriptor (still owned by the stream), for options. */
+/* The stream's file descriptor (still owned by the stream), for options;
+ * -1 once closed. */
 WEFT_EXPORT int weft_stream_fd(const weft_stream_t *s);
 
 /* ---- servers ------------------------------------------------------------------ */
@@ -211,7 +255,8 @@ WEFT_EXPORT int weft_stream_fd(const weft_stream_t *s);
 /* A connection handler: runs as a task, one per connection. The stream is
  * the server's: the handler must not free it; it is closed (flushed) when
  * the handler returns, unless the handler closed it already. A negative
- * return is logged. */
+ * return other than -ECANCELED is logged at WEFT_LOG_INFO (which the
+ * default log handler does not print). */
 typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
 
 enum {
@@ -230,11 +275,14 @@ typedef struct weft_server_opts {
     weft_tls_ctx_t *tls;
 } weft_server_opts_t;
 
-/* Listen on host:port (host NULL: all interfaces, [::] taking IPv4 too;
- * port "0": an ephemeral one, see weft_server_port) and serve each
- * connection with fn(s, arg) in its own task. Returns at once with the
- * server in *out, owned by the caller (weft_server_close). Call from a
- * task or from the loop's thread.
+/* Listen on host:port (host NULL: all interfaces, [::] taking IPv4 too,
+ * or 0.0.0.0 where IPv6 is missing; port "0": an ephemeral one, see
+ * weft_server_port) and serve each connection with fn(s, arg) in its own
+ * task. Returns at once with the server in *out, owned by the caller
+ * (weft_server_close). Call from the loop's thread, in a task or not; a
+ * host name that needs a lookup (anything but a numeric address without
+ * a zone, or "localhost") is resolved with weft_getaddrinfo, which needs
+ * a task (-EPERM otherwise).
  *
  * A host with several addresses ("localhost": ::1 and 127.0.0.1; a name)
  * is listened on at every one (at most 16), as asyncio's create_server
@@ -253,22 +301,27 @@ typedef struct weft_server_opts {
  * are cancelled with the loop's other tasks); weft_server_close then only
  * frees it, and weft_loop_free frees it if nobody did (with a warning).
  *
- * Returns 0, -EADDRINUSE, -EACCES, -EINVAL, -ENOMEM ... */
+ * Returns 0, -EADDRINUSE, -EACCES, -EADDRNOTAVAIL, -EINVAL (NULL fn,
+ * out or port, bad port), a resolver error (weft/dns.h), -ENOMEM, -EPERM
+ * ... */
 WEFT_EXPORT int weft_start_server(weft_loop_t *loop, weft_server_t **out,
                                   const char *host, const char *port,
                                   weft_conn_fn fn, void *arg,
                                   const weft_server_opts_t *opts);
 
 /* The same on a Unix stream socket path ('@name': abstract). An existing
- * socket file at path is replaced. */
+ * socket file at path is replaced (any other file: -EADDRINUSE); the file
+ * is removed when the server closes. -ENAMETOOLONG for a path longer than
+ * sun_path. */
 WEFT_EXPORT int weft_start_unix_server(weft_loop_t *loop, weft_server_t **out,
                                        const char *path, weft_conn_fn fn,
                                        void *arg,
                                        const weft_server_opts_t *opts);
 
 /* The address the server listens on: the first one, when it listens on
- * several (they differ only in the IP address). -EBADF once the loop
- * closed it. */
+ * several (they differ only in the IP address); still that address
+ * after the loop's close stopped the server. Returns 0, -EINVAL (NULL
+ * argument). */
 WEFT_EXPORT int weft_server_sockname(const weft_server_t *srv,
                                      struct sockaddr_storage *addr,
                                      socklen_t *len);
@@ -283,8 +336,11 @@ WEFT_EXPORT size_t weft_server_connections(const weft_server_t *srv);
  * (weft_task_cancel_soft: weft_stop_requested() is true and waits in
  * WEFT_SCOPE_STOPPABLE scopes end) and cancel the ones still running after
  * `grace` seconds; wait until all have finished; free the server. From a
- * task. Returns 0 or -EPERM (not in a task: use grace 0 from the loop's
- * thread, which cancels the handlers and frees the server once they end). */
+ * task. Returns 0, -EINVAL (NULL, or closed twice), or -EPERM (not in a
+ * task with grace != 0: use grace 0 from the loop's thread, which cancels
+ * the handlers and returns at once; the server is freed once they end).
+ * Cancelling the closing task cuts the grace period short (the handlers
+ * are cancelled) but the call still waits for them to end. */
 WEFT_EXPORT int weft_server_close(weft_server_t *srv, double grace);
 
 /* ---- UDP ------------------------------------------------------------------------- */
@@ -296,28 +352,38 @@ enum {
 
 /* Open a UDP endpoint: bound to local (host:port; NULLs: any address and an
  * ephemeral port) and, if remote_host is not NULL, connected to
- * remote_host:remote_port (then send with a NULL address and receive only
- * from that peer). family AF_UNSPEC picks the family of the addresses
- * given (IPv4 when none). From a task (names may need resolving). */
+ * remote_host:remote_port (the first address it resolves to; then send
+ * with a NULL address and receive only from that peer). family AF_UNSPEC
+ * picks the family of the addresses given (IPv4 when none). From a task
+ * (names may need resolving). Returns 0 with the endpoint in *out, owned
+ * by the caller (weft_udp_close), or -EPERM (not in a task), -EINVAL
+ * (unknown flags, bad port), a resolver error (weft/dns.h), an error of
+ * bind or connect (-EADDRINUSE, -EADDRNOTAVAIL ...), -ENOMEM. */
 WEFT_EXPORT int weft_udp_open(weft_udp_t **out, const char *local_host,
                               const char *local_port,
                               const char *remote_host,
                               const char *remote_port, int family,
                               unsigned flags);
 
-/* Send one datagram (to addr, or to the connected peer when addr is
- * NULL). Waits only if the socket buffer is full. Returns the bytes sent. */
+/* From a task: send one datagram (to addr, or to the connected peer when
+ * addr is NULL: -EDESTADDRREQ if not connected). Waits only if the socket
+ * buffer is full. Returns the bytes sent or an error (-EMSGSIZE for a
+ * datagram too large, -ECONNREFUSED after an ICMP error on a connected
+ * endpoint ...). */
 WEFT_EXPORT ssize_t weft_udp_sendto(weft_udp_t *u, const void *buf,
                                     size_t len, const struct sockaddr *addr,
                                     socklen_t addrlen);
 
-/* Receive one datagram into buf, waiting for one. Returns its length, with
- * the sender's address in *from (may be NULL). A datagram longer than len
- * is truncated: -EMSGSIZE is returned and it is dropped. */
+/* From a task: receive one datagram into buf, waiting for one. Returns its
+ * length, with the sender's address in *from (may be NULL) and its length
+ * in *fromlen (when from and fromlen are not NULL). A datagram longer
+ * than len is truncated: -EMSGSIZE is returned and it is dropped. */
 WEFT_EXPORT ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t len,
                                       struct sockaddr_storage *from,
                                       socklen_t *fromlen);
 
+/* The local address (getsockname): 0, or -EINVAL (NULL argument, closed).
+ * The descriptor stays the endpoint's (-1 once closed). */
 WEFT_EXPORT int weft_udp_sockname(const weft_udp_t *u,
                                   struct sockaddr_storage *addr,
                                   socklen_t *len);

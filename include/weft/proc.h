@@ -61,10 +61,13 @@ typedef struct weft_proc_opts {
 /* Start argv[0] (searched in PATH) with arguments argv (NULL-terminated).
  * Returns 0 with the process in *out, owned by the caller (weft_proc_free),
  * or an error of the start itself: -ENOENT (no such program), -EACCES
- * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL,
- * -EMFILE, -ENOMEM (also when the child started but weft could not open
- * what watches its exit: it is then killed and reaped). From the loop's
- * thread (a task or not). */
+ * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL
+ * (empty argv, unknown mode or flag, WEFT_PROC_STDOUT for stdin or
+ * stdout), -EBADF (WEFT_PROC_FD with a negative or closed descriptor),
+ * -EMFILE, -ENOMEM, -EPERM (foreign thread). If the child started but
+ * weft could not open what watches its exit, or wrap a pipe in a stream,
+ * the child is killed and reaped and that error is returned. *out is NULL
+ * on failure. From the loop's thread (a task or not); it does not wait. */
 WEFT_EXPORT int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
                                const char *const *argv,
                                const weft_proc_opts_t *opts);
@@ -82,8 +85,11 @@ WEFT_EXPORT weft_stream_t *weft_proc_stdin(weft_proc_t *p);
 WEFT_EXPORT weft_stream_t *weft_proc_stdout(weft_proc_t *p);
 WEFT_EXPORT weft_stream_t *weft_proc_stderr(weft_proc_t *p);
 
-/* Flush and close the child's stdin (it reads end of file). Returns 0 or
- * the flush error. */
+/* Flush and close the child's stdin (it reads end of file); the flush
+ * waits only in a task (outside one, unsent bytes are dropped). Afterwards
+ * weft_proc_stdin() is NULL. Returns 0, the flush error (-EPIPE if the
+ * child stopped reading ...), or -EINVAL (stdin is not a pipe, or already
+ * closed). */
 WEFT_EXPORT int weft_proc_close_stdin(weft_proc_t *p);
 
 /* From a task: wait for the child to exit. Returns 0 with its return code
@@ -91,11 +97,12 @@ WEFT_EXPORT int weft_proc_close_stdin(weft_proc_t *p);
  * killed it (asyncio's returncode). -ECANCELED / -ETIMEDOUT if the wait was
  * cut; the child keeps running. -ECHILD if the child was reaped by someone
  * else (a host that ignores SIGCHLD or calls waitpid(-1)): it is gone and
- * its status is lost; *rc is not set. */
+ * its status is lost; *rc is not set. -EPERM outside a task. */
 WEFT_EXPORT int weft_proc_wait(weft_proc_t *p, int *rc);
 
 /* The return code if the child has exited (as weft_proc_wait, -ECHILD
- * included), or -EAGAIN. Does not wait. */
+ * included), or -EAGAIN. Does not wait (it reaps the child if it has
+ * exited). Callable outside a task. */
 WEFT_EXPORT int weft_proc_returncode(weft_proc_t *p, int *rc);
 
 /* Send a signal; terminate is SIGTERM, kill SIGKILL. Returns 0 or -errno
@@ -124,9 +131,12 @@ typedef struct weft_bytes {
  * close it, read its stdout and stderr until they end, all at once so that
  * no amount of output can deadlock, then wait for the exit. out / err
  * receive what was read (NULL: read and dropped); they are filled even on
- * error. Returns 0 with the return code in *rc, or an error (a cancelled
- * or timed-out communicate leaves the child running: kill it if needed).
- * Streams that are not pipes are skipped. */
+ * error. Returns 0 with the return code in *rc (as weft_proc_wait, -ECHILD
+ * included), or an error: of a pipe (a child that exits without reading
+ * all its input is not one), -ENOMEM, -EPERM (not in a task), -ECANCELED,
+ * -ETIMEDOUT (a cancelled or timed-out communicate leaves the child
+ * running: kill it if needed). Streams that are not pipes are skipped
+ * (input is then not written). Stdin is closed by the call. */
 WEFT_EXPORT int weft_proc_communicate(weft_proc_t *p, const void *input,
                                       size_t len, weft_bytes_t *out,
                                       weft_bytes_t *err, int *rc);

@@ -68,13 +68,16 @@ typedef struct weft_spawn_opts {
  * `out` is not NULL the caller receives a reference to the task and must
  * drop it with weft_task_release(); with NULL the task runs detached, and a
  * failure nobody collected is logged. opts may be NULL.
- * Returns 0; -EPERM when no loop is running on this thread; -EINVAL;
+ * Returns 0; -EPERM when no loop is running on this thread; -EINVAL (NULL
+ * fn, stack_size below WEFT_STACK_MIN or above 1 GiB, unknown flags);
  * -ENOMEM (no memory or stack). On failure fn never runs. */
 WEFT_EXPORT int weft_spawn(weft_task_t **out, weft_task_fn fn, void *arg,
                            const weft_spawn_opts_t *opts);
 
 /* weft_spawn() for a given loop, which need not be running (call it from
- * the loop's thread): how a program starts its first tasks. */
+ * the loop's thread): how a program starts its first tasks. Errors as
+ * weft_spawn(), and -EPERM from another thread, -ESHUTDOWN once the loop
+ * is closed. */
 WEFT_EXPORT int weft_loop_spawn(weft_loop_t *loop, weft_task_t **out,
                                 weft_task_fn fn, void *arg,
                                 const weft_spawn_opts_t *opts);
@@ -110,7 +113,8 @@ WEFT_EXPORT int weft_task_result(weft_task_t *task);
 
 /* Request cancellation (see above). A task cancelled before it first ran
  * still starts, so it can release what `arg` owns; its first wait returns
- * -ECANCELED. Returns 0, -EALREADY if the task has finished. */
+ * -ECANCELED. From the loop's thread (-EPERM otherwise). Returns 0,
+ * -EALREADY if the task has finished. */
 WEFT_EXPORT int weft_task_cancel(weft_task_t *task);
 
 /* Soft cancellation: ask the task to stop, and cancel it for real after
@@ -173,17 +177,23 @@ WEFT_EXPORT int weft_scope_enter(weft_scope_t *scope, double timeout,
 WEFT_EXPORT int weft_scope_enter_at(weft_scope_t *scope, double deadline,
                                     unsigned flags);
 
-/* Move the deadline (asyncio's Timeout.reschedule); INFINITY removes it.
- * An already expired scope stays expired. Returns 0, -EINVAL. */
+/* Move the deadline to `deadline`, an absolute loop time as in
+ * weft_scope_enter_at() (asyncio's Timeout.reschedule); INFINITY removes
+ * it. An already expired scope stays expired (and 0 is returned). Returns
+ * 0, -EINVAL (NaN, a scope that is not open). */
 WEFT_EXPORT int weft_scope_reschedule(weft_scope_t *scope, double deadline);
 
 /* True once the scope's deadline has passed (Trio's cancel_called). */
 WEFT_EXPORT bool weft_scope_expired(const weft_scope_t *scope);
 
 /* Leave the scope. Returns -ETIMEDOUT if its deadline cut short a wait
- * inside it (fail_after; ignore the value for move_on_after), else 0.
- * Exiting a scope that is not the innermost one of this task is misuse:
- * logged, -EINVAL, and the scope is removed anyway. */
+ * inside it (fail_after; ignore the value for move_on_after), else 0; if
+ * the deadline cut a wait and the task has been cancelled since, it
+ * returns -ECANCELED (a cancel is never turned into a timeout). Exiting a
+ * scope that is not the innermost one of this task is misuse: logged,
+ * -EINVAL, and the scope is removed anyway. -EINVAL (logged, nothing done)
+ * for a scope not open in this task or a group (use weft_group_exit);
+ * -EPERM outside a task. */
 WEFT_EXPORT int weft_scope_exit(weft_scope_t *scope);
 
 /* ---- task groups (asyncio.TaskGroup, Trio nursery) ----------------------
@@ -201,15 +211,17 @@ typedef struct weft_group {
 /* Open a group owned by the current task. Returns 0, -EPERM, -EINVAL. */
 WEFT_EXPORT int weft_group_enter(weft_group_t *group);
 
-/* Spawn a child into an open group (from any task of the loop, including
- * children). Children of a group that is being cancelled start cancelled.
- * `out` and opts as weft_spawn(). Returns 0, -EINVAL (group closed),
- * -ENOMEM. */
+/* Spawn a child into an open group (from the loop's thread: any task of
+ * the loop, including children, or a callback). Children of a group that
+ * is being cancelled start cancelled. `out` and opts as weft_spawn().
+ * Returns 0, -EINVAL (group not open: logged; or as weft_spawn()),
+ * -ENOMEM, -EPERM (foreign thread). */
 WEFT_EXPORT int weft_group_spawn(weft_group_t *group, weft_task_t **out,
                                  weft_task_fn fn, void *arg,
                                  const weft_spawn_opts_t *opts);
 
-/* Cancel every child and the owner's waits inside the group. Returns 0. */
+/* Cancel every child and the owner's waits inside the group. Returns 0,
+ * -EINVAL (not a group). */
 WEFT_EXPORT int weft_group_cancel(weft_group_t *group);
 
 /* Number of children still running. */
@@ -246,7 +258,11 @@ WEFT_EXPORT int weft_gather(weft_future_t *const *futures, size_t n,
  * with a result or an error of its own regardless, which is returned
  * instead. If the waiting task is cancelled, the same clean-up happens and
  * -ECANCELED is returned, even when the timeout fired at the same moment.
- * INFINITY waits without limit. value as weft_await(). */
+ * INFINITY waits without limit; with 0 or less a future that is not done
+ * yet is cancelled at once, as on a timeout. value as weft_await().
+ * Misuse as weft_await() (-EPERM outside a task, -EINVAL for NULL or a
+ * future of another loop, -EDEADLK for the task's own future), and
+ * -EINVAL for a NaN timeout. */
 WEFT_EXPORT int weft_wait_for(weft_future_t *future, double timeout,
                               void **value);
 

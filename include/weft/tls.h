@@ -69,10 +69,15 @@ typedef struct weft_tls_opts {
     unsigned flags; /* WEFT_TLS_* */
 } weft_tls_opts_t;
 
-/* Make a client or server context. Returns 0 with the context in *out
- * (free it with weft_tls_ctx_free once no stream uses it), or -ENOENT (a
- * file is missing), WEFT_ETLS (a file is not a valid certificate or key,
- * or they do not match; the reason is logged), -EINVAL, -ENOMEM. */
+/* Make a client or server context (opts may be NULL for a client). Not
+ * tied to a loop: callable from any thread, and the files are read now,
+ * synchronously. Returns 0 with the context in *out (free it with
+ * weft_tls_ctx_free), or -ENOENT (a file is missing; other stat(2)
+ * errors such as -EACCES likewise), -EINVAL (a server without cert_file
+ * and key_file, one of the two without the other, an empty or over-long
+ * name in alpn), WEFT_ETLS (a file is not a valid certificate or key, or
+ * they do not match, or the CAs could not be loaded, or min_version is
+ * not one OpenSSL accepts; the reason is logged), -ENOMEM. */
 WEFT_EXPORT int weft_tls_client_ctx(weft_tls_ctx_t **out,
                                     const weft_tls_opts_t *opts);
 WEFT_EXPORT int weft_tls_server_ctx(weft_tls_ctx_t **out,
@@ -80,8 +85,9 @@ WEFT_EXPORT int weft_tls_server_ctx(weft_tls_ctx_t **out,
 
 /* Free a context. Streams made with it keep what they need, even in the
  * middle of their handshake (OpenSSL's SSL_CTX is reference counted and
- * owns everything a handshake reads). A server uses its context for each
- * new connection: free it after weft_server_close. NULL is ignored. */
+ * owns everything a handshake reads), so it may be freed while they are
+ * open. A server uses its context for each new connection: free it after
+ * weft_server_close. NULL is ignored. */
 WEFT_EXPORT void weft_tls_ctx_free(weft_tls_ctx_t *ctx);
 
 /* Turn a connected stream into a TLS client stream and do the handshake
@@ -98,24 +104,27 @@ WEFT_EXPORT void weft_tls_ctx_free(weft_tls_ctx_t *ctx);
  * stream from another task ends the handshake with -EBADF (the stream is
  * then freed as usual).
  *
- * Returns 0; before the handshake starts, -EINVAL (server_name empty or
- * over 255 bytes, or NULL while verifying; the stream is already TLS; a
- * server context: logged), -EBUSY, -EBADF (closed), -EPERM (not in a
- * task), -ENOMEM, and the stream is left as it was, still plain; or an
- * error of
- * the handshake above, -ETIMEDOUT, -ECANCELED, -EBADF, or an I/O error,
- * and the stream is unusable: close it. */
+ * Returns 0; before the handshake starts, -EINVAL (s or ctx NULL;
+ * server_name empty, over 255 bytes, rejected by OpenSSL, or NULL while
+ * verifying; the stream is already TLS; a server context: logged),
+ * -EBUSY, -EBADF (closed), -EPERM (not in a task, or a foreign loop's
+ * stream), -ENOMEM, and the stream is left as it was, still plain; or an
+ * error of the handshake above, -ETIMEDOUT, -ECANCELED, -EBADF, or an I/O
+ * error, and the stream is unusable (every later read and write returns
+ * that error): close it. */
 WEFT_EXPORT int weft_tls_client(weft_stream_t *s, weft_tls_ctx_t *ctx,
                                 const char *server_name);
 
-/* The same for the server side (with a server context). */
+/* The same for the server side (with a server context; a client
+ * context is -EINVAL). */
 WEFT_EXPORT int weft_tls_server(weft_stream_t *s, weft_tls_ctx_t *ctx);
 
 /* The protocol ALPN agreed on ("http/1.1"), or NULL. Valid while the
  * stream is open. */
 WEFT_EXPORT const char *weft_tls_alpn(const weft_stream_t *s);
 
-/* The host name a client sent with SNI (on a server stream), or NULL. */
+/* The host name a client sent with SNI (on a server stream), or NULL.
+ * Valid while the stream is open. */
 WEFT_EXPORT const char *weft_tls_server_name(const weft_stream_t *s);
 
 /* The TLS version in use, as "TLSv1.3", or NULL for a plain stream. */
