@@ -484,6 +484,12 @@ static int future_basics_main(void *arg) {
     ck_assert_ok(weft_run_in_executor(loop, NULL, add_one, (void *)41, &f));
     ck_assert_ptr_eq(weft_future_loop(f), loop);
     ck_assert_ok(weft_future_add_done_callback(f, record_done_cb, NULL));
+    /* The job completes its future; nobody else may. */
+    logcap_start();
+    ck_assert_err(weft_future_set_result(f, (void *)1), -EINVAL);
+    ck_assert_int_eq(logcap.n, 1);
+    logcap_stop();
+    ck_assert_err(weft_future_set_result_threadsafe(f, (void *)1), -EINVAL);
     void *v = NULL;
     ck_assert_int_eq(weft_await(f, &v), 7); /* fn's status */
     ck_assert_ptr_eq(v, (void *)42);

@@ -654,6 +654,8 @@ static int task_future_main(void *arg) {
     ck_assert_err(weft_future_set_error(f, -EPIPE), -EINVAL);
     ck_assert_int_eq(logcap.n, 2);
     logcap_stop();
+    /* Nor from another thread: refused at once, nothing is queued. */
+    ck_assert_err(weft_future_set_result_threadsafe(f, NULL), -EINVAL);
     ck_assert(!weft_future_done(f));
     weft_future_ref(f);
     weft_task_release(t); /* the future's reference keeps it readable */

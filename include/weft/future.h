@@ -51,8 +51,8 @@ WEFT_EXPORT int weft_future_result(const weft_future_t *future, void **value);
  * -ECANCELED if the future was cancelled meanwhile (the consumer gave up:
  * the caller keeps ownership of whatever value points to); -EINVAL if it
  * was already completed (a double completion: logged), or is a task's
- * future (a task completes its own future by returning: logged), or is
- * NULL; -EPERM from a foreign thread. */
+ * or an executor job's future (their owners complete them: logged), or
+ * is NULL; -EPERM from a foreign thread. */
 WEFT_EXPORT int weft_future_set_result(weft_future_t *future, void *value);
 
 /* Complete with an error, a negative errno (-EINVAL if err >= 0). Same
@@ -66,10 +66,9 @@ WEFT_EXPORT int weft_future_set_error(weft_future_t *future, int err);
  * thread drops it after completing the future). Returns 0; on -ENOMEM or
  * -ESHUTDOWN (loop closed) nothing happened and the reference is still the
  * caller's, to be handed back to the loop thread or leaked; -EINVAL for
- * NULL. If the future was already done by then, the value is dropped
- * silently. Only for futures made with weft_future_new(): the call does
- * not refuse a task's or an executor job's future, and would complete it
- * under its owner. */
+ * NULL or for a future that is not the caller's to complete (a task's or
+ * an executor job's: only weft_future_new() futures). If the future was
+ * already done by then, the value is dropped silently. */
 WEFT_EXPORT int weft_future_set_result_threadsafe(weft_future_t *future,
                                                   void *value);
 

@@ -149,9 +149,10 @@ static int complete(weft_future_t *f, int status, void *value,
                   (void *)f);
         return -EINVAL;
     }
-    if (weft__task_of(f)) {
+    if (f->ops != &plain_ops) {
         weft__log(WEFT_LOG_WARN,
-                  "%s: a task's future is completed by the task itself", fn);
+                  "%s: a task's or an executor job's future is completed by "
+                  "its owner", fn);
         return -EINVAL;
     }
     weft__future_complete(f, status, value);
@@ -182,7 +183,8 @@ static void ts_complete(void *arg) {
 }
 
 int weft_future_set_result_threadsafe(weft_future_t *f, void *value) {
-    if (!f)
+    /* ops is set when the future is made, before any thread can see it. */
+    if (!f || f->ops != &plain_ops)
         return -EINVAL;
     /* Plain malloc: this runs on a foreign thread, and the record is freed
      * on the loop thread; core.h promises the hooks never run here. */
