@@ -62,15 +62,13 @@ int weft_cond_destroy(weft_cond_t *cond) {
     struct weft__cond *c = C(cond);
     if (!c || c->h.magic != WEFT__SYNC_COND)
         return -EINVAL;
-    if (!weft__list_empty(&c->waiters) || !weft__list_empty(&c->own.waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_cond_destroy: tasks are waiting on condition %p",
-                  (void *)cond);
-        return -EBUSY;
-    }
-    c->h.magic = 0;
-    c->own.h.magic = 0;
-    return 0;
+    int err = weft__sync_retire(&c->h,
+                                !weft__list_empty(&c->waiters) ||
+                                    !weft__list_empty(&c->own.waiters),
+                                "weft_cond_destroy");
+    if (!err)
+        c->own.h.magic = 0;
+    return err;
 }
 
 weft_lock_t *weft_cond_lock(weft_cond_t *cond) {

@@ -34,14 +34,8 @@ int weft_event_destroy(weft_event_t *event) {
     struct weft__event *e = E(event);
     if (!e || e->h.magic != WEFT__SYNC_EVENT)
         return -EINVAL;
-    if (!weft__list_empty(&e->waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_event_destroy: tasks are waiting on event %p",
-                  (void *)event);
-        return -EBUSY;
-    }
-    e->h.magic = 0;
-    return 0;
+    return weft__sync_retire(&e->h, !weft__list_empty(&e->waiters),
+                             "weft_event_destroy");
 }
 
 int weft_event_set(weft_event_t *event) {

@@ -31,14 +31,8 @@ int weft_lock_destroy(weft_lock_t *lock) {
     struct weft__lock *l = L(lock);
     if (!l || l->h.magic != WEFT__SYNC_LOCK)
         return -EINVAL;
-    if (!weft__list_empty(&l->waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_lock_destroy: tasks are waiting for lock %p",
-                  (void *)lock);
-        return -EBUSY;
-    }
-    l->h.magic = 0;
-    return 0;
+    return weft__sync_retire(&l->h, !weft__list_empty(&l->waiters),
+                             "weft_lock_destroy");
 }
 
 void weft__lock_pass(struct weft__lock *l) {

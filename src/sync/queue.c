@@ -238,16 +238,15 @@ int weft_queue_destroy(weft_queue_t *queue, weft_queue_drop_fn drop,
     struct weft__queue *q = Q(queue);
     if (!q || q->h.magic != WEFT__SYNC_QUEUE)
         return -EINVAL;
-    if (!weft__list_empty(&q->getters) || !weft__list_empty(&q->putters) ||
-        !weft__list_empty(&q->joiners)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_queue_destroy: tasks are waiting on queue %p",
-                  (void *)queue);
-        return -EBUSY;
-    }
     /* Dead first: a drop function that calls back into the queue is told
      * so instead of finding it half taken apart. */
-    q->h.magic = 0;
+    int err = weft__sync_retire(&q->h,
+                                !weft__list_empty(&q->getters) ||
+                                    !weft__list_empty(&q->putters) ||
+                                    !weft__list_empty(&q->joiners),
+                                "weft_queue_destroy");
+    if (err)
+        return err;
     drain(q, drop, arg, false);
     release_buffer(q);
     return 0;

@@ -48,14 +48,8 @@ int weft_sem_destroy(weft_sem_t *sem) {
     struct weft__sem *s = S(sem);
     if (!s || s->h.magic != WEFT__SYNC_SEM)
         return -EINVAL;
-    if (!weft__list_empty(&s->waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_sem_destroy: tasks are waiting on semaphore %p",
-                  (void *)sem);
-        return -EBUSY;
-    }
-    s->h.magic = 0;
-    return 0;
+    return weft__sync_retire(&s->h, !weft__list_empty(&s->waiters),
+                             "weft_sem_destroy");
 }
 
 /* A permit comes back: to the first waiter, else to the counter (the

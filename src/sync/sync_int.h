@@ -31,6 +31,10 @@ enum {
 
 void weft__sync_hdr_init(struct weft__sync_hdr *h, uint32_t magic);
 
+/* The end of every destroy, once it has found an initialised object:
+ * -EBUSY (logged) if tasks wait on it (`busy`), else mark it destroyed. */
+int weft__sync_retire(struct weft__sync_hdr *h, bool busy, const char *fn);
+
 int weft__sync_check_slow(struct weft__sync_hdr *h, uint32_t magic,
                           const char *fn);
 
