@@ -29,14 +29,8 @@ static const struct weft__future_ops job_ops = {job_cancel, job_destroy};
 
 /* The loop's executor state (found through its close hook), or NULL. */
 static struct weft__exec *exec_find(weft_loop_t *loop) {
-    struct weft__list *pos;
-    for (pos = loop->hooks.next; pos != &loop->hooks; pos = pos->next) {
-        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook,
-                                                  link);
-        if (h->fn == exec_close)
-            return WEFT__CONTAINER_OF(h, struct weft__exec, close_hook);
-    }
-    return NULL;
+    struct weft__hook *h = weft__hook_find(loop, exec_close);
+    return h ? WEFT__CONTAINER_OF(h, struct weft__exec, close_hook) : NULL;
 }
 
 static struct weft__exec *exec_get(weft_loop_t *loop) {

@@ -111,6 +111,19 @@ void weft__hook_add(weft_loop_t *loop, struct weft__hook *h, int phase,
     pos->prev = &h->link;
 }
 
+struct weft__hook *weft__hook_find(weft_loop_t *loop,
+                                   void (*fn)(weft_loop_t *,
+                                              struct weft__hook *)) {
+    struct weft__list *pos;
+    for (pos = loop->hooks.next; pos != &loop->hooks; pos = pos->next) {
+        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook,
+                                                  link);
+        if (h->fn == fn)
+            return h;
+    }
+    return NULL;
+}
+
 static void run_hooks(weft_loop_t *loop, int lo, int hi) {
     struct weft__list *pos = loop->hooks.next;
     while (pos != &loop->hooks) {

@@ -240,6 +240,11 @@ void weft__call_enqueue(weft_loop_t *loop, struct weft__call *c);
 
 void weft__hook_add(weft_loop_t *loop, struct weft__hook *h, int phase,
                     void (*fn)(weft_loop_t *, struct weft__hook *));
+/* The first hook added with `fn`, or NULL: how a module finds the state
+ * it hung off its close hook (container_of). */
+struct weft__hook *weft__hook_find(weft_loop_t *loop,
+                                   void (*fn)(weft_loop_t *,
+                                              struct weft__hook *));
 
 /* Run one iteration (used by close to drain). */
 void weft__loop_run_once(weft_loop_t *loop);

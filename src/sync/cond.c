@@ -24,16 +24,16 @@ static inline struct weft__cond *C(weft_cond_t *c) {
 }
 
 /* The condition and its lock, both of this loop. */
-static int check(struct weft__cond *c, const char *fn) {
-    int err = weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND, fn);
+static int check(struct weft__cond *c, bool task, const char *fn) {
+    int err = weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND, task, fn);
     if (err)
         return err;
-    return weft__sync_check(&c->lock->h, WEFT__SYNC_LOCK, fn);
+    return weft__sync_check(&c->lock->h, WEFT__SYNC_LOCK, false, fn);
 }
 
 /* The caller must be the task holding the lock. */
-static int check_holder(struct weft__cond *c, struct weft_task *t,
-                        const char *fn) {
+static int check_holder(struct weft__cond *c, const char *fn) {
+    struct weft_task *t = weft__task_current();
     if (WEFT__LIKELY(t && c->lock->owner == t->id))
         return 0;
     weft__log(WEFT_LOG_WARN, "%s: the caller does not hold the lock of "
@@ -62,15 +62,13 @@ int weft_cond_destroy(weft_cond_t *cond) {
     struct weft__cond *c = C(cond);
     if (!c || c->h.magic != WEFT__SYNC_COND)
         return -EINVAL;
-    if (!weft__list_empty(&c->waiters) || !weft__list_empty(&c->own.waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_cond_destroy: tasks are waiting on condition %p",
-                  (void *)cond);
-        return -EBUSY;
-    }
-    c->h.magic = 0;
-    c->own.h.magic = 0;
-    return 0;
+    int err = weft__sync_retire(&c->h,
+                                !weft__list_empty(&c->waiters) ||
+                                    !weft__list_empty(&c->own.waiters),
+                                "weft_cond_destroy");
+    if (!err)
+        c->own.h.magic = 0;
+    return err;
 }
 
 weft_lock_t *weft_cond_lock(weft_cond_t *cond) {
@@ -83,7 +81,7 @@ weft_lock_t *weft_cond_lock(weft_cond_t *cond) {
 int weft_cond_acquire(weft_cond_t *cond) {
     struct weft__cond *c = C(cond);
     if (!c || c->h.magic != WEFT__SYNC_COND)
-        return weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND,
+        return weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND, false,
                                 "weft_cond_acquire");
     return weft_lock_acquire((weft_lock_t *)(void *)c->lock);
 }
@@ -91,13 +89,14 @@ int weft_cond_acquire(weft_cond_t *cond) {
 int weft_cond_release(weft_cond_t *cond) {
     struct weft__cond *c = C(cond);
     if (!c || c->h.magic != WEFT__SYNC_COND)
-        return weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND,
+        return weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND, false,
                                 "weft_cond_release");
     return weft_lock_release((weft_lock_t *)(void *)c->lock);
 }
 
-/* Wait with the lock checked as held by t. */
-static int cond_wait(struct weft__cond *c, struct weft_task *t) {
+/* Wait with the lock checked as held by the running task. */
+static int cond_wait(struct weft__cond *c) {
+    struct weft_task *t = weft__task_current();
     struct weft__lock *l = c->lock;
     /* Interrupted already: fail without letting the lock go, so nobody
      * slips in between (the caller's state stays as it saw it). */
@@ -116,49 +115,35 @@ static int cond_wait(struct weft__cond *c, struct weft_task *t) {
 }
 
 int weft_cond_wait(weft_cond_t *cond) {
-    struct weft_task *t = weft__sync_task("weft_cond_wait");
-    if (!t)
-        return -EPERM;
     struct weft__cond *c = C(cond);
-    int err = check(c, "weft_cond_wait");
-    if (err)
-        return err;
-    err = check_holder(c, t, "weft_cond_wait");
-    if (err)
-        return err;
-    return cond_wait(c, t);
+    int err = check(c, true, "weft_cond_wait");
+    if (!err)
+        err = check_holder(c, "weft_cond_wait");
+    return err ? err : cond_wait(c);
 }
 
 int weft_cond_wait_for(weft_cond_t *cond, bool (*pred)(void *arg),
                        void *arg) {
-    struct weft_task *t = weft__sync_task("weft_cond_wait_for");
-    if (!t)
-        return -EPERM;
     struct weft__cond *c = C(cond);
-    int err = check(c, "weft_cond_wait_for");
+    int err = check(c, true, "weft_cond_wait_for");
     if (err)
         return err;
     if (!pred)
         return -EINVAL;
-    err = check_holder(c, t, "weft_cond_wait_for");
-    if (err)
-        return err;
-    while (!pred(arg)) {
-        err = cond_wait(c, t);
-        if (err)
-            return err;
-    }
-    return 0;
+    err = check_holder(c, "weft_cond_wait_for");
+    while (!err && !pred(arg))
+        err = cond_wait(c);
+    return err;
 }
 
 static int notify(weft_cond_t *cond, int n, const char *fn) {
     struct weft__cond *c = C(cond);
-    int err = check(c, fn);
+    int err = check(c, false, fn);
     if (err)
         return err;
     if (n < 0)
         return -EINVAL;
-    err = check_holder(c, weft__task_current(), fn);
+    err = check_holder(c, fn);
     if (err)
         return err;
     int woken = 0;

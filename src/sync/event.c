@@ -16,8 +16,8 @@ static inline struct weft__event *E(weft_event_t *e) {
     return (struct weft__event *)(void *)e;
 }
 
-static inline int check(struct weft__event *e, const char *fn) {
-    return weft__sync_check(e ? &e->h : NULL, WEFT__SYNC_EVENT, fn);
+static inline int check(struct weft__event *e, bool task, const char *fn) {
+    return weft__sync_check(e ? &e->h : NULL, WEFT__SYNC_EVENT, task, fn);
 }
 
 int weft_event_init(weft_event_t *event) {
@@ -34,19 +34,13 @@ int weft_event_destroy(weft_event_t *event) {
     struct weft__event *e = E(event);
     if (!e || e->h.magic != WEFT__SYNC_EVENT)
         return -EINVAL;
-    if (!weft__list_empty(&e->waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_event_destroy: tasks are waiting on event %p",
-                  (void *)event);
-        return -EBUSY;
-    }
-    e->h.magic = 0;
-    return 0;
+    return weft__sync_retire(&e->h, !weft__list_empty(&e->waiters),
+                             "weft_event_destroy");
 }
 
 int weft_event_set(weft_event_t *event) {
     struct weft__event *e = E(event);
-    int err = check(e, "weft_event_set");
+    int err = check(e, false, "weft_event_set");
     if (err)
         return err;
     e->set = true;
@@ -56,7 +50,7 @@ int weft_event_set(weft_event_t *event) {
 
 int weft_event_clear(weft_event_t *event) {
     struct weft__event *e = E(event);
-    int err = check(e, "weft_event_clear");
+    int err = check(e, false, "weft_event_clear");
     if (err)
         return err;
     e->set = false;
@@ -70,15 +64,10 @@ bool weft_event_is_set(const weft_event_t *event) {
 }
 
 int weft_event_wait(weft_event_t *event) {
-    struct weft_task *t = weft__sync_task("weft_event_wait");
-    if (!t)
-        return -EPERM;
     struct weft__event *e = E(event);
-    int err = check(e, "weft_event_wait");
-    if (err)
+    int err = check(e, true, "weft_event_wait");
+    if (err || e->set)
         return err;
-    if (e->set)
-        return 0;
     struct weft__waiter wt = {.granted = false};
     return weft__waiter_park(&e->waiters, &wt);
 }

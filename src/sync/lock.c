@@ -10,8 +10,8 @@ _Static_assert(_Alignof(struct weft__lock) <= _Alignof(weft_lock_t),
 
 #define L weft__lock_of
 
-static inline int check(struct weft__lock *l, const char *fn) {
-    return weft__sync_check(l ? &l->h : NULL, WEFT__SYNC_LOCK, fn);
+static inline int check(struct weft__lock *l, bool task, const char *fn) {
+    return weft__sync_check(l ? &l->h : NULL, WEFT__SYNC_LOCK, task, fn);
 }
 
 void weft__lock_init(struct weft__lock *l) {
@@ -31,14 +31,8 @@ int weft_lock_destroy(weft_lock_t *lock) {
     struct weft__lock *l = L(lock);
     if (!l || l->h.magic != WEFT__SYNC_LOCK)
         return -EINVAL;
-    if (!weft__list_empty(&l->waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_lock_destroy: tasks are waiting for lock %p",
-                  (void *)lock);
-        return -EBUSY;
-    }
-    l->h.magic = 0;
-    return 0;
+    return weft__sync_retire(&l->h, !weft__list_empty(&l->waiters),
+                             "weft_lock_destroy");
 }
 
 void weft__lock_pass(struct weft__lock *l) {
@@ -69,51 +63,39 @@ void weft__lock_reacquire(struct weft__lock *l, struct weft_task *t) {
         weft__lock_wait(l, true);
 }
 
-int weft_lock_acquire(weft_lock_t *lock) {
-    struct weft_task *t = weft__sync_task("weft_lock_acquire");
-    if (!t)
-        return -EPERM;
-    struct weft__lock *l = L(lock);
-    int err = check(l, "weft_lock_acquire");
-    if (err)
-        return err;
+/* Take the lock for the running task if it is free: 0, -EAGAIN if another
+ * task holds it, -EDEADLK (logged) if this one does. */
+static int take(struct weft__lock *l, const char *fn) {
+    struct weft_task *t = weft__task_current();
     if (WEFT__LIKELY(l->owner == 0)) {
         l->owner = t->id;
         return 0;
     }
-    if (l->owner == t->id) {
-        weft__log(WEFT_LOG_WARN, "weft_lock_acquire: task %llu already holds "
-                                 "lock %p (locks are not recursive)",
-                  (unsigned long long)t->id, (void *)lock);
-        return -EDEADLK;
-    }
-    return weft__lock_wait(l, false);
+    if (l->owner != t->id)
+        return -EAGAIN;
+    weft__log(WEFT_LOG_WARN,
+              "%s: task %llu already holds lock %p (locks are not recursive)",
+              fn, (unsigned long long)t->id, (void *)l);
+    return -EDEADLK;
+}
+
+int weft_lock_acquire(weft_lock_t *lock) {
+    struct weft__lock *l = L(lock);
+    int err = check(l, true, "weft_lock_acquire");
+    if (!err)
+        err = take(l, "weft_lock_acquire");
+    return err == -EAGAIN ? weft__lock_wait(l, false) : err;
 }
 
 int weft_lock_try_acquire(weft_lock_t *lock) {
-    struct weft_task *t = weft__sync_task("weft_lock_try_acquire");
-    if (!t)
-        return -EPERM;
     struct weft__lock *l = L(lock);
-    int err = check(l, "weft_lock_try_acquire");
-    if (err)
-        return err;
-    if (l->owner == 0) {
-        l->owner = t->id;
-        return 0;
-    }
-    if (l->owner == t->id) {
-        weft__log(WEFT_LOG_WARN, "weft_lock_try_acquire: task %llu already "
-                                 "holds lock %p (locks are not recursive)",
-                  (unsigned long long)t->id, (void *)lock);
-        return -EDEADLK;
-    }
-    return -EAGAIN;
+    int err = check(l, true, "weft_lock_try_acquire");
+    return err ? err : take(l, "weft_lock_try_acquire");
 }
 
 int weft_lock_release(weft_lock_t *lock) {
     struct weft__lock *l = L(lock);
-    int err = check(l, "weft_lock_release");
+    int err = check(l, false, "weft_lock_release");
     if (err)
         return err;
     struct weft_task *t = weft__task_current();

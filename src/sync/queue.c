@@ -54,8 +54,8 @@ static inline const struct weft__queue *CQ(const weft_queue_t *q) {
     return (const struct weft__queue *)(const void *)q;
 }
 
-static inline int check(struct weft__queue *q, const char *fn) {
-    return weft__sync_check(q ? &q->h : NULL, WEFT__SYNC_QUEUE, fn);
+static inline int check(struct weft__queue *q, bool task, const char *fn) {
+    return weft__sync_check(q ? &q->h : NULL, WEFT__SYNC_QUEUE, task, fn);
 }
 
 static inline bool is_full(const struct weft__queue *q) {
@@ -238,16 +238,15 @@ int weft_queue_destroy(weft_queue_t *queue, weft_queue_drop_fn drop,
     struct weft__queue *q = Q(queue);
     if (!q || q->h.magic != WEFT__SYNC_QUEUE)
         return -EINVAL;
-    if (!weft__list_empty(&q->getters) || !weft__list_empty(&q->putters) ||
-        !weft__list_empty(&q->joiners)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_queue_destroy: tasks are waiting on queue %p",
-                  (void *)queue);
-        return -EBUSY;
-    }
     /* Dead first: a drop function that calls back into the queue is told
      * so instead of finding it half taken apart. */
-    q->h.magic = 0;
+    int err = weft__sync_retire(&q->h,
+                                !weft__list_empty(&q->getters) ||
+                                    !weft__list_empty(&q->putters) ||
+                                    !weft__list_empty(&q->joiners),
+                                "weft_queue_destroy");
+    if (err)
+        return err;
     drain(q, drop, arg, false);
     release_buffer(q);
     return 0;
@@ -267,10 +266,8 @@ static void admit(struct weft__queue *q) {
 
 static int put(weft_queue_t *queue, void *item, int64_t prio, bool wait,
                const char *fn) {
-    if (wait && !weft__sync_task(fn))
-        return -EPERM;
     struct weft__queue *q = Q(queue);
-    int err = check(q, fn);
+    int err = check(q, wait, fn);
     if (err)
         return err;
     if (q->shut)
@@ -314,9 +311,7 @@ static int put_prio(weft_queue_t *queue, void *item, int64_t prio, bool wait,
                     const char *fn) {
     struct weft__queue *q = Q(queue);
     if (q && q->h.magic == WEFT__SYNC_QUEUE && q->kind != KIND_PRIO) {
-        if (wait && !weft__sync_task(fn))
-            return -EPERM;
-        int err = check(q, fn);
+        int err = check(q, wait, fn);
         if (err)
             return err;
         weft__log(WEFT_LOG_WARN, "%s: queue %p is not a priority queue", fn,
@@ -338,10 +333,8 @@ int weft_queue_put_prio_nowait(weft_queue_t *queue, void *item,
 /* ---- get ------------------------------------------------------------------- */
 
 static int get(weft_queue_t *queue, void **item, bool wait, const char *fn) {
-    if (wait && !weft__sync_task(fn))
-        return -EPERM;
     struct weft__queue *q = Q(queue);
-    int err = check(q, fn);
+    int err = check(q, wait, fn);
     if (err)
         return err;
     if (!item)
@@ -404,7 +397,7 @@ bool weft_queue_is_shutdown(const weft_queue_t *queue) {
 
 int weft_queue_task_done(weft_queue_t *queue) {
     struct weft__queue *q = Q(queue);
-    int err = check(q, "weft_queue_task_done");
+    int err = check(q, false, "weft_queue_task_done");
     if (err)
         return err;
     if (q->unfinished == 0) {
@@ -419,14 +412,10 @@ int weft_queue_task_done(weft_queue_t *queue) {
 }
 
 int weft_queue_join(weft_queue_t *queue) {
-    if (!weft__sync_task("weft_queue_join"))
-        return -EPERM;
     struct weft__queue *q = Q(queue);
-    int err = check(q, "weft_queue_join");
-    if (err)
+    int err = check(q, true, "weft_queue_join");
+    if (err || q->unfinished == 0)
         return err;
-    if (q->unfinished == 0)
-        return 0;
     struct weft__waiter wt = {.item = NULL};
     return weft__waiter_park(&q->joiners, &wt);
 }
@@ -434,7 +423,7 @@ int weft_queue_join(weft_queue_t *queue) {
 int weft_queue_shutdown(weft_queue_t *queue, bool immediate,
                         weft_queue_drop_fn drop, void *arg) {
     struct weft__queue *q = Q(queue);
-    int err = check(q, "weft_queue_shutdown");
+    int err = check(q, false, "weft_queue_shutdown");
     if (err)
         return err;
     q->shut = true;

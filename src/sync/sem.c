@@ -21,8 +21,8 @@ static inline struct weft__sem *S(weft_sem_t *s) {
     return (struct weft__sem *)(void *)s;
 }
 
-static inline int check(struct weft__sem *s, const char *fn) {
-    return weft__sync_check(s ? &s->h : NULL, WEFT__SYNC_SEM, fn);
+static inline int check(struct weft__sem *s, bool task, const char *fn) {
+    return weft__sync_check(s ? &s->h : NULL, WEFT__SYNC_SEM, task, fn);
 }
 
 static int init(weft_sem_t *sem, unsigned value, unsigned bound) {
@@ -48,14 +48,8 @@ int weft_sem_destroy(weft_sem_t *sem) {
     struct weft__sem *s = S(sem);
     if (!s || s->h.magic != WEFT__SYNC_SEM)
         return -EINVAL;
-    if (!weft__list_empty(&s->waiters)) {
-        weft__log(WEFT_LOG_WARN,
-                  "weft_sem_destroy: tasks are waiting on semaphore %p",
-                  (void *)sem);
-        return -EBUSY;
-    }
-    s->h.magic = 0;
-    return 0;
+    return weft__sync_retire(&s->h, !weft__list_empty(&s->waiters),
+                             "weft_sem_destroy");
 }
 
 /* A permit comes back: to the first waiter, else to the counter (the
@@ -71,11 +65,8 @@ static void give(struct weft__sem *s) {
 }
 
 int weft_sem_acquire(weft_sem_t *sem) {
-    struct weft_task *t = weft__sync_task("weft_sem_acquire");
-    if (!t)
-        return -EPERM;
     struct weft__sem *s = S(sem);
-    int err = check(s, "weft_sem_acquire");
+    int err = check(s, true, "weft_sem_acquire");
     if (err)
         return err;
     if (WEFT__LIKELY(s->value > 0)) {
@@ -93,7 +84,7 @@ int weft_sem_acquire(weft_sem_t *sem) {
 
 int weft_sem_try_acquire(weft_sem_t *sem) {
     struct weft__sem *s = S(sem);
-    int err = check(s, "weft_sem_try_acquire");
+    int err = check(s, false, "weft_sem_try_acquire");
     if (err)
         return err;
     if (s->value == 0)
@@ -104,7 +95,7 @@ int weft_sem_try_acquire(weft_sem_t *sem) {
 
 int weft_sem_release(weft_sem_t *sem) {
     struct weft__sem *s = S(sem);
-    int err = check(s, "weft_sem_release");
+    int err = check(s, false, "weft_sem_release");
     if (err)
         return err;
     if (weft__list_empty(&s->waiters) && s->value >= s->bound) {

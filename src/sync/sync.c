@@ -27,6 +27,16 @@ static const char *kind_name(uint32_t magic) {
     }
 }
 
+int weft__sync_retire(struct weft__sync_hdr *h, bool busy, const char *fn) {
+    if (busy) {
+        weft__log(WEFT_LOG_WARN, "%s: tasks are waiting on %s %p", fn,
+                  kind_name(h->magic), (void *)h);
+        return -EBUSY;
+    }
+    h->magic = 0;
+    return 0;
+}
+
 int weft__sync_check_slow(struct weft__sync_hdr *h, uint32_t magic,
                           const char *fn) {
     if (!h)

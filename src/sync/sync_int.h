@@ -31,24 +31,25 @@ enum {
 
 void weft__sync_hdr_init(struct weft__sync_hdr *h, uint32_t magic);
 
+/* The end of every destroy, once it has found an initialised object:
+ * -EBUSY (logged) if tasks wait on it (`busy`), else mark it destroyed. */
+int weft__sync_retire(struct weft__sync_hdr *h, bool busy, const char *fn);
+
 int weft__sync_check_slow(struct weft__sync_hdr *h, uint32_t magic,
                           const char *fn);
 
-/* The entry check of every call but the read-only queries: an initialised
- * object of this kind, used from its loop (binding it on first use).
- * Returns 0, -EINVAL (logged unless NULL) or -EPERM (logged). */
+/* The entry check of every call but the read-only queries: for the calls
+ * that wait or take something for the task (`task`), a running task; then
+ * an initialised object of this kind, used from its loop (binding it on
+ * first use). Returns 0, -EINVAL (logged unless NULL) or -EPERM (logged). */
 static inline int weft__sync_check(struct weft__sync_hdr *h, uint32_t magic,
-                                   const char *fn) {
+                                   bool task, const char *fn) {
+    if (task && WEFT__UNLIKELY(!weft__task_require(fn)))
+        return -EPERM;
     weft_loop_t *cur = weft__tls_loop;
     if (WEFT__LIKELY(h && h->magic == magic && h->loop == cur && cur))
         return 0;
     return weft__sync_check_slow(h, magic, fn);
-}
-
-/* The running task, or NULL (logged) outside a task, for the calls that
- * wait. */
-static inline struct weft_task *weft__sync_task(const char *fn) {
-    return weft__task_require(fn);
 }
 
 /* A waiting task. */

@@ -693,10 +693,8 @@ static bool nothing_can_happen(weft_loop_t *loop) {
  * interruptible wait are there because a shield holds it, and nothing can
  * complete those waits any more. Say which, and end them with -ECANCELED
  * so the tasks unwind. Uninterruptible waits are left alone: they wait
- * for other tasks (which unwind now) or for other threads. Returns how
- * many were interrupted. */
-static size_t interrupt_stuck(struct weft__tasks *ts) {
-    size_t n = 0;
+ * for other tasks (which unwind now) or for other threads. */
+static void interrupt_stuck(struct weft__tasks *ts) {
     struct weft__list *pos;
     for (pos = ts->live.next; pos != &ts->live; pos = pos->next) {
         struct weft_task *t = WEFT__CONTAINER_OF(pos, struct weft_task, lnode);
@@ -709,9 +707,7 @@ static size_t interrupt_stuck(struct weft__tasks *ts) {
                   "(-ECANCELED)",
                   task_name(t));
         interrupt_wait(t, w, -ECANCELED, NULL);
-        n++;
     }
-    return n;
 }
 
 static void tasks_close(weft_loop_t *loop, struct weft__hook *h) {
