@@ -1,17 +1,20 @@
 /* Test support: Check glue, running a task on a virtual-clock loop,
  * capturing weft's log lines so tests can assert that misuse is reported,
- * and allocator hooks that notice calls from other threads. */
+ * allocator hooks that notice calls from other threads, and temporary
+ * directories. */
 #ifndef WEFT_TEST_SUPPORT_H
 #define WEFT_TEST_SUPPORT_H
 
 #include <check.h>
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <weft.h>
 
@@ -103,6 +106,25 @@ static inline int hooks_install(void) {
     hooks_thread = pthread_self();
     return weft_replace_allocator(hooks_malloc, hooks_realloc, hooks_calloc,
                                   hooks_free);
+}
+
+/* Where temporary files and directories go: $TMPDIR, or /tmp. */
+static inline const char *tmp_dir(void) {
+    const char *base = getenv("TMPDIR");
+    return base && *base ? base : "/tmp";
+}
+
+static inline int rm_tree_one(const char *path, const struct stat *st,
+                              int type, struct FTW *ftw) {
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Remove `path` and everything below it. */
+static inline void rm_tree(const char *path) {
+    nftw(path, rm_tree_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* main(): run the suite made by make_suite(); exit status 1 on failure. */

@@ -22,7 +22,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <regex.h>
@@ -71,12 +70,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Where temporary files and directories go. */
-static const char *tmp_dir(void) {
-    const char *base = getenv("TMPDIR");
-    return base && *base ? base : "/tmp";
 }
 
 /* Read what is there into buf (keeping a terminating NUL); returns false
@@ -843,23 +836,11 @@ static void write_file(const char *rel, const char *data) {
     ck_assert_int_eq(close(fd), 0);
 }
 
-static int rm_one(const char *path, const struct stat *st, int type,
-                  struct FTW *ftw) {
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static void make_watch_dir(void) {
     static char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/weft-watch-XXXXXX", tmp_dir());
     watch_dir = mkdtemp(tmpl);
     ck_assert_ptr_nonnull(watch_dir);
-}
-
-static void remove_watch_dir(void) {
-    nftw(watch_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 START_TEST(watch_prints_changes_until_ctrl_c) {
@@ -879,7 +860,7 @@ START_TEST(watch_prints_changes_until_ctrl_c) {
     wait_line("deleted  old.txt");
     ck_assert_int_eq(kill(C.pid, SIGINT), 0);
     reap_example();
-    remove_watch_dir();
+    rm_tree(watch_dir);
     assert_clean_success();
     size_t n = split_lines();
     const char *const want[] = {
@@ -909,7 +890,7 @@ START_TEST(watch_ends_when_its_directory_goes_away) {
     wait_line("watch: watching * (not recursive); Ctrl-C to stop");
     ck_assert_int_eq(rmdir(in_dir("w")), 0);
     reap_example();
-    remove_watch_dir();
+    rm_tree(watch_dir);
     assert_clean_success();
     size_t n = split_lines();
     ck_assert_uint_eq(n, 3);
@@ -1104,7 +1085,7 @@ static void make_certs(void) {
 
 static void remove_certs(void) {
     if (cert_dir[0])
-        nftw(cert_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        rm_tree(cert_dir);
     cert_dir[0] = 0;
     certs_made = false;
 }
