@@ -1,7 +1,7 @@
-/* Test support: Check glue, running a task on a virtual-clock loop,
- * capturing weft's log lines so tests can assert that misuse is reported,
- * allocator hooks that notice calls from other threads, and temporary
- * directories. */
+/* Test support: Check glue, running a task on a virtual-clock loop and
+ * reading its time, capturing weft's log lines so tests can assert that
+ * misuse is reported, allocator hooks that notice calls from other
+ * threads, and temporary directories. */
 #ifndef WEFT_TEST_SUPPORT_H
 #define WEFT_TEST_SUPPORT_H
 
@@ -35,6 +35,13 @@ static inline int run_virtual(weft_task_fn fn, void *arg) {
     o.loop.flags = WEFT_LOOP_VIRTUAL_CLOCK;
     return weft_run_opts(fn, arg, &o);
 }
+
+/* The current loop's time; assert that it is `t`. */
+static inline double now(void) {
+    return weft_loop_time(weft_loop_current());
+}
+
+#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
 
 /* Capture log lines: count and keep the last. */
 struct logcap {
