@@ -22,7 +22,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <regex.h>
@@ -71,12 +70,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Where temporary files and directories go. */
-static const char *tmp_dir(void) {
-    const char *base = getenv("TMPDIR");
-    return base && *base ? base : "/tmp";
 }
 
 /* Read what is there into buf (keeping a terminating NUL); returns false
@@ -447,8 +440,14 @@ static void assert_one_line_error(int status, const char *prefix) {
     ck_assert_msg(nl && nl[1] == 0, "stderr is not one line: '%s'", R.err);
 }
 
-/* Bad arguments: status 2 and one line, "usage: NAME ...". */
-static void assert_usage_error(const char *name) {
+/* Run `name` with bad arguments (NULL-terminated): status 2 and one line,
+ * "usage: NAME ...". */
+static void assert_usage_error(const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    start_child(&C, &R, IN_NULL, NULL, name, ap);
+    va_end(ap);
+    reap(&C);
     char prefix[64];
     snprintf(prefix, sizeof prefix, "usage: %s", name);
     assert_one_line_error(2, prefix);
@@ -843,23 +842,11 @@ static void write_file(const char *rel, const char *data) {
     ck_assert_int_eq(close(fd), 0);
 }
 
-static int rm_one(const char *path, const struct stat *st, int type,
-                  struct FTW *ftw) {
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static void make_watch_dir(void) {
     static char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/weft-watch-XXXXXX", tmp_dir());
     watch_dir = mkdtemp(tmpl);
     ck_assert_ptr_nonnull(watch_dir);
-}
-
-static void remove_watch_dir(void) {
-    nftw(watch_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 START_TEST(watch_prints_changes_until_ctrl_c) {
@@ -879,7 +866,7 @@ START_TEST(watch_prints_changes_until_ctrl_c) {
     wait_line("deleted  old.txt");
     ck_assert_int_eq(kill(C.pid, SIGINT), 0);
     reap_example();
-    remove_watch_dir();
+    rm_tree(watch_dir);
     assert_clean_success();
     size_t n = split_lines();
     const char *const want[] = {
@@ -909,7 +896,7 @@ START_TEST(watch_ends_when_its_directory_goes_away) {
     wait_line("watch: watching * (not recursive); Ctrl-C to stop");
     ck_assert_int_eq(rmdir(in_dir("w")), 0);
     reap_example();
-    remove_watch_dir();
+    rm_tree(watch_dir);
     assert_clean_success();
     size_t n = split_lines();
     ck_assert_uint_eq(n, 3);
@@ -1104,7 +1091,7 @@ static void make_certs(void) {
 
 static void remove_certs(void) {
     if (cert_dir[0])
-        nftw(cert_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        rm_tree(cert_dir);
     cert_dir[0] = 0;
     certs_made = false;
 }
@@ -1294,131 +1281,79 @@ END_TEST
 /* ---- bad arguments ------------------------------------------------------- */
 
 START_TEST(bad_arguments_give_status_2_and_one_line) {
-    run_example("ultra_simple", "x", NULL);
-    assert_usage_error("ultra_simple");
-    run_example("ultra_simple", "-1", NULL);
-    assert_usage_error("ultra_simple");
-    run_example("ultra_simple", "2", "nan", NULL);
-    assert_usage_error("ultra_simple");
-    run_example("ultra_simple", "1", "2", "3", NULL);
-    assert_usage_error("ultra_simple");
+    assert_usage_error("ultra_simple", "x", NULL);
+    assert_usage_error("ultra_simple", "-1", NULL);
+    assert_usage_error("ultra_simple", "2", "nan", NULL);
+    assert_usage_error("ultra_simple", "1", "2", "3", NULL);
 
-    run_example("async_time", "x", NULL);
-    assert_usage_error("async_time");
-    run_example("async_time", "-1", NULL);
-    assert_usage_error("async_time");
-    run_example("async_time", "1", "inf", NULL);
-    assert_usage_error("async_time");
-    run_example("async_time", "1", "2", "3", "4", NULL);
-    assert_usage_error("async_time");
-    run_example("async_time", "-s", "many", NULL);
-    assert_usage_error("async_time");
-    run_example("async_time", "-s", NULL);
-    assert_usage_error("async_time");
-    run_example("async_time", "-q", NULL);
-    assert_usage_error("async_time");
+    assert_usage_error("async_time", "x", NULL);
+    assert_usage_error("async_time", "-1", NULL);
+    assert_usage_error("async_time", "1", "inf", NULL);
+    assert_usage_error("async_time", "1", "2", "3", "4", NULL);
+    assert_usage_error("async_time", "-s", "many", NULL);
+    assert_usage_error("async_time", "-s", NULL);
+    assert_usage_error("async_time", "-q", NULL);
 
-    run_example("gather", "soon", NULL);
-    assert_usage_error("gather");
-    run_example("gather", "-0.5", NULL);
-    assert_usage_error("gather");
-    run_example("gather", "1", "2", NULL);
-    assert_usage_error("gather");
+    assert_usage_error("gather", "soon", NULL);
+    assert_usage_error("gather", "-0.5", NULL);
+    assert_usage_error("gather", "1", "2", NULL);
 
-    run_example("subprocess", "only-one", NULL);
-    assert_usage_error("subprocess");
-    run_example("subprocess", "--timeout", "soon", NULL);
-    assert_usage_error("subprocess");
-    run_example("subprocess", "--timeout", NULL);
-    assert_usage_error("subprocess");
+    assert_usage_error("subprocess", "only-one", NULL);
+    assert_usage_error("subprocess", "--timeout", "soon", NULL);
+    assert_usage_error("subprocess", "--timeout", NULL);
 
-    run_example("signals", "soon", NULL);
-    assert_usage_error("signals");
-    run_example("signals", "-1", NULL);
-    assert_usage_error("signals");
-    run_example("signals", "1", "2", NULL);
-    assert_usage_error("signals");
+    assert_usage_error("signals", "soon", NULL);
+    assert_usage_error("signals", "-1", NULL);
+    assert_usage_error("signals", "1", "2", NULL);
 
-    run_example("watch", NULL);
-    assert_usage_error("watch");
-    run_example("watch", "-x", "/tmp", NULL);
-    assert_usage_error("watch");
-    run_example("watch", "/tmp", "/var", NULL);
-    assert_usage_error("watch");
-    run_example("watch", "", NULL);
-    assert_usage_error("watch");
+    assert_usage_error("watch", NULL);
+    assert_usage_error("watch", "-x", "/tmp", NULL);
+    assert_usage_error("watch", "/tmp", "/var", NULL);
+    assert_usage_error("watch", "", NULL);
 
-    run_example("echo_server", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "x", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "65536", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "-1", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "1", "2", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "--host", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "--tls", "cert.pem", "0", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "--tls", "", "key.pem", "0", NULL);
-    assert_usage_error("echo_server");
-    run_example("echo_server", "--port", "0", NULL);
-    assert_usage_error("echo_server");
+    assert_usage_error("echo_server", NULL);
+    assert_usage_error("echo_server", "x", NULL);
+    assert_usage_error("echo_server", "65536", NULL);
+    assert_usage_error("echo_server", "-1", NULL);
+    assert_usage_error("echo_server", "1", "2", NULL);
+    assert_usage_error("echo_server", "--host", NULL);
+    assert_usage_error("echo_server", "--tls", "cert.pem", "0", NULL);
+    assert_usage_error("echo_server", "--tls", "", "key.pem", "0", NULL);
+    assert_usage_error("echo_server", "--port", "0", NULL);
 
-    run_example("echo_client", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "0", "hello", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "port", "hello", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "--host", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "--verbose", "7", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "--tls", "--cafile", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "--tls", "--cafile", "", "7", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "--cafile", "ca.crt", "7", NULL);
-    assert_usage_error("echo_client"); /* without --tls */
-    run_example("echo_client", "--insecure", "7", NULL);
-    assert_usage_error("echo_client");
-    run_example("echo_client", "--tls", "--insecure", "--cafile", "ca.crt",
-                "7", NULL);
-    assert_usage_error("echo_client"); /* one or the other */
+    assert_usage_error("echo_client", NULL);
+    assert_usage_error("echo_client", "0", "hello", NULL);
+    assert_usage_error("echo_client", "port", "hello", NULL);
+    assert_usage_error("echo_client", "--host", NULL);
+    assert_usage_error("echo_client", "--verbose", "7", NULL);
+    assert_usage_error("echo_client", "--tls", "--cafile", NULL);
+    assert_usage_error("echo_client", "--tls", "--cafile", "", "7", NULL);
+    /* Without --tls. */
+    assert_usage_error("echo_client", "--cafile", "ca.crt", "7", NULL);
+    assert_usage_error("echo_client", "--insecure", "7", NULL);
+    /* One or the other. */
+    assert_usage_error("echo_client", "--tls", "--insecure", "--cafile",
+                       "ca.crt", "7", NULL);
 
-    run_example("udp_echo", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "relay", "0", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "server", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "server", "0", "hello", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "server", "--timeout", "1", "0", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "client", "7", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "client", "0", "hello", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "client", "--timeout", "0", "7", "hello", NULL);
-    assert_usage_error("udp_echo");
-    run_example("udp_echo", "client", "--timeout", "nan", "7", "hello", NULL);
-    assert_usage_error("udp_echo");
-    run_example("async_executor", "x", NULL);
-    assert_usage_error("async_executor");
-    run_example("async_executor", "1", "2", "3", "4", "5", NULL);
-    assert_usage_error("async_executor");
-    run_example("async_executor", "1", "0.1", "0.5", "0.2", NULL);
-    assert_usage_error("async_executor"); /* SLOW_MIN > SLOW_MAX */
-    run_example("async_executor", "-e", "nan", NULL);
-    assert_usage_error("async_executor");
-    run_example("async_executor", "-x", NULL);
-    assert_usage_error("async_executor");
-    run_example("async_executor", "-s", NULL);
-    assert_usage_error("async_executor");
+    assert_usage_error("udp_echo", NULL);
+    assert_usage_error("udp_echo", "relay", "0", NULL);
+    assert_usage_error("udp_echo", "server", NULL);
+    assert_usage_error("udp_echo", "server", "0", "hello", NULL);
+    assert_usage_error("udp_echo", "server", "--timeout", "1", "0", NULL);
+    assert_usage_error("udp_echo", "client", "7", NULL);
+    assert_usage_error("udp_echo", "client", "0", "hello", NULL);
+    assert_usage_error("udp_echo", "client", "--timeout", "0", "7", "hello",
+                       NULL);
+    assert_usage_error("udp_echo", "client", "--timeout", "nan", "7", "hello",
+                       NULL);
+
+    assert_usage_error("async_executor", "x", NULL);
+    assert_usage_error("async_executor", "1", "2", "3", "4", "5", NULL);
+    /* SLOW_MIN > SLOW_MAX */
+    assert_usage_error("async_executor", "1", "0.1", "0.5", "0.2", NULL);
+    assert_usage_error("async_executor", "-e", "nan", NULL);
+    assert_usage_error("async_executor", "-x", NULL);
+    assert_usage_error("async_executor", "-s", NULL);
 }
 END_TEST
 

@@ -7,7 +7,6 @@
  * not. That makes both "this event comes" and "nothing more comes"
  * deterministic, with no timing involved. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,9 +16,7 @@
 /* ---- temporary directories ------------------------------------------------------------- */
 
 static char *make_tmpdir(void) {
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base)
-        base = "/tmp";
+    const char *base = tmp_dir();
     char *p = malloc(strlen(base) + 32);
     ck_assert_ptr_nonnull(p);
     sprintf(p, "%s/weft-fswatch-XXXXXX", base);
@@ -27,16 +24,8 @@ static char *make_tmpdir(void) {
     return p;
 }
 
-static int rm_one(const char *path, const struct stat *st, int type,
-                  struct FTW *ftw) {
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static void rm_rf(char *dir) {
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(dir);
     free(dir);
 }
 

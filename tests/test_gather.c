@@ -5,12 +5,6 @@
 
 #include "support.h"
 
-static double now(void) {
-    return weft_loop_time(weft_loop_current());
-}
-
-#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
-
 /* A task that sleeps, then returns `ret`; cancelled, it cleans up for
  * `cleanup` seconds in a shield and returns the error. */
 struct job {

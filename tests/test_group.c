@@ -4,12 +4,6 @@
 
 #include "support.h"
 
-static double now(void) {
-    return weft_loop_time(weft_loop_current());
-}
-
-#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
-
 /* A child that sleeps, then returns `ret`; if cancelled, cleans up for
  * `cleanup` seconds in a shield and returns the wait's error. Records what
  * its wait returned and when it finished. */

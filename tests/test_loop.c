@@ -489,34 +489,6 @@ END_TEST
 /* core.h: weft_replace_allocator's hooks are only called on threads that
  * own a loop (and by the calls made there), never on threads that merely
  * post to one: there calls queue in memory of the C library's own. */
-static pthread_t hooks_thread;
-static atomic_int hooks_foreign;
-
-static void hooks_check_thread(void) {
-    if (!pthread_equal(pthread_self(), hooks_thread))
-        atomic_fetch_add(&hooks_foreign, 1);
-}
-
-static void *hooks_malloc(size_t n) {
-    hooks_check_thread();
-    return malloc(n);
-}
-
-static void *hooks_realloc(void *p, size_t n) {
-    hooks_check_thread();
-    return realloc(p, n);
-}
-
-static void *hooks_calloc(size_t n, size_t size) {
-    hooks_check_thread();
-    return calloc(n, size);
-}
-
-static void hooks_free(void *p) {
-    hooks_check_thread();
-    free(p);
-}
-
 #define POSTERS 4
 #define POSTS 1000
 
@@ -536,9 +508,7 @@ static void *poster(void *arg) {
 }
 
 START_TEST(posting_threads_never_call_the_allocator_hooks) {
-    hooks_thread = pthread_self();
-    int r = weft_replace_allocator(hooks_malloc, hooks_realloc, hooks_calloc,
-                                   hooks_free);
+    int r = hooks_install();
     ck_assert(r == 0 || r == -EBUSY);
     if (r == -EBUSY)
         return; /* CK_FORK=no: weft already allocated in this process */

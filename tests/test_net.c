@@ -38,9 +38,8 @@ static int echo_handler(weft_stream_t *s, void *arg) {
     }
 }
 
-static char port_of(weft_server_t *srv, char *out) {
+static void port_of(weft_server_t *srv, char *out) {
     snprintf(out, 8, "%d", weft_server_port(srv));
-    return out[0];
 }
 
 static int echo_main(void *arg) {

@@ -8,12 +8,6 @@
 
 #include "support.h"
 
-static double now(void) {
-    return weft_loop_time(weft_loop_current());
-}
-
-#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
-
 #define P(i) ((void *)(intptr_t)(i))
 #define I(p) ((int)(intptr_t)(p))
 

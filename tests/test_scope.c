@@ -5,12 +5,6 @@
 
 #include "support.h"
 
-static double now(void) {
-    return weft_loop_time(weft_loop_current());
-}
-
-#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
-
 static int sleep_tenths(void *arg) {
     return weft_sleep((double)(intptr_t)arg / 10);
 }

@@ -9,12 +9,6 @@
 
 #include "support.h"
 
-static double now(void) {
-    return weft_loop_time(weft_loop_current());
-}
-
-#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
-
 /* An order of events, shared by the tasks of a test. */
 static int trace[4096];
 static int ntrace;

@@ -19,12 +19,6 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-static double now(void) {
-    return weft_loop_time(weft_loop_current());
-}
-
-#define ck_assert_time(t) ck_assert_double_eq_tol(now(), (t), 1e-9)
-
 static int trace[256];
 static int ntrace;
 
