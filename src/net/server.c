@@ -48,8 +48,7 @@ struct weft_server {
     weft_server_opts_t opts;
     struct weft__list conns;
     size_t nconns;
-    struct weft_task *closer;       /* in weft_server_close, waiting */
-    struct weft__wait *close_wait;
+    struct weft__wait *close_wait; /* weft_server_close's, waiting */
     bool closing, free_when_done;
     bool loop_closed; /* stopped by the loop's close: only freeing is left */
     char *unix_path; /* a socket file to remove on close */
@@ -129,9 +128,10 @@ static void maybe_free(weft_server_t *srv) {
         server_free(srv);
 }
 
-static void wake(struct weft_task *t, struct weft__wait *w) {
-    if (t && w && t->wait == w)
-        weft__task_wake(t, 0);
+/* Wake the task parked in w, if any (w names its task). */
+static void wake(struct weft__wait *w) {
+    if (w && w->task->wait == w)
+        weft__task_wake(w->task, 0);
 }
 
 /* ---- connections -------------------------------------------------------------- */
@@ -141,9 +141,9 @@ static void conn_done(struct weft__conn *c) {
     weft__list_remove(&c->link);
     srv->nconns--;
     for (size_t i = 0; i < srv->nls; i++)
-        wake(srv->ls[i].acceptor, srv->ls[i].slot_wait);
+        wake(srv->ls[i].slot_wait);
     if (srv->nconns == 0)
-        wake(srv->closer, srv->close_wait);
+        wake(srv->close_wait);
     weft_task_release(c->task); /* ours; the running task keeps its own */
     weft__free(c);
     maybe_free(srv);
@@ -296,8 +296,7 @@ static int acceptor_run(void *arg) {
             break;
     }
     srv->accepting--;
-    if (srv->closer)
-        wake(srv->closer, srv->close_wait);
+    wake(srv->close_wait);
     maybe_free(srv);
     return 0;
 }
@@ -586,7 +585,7 @@ static void stop_listening(weft_server_t *srv) {
         }
         if (l->acceptor) {
             weft_task_cancel(l->acceptor); /* -EALREADY if it has ended */
-            wake(l->acceptor, l->slot_wait);
+            wake(l->slot_wait);
             weft_task_release(l->acceptor);
             l->acceptor = NULL;
         }
@@ -638,11 +637,9 @@ int weft_server_close(weft_server_t *srv, double grace) {
     bool hard = grace <= 0;
     while (srv->nconns > 0 || srv->accepting > 0) {
         struct weft__wait w = {.noint = hard};
-        srv->closer = t;
         srv->close_wait = &w;
         int r = weft__park(&w);
         srv->close_wait = NULL;
-        srv->closer = NULL;
         if (r < 0 && !hard) {
             /* Cancelled while waiting: stop waiting for the grace period. */
             hard = true;
