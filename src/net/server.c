@@ -368,8 +368,8 @@ static int server_new(weft_loop_t *loop, weft_conn_fn fn, void *arg,
 }
 
 /* Close the listening sockets (after a failure to start: not registered). */
-static void close_unregistered(weft_server_t *srv, size_t from) {
-    for (size_t i = from; i < srv->nls; i++) {
+static void close_unregistered(weft_server_t *srv) {
+    for (size_t i = 0; i < srv->nls; i++) {
         close(srv->ls[i].fd);
         srv->ls[i].fd = -1;
     }
@@ -378,7 +378,7 @@ static void close_unregistered(weft_server_t *srv, size_t from) {
 static int server_run(weft_server_t *srv) {
     int err = 0;
     size_t i;
-    for (i = 0; i < srv->nls && !err; i++) {
+    for (i = 0; i < srv->nls; i++) {
         err = weft__io_open(srv->loop, &srv->ls[i].io, srv->ls[i].fd);
         if (err)
             break;
@@ -386,7 +386,7 @@ static int server_run(weft_server_t *srv) {
     if (err) {
         while (i-- > 0)
             weft__io_close(srv->loop, &srv->ls[i].io);
-        close_unregistered(srv, 0);
+        close_unregistered(srv);
         if (srv->unix_path)
             unlink(srv->unix_path);
         server_free(srv);
@@ -415,12 +415,13 @@ static in_port_t *port_of(struct sockaddr_storage *ss) {
                                      : &((struct sockaddr_in *)ss)->sin_port;
 }
 
-/* One pass over the first n addresses, on port `port` (network order) if
- * the address has none. A family this host lacks is skipped, as asyncio
- * does; any other failure fails the whole server. */
+/* One pass over the first n addresses; with port 0, all on the port the
+ * first one got. A family this host lacks is skipped, as asyncio does; any
+ * other failure fails the whole server. */
 static int listen_pass(weft_server_t *srv, const struct addrinfo *ai,
-                       size_t n, in_port_t port) {
+                       size_t n) {
     int skipped = -EADDRNOTAVAIL;
+    in_port_t port = 0; /* network order */
     for (size_t i = 0; i < n; i++, ai = ai->ai_next) {
         struct sockaddr_storage ss;
         memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
@@ -443,14 +444,15 @@ static int listen_pass(weft_server_t *srv, const struct addrinfo *ai,
  * address: then start again, a few times. */
 static int listen_all(weft_server_t *srv, const struct addrinfo *ai,
                       size_t n) {
+    struct sockaddr_storage first;
+    memcpy(&first, ai->ai_addr, ai->ai_addrlen);
+    bool any_port = *port_of(&first) == 0;
     int err = 0;
     for (int tries = 0; tries < 8; tries++) {
-        err = listen_pass(srv, ai, n, 0);
-        struct sockaddr_storage first;
-        memcpy(&first, ai->ai_addr, ai->ai_addrlen);
-        if (err != -EADDRINUSE || *port_of(&first) != 0 || srv->nls == 0)
+        err = listen_pass(srv, ai, n);
+        if (err != -EADDRINUSE || !any_port || srv->nls == 0)
             break;
-        close_unregistered(srv, 0);
+        close_unregistered(srv);
         srv->nls = 0;
     }
     return err;
@@ -499,7 +501,7 @@ int weft_start_server(weft_loop_t *loop, weft_server_t **out,
         weft__addrinfo_free(ai);
     }
     if (err) {
-        close_unregistered(srv, 0);
+        close_unregistered(srv);
         server_free(srv);
         return err;
     }
