@@ -12,12 +12,10 @@
 #define DEFAULT_HE_DELAY 0.25
 
 struct he {
-    struct weft_task *owner;
-    struct weft__wait *owner_wait;
-    int winner;  /* the connected fd, or -1 */
+    struct weft__wait *owner_wait; /* the caller's, while it waits */
+    int winner;     /* the connected fd, or -1 */
     int last_err;
-    int running; /* attempts not finished */
-    int failed;  /* attempts that failed (not counting cancelled ones) */
+    size_t running; /* attempts not finished */
 };
 
 struct attempt {
@@ -26,8 +24,9 @@ struct attempt {
 };
 
 static void he_changed(struct he *he) {
-    if (he->owner_wait && he->owner->wait == he->owner_wait)
-        weft__task_wake(he->owner, 0);
+    struct weft__wait *w = he->owner_wait;
+    if (w && w->task->wait == w)
+        weft__task_wake(w->task, 0);
 }
 
 static int attempt_run(void *arg) {
@@ -47,10 +46,8 @@ static int attempt_run(void *arg) {
         else
             close(fd);
     }
-    if (r < 0 && r != -ECANCELED) {
+    if (r < 0 && r != -ECANCELED)
         he->last_err = r;
-        he->failed++;
-    }
     he->running--;
     he_changed(he);
     return 0; /* failures are reported through he, not the group */
@@ -85,18 +82,26 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
     const struct addrinfo *addrs[MAX_ADDRS];
     struct attempt att[MAX_ADDRS];
     size_t n = interleave(list, addrs, MAX_ADDRS);
-    struct he he = {.owner = weft__task_current(), .winner = -1,
-                    .last_err = -EHOSTUNREACH};
+    struct he he = {.winner = -1, .last_err = -EHOSTUNREACH};
     weft_group_t g;
     int err = weft_group_enter(&g);
     if (err)
         return err;
     weft_loop_t *loop = weft_loop_current();
-    size_t next = 0;
-    int result = 0, failures_seen = 0;
+    size_t next = 0;  /* attempts started */
+    size_t ended = 0; /* attempts seen to have ended, all failed */
+    int result = 0;
     double started = 0; /* when the last attempt started */
     bool start = true;  /* start the next attempt now */
     while (he.winner < 0) {
+        /* RFC 8305 section 5: an attempt that failed (any of those
+         * running, not only the last) starts the next at once. Attempts
+         * are cancelled only once this loop is left, so while it runs an
+         * attempt that ended without winning failed. */
+        if (next - he.running > ended) {
+            ended = next - he.running;
+            start = true;
+        }
         if (start && next < n) {
             att[next] = (struct attempt){&he, addrs[next]};
             err = weft_group_spawn(&g, NULL, attempt_run, &att[next], NULL);
@@ -109,33 +114,18 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
             start = false;
             started = weft_loop_time(loop);
         }
-        if (he.running == 0) {
-            if (next >= n)
-                break; /* every address failed */
-            start = true; /* the last one failed: go on at once */
-            failures_seen = he.failed;
+        if (he.running == 0)
+            break; /* every address failed */
+        /* Else the delay since the last start: a deadline from that start,
+         * so wake-ups for other news do not restart it. */
+        double wait = INFINITY;
+        if (next < n && delay >= 0)
+            wait = started + delay - weft_loop_time(loop);
+        if (wait <= 0) {
+            start = true;
             continue;
         }
-        /* RFC 8305 section 5: the next attempt starts when the delay since
-         * the last start has passed, or at once when an attempt fails (even
-         * an earlier one, while the last is still trying). The delay runs
-         * from the start, so wake-ups for other news do not restart it. */
-        if (he.failed > failures_seen) {
-            failures_seen = he.failed;
-            if (next < n) {
-                start = true;
-                continue;
-            }
-        }
         weft_scope_t sc;
-        double wait = INFINITY;
-        if (next < n && delay >= 0) {
-            wait = started + delay - weft_loop_time(loop);
-            if (wait <= 0) {
-                start = true;
-                continue;
-            }
-        }
         err = weft_scope_enter(&sc, wait, 0);
         if (err) {
             result = err;
@@ -148,9 +138,7 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
         int e = weft_scope_exit(&sc);
         if (r == -ETIMEDOUT && e == -ETIMEDOUT) {
             start = true; /* the delay: start the next attempt too */
-            continue;
-        }
-        if (r < 0) {
+        } else if (r < 0) {
             result = r; /* cancelled, or an outer deadline */
             break;
         }
