@@ -29,25 +29,35 @@ static void he_changed(struct he *he) {
         weft__task_wake(w->task, 0);
 }
 
+/* A stream socket connected to sa: its fd, or a negative error. */
+static int connect_to(const struct sockaddr *sa, socklen_t len) {
+    int fd = weft__socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return fd;
+    weft_loop_t *loop = weft_loop_current();
+    struct weft__io io;
+    int r = weft__io_open(loop, &io, fd);
+    if (r == 0) {
+        r = weft__op_connect(&io, sa, len);
+        weft__io_close(loop, &io);
+    }
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
 static int attempt_run(void *arg) {
     struct attempt *a = arg;
     struct he *he = a->he;
-    int fd = weft__socket(a->ai->ai_family, SOCK_STREAM, 0);
-    int r = fd;
-    if (fd >= 0) {
-        struct weft__io io;
-        r = weft__io_open(weft_loop_current(), &io, fd);
-        if (r == 0) {
-            r = weft__op_connect(&io, a->ai->ai_addr, a->ai->ai_addrlen);
-            weft__io_close(weft_loop_current(), &io);
-        }
-        if (r == 0 && he->winner < 0)
-            he->winner = fd;
-        else
-            close(fd);
-    }
-    if (r < 0 && r != -ECANCELED)
-        he->last_err = r;
+    int fd = connect_to(a->ai->ai_addr, a->ai->ai_addrlen);
+    if (fd >= 0 && he->winner < 0)
+        he->winner = fd;
+    else if (fd >= 0)
+        close(fd);
+    else if (fd != -ECANCELED)
+        he->last_err = fd;
     he->running--;
     he_changed(he);
     return 0; /* failures are reported through he, not the group */
@@ -233,18 +243,11 @@ static int unix_in_scope(weft_stream_t **out, const char *path,
     int err = weft__unix_addr(path, &ss, &len);
     if (err)
         return err;
-    int fd = weft__socket(AF_UNIX, SOCK_STREAM, 0);
+    int fd = connect_to((struct sockaddr *)&ss, len);
     if (fd < 0)
         return fd;
-    weft_loop_t *loop = weft_loop_current();
-    struct weft__io io;
-    err = weft__io_open(loop, &io, fd);
-    if (!err) {
-        err = weft__op_connect(&io, (struct sockaddr *)&ss, len);
-        weft__io_close(loop, &io);
-    }
-    if (!err)
-        err = weft__stream_new(loop, fd, o ? &o->stream : NULL, out);
+    err = weft__stream_new(weft_loop_current(), fd, o ? &o->stream : NULL,
+                           out);
     if (err)
         close(fd);
     return err;
