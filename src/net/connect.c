@@ -12,12 +12,10 @@
 #define DEFAULT_HE_DELAY 0.25
 
 struct he {
-    struct weft_task *owner;
-    struct weft__wait *owner_wait;
-    int winner;  /* the connected fd, or -1 */
+    struct weft__wait *owner_wait; /* the caller's, while it waits */
+    int winner;     /* the connected fd, or -1 */
     int last_err;
-    int running; /* attempts not finished */
-    int failed;  /* attempts that failed (not counting cancelled ones) */
+    size_t running; /* attempts not finished */
 };
 
 struct attempt {
@@ -26,31 +24,40 @@ struct attempt {
 };
 
 static void he_changed(struct he *he) {
-    if (he->owner_wait && he->owner->wait == he->owner_wait)
-        weft__task_wake(he->owner, 0);
+    struct weft__wait *w = he->owner_wait;
+    if (w && w->task->wait == w)
+        weft__task_wake(w->task, 0);
+}
+
+/* A stream socket connected to sa: its fd, or a negative error. */
+static int connect_to(const struct sockaddr *sa, socklen_t len) {
+    int fd = weft__socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return fd;
+    weft_loop_t *loop = weft_loop_current();
+    struct weft__io io;
+    int r = weft__io_open(loop, &io, fd);
+    if (r == 0) {
+        r = weft__op_connect(&io, sa, len);
+        weft__io_close(loop, &io);
+    }
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
 }
 
 static int attempt_run(void *arg) {
     struct attempt *a = arg;
     struct he *he = a->he;
-    int fd = weft__socket(a->ai->ai_family, SOCK_STREAM, 0);
-    int r = fd;
-    if (fd >= 0) {
-        struct weft__io io;
-        r = weft__io_open(weft_loop_current(), &io, fd);
-        if (r == 0) {
-            r = weft__op_connect(&io, a->ai->ai_addr, a->ai->ai_addrlen);
-            weft__io_close(weft_loop_current(), &io);
-        }
-        if (r == 0 && he->winner < 0)
-            he->winner = fd;
-        else
-            close(fd);
-    }
-    if (r < 0 && r != -ECANCELED) {
-        he->last_err = r;
-        he->failed++;
-    }
+    int fd = connect_to(a->ai->ai_addr, a->ai->ai_addrlen);
+    if (fd >= 0 && he->winner < 0)
+        he->winner = fd;
+    else if (fd >= 0)
+        close(fd);
+    else if (fd != -ECANCELED)
+        he->last_err = fd;
     he->running--;
     he_changed(he);
     return 0; /* failures are reported through he, not the group */
@@ -85,18 +92,26 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
     const struct addrinfo *addrs[MAX_ADDRS];
     struct attempt att[MAX_ADDRS];
     size_t n = interleave(list, addrs, MAX_ADDRS);
-    struct he he = {.owner = weft__task_current(), .winner = -1,
-                    .last_err = -EHOSTUNREACH};
+    struct he he = {.winner = -1, .last_err = -EHOSTUNREACH};
     weft_group_t g;
     int err = weft_group_enter(&g);
     if (err)
         return err;
     weft_loop_t *loop = weft_loop_current();
-    size_t next = 0;
-    int result = 0, failures_seen = 0;
+    size_t next = 0;  /* attempts started */
+    size_t ended = 0; /* attempts seen to have ended, all failed */
+    int result = 0;
     double started = 0; /* when the last attempt started */
     bool start = true;  /* start the next attempt now */
     while (he.winner < 0) {
+        /* RFC 8305 section 5: an attempt that failed (any of those
+         * running, not only the last) starts the next at once. Attempts
+         * are cancelled only once this loop is left, so while it runs an
+         * attempt that ended without winning failed. */
+        if (next - he.running > ended) {
+            ended = next - he.running;
+            start = true;
+        }
         if (start && next < n) {
             att[next] = (struct attempt){&he, addrs[next]};
             err = weft_group_spawn(&g, NULL, attempt_run, &att[next], NULL);
@@ -109,33 +124,18 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
             start = false;
             started = weft_loop_time(loop);
         }
-        if (he.running == 0) {
-            if (next >= n)
-                break; /* every address failed */
-            start = true; /* the last one failed: go on at once */
-            failures_seen = he.failed;
+        if (he.running == 0)
+            break; /* every address failed */
+        /* Else the delay since the last start: a deadline from that start,
+         * so wake-ups for other news do not restart it. */
+        double wait = INFINITY;
+        if (next < n && delay >= 0)
+            wait = started + delay - weft_loop_time(loop);
+        if (wait <= 0) {
+            start = true;
             continue;
         }
-        /* RFC 8305 section 5: the next attempt starts when the delay since
-         * the last start has passed, or at once when an attempt fails (even
-         * an earlier one, while the last is still trying). The delay runs
-         * from the start, so wake-ups for other news do not restart it. */
-        if (he.failed > failures_seen) {
-            failures_seen = he.failed;
-            if (next < n) {
-                start = true;
-                continue;
-            }
-        }
         weft_scope_t sc;
-        double wait = INFINITY;
-        if (next < n && delay >= 0) {
-            wait = started + delay - weft_loop_time(loop);
-            if (wait <= 0) {
-                start = true;
-                continue;
-            }
-        }
         err = weft_scope_enter(&sc, wait, 0);
         if (err) {
             result = err;
@@ -148,9 +148,7 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
         int e = weft_scope_exit(&sc);
         if (r == -ETIMEDOUT && e == -ETIMEDOUT) {
             start = true; /* the delay: start the next attempt too */
-            continue;
-        }
-        if (r < 0) {
+        } else if (r < 0) {
             result = r; /* cancelled, or an outer deadline */
             break;
         }
@@ -217,11 +215,8 @@ static int with_timeout(const weft_connect_opts_t *o,
         return err;
     int r = fn(out, a, b, o);
     int e = weft_scope_exit(&sc);
-    if (r == 0 && e == 0)
+    if (r == 0) /* connected, even if the deadline cut something else */
         return 0;
-    if (r == 0) { /* connected just as the deadline cut something else */
-        return 0;
-    }
     return e == -ETIMEDOUT || e == -ECANCELED ? e : r;
 }
 
@@ -245,18 +240,11 @@ static int unix_in_scope(weft_stream_t **out, const char *path,
     int err = weft__unix_addr(path, &ss, &len);
     if (err)
         return err;
-    int fd = weft__socket(AF_UNIX, SOCK_STREAM, 0);
+    int fd = connect_to((struct sockaddr *)&ss, len);
     if (fd < 0)
         return fd;
-    weft_loop_t *loop = weft_loop_current();
-    struct weft__io io;
-    err = weft__io_open(loop, &io, fd);
-    if (!err) {
-        err = weft__op_connect(&io, (struct sockaddr *)&ss, len);
-        weft__io_close(loop, &io);
-    }
-    if (!err)
-        err = weft__stream_new(loop, fd, o ? &o->stream : NULL, out);
+    err = weft__stream_new(weft_loop_current(), fd, o ? &o->stream : NULL,
+                           out);
     if (err)
         close(fd);
     return err;

@@ -48,8 +48,7 @@ struct weft_server {
     weft_server_opts_t opts;
     struct weft__list conns;
     size_t nconns;
-    struct weft_task *closer;       /* in weft_server_close, waiting */
-    struct weft__wait *close_wait;
+    struct weft__wait *close_wait; /* weft_server_close's, waiting */
     bool closing, free_when_done;
     bool loop_closed; /* stopped by the loop's close: only freeing is left */
     char *unix_path; /* a socket file to remove on close */
@@ -129,9 +128,10 @@ static void maybe_free(weft_server_t *srv) {
         server_free(srv);
 }
 
-static void wake(struct weft_task *t, struct weft__wait *w) {
-    if (t && w && t->wait == w)
-        weft__task_wake(t, 0);
+/* Wake the task parked in w, if any (w names its task). */
+static void wake(struct weft__wait *w) {
+    if (w && w->task->wait == w)
+        weft__task_wake(w->task, 0);
 }
 
 /* ---- connections -------------------------------------------------------------- */
@@ -141,9 +141,9 @@ static void conn_done(struct weft__conn *c) {
     weft__list_remove(&c->link);
     srv->nconns--;
     for (size_t i = 0; i < srv->nls; i++)
-        wake(srv->ls[i].acceptor, srv->ls[i].slot_wait);
+        wake(srv->ls[i].slot_wait);
     if (srv->nconns == 0)
-        wake(srv->closer, srv->close_wait);
+        wake(srv->close_wait);
     weft_task_release(c->task); /* ours; the running task keeps its own */
     weft__free(c);
     maybe_free(srv);
@@ -296,8 +296,7 @@ static int acceptor_run(void *arg) {
             break;
     }
     srv->accepting--;
-    if (srv->closer)
-        wake(srv->closer, srv->close_wait);
+    wake(srv->close_wait);
     maybe_free(srv);
     return 0;
 }
@@ -369,8 +368,8 @@ static int server_new(weft_loop_t *loop, weft_conn_fn fn, void *arg,
 }
 
 /* Close the listening sockets (after a failure to start: not registered). */
-static void close_unregistered(weft_server_t *srv, size_t from) {
-    for (size_t i = from; i < srv->nls; i++) {
+static void close_unregistered(weft_server_t *srv) {
+    for (size_t i = 0; i < srv->nls; i++) {
         close(srv->ls[i].fd);
         srv->ls[i].fd = -1;
     }
@@ -379,7 +378,7 @@ static void close_unregistered(weft_server_t *srv, size_t from) {
 static int server_run(weft_server_t *srv) {
     int err = 0;
     size_t i;
-    for (i = 0; i < srv->nls && !err; i++) {
+    for (i = 0; i < srv->nls; i++) {
         err = weft__io_open(srv->loop, &srv->ls[i].io, srv->ls[i].fd);
         if (err)
             break;
@@ -387,7 +386,7 @@ static int server_run(weft_server_t *srv) {
     if (err) {
         while (i-- > 0)
             weft__io_close(srv->loop, &srv->ls[i].io);
-        close_unregistered(srv, 0);
+        close_unregistered(srv);
         if (srv->unix_path)
             unlink(srv->unix_path);
         server_free(srv);
@@ -416,12 +415,13 @@ static in_port_t *port_of(struct sockaddr_storage *ss) {
                                      : &((struct sockaddr_in *)ss)->sin_port;
 }
 
-/* One pass over the first n addresses, on port `port` (network order) if
- * the address has none. A family this host lacks is skipped, as asyncio
- * does; any other failure fails the whole server. */
+/* One pass over the first n addresses; with port 0, all on the port the
+ * first one got. A family this host lacks is skipped, as asyncio does; any
+ * other failure fails the whole server. */
 static int listen_pass(weft_server_t *srv, const struct addrinfo *ai,
-                       size_t n, in_port_t port) {
+                       size_t n) {
     int skipped = -EADDRNOTAVAIL;
+    in_port_t port = 0; /* network order */
     for (size_t i = 0; i < n; i++, ai = ai->ai_next) {
         struct sockaddr_storage ss;
         memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
@@ -444,14 +444,15 @@ static int listen_pass(weft_server_t *srv, const struct addrinfo *ai,
  * address: then start again, a few times. */
 static int listen_all(weft_server_t *srv, const struct addrinfo *ai,
                       size_t n) {
+    struct sockaddr_storage first;
+    memcpy(&first, ai->ai_addr, ai->ai_addrlen);
+    bool any_port = *port_of(&first) == 0;
     int err = 0;
     for (int tries = 0; tries < 8; tries++) {
-        err = listen_pass(srv, ai, n, 0);
-        struct sockaddr_storage first;
-        memcpy(&first, ai->ai_addr, ai->ai_addrlen);
-        if (err != -EADDRINUSE || *port_of(&first) != 0 || srv->nls == 0)
+        err = listen_pass(srv, ai, n);
+        if (err != -EADDRINUSE || !any_port || srv->nls == 0)
             break;
-        close_unregistered(srv, 0);
+        close_unregistered(srv);
         srv->nls = 0;
     }
     return err;
@@ -500,7 +501,7 @@ int weft_start_server(weft_loop_t *loop, weft_server_t **out,
         weft__addrinfo_free(ai);
     }
     if (err) {
-        close_unregistered(srv, 0);
+        close_unregistered(srv);
         server_free(srv);
         return err;
     }
@@ -586,7 +587,7 @@ static void stop_listening(weft_server_t *srv) {
         }
         if (l->acceptor) {
             weft_task_cancel(l->acceptor); /* -EALREADY if it has ended */
-            wake(l->acceptor, l->slot_wait);
+            wake(l->slot_wait);
             weft_task_release(l->acceptor);
             l->acceptor = NULL;
         }
@@ -638,11 +639,9 @@ int weft_server_close(weft_server_t *srv, double grace) {
     bool hard = grace <= 0;
     while (srv->nconns > 0 || srv->accepting > 0) {
         struct weft__wait w = {.noint = hard};
-        srv->closer = t;
         srv->close_wait = &w;
         int r = weft__park(&w);
         srv->close_wait = NULL;
-        srv->closer = NULL;
         if (r < 0 && !hard) {
             /* Cancelled while waiting: stop waiting for the grace period. */
             hard = true;
