@@ -423,12 +423,9 @@ static void dns_free(weft_loop_t *loop, struct weft__hook *h) {
 
 /* The loop's resolver: found through its hook, made on first use. */
 static struct dns_res *dns_get(weft_loop_t *loop) {
-    struct weft__list *pos, *tmp;
-    weft__list_foreach_safe(pos, tmp, &loop->hooks) {
-        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook, link);
-        if (h->fn == dns_close)
-            return WEFT__CONTAINER_OF(h, struct dns_res, close_hook);
-    }
+    struct weft__hook *h = weft__hook_find(loop, dns_close);
+    if (h)
+        return WEFT__CONTAINER_OF(h, struct dns_res, close_hook);
     struct dns_res *r = weft__calloc(1, sizeof *r);
     if (!r)
         return NULL;
