@@ -93,23 +93,32 @@ static void write_failed(weft_stream_t *s, int err) {
     wake_drainers(s);
 }
 
+/* Write p[0, len) until the fd takes no more (then OUT is consumed).
+ * Returns the bytes written, or -1 when the stream broke (write_failed). */
+static ssize_t write_some(weft_stream_t *s, const char *p, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = raw_write(s, p + done, len - done);
+        if (n >= 0) {
+            done += (size_t)n;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            s->io.ready &= ~(uint32_t)WEFT__IO_OUT;
+            break;
+        } else if (errno != EINTR) {
+            write_failed(s, -errno);
+            return -1;
+        }
+    }
+    return (ssize_t)done;
+}
+
 /* Send queued bytes until the socket takes no more. */
 static void flush(weft_stream_t *s) {
-    while (s->wlen > 0) {
-        ssize_t n = raw_write(s, s->wbuf + s->woff, s->wlen);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                s->io.ready &= ~(uint32_t)WEFT__IO_OUT;
-                break;
-            }
-            write_failed(s, -errno);
-            return;
-        }
-        s->woff += (size_t)n;
-        s->wlen -= (size_t)n;
-    }
+    ssize_t n = write_some(s, s->wbuf + s->woff, s->wlen);
+    if (n < 0)
+        return;
+    s->woff += (size_t)n;
+    s->wlen -= (size_t)n;
     if (s->wlen == 0) {
         s->woff = 0;
         flush_count(s, false);
@@ -218,18 +227,10 @@ int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
         return s->werr;
     const char *p = data;
     /* Nothing queued: try the socket first, and queue only the rest. */
-    while (s->wlen == 0 && len > 0) {
-        ssize_t n = raw_write(s, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                s->io.ready &= ~(uint32_t)WEFT__IO_OUT;
-                break;
-            }
-            write_failed(s, -errno);
+    if (s->wlen == 0) {
+        ssize_t n = write_some(s, p, len);
+        if (n < 0)
             return s->werr;
-        }
         p += n;
         len -= (size_t)n;
     }
