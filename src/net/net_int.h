@@ -62,7 +62,6 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
 
 /* The byte transport of a stream: plain syscalls, or TLS (tls.c). */
 int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len);
-int weft__stream_wait_sent(weft_stream_t *s);
 int weft__tls_write(weft_stream_t *s, const void *data, size_t len);
 int weft__tls_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt);
 ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len);

@@ -529,10 +529,6 @@ static int wait_queued(weft_stream_t *s, size_t below) {
     return wait_pending(s, below, false);
 }
 
-int weft__stream_wait_sent(weft_stream_t *s) {
-    return wait_queued(s, 0);
-}
-
 int weft_stream_drain(weft_stream_t *s) {
     int err = enter(s, NULL, "weft_stream_drain");
     if (err)
