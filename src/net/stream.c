@@ -149,16 +149,23 @@ static int reserve(char **buf, size_t *cap, size_t need) {
     return 0;
 }
 
-static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
-    if (s->woff + s->wlen + len > s->wcap) {
-        if (s->woff) {
-            memmove(s->wbuf, s->wbuf + s->woff, s->wlen);
-            s->woff = 0;
-        }
-        int err = reserve(&s->wbuf, &s->wcap, s->wlen + len);
-        if (err)
-            return err;
+/* Make room for `more` bytes after the `len` at (*buf)[*off]: move them
+ * to the front, and grow the buffer if that is not enough. */
+static int make_room(char **buf, size_t *cap, size_t *off, size_t len,
+                     size_t more) {
+    if (*off + len + more <= *cap)
+        return 0;
+    if (*off) {
+        memmove(*buf, *buf + *off, len);
+        *off = 0;
     }
+    return reserve(buf, cap, len + more);
+}
+
+static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
+    int err = make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
+    if (err)
+        return err;
     memcpy(s->wbuf + s->woff + s->wlen, p, len);
     s->wlen += len;
     flush_count(s, true);
@@ -321,24 +328,9 @@ static ssize_t fill(weft_stream_t *s) {
         return s->rerr;
     if (s->flags & WEFT__STREAM_EOF)
         return 0;
-    if (s->rlen == 0)
-        s->roff = 0;
-    if (s->roff + s->rlen + READ_CHUNK > s->rcap) {
-        if (s->roff) {
-            memmove(s->rbuf, s->rbuf + s->roff, s->rlen);
-            s->roff = 0;
-        }
-        if (s->rlen + READ_CHUNK > s->rcap) {
-            size_t cap = s->rcap ? s->rcap * 2 : READ_CHUNK;
-            while (cap < s->rlen + READ_CHUNK)
-                cap *= 2;
-            char *b = weft__realloc(s->rbuf, cap);
-            if (!b)
-                return -ENOMEM;
-            s->rbuf = b;
-            s->rcap = cap;
-        }
-    }
+    int err = make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, READ_CHUNK);
+    if (err)
+        return err;
     char *at = s->rbuf + s->roff + s->rlen;
     size_t space = s->rcap - s->roff - s->rlen;
     ssize_t n = s->tls ? weft__tls_read(s, at, space)
