@@ -54,6 +54,14 @@ struct weft_stream {
  * after a short one (see stream.c). */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
 
+/* The last read emptied the kernel's buffer and no edge came since: the
+ * next read would only say EAGAIN, so weft__stream_read_fd waits first. */
+static inline bool weft__stream_drained(const weft_stream_t *s) {
+    return (s->flags & WEFT__STREAM_DRAINED) &&
+           !(s->io.ready & (WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP |
+                            WEFT__IO_ERR));
+}
+
 /* Leave a waiting call entered with users++ (and *slot set, if slot):
  * frees a stream closed meanwhile when the last task leaves. Returns r, or
  * -EBADF if the stream was closed under the caller (then s may be gone). */

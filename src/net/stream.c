@@ -303,9 +303,7 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
  * returns one record, a tty in canonical mode one line, with more
  * waiting and no edge to come), so those streams read until EAGAIN. */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
-    const uint32_t news =
-        WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
-    if ((s->flags & WEFT__STREAM_DRAINED) && !(s->io.ready & news)) {
+    if (weft__stream_drained(s)) {
         int w = weft__io_wait(&s->io, WEFT__IO_IN);
         if (w < 0)
             return w;

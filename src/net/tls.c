@@ -284,10 +284,8 @@ static void shrink_wbio(struct weft__tls *t) {
  * read keeps it for the next one (more data is likely waiting). */
 static ssize_t pull_in(weft_stream_t *s) {
     struct weft__tls *t = s->tls;
-    const uint32_t news =
-        WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
     if (!t->in) {
-        if ((s->flags & WEFT__STREAM_DRAINED) && !(s->io.ready & news)) {
+        if (weft__stream_drained(s)) {
             shrink_rbio(t);
             shrink_wbio(t);
             int w = weft__io_wait(&s->io, WEFT__IO_IN);
