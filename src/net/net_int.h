@@ -62,6 +62,11 @@ static inline bool weft__stream_drained(const weft_stream_t *s) {
                             WEFT__IO_ERR));
 }
 
+/* Check that fn, a waiting call, may use s now: s is not NULL, the caller
+ * is a task on the loop's thread, and s is not closed. 0 or a negative
+ * errno (-EINVAL, -EPERM, -EBADF). */
+int weft__stream_check(weft_stream_t *s, const char *fn);
+
 /* Leave a waiting call entered with users++ (and *slot set, if slot):
  * frees a stream closed meanwhile when the last task leaves. Returns r, or
  * -EBADF if the stream was closed under the caller (then s may be gone). */

@@ -246,7 +246,7 @@ int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
 
 /* ---- entering and leaving waiting calls --------------------------------------- */
 
-static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
+int weft__stream_check(weft_stream_t *s, const char *fn) {
     if (!s)
         return -EINVAL;
     if (!weft__task_require(fn))
@@ -254,8 +254,13 @@ static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
     int err = weft__loop_check(s->loop, fn);
     if (err)
         return err;
-    if (s->flags & WEFT__STREAM_CLOSED)
-        return -EBADF;
+    return s->flags & WEFT__STREAM_CLOSED ? -EBADF : 0;
+}
+
+static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
+    int err = weft__stream_check(s, fn);
+    if (err)
+        return err;
     if (slot) {
         if (*slot) {
             weft__log(WEFT_LOG_WARN, "%s: another task is already using this "

@@ -510,15 +510,11 @@ void weft__tls_free(struct weft__tls *t) {
  * and changes what the buffers hold). */
 static int check_upgrade(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
                          const char *fn) {
-    if (!s || !c)
+    if (!c)
         return -EINVAL;
-    if (!weft__task_require(fn))
-        return -EPERM;
-    int err = weft__loop_check(s->loop, fn);
+    int err = weft__stream_check(s, fn);
     if (err)
         return err;
-    if (s->flags & WEFT__STREAM_CLOSED)
-        return -EBADF;
     if (s->tls || c->server != server) {
         weft__log(WEFT_LOG_WARN, "%s: %s", fn,
                   s->tls ? "the stream is already TLS"
