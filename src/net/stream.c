@@ -268,7 +268,7 @@ static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
                       fn);
             return -EBUSY;
         }
-        *slot = weft_task_current();
+        *slot = weft__task_current();
     }
     s->users++;
     return 0;

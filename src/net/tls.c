@@ -579,7 +579,7 @@ static int attach_and_handshake(weft_stream_t *s, struct weft__tls *t,
         s->roff = s->rlen = 0;
     }
     s->tls = t;
-    s->reader = s->writer = weft_task_current();
+    s->reader = s->writer = weft__task_current();
     s->users++;
     weft_scope_t sc;
     int err = weft_scope_enter(&sc, c->handshake_timeout, 0);
