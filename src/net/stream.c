@@ -184,10 +184,6 @@ static int hold_bytes(weft_stream_t *s, const void *data, size_t len) {
     return 0;
 }
 
-static void hold_begin(weft_stream_t *s) {
-    s->flags |= WEFT__STREAM_HOLD;
-}
-
 /* The writev/sendfile is over: send what was held (dropped if the stream
  * broke or closed meanwhile, as queued bytes are). */
 static void hold_end(weft_stream_t *s) {
@@ -539,19 +535,26 @@ static ssize_t end_send(weft_stream_t *s, ssize_t r) {
     return leave(s, &s->writer, r);
 }
 
-ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
-                           int iovcnt) {
-    if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > IOV_MAX)
-        return -EINVAL;
-    int err = enter(s, s ? &s->writer : NULL, "weft_stream_writev");
+/* Enter a writev or sendfile: it owns the wire once the bytes queued
+ * before it are sent. Negative: the call is over (left, if entered). */
+static ssize_t begin_send(weft_stream_t *s, const char *fn) {
+    int err = enter(s, s ? &s->writer : NULL, fn);
     if (err)
         return err;
     if (s->flags & WEFT__STREAM_WSHUT)
         return leave(s, &s->writer, -ESHUTDOWN);
-    hold_begin(s);
+    s->flags |= WEFT__STREAM_HOLD;
     ssize_t r = wait_queued(s, 0); /* keep the order of bytes */
+    return r < 0 ? end_send(s, r) : 0;
+}
+
+ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
+                           int iovcnt) {
+    if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > IOV_MAX)
+        return -EINVAL;
+    ssize_t r = begin_send(s, "weft_stream_writev");
     if (r < 0)
-        return end_send(s, r);
+        return r;
     if (s->tls) { /* encrypted: no zero-copy; write, then wait for it */
         ssize_t total = 0;
         for (int i = 0; i < iovcnt; i++)
@@ -613,15 +616,9 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
                              size_t count) {
     if (fd < 0 || offset < 0)
         return -EINVAL;
-    int err = enter(s, s ? &s->writer : NULL, "weft_stream_sendfile");
-    if (err)
-        return err;
-    if (s->flags & WEFT__STREAM_WSHUT)
-        return leave(s, &s->writer, -ESHUTDOWN);
-    hold_begin(s);
-    ssize_t r = wait_queued(s, 0);
+    ssize_t r = begin_send(s, "weft_stream_sendfile");
     if (r < 0)
-        return end_send(s, r);
+        return r;
     size_t sent = 0;
     if (s->tls) { /* encrypted: read the file and write it */
         char *buf = weft__malloc(16384);
