@@ -321,6 +321,18 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
     return n;
 }
 
+/* Keep what a read said: the end, or an error that breaks the stream for
+ * reading (an interrupted wait does not). -EBADF if it closed meanwhile. */
+static ssize_t read_done(weft_stream_t *s, ssize_t n) {
+    if (s->flags & WEFT__STREAM_CLOSED)
+        return -EBADF;
+    if (n == 0)
+        s->flags |= WEFT__STREAM_EOF;
+    else if (n < 0 && n != -ECANCELED && n != -ETIMEDOUT)
+        s->rerr = (int)n;
+    return n;
+}
+
 /* Read more bytes into the buffer (waiting for them). 0 at end of stream. */
 static ssize_t fill(weft_stream_t *s) {
     if (s->rerr)
@@ -332,17 +344,10 @@ static ssize_t fill(weft_stream_t *s) {
         return err;
     char *at = s->rbuf + s->roff + s->rlen;
     size_t space = s->rcap - s->roff - s->rlen;
-    ssize_t n = s->tls ? weft__tls_read(s, at, space)
-                       : weft__stream_read_fd(s, at, space);
-    if (s->flags & WEFT__STREAM_CLOSED)
-        return -EBADF;
-    if (n > 0) {
+    ssize_t n = read_done(s, s->tls ? weft__tls_read(s, at, space)
+                                    : weft__stream_read_fd(s, at, space));
+    if (n > 0)
         s->rlen += (size_t)n;
-    } else if (n == 0) {
-        s->flags |= WEFT__STREAM_EOF;
-    } else if (n != -ECANCELED && n != -ETIMEDOUT) {
-        s->rerr = (int)n; /* the stream is broken for reading */
-    }
     return n;
 }
 
@@ -371,12 +376,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len) {
     if (s->rlen == 0 && len >= DIRECT_READ && !s->rerr && !s->tls &&
         !(s->flags & WEFT__STREAM_EOF)) {
         /* Nothing buffered and a big buffer: read straight into it. */
-        r = weft__stream_read_fd(s, buf, len);
-        if (r == 0)
-            s->flags |= WEFT__STREAM_EOF;
-        else if (r < 0 && r != -ECANCELED && r != -ETIMEDOUT &&
-                 !(s->flags & WEFT__STREAM_CLOSED))
-            s->rerr = (int)r;
+        r = read_done(s, weft__stream_read_fd(s, buf, len));
         return leave(s, &s->reader, r);
     }
     r = 0;
