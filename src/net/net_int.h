@@ -22,8 +22,6 @@ enum {
                                        writes wait in hbuf behind it */
 };
 
-struct weft__drain_wait;
-
 struct weft_stream {
     weft_loop_t *loop;
     struct weft__io io;
