@@ -22,8 +22,6 @@ enum {
                                        writes wait in hbuf behind it */
 };
 
-struct weft__drain_wait;
-
 struct weft_stream {
     weft_loop_t *loop;
     struct weft__io io;
@@ -54,6 +52,19 @@ struct weft_stream {
  * after a short one (see stream.c). */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
 
+/* The last read emptied the kernel's buffer and no edge came since: the
+ * next read would only say EAGAIN, so weft__stream_read_fd waits first. */
+static inline bool weft__stream_drained(const weft_stream_t *s) {
+    return (s->flags & WEFT__STREAM_DRAINED) &&
+           !(s->io.ready & (WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP |
+                            WEFT__IO_ERR));
+}
+
+/* Check that fn, a waiting call, may use s now: s is not NULL, the caller
+ * is a task on the loop's thread, and s is not closed. 0 or a negative
+ * errno (-EINVAL, -EPERM, -EBADF). */
+int weft__stream_check(weft_stream_t *s, const char *fn);
+
 /* Leave a waiting call entered with users++ (and *slot set, if slot):
  * frees a stream closed meanwhile when the last task leaves. Returns r, or
  * -EBADF if the stream was closed under the caller (then s may be gone). */
@@ -62,7 +73,6 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
 
 /* The byte transport of a stream: plain syscalls, or TLS (tls.c). */
 int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len);
-int weft__stream_wait_sent(weft_stream_t *s);
 int weft__tls_write(weft_stream_t *s, const void *data, size_t len);
 int weft__tls_writev(weft_stream_t *s, const struct iovec *iov, int iovcnt);
 ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len);

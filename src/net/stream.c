@@ -93,23 +93,32 @@ static void write_failed(weft_stream_t *s, int err) {
     wake_drainers(s);
 }
 
+/* Write p[0, len) until the fd takes no more (then OUT is consumed).
+ * Returns the bytes written, or -1 when the stream broke (write_failed). */
+static ssize_t write_some(weft_stream_t *s, const char *p, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = raw_write(s, p + done, len - done);
+        if (n >= 0) {
+            done += (size_t)n;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            s->io.ready &= ~(uint32_t)WEFT__IO_OUT;
+            break;
+        } else if (errno != EINTR) {
+            write_failed(s, -errno);
+            return -1;
+        }
+    }
+    return (ssize_t)done;
+}
+
 /* Send queued bytes until the socket takes no more. */
 static void flush(weft_stream_t *s) {
-    while (s->wlen > 0) {
-        ssize_t n = raw_write(s, s->wbuf + s->woff, s->wlen);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                s->io.ready &= ~(uint32_t)WEFT__IO_OUT;
-                break;
-            }
-            write_failed(s, -errno);
-            return;
-        }
-        s->woff += (size_t)n;
-        s->wlen -= (size_t)n;
-    }
+    ssize_t n = write_some(s, s->wbuf + s->woff, s->wlen);
+    if (n < 0)
+        return;
+    s->woff += (size_t)n;
+    s->wlen -= (size_t)n;
     if (s->wlen == 0) {
         s->woff = 0;
         flush_count(s, false);
@@ -140,16 +149,23 @@ static int reserve(char **buf, size_t *cap, size_t need) {
     return 0;
 }
 
-static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
-    if (s->woff + s->wlen + len > s->wcap) {
-        if (s->woff) {
-            memmove(s->wbuf, s->wbuf + s->woff, s->wlen);
-            s->woff = 0;
-        }
-        int err = reserve(&s->wbuf, &s->wcap, s->wlen + len);
-        if (err)
-            return err;
+/* Make room for `more` bytes after the `len` at (*buf)[*off]: move them
+ * to the front, and grow the buffer if that is not enough. */
+static int make_room(char **buf, size_t *cap, size_t *off, size_t len,
+                     size_t more) {
+    if (*off + len + more <= *cap)
+        return 0;
+    if (*off) {
+        memmove(*buf, *buf + *off, len);
+        *off = 0;
     }
+    return reserve(buf, cap, len + more);
+}
+
+static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
+    int err = make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
+    if (err)
+        return err;
     memcpy(s->wbuf + s->woff + s->wlen, p, len);
     s->wlen += len;
     flush_count(s, true);
@@ -166,10 +182,6 @@ static int hold_bytes(weft_stream_t *s, const void *data, size_t len) {
     memcpy(s->hbuf + s->hlen, data, len);
     s->hlen += len;
     return 0;
-}
-
-static void hold_begin(weft_stream_t *s) {
-    s->flags |= WEFT__STREAM_HOLD;
 }
 
 /* The writev/sendfile is over: send what was held (dropped if the stream
@@ -218,18 +230,10 @@ int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
         return s->werr;
     const char *p = data;
     /* Nothing queued: try the socket first, and queue only the rest. */
-    while (s->wlen == 0 && len > 0) {
-        ssize_t n = raw_write(s, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                s->io.ready &= ~(uint32_t)WEFT__IO_OUT;
-                break;
-            }
-            write_failed(s, -errno);
+    if (s->wlen == 0) {
+        ssize_t n = write_some(s, p, len);
+        if (n < 0)
             return s->werr;
-        }
         p += n;
         len -= (size_t)n;
     }
@@ -238,7 +242,7 @@ int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
 
 /* ---- entering and leaving waiting calls --------------------------------------- */
 
-static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
+int weft__stream_check(weft_stream_t *s, const char *fn) {
     if (!s)
         return -EINVAL;
     if (!weft__task_require(fn))
@@ -246,8 +250,13 @@ static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
     int err = weft__loop_check(s->loop, fn);
     if (err)
         return err;
-    if (s->flags & WEFT__STREAM_CLOSED)
-        return -EBADF;
+    return s->flags & WEFT__STREAM_CLOSED ? -EBADF : 0;
+}
+
+static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
+    int err = weft__stream_check(s, fn);
+    if (err)
+        return err;
     if (slot) {
         if (*slot) {
             weft__log(WEFT_LOG_WARN, "%s: another task is already using this "
@@ -255,7 +264,7 @@ static int enter(weft_stream_t *s, struct weft_task **slot, const char *fn) {
                       fn);
             return -EBUSY;
         }
-        *slot = weft_task_current();
+        *slot = weft__task_current();
     }
     s->users++;
     return 0;
@@ -295,9 +304,7 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
  * returns one record, a tty in canonical mode one line, with more
  * waiting and no edge to come), so those streams read until EAGAIN. */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
-    const uint32_t news =
-        WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
-    if ((s->flags & WEFT__STREAM_DRAINED) && !(s->io.ready & news)) {
+    if (weft__stream_drained(s)) {
         int w = weft__io_wait(&s->io, WEFT__IO_IN);
         if (w < 0)
             return w;
@@ -314,43 +321,33 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
     return n;
 }
 
+/* Keep what a read said: the end, or an error that breaks the stream for
+ * reading (an interrupted wait does not). -EBADF if it closed meanwhile. */
+static ssize_t read_done(weft_stream_t *s, ssize_t n) {
+    if (s->flags & WEFT__STREAM_CLOSED)
+        return -EBADF;
+    if (n == 0)
+        s->flags |= WEFT__STREAM_EOF;
+    else if (n < 0 && n != -ECANCELED && n != -ETIMEDOUT)
+        s->rerr = (int)n;
+    return n;
+}
+
 /* Read more bytes into the buffer (waiting for them). 0 at end of stream. */
 static ssize_t fill(weft_stream_t *s) {
     if (s->rerr)
         return s->rerr;
     if (s->flags & WEFT__STREAM_EOF)
         return 0;
-    if (s->rlen == 0)
-        s->roff = 0;
-    if (s->roff + s->rlen + READ_CHUNK > s->rcap) {
-        if (s->roff) {
-            memmove(s->rbuf, s->rbuf + s->roff, s->rlen);
-            s->roff = 0;
-        }
-        if (s->rlen + READ_CHUNK > s->rcap) {
-            size_t cap = s->rcap ? s->rcap * 2 : READ_CHUNK;
-            while (cap < s->rlen + READ_CHUNK)
-                cap *= 2;
-            char *b = weft__realloc(s->rbuf, cap);
-            if (!b)
-                return -ENOMEM;
-            s->rbuf = b;
-            s->rcap = cap;
-        }
-    }
+    int err = make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, READ_CHUNK);
+    if (err)
+        return err;
     char *at = s->rbuf + s->roff + s->rlen;
     size_t space = s->rcap - s->roff - s->rlen;
-    ssize_t n = s->tls ? weft__tls_read(s, at, space)
-                       : weft__stream_read_fd(s, at, space);
-    if (s->flags & WEFT__STREAM_CLOSED)
-        return -EBADF;
-    if (n > 0) {
+    ssize_t n = read_done(s, s->tls ? weft__tls_read(s, at, space)
+                                    : weft__stream_read_fd(s, at, space));
+    if (n > 0)
         s->rlen += (size_t)n;
-    } else if (n == 0) {
-        s->flags |= WEFT__STREAM_EOF;
-    } else if (n != -ECANCELED && n != -ETIMEDOUT) {
-        s->rerr = (int)n; /* the stream is broken for reading */
-    }
     return n;
 }
 
@@ -379,12 +376,7 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len) {
     if (s->rlen == 0 && len >= DIRECT_READ && !s->rerr && !s->tls &&
         !(s->flags & WEFT__STREAM_EOF)) {
         /* Nothing buffered and a big buffer: read straight into it. */
-        r = weft__stream_read_fd(s, buf, len);
-        if (r == 0)
-            s->flags |= WEFT__STREAM_EOF;
-        else if (r < 0 && r != -ECANCELED && r != -ETIMEDOUT &&
-                 !(s->flags & WEFT__STREAM_CLOSED))
-            s->rerr = (int)r;
+        r = read_done(s, weft__stream_read_fd(s, buf, len));
         return leave(s, &s->reader, r);
     }
     r = 0;
@@ -528,10 +520,6 @@ static int wait_queued(weft_stream_t *s, size_t below) {
     return wait_pending(s, below, false);
 }
 
-int weft__stream_wait_sent(weft_stream_t *s) {
-    return wait_queued(s, 0);
-}
-
 int weft_stream_drain(weft_stream_t *s) {
     int err = enter(s, NULL, "weft_stream_drain");
     if (err)
@@ -547,19 +535,26 @@ static ssize_t end_send(weft_stream_t *s, ssize_t r) {
     return leave(s, &s->writer, r);
 }
 
-ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
-                           int iovcnt) {
-    if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > IOV_MAX)
-        return -EINVAL;
-    int err = enter(s, s ? &s->writer : NULL, "weft_stream_writev");
+/* Enter a writev or sendfile: it owns the wire once the bytes queued
+ * before it are sent. Negative: the call is over (left, if entered). */
+static ssize_t begin_send(weft_stream_t *s, const char *fn) {
+    int err = enter(s, s ? &s->writer : NULL, fn);
     if (err)
         return err;
     if (s->flags & WEFT__STREAM_WSHUT)
         return leave(s, &s->writer, -ESHUTDOWN);
-    hold_begin(s);
+    s->flags |= WEFT__STREAM_HOLD;
     ssize_t r = wait_queued(s, 0); /* keep the order of bytes */
+    return r < 0 ? end_send(s, r) : 0;
+}
+
+ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
+                           int iovcnt) {
+    if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > IOV_MAX)
+        return -EINVAL;
+    ssize_t r = begin_send(s, "weft_stream_writev");
     if (r < 0)
-        return end_send(s, r);
+        return r;
     if (s->tls) { /* encrypted: no zero-copy; write, then wait for it */
         ssize_t total = 0;
         for (int i = 0; i < iovcnt; i++)
@@ -621,15 +616,9 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
                              size_t count) {
     if (fd < 0 || offset < 0)
         return -EINVAL;
-    int err = enter(s, s ? &s->writer : NULL, "weft_stream_sendfile");
-    if (err)
-        return err;
-    if (s->flags & WEFT__STREAM_WSHUT)
-        return leave(s, &s->writer, -ESHUTDOWN);
-    hold_begin(s);
-    ssize_t r = wait_queued(s, 0);
+    ssize_t r = begin_send(s, "weft_stream_sendfile");
     if (r < 0)
-        return end_send(s, r);
+        return r;
     size_t sent = 0;
     if (s->tls) { /* encrypted: read the file and write it */
         char *buf = weft__malloc(16384);

@@ -284,10 +284,8 @@ static void shrink_wbio(struct weft__tls *t) {
  * read keeps it for the next one (more data is likely waiting). */
 static ssize_t pull_in(weft_stream_t *s) {
     struct weft__tls *t = s->tls;
-    const uint32_t news =
-        WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR;
     if (!t->in) {
-        if ((s->flags & WEFT__STREAM_DRAINED) && !(s->io.ready & news)) {
+        if (weft__stream_drained(s)) {
             shrink_rbio(t);
             shrink_wbio(t);
             int w = weft__io_wait(&s->io, WEFT__IO_IN);
@@ -512,15 +510,11 @@ void weft__tls_free(struct weft__tls *t) {
  * and changes what the buffers hold). */
 static int check_upgrade(weft_stream_t *s, weft_tls_ctx_t *c, bool server,
                          const char *fn) {
-    if (!s || !c)
+    if (!c)
         return -EINVAL;
-    if (!weft__task_require(fn))
-        return -EPERM;
-    int err = weft__loop_check(s->loop, fn);
+    int err = weft__stream_check(s, fn);
     if (err)
         return err;
-    if (s->flags & WEFT__STREAM_CLOSED)
-        return -EBADF;
     if (s->tls || c->server != server) {
         weft__log(WEFT_LOG_WARN, "%s: %s", fn,
                   s->tls ? "the stream is already TLS"
@@ -585,7 +579,7 @@ static int attach_and_handshake(weft_stream_t *s, struct weft__tls *t,
         s->roff = s->rlen = 0;
     }
     s->tls = t;
-    s->reader = s->writer = weft_task_current();
+    s->reader = s->writer = weft__task_current();
     s->users++;
     weft_scope_t sc;
     int err = weft_scope_enter(&sc, c->handshake_timeout, 0);
