@@ -23,11 +23,7 @@ struct attempt {
     const struct addrinfo *ai;
 };
 
-static void he_changed(struct he *he) {
-    struct weft__wait *w = he->owner_wait;
-    if (w && w->task->wait == w)
-        weft__task_wake(w->task, 0);
-}
+
 
 /* A stream socket connected to sa: its fd, or a negative error. */
 static int connect_to(const struct sockaddr *sa, socklen_t len) {
@@ -59,7 +55,7 @@ static int attempt_run(void *arg) {
     else if (fd != -ECANCELED)
         he->last_err = fd;
     he->running--;
-    he_changed(he);
+    weft__wait_wake(he->owner_wait, 0);
     return 0; /* failures are reported through he, not the group */
 }
 

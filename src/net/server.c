@@ -125,12 +125,6 @@ static void maybe_free(weft_server_t *srv) {
         server_free(srv);
 }
 
-/* Wake the task parked in w, if any (w names its task). */
-static void wake(struct weft__wait *w) {
-    if (w && w->task->wait == w)
-        weft__task_wake(w->task, 0);
-}
-
 /* ---- connections -------------------------------------------------------------- */
 
 static void conn_done(struct weft__conn *c) {
@@ -138,9 +132,9 @@ static void conn_done(struct weft__conn *c) {
     weft__list_remove(&c->link);
     srv->nconns--;
     for (size_t i = 0; i < srv->nls; i++)
-        wake(srv->ls[i].slot_wait);
+        weft__wait_wake(srv->ls[i].slot_wait, 0);
     if (srv->nconns == 0)
-        wake(srv->close_wait);
+        weft__wait_wake(srv->close_wait, 0);
     weft_task_release(c->task); /* ours; the running task keeps its own */
     weft__free(c);
     maybe_free(srv);
@@ -293,7 +287,7 @@ static int acceptor_run(void *arg) {
             break;
     }
     srv->accepting--;
-    wake(srv->close_wait);
+    weft__wait_wake(srv->close_wait, 0);
     maybe_free(srv);
     return 0;
 }
@@ -584,7 +578,7 @@ static void stop_listening(weft_server_t *srv) {
         }
         if (l->acceptor) {
             weft_task_cancel(l->acceptor); /* -EALREADY if it has ended */
-            wake(l->slot_wait);
+            weft__wait_wake(l->slot_wait, 0);
             weft_task_release(l->acceptor);
             l->acceptor = NULL;
         }

@@ -27,9 +27,8 @@ static void gather_notify(struct weft__fwaiter *fw, weft_future_t *f) {
     bool failed = f->status < 0 && !g->all && !g->cancelling;
     if (failed && !g->first_error)
         g->first_error = f->status;
-    struct weft_task *t = g->w.task;
-    if ((g->remaining == 0 || failed) && t->wait == &g->w)
-        weft__task_wake(t, 0);
+    if (g->remaining == 0 || failed)
+        weft__wait_wake(&g->w, 0);
 }
 
 static void cancel_rest(struct gather *g) {

@@ -126,8 +126,8 @@ void weft__group_child_done(struct weft_task *t, int status) {
         t->fut.retrieved = 1; /* weft_group_exit reports it */
         weft__group_cancel(g);
     }
-    if (g->n == 0 && g->exit_wait && g->owner->wait == g->exit_wait)
-        weft__task_wake(g->owner, 0);
+    if (g->n == 0)
+        weft__wait_wake(g->exit_wait, 0);
 }
 
 int weft_group_exit(weft_group_t *group) {

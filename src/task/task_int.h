@@ -208,6 +208,12 @@ static inline void weft__task_wake(struct weft_task *t, int result) {
     t->wait = NULL;
     weft__ready_push(t->loop, &t->rnode);
 }
+/* Wake the task parked in w, if it still is (w names its task once
+ * parked; a NULL w, or a task that has left w, is left alone). */
+static inline void weft__wait_wake(struct weft__wait *w, int result) {
+    if (w && w->task && w->task->wait == w)
+        weft__task_wake(w->task, result);
+}
 /* Something that may interrupt t changed: interrupt its wait if it now
  * should be. */
 void weft__task_interrupt(struct weft_task *t);
