@@ -41,7 +41,6 @@ struct weft_proc {
     int rc;
     bool polling; /* fd is the timerfd */
     bool by_pid;  /* waitid(P_PID): no pidfd, or no waitid(P_PIDFD) */
-    bool orphan;  /* freed while running: reap and free on exit */
     bool group;   /* leads its own process group (NEW_SESSION) */
     struct weft__hook close_hook;
     uint64_t poll_ns; /* an orphan's next poll */
@@ -650,7 +649,6 @@ void weft_proc_free(weft_proc_t *p) {
         return;
     }
     /* Still running: reap it when it exits, so it does not stay a zombie. */
-    p->orphan = true;
     weft__hook_add(p->loop, &p->close_hook, WEFT__PHASE_FREE - 1,
                    proc_loop_closing);
     p->io.notify = orphan_notify;
