@@ -30,10 +30,9 @@ int weft__proc_test_flags;
 struct weft_proc {
     weft_loop_t *loop;
     pid_t pid;
-    /* What tells us to look: the pidfd, or without pidfds a timerfd that
-     * paces the polls (on the system's clock, so that a virtual clock
-     * does not race through them). Registered as io; -1 once released. */
-    int fd;
+    /* What tells us to look, registered with the loop (io.fd): the pidfd,
+     * or without pidfds a timerfd that paces the polls (on the system's
+     * clock, so that a virtual clock does not race through them). */
     struct weft__io io;
     weft_stream_t *pipes[3];
     bool exited;
@@ -59,7 +58,7 @@ static int waitid_pidfd(weft_proc_t *p, siginfo_t *si) {
         errno = EINVAL; /* as Linux 5.3 says */
         return -1;
     }
-    return waitid((idtype_t)P_PIDFD, (id_t)p->fd, si, WEXITED | WNOHANG);
+    return waitid((idtype_t)P_PIDFD, (id_t)p->io.fd, si, WEXITED | WNOHANG);
 }
 
 /* Collect the exit if it happened. True once exited (or lost). */
@@ -102,14 +101,14 @@ static void poll_arm(weft_proc_t *p, uint64_t ns) {
     memset(&its, 0, sizeof its);
     its.it_value.tv_sec = (time_t)(ns / WEFT__NS_PER_SEC);
     its.it_value.tv_nsec = (long)(ns % WEFT__NS_PER_SEC);
-    if (timerfd_settime(p->fd, 0, &its, NULL) < 0)
+    if (timerfd_settime(p->io.fd, 0, &its, NULL) < 0)
         weft__log(WEFT_LOG_ERROR, "timerfd_settime for child %d: %s",
                   (int)p->pid, strerror(errno));
 }
 
 static void poll_drain(weft_proc_t *p) {
     uint64_t n;
-    ssize_t r = read(p->fd, &n, sizeof n); /* EAGAIN: nothing due */
+    ssize_t r = read(p->io.fd, &n, sizeof n); /* EAGAIN: nothing due */
     (void)r;
 }
 
@@ -118,11 +117,9 @@ static uint64_t backoff(uint64_t ns) {
 }
 
 static void proc_release(weft_proc_t *p) {
-    if (p->fd >= 0) {
-        weft__io_close(p->loop, &p->io);
-        close(p->fd);
-        p->fd = -1;
-    }
+    int fd = p->io.fd;
+    weft__io_close(p->loop, &p->io);
+    close(fd);
     weft__free(p);
 }
 
@@ -183,10 +180,8 @@ static int pidfd_open_(pid_t pid) {
 static int watch_child(weft_proc_t *p) {
     int fd = pidfd_open_(p->pid);
     if (fd >= 0) {
-        if (weft__io_open(p->loop, &p->io, fd) == 0) {
-            p->fd = fd;
+        if (weft__io_open(p->loop, &p->io, fd) == 0)
             return 0;
-        }
         close(fd);
     }
     fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -197,7 +192,6 @@ static int watch_child(weft_proc_t *p) {
         close(fd);
         return err;
     }
-    p->fd = fd;
     p->polling = true;
     p->by_pid = true;
     return 0;
@@ -385,7 +379,6 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
         return -ENOMEM;
     }
     p->loop = loop;
-    p->fd = -1;
     p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
     /* The child's exec failure comes back as the result (glibc >= 2.24
      * spawns with CLONE_VFORK and reports it). */
@@ -536,8 +529,8 @@ int weft_proc_send_signal(weft_proc_t *p, int sig) {
         return -ESRCH; /* the pid may belong to someone else by now */
     /* Not reaped, so the pid is still ours. */
 #ifdef SYS_pidfd_send_signal
-    if (!p->polling && p->fd >= 0 &&
-        syscall(SYS_pidfd_send_signal, p->fd, sig, NULL, 0) == 0)
+    if (!p->polling &&
+        syscall(SYS_pidfd_send_signal, p->io.fd, sig, NULL, 0) == 0)
         return 0;
 #endif
     return kill(p->pid, sig) < 0 ? -errno : 0;
