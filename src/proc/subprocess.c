@@ -197,23 +197,26 @@ static int watch_child(weft_proc_t *p) {
     return 0;
 }
 
-/* Find the program as execvp would (PATH of the parent), and say clearly
- * why it cannot run: posix_spawn reports a failed exec itself, but not
- * everywhere (under valgrind the child just exits 127). */
-static int check_exec(const char *path) {
+/* Say clearly why the program cannot run (dir false: the error exec would
+ * give) or the child cannot enter its directory (dir true: chdir's):
+ * posix_spawn reports a failed exec or chdir itself, but not everywhere
+ * (under valgrind the child just exits 127). */
+static int check_access(const char *path, bool dir) {
     struct stat st;
     if (stat(path, &st) < 0)
         return -errno;
-    if (S_ISDIR(st.st_mode))
-        return -EACCES;
+    bool isdir = S_ISDIR(st.st_mode);
+    if (isdir != dir)
+        return dir ? -ENOTDIR : -EACCES;
     return access(path, X_OK) < 0 ? -errno : 0;
 }
 
+/* Find the program as execvp would (PATH of the parent). */
 static int find_program(const char *name, char *const *env, char **out) {
     (void)env;
     *out = NULL;
     if (strchr(name, '/')) {
-        int err = check_exec(name);
+        int err = check_access(name, false);
         if (err)
             return err;
         *out = weft__malloc(strlen(name) + 1);
@@ -240,7 +243,7 @@ static int find_program(const char *name, char *const *env, char **out) {
             cand[0] = '.', dl = 1; /* an empty entry is the cwd */
         cand[dl] = '/';
         memcpy(cand + dl + 1, name, nl + 1);
-        int e = check_exec(cand);
+        int e = check_access(cand, false);
         if (e == 0) {
             *out = cand;
             return 0;
@@ -355,13 +358,7 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
     }
     char *path = NULL;
     if (o->cwd) { /* said by the spawn too, but not everywhere */
-        struct stat st;
-        if (stat(o->cwd, &st) < 0)
-            err = -errno;
-        else if (!S_ISDIR(st.st_mode))
-            err = -ENOTDIR;
-        else if (access(o->cwd, X_OK) < 0)
-            err = -errno;
+        err = check_access(o->cwd, true);
         if (err) {
             close_plan(&pl, true);
             return err;
