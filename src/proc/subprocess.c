@@ -212,8 +212,7 @@ static int check_access(const char *path, bool dir) {
 }
 
 /* Find the program as execvp would (PATH of the parent). */
-static int find_program(const char *name, char *const *env, char **out) {
-    (void)env;
+static int find_program(const char *name, char **out) {
     *out = NULL;
     if (strchr(name, '/')) {
         int err = check_access(name, false);
@@ -230,9 +229,8 @@ static int find_program(const char *name, char *const *env, char **out) {
         dirs = "/usr/local/bin:/usr/bin:/bin";
     int err = -ENOENT;
     size_t nl = strlen(name);
-    for (const char *d = dirs; d; d = strchr(d, ':') ? strchr(d, ':') + 1
-                                                     : NULL) {
-        const char *end = strchr(d, ':');
+    for (const char *d = dirs, *end;; d = end + 1) {
+        end = strchr(d, ':');
         size_t dl = end ? (size_t)(end - d) : strlen(d);
         char *cand = weft__malloc(dl + nl + 3);
         if (!cand)
@@ -251,8 +249,9 @@ static int find_program(const char *name, char *const *env, char **out) {
         weft__free(cand);
         if (e == -EACCES)
             err = -EACCES; /* found, but not runnable: say so */
+        if (!end)
+            return err;
     }
-    return err;
 }
 
 struct plan {
@@ -364,7 +363,7 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
             return err;
         }
     }
-    err = find_program(argv[0], o->env, &path);
+    err = find_program(argv[0], &path);
     if (err) {
         close_plan(&pl, true);
         return err;
