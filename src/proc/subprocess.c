@@ -472,16 +472,19 @@ int weft_proc_close_stdin(weft_proc_t *p) {
     return err;
 }
 
-int weft_proc_returncode(weft_proc_t *p, int *rc) {
-    if (!p)
-        return -EINVAL;
-    if (!try_reap(p))
-        return -EAGAIN;
+/* The outcome of a reaped process. */
+static int exit_status(const weft_proc_t *p, int *rc) {
     if (p->lost)
         return -ECHILD;
     if (rc)
         *rc = p->rc;
     return 0;
+}
+
+int weft_proc_returncode(weft_proc_t *p, int *rc) {
+    if (!p)
+        return -EINVAL;
+    return try_reap(p) ? exit_status(p, rc) : -EAGAIN;
 }
 
 int weft_proc_wait(weft_proc_t *p, int *rc) {
@@ -505,11 +508,7 @@ int weft_proc_wait(weft_proc_t *p, int *rc) {
         if (err < 0)
             return err;
     }
-    if (p->lost)
-        return -ECHILD;
-    if (rc)
-        *rc = p->rc;
-    return 0;
+    return exit_status(p, rc);
 }
 
 int weft_proc_send_signal(weft_proc_t *p, int sig) {
