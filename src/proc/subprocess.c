@@ -351,41 +351,27 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
         err = -(posix_spawnattr_setsigmask(&pl.attr, &none) ||
                 posix_spawnattr_setsigdefault(&pl.attr, &all) ||
                 posix_spawnattr_setflags(&pl.attr, flags));
-    if (err) {
-        close_plan(&pl, true);
-        return err;
-    }
-    char *path = NULL;
-    if (o->cwd) { /* said by the spawn too, but not everywhere */
+    if (!err && o->cwd) /* said by the spawn too, but not everywhere */
         err = check_access(o->cwd, true);
-        if (err) {
-            close_plan(&pl, true);
-            return err;
-        }
-    }
-    err = find_program(argv[0], &path);
-    if (err) {
-        close_plan(&pl, true);
-        return err;
-    }
-    weft_proc_t *p = weft__calloc(1, sizeof *p);
-    if (!p) {
-        weft__free(path);
-        close_plan(&pl, true);
-        return -ENOMEM;
-    }
-    p->loop = loop;
-    p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
+    char *path = NULL;
+    if (!err)
+        err = find_program(argv[0], &path);
+    weft_proc_t *p = NULL;
+    if (!err && !(p = weft__calloc(1, sizeof *p)))
+        err = -ENOMEM;
     /* The child's exec failure comes back as the result (glibc >= 2.24
      * spawns with CLONE_VFORK and reports it). */
-    err = -posix_spawn(&p->pid, path, &pl.fa, &pl.attr, (char *const *)argv,
-                       o->env ? o->env : environ);
+    if (!err)
+        err = -posix_spawn(&p->pid, path, &pl.fa, &pl.attr,
+                           (char *const *)argv, o->env ? o->env : environ);
     weft__free(path);
     if (err) {
         close_plan(&pl, true);
         weft__free(p);
         return err;
     }
+    p->loop = loop;
+    p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
     close_plan(&pl, false);
     err = watch_child(p);
     if (err) { /* we could never tell when it exits: undo the start */
