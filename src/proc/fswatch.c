@@ -473,7 +473,8 @@ static int read_dir(struct weft_fswatch *w, struct watch *d, bool report,
  * was made in it before its watch existed). With `strict` (opening), any
  * error about `top` itself is returned; errors about directories below only
  * skip them, except those that would skip everything (fatal()). Takes
- * ownership of top; an empty top is the root, whose watch exists already. */
+ * ownership of top; an empty top is the root, whose watch exists already;
+ * a NULL top (its allocation failed) gives -ENOMEM. */
 static int walk(struct weft_fswatch *w, char *top, bool report, bool strict) {
     struct todo todo = {0};
     int err = todo_push(&todo, top);
@@ -505,11 +506,17 @@ static int walk(struct weft_fswatch *w, char *top, bool report, bool strict) {
     return err;
 }
 
-/* A directory could not be watched while running: say so once. */
-static void walk_failed(struct weft_fswatch *w, int err) {
-    weft__log(WEFT_LOG_WARN, "weft_fswatch %s: a new directory cannot be "
-                             "watched: %s",
-              w->root, weft_strerror(err));
+/* walk() while running: a directory that could not be watched is said
+ * once and skipped; only -ENOMEM is returned. */
+static int walk_running(struct weft_fswatch *w, char *top, bool report) {
+    int err = walk(w, top, report, false);
+    if (err == -ENOMEM)
+        return err;
+    if (err)
+        weft__log(WEFT_LOG_WARN, "weft_fswatch %s: a new directory cannot "
+                                 "be watched: %s",
+                  w->root, weft_strerror(err));
+    return 0;
 }
 
 /* ---- turning inotify events into weft events ------------------------------------------------ */
@@ -605,10 +612,7 @@ static int moved_to(struct weft_fswatch *w, struct watch *d,
         weft__free(rel);
         return err;
     }
-    err = walk(w, rel, false, false);
-    if (err && err != -ENOMEM)
-        walk_failed(w, err);
-    return err == -ENOMEM ? err : 0;
+    return walk_running(w, rel, false);
 }
 
 static int created(struct weft_fswatch *w, struct watch *d,
@@ -619,13 +623,7 @@ static int created(struct weft_fswatch *w, struct watch *d,
                    NULL);
     if (err || !(w->flags & WEFT_FSWATCH_RECURSIVE) || !(df & WEFT_FS_ISDIR))
         return err;
-    char *rel = rel_path(d->rel, ev->name);
-    if (!rel)
-        return -ENOMEM;
-    err = walk(w, rel, true, false);
-    if (err && err != -ENOMEM)
-        walk_failed(w, err);
-    return err == -ENOMEM ? err : 0;
+    return walk_running(w, rel_path(d->rel, ev->name), true);
 }
 
 static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
@@ -635,14 +633,9 @@ static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
     if (m & IN_Q_OVERFLOW) {
         int err = push(w, WEFT_FS_OVERFLOW, 0, str_dup(w->root, w->root_len),
                        NULL);
-        if (!err && (w->flags & WEFT_FSWATCH_RECURSIVE)) {
-            /* Directories made meanwhile were missed: watch them now. */
-            char *top = str_dup("", 0);
-            err = top ? walk(w, top, false, false) : -ENOMEM;
-            if (err && err != -ENOMEM)
-                walk_failed(w, err);
-            err = err == -ENOMEM ? err : 0;
-        }
+        /* Directories made meanwhile were missed: watch them now. */
+        if (!err && (w->flags & WEFT_FSWATCH_RECURSIVE))
+            err = walk_running(w, str_dup("", 0), false);
         return err;
     }
     struct watch *d = watch_find(w, ev->wd);
@@ -784,8 +777,7 @@ static int open_kernel(struct weft_fswatch *w) {
     if (err)
         return err;
     if (w->flags & WEFT_FSWATCH_RECURSIVE) {
-        rel = str_dup("", 0);
-        err = rel ? walk(w, rel, false, true) : -ENOMEM;
+        err = walk(w, str_dup("", 0), false, true);
         if (err)
             return err;
     }
