@@ -579,40 +579,37 @@ static int moved_from(struct weft_fswatch *w, struct watch *d,
 static int moved_to(struct weft_fswatch *w, struct watch *d,
                     const struct inotify_event *ev, unsigned df) {
     bool recursive = w->flags & WEFT_FSWATCH_RECURSIVE;
-    char *rel = rel_path(d->rel, ev->name);
-    if (!rel)
+    size_t i = 0;
+    while (i < w->nmoves && w->moves[i].cookie != ev->cookie)
+        i++;
+    if (i == w->nmoves) { /* from outside the tree */
+        int err = push(w, WEFT_FS_CREATED, df | WEFT_FS_MOVED_IN,
+                       full_path(w, d->rel, ev->name), NULL);
+        if (err || !recursive || !(df & WEFT_FS_ISDIR))
+            return err;
+        return walk_running(w, rel_path(d->rel, ev->name), false);
+    }
+    struct move *mv = &w->moves[i];
+    char *path = full_path(w, d->rel, ev->name);
+    if (!path)
         return -ENOMEM;
-    for (size_t i = 0; i < w->nmoves; i++) {
-        struct move *mv = &w->moves[i];
-        if (mv->cookie != ev->cookie)
-            continue;
-        struct qev *e = &w->q[mv->qi];
-        char *path = full_path(w, d->rel, ev->name);
-        int err = path ? 0 : -ENOMEM;
-        if (!err && recursive && mv->isdir)
-            err = rename_subtree(w, mv->old_rel, rel);
+    if (recursive && mv->isdir) {
+        char *rel = rel_path(d->rel, ev->name);
+        int err = rel ? rename_subtree(w, mv->old_rel, rel) : -ENOMEM;
+        weft__free(rel);
         if (err) {
             weft__free(path);
-            weft__free(rel);
             return err;
         }
-        e->kind = WEFT_FS_MOVED;
-        e->flags &= ~(unsigned)WEFT_FS_MOVED_AWAY;
-        e->old_path = e->path;
-        e->path = path;
-        weft__free(mv->old_rel);
-        w->moves[i] = w->moves[--w->nmoves];
-        weft__free(rel);
-        return 0;
     }
-    /* From outside the tree. */
-    int err = push(w, WEFT_FS_CREATED, df | WEFT_FS_MOVED_IN,
-                   full_path(w, d->rel, ev->name), NULL);
-    if (err || !recursive || !(df & WEFT_FS_ISDIR)) {
-        weft__free(rel);
-        return err;
-    }
-    return walk_running(w, rel, false);
+    struct qev *e = &w->q[mv->qi];
+    e->kind = WEFT_FS_MOVED;
+    e->flags &= ~(unsigned)WEFT_FS_MOVED_AWAY;
+    e->old_path = e->path;
+    e->path = path;
+    weft__free(mv->old_rel);
+    *mv = w->moves[--w->nmoves];
+    return 0;
 }
 
 static int created(struct weft_fswatch *w, struct watch *d,
