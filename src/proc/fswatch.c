@@ -652,19 +652,17 @@ static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
     }
     if (m & IN_CREATE)
         return created(w, d, ev, df);
-    if (m & IN_MOVED_FROM) {
+    /* What a reading reported under this name is gone or replaced: an
+     * IN_CREATE of the name from now on is a new entry. */
+    if (m & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE))
         scanned_take(d, ev->name);
+    if (m & IN_MOVED_FROM)
         return moved_from(w, d, ev, df);
-    }
-    if (m & IN_MOVED_TO) {
-        scanned_take(d, ev->name);
+    if (m & IN_MOVED_TO)
         return moved_to(w, d, ev, df);
-    }
-    if (m & IN_DELETE) {
-        scanned_take(d, ev->name);
+    if (m & IN_DELETE)
         return push(w, WEFT_FS_DELETED, df, full_path(w, d->rel, ev->name),
                     NULL);
-    }
     if (m & IN_ATTRIB)
         return push(w, WEFT_FS_ATTRIB, df, full_path(w, d->rel, ev->name),
                     NULL);
