@@ -132,34 +132,37 @@ static char *str_dup(const char *s, size_t n) {
     return d;
 }
 
-/* a + "/" + b, where an empty a gives b alone (and a ending in '/', as the
- * root "/", gets no second one). */
-static char *join(const char *a, size_t alen, const char *b) {
-    size_t blen = strlen(b);
-    bool sep = alen > 0 && a[alen - 1] != '/' && blen > 0;
-    char *d = weft__malloc(alen + sep + blen + 1);
+/* The parts that are not empty, joined by '/' (none after a part that
+ * ends in one, as the root "/"), in one allocation; c may be NULL. */
+static char *join(const char *a, const char *b, const char *c) {
+    const char *part[3] = {a, b, c ? c : ""};
+    size_t len[3], total = 3; /* two separators at most, and the NUL */
+    for (int i = 0; i < 3; i++)
+        total += len[i] = strlen(part[i]);
+    char *d = weft__malloc(total);
     if (!d)
         return NULL;
-    memcpy(d, a, alen);
-    if (sep)
-        d[alen] = '/';
-    memcpy(d + alen + sep, b, blen + 1);
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!len[i])
+            continue;
+        if (n > 0 && d[n - 1] != '/')
+            d[n++] = '/';
+        memcpy(d + n, part[i], len[i]);
+        n += len[i];
+    }
+    d[n] = 0;
     return d;
 }
 
 /* The full path of `rel` (below the root), optionally of `name` in it. */
 static char *full_path(const struct weft_fswatch *w, const char *rel,
                        const char *name) {
-    char *r = join(w->root, w->root_len, rel);
-    if (!r || !name)
-        return r;
-    char *p = join(r, strlen(r), name);
-    weft__free(r);
-    return p;
+    return join(w->root, rel, name);
 }
 
 static char *rel_path(const char *rel, const char *name) {
-    return join(rel, strlen(rel), name);
+    return join(rel, name, NULL);
 }
 
 /* ---- the table of watches --------------------------------------------------------- */
@@ -279,7 +282,7 @@ static int rename_subtree(struct weft_fswatch *w, const char *from,
         for (struct watch *d = w->buckets[i]; d; d = d->hnext) {
             if (d == w->rootw || !in_subtree(d->rel, from, flen))
                 continue;
-            char *n = join(to, strlen(to), d->rel + flen + (d->rel[flen] ? 1 : 0));
+            char *n = join(to, d->rel + flen + (d->rel[flen] ? 1 : 0), NULL);
             if (!n)
                 return -ENOMEM;
             weft__free(d->rel);
