@@ -257,9 +257,8 @@ static int find_program(const char *name, char **out) {
 struct plan {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    int parent_end[3];       /* our end of each pipe, or -1 */
-    int child_end[3];        /* closed in the parent after the spawn */
-    int dup_fd[3];
+    int parent_end[3]; /* our end of each pipe, or -1 */
+    int child_end[3];  /* closed in the parent after the spawn */
 };
 
 static int add_stream(struct plan *pl, int which, int mode, int fd) {
