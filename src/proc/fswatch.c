@@ -57,11 +57,8 @@ struct move {
     bool isdir;
 };
 
-struct fs_hub;
-
 struct weft_fswatch {
     weft_loop_t *loop;
-    struct fs_hub *hub;
     struct weft__list link; /* in hub->watchers */
     int fd;
     struct weft__io io;
@@ -802,7 +799,6 @@ int weft_fswatch_open(weft_loop_t *loop, const char *path, unsigned flags,
         return -ENOMEM;
     weft__list_init(&w->link);
     w->loop = loop;
-    w->hub = hub;
     w->fd = -1;
     w->flags = flags;
     w->mask = BASE_MASK |
