@@ -533,22 +533,6 @@ static int end_watch(struct weft_fswatch *w, unsigned flags) {
     return err;
 }
 
-/* An event about the watched path itself (no name). */
-static int self_event(struct weft_fswatch *w, uint32_t m) {
-    unsigned df = w->root_flags;
-    if (m & IN_DELETE_SELF)
-        return end_watch(w, df);
-    if (m & IN_MOVE_SELF)
-        return end_watch(w, df | WEFT_FS_MOVED_AWAY);
-    if (m & IN_ATTRIB)
-        return push(w, WEFT_FS_ATTRIB, df, str_dup(w->root, w->root_len),
-                    NULL);
-    if (m & (IN_MODIFY | IN_CLOSE_WRITE))
-        return push(w, WEFT_FS_MODIFIED, df, str_dup(w->root, w->root_len),
-                    NULL);
-    return 0;
-}
-
 static int moved_from(struct weft_fswatch *w, struct watch *d,
                       const struct inotify_event *ev, unsigned df) {
     if (w->nmoves == w->capmoves) {
@@ -645,29 +629,33 @@ static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
         watch_remove(w, d);
         return 0;
     }
-    if (ev->len == 0 || !ev->name[0]) {
-        /* About a watched directory itself: its parent reports it, unless
-         * it is the root. */
-        return d == w->rootw ? self_event(w, m) : 0;
-    }
-    if (m & IN_CREATE)
+    const char *name = ev->len ? ev->name : "";
+    if (!*name) { /* about a watched directory itself */
+        if (d != w->rootw)
+            return 0; /* its parent reports it */
+        df = w->root_flags; /* IN_DELETE_SELF does not say */
+        if (m & IN_DELETE_SELF)
+            return end_watch(w, df);
+        if (m & IN_MOVE_SELF)
+            return end_watch(w, df | WEFT_FS_MOVED_AWAY);
+    } else if (m & IN_CREATE) {
         return created(w, d, ev, df);
-    /* What a reading reported under this name is gone or replaced: an
-     * IN_CREATE of the name from now on is a new entry. */
-    if (m & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE))
-        scanned_take(d, ev->name);
-    if (m & IN_MOVED_FROM)
-        return moved_from(w, d, ev, df);
-    if (m & IN_MOVED_TO)
-        return moved_to(w, d, ev, df);
-    if (m & IN_DELETE)
-        return push(w, WEFT_FS_DELETED, df, full_path(w, d->rel, ev->name),
-                    NULL);
+    } else if (m & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE)) {
+        /* What a reading reported under this name is gone or replaced:
+         * an IN_CREATE of the name from now on is a new entry. */
+        scanned_take(d, name);
+        if (m & IN_MOVED_FROM)
+            return moved_from(w, d, ev, df);
+        if (m & IN_MOVED_TO)
+            return moved_to(w, d, ev, df);
+        return push(w, WEFT_FS_DELETED, df, full_path(w, d->rel, name), NULL);
+    }
+    /* Changes, of an entry or of the root itself (whose rel and name are
+     * empty: its path is the root's). */
     if (m & IN_ATTRIB)
-        return push(w, WEFT_FS_ATTRIB, df, full_path(w, d->rel, ev->name),
-                    NULL);
+        return push(w, WEFT_FS_ATTRIB, df, full_path(w, d->rel, name), NULL);
     if (m & (IN_MODIFY | IN_CLOSE_WRITE))
-        return push(w, WEFT_FS_MODIFIED, df, full_path(w, d->rel, ev->name),
+        return push(w, WEFT_FS_MODIFIED, df, full_path(w, d->rel, name),
                     NULL);
     return 0;
 }
