@@ -57,11 +57,8 @@ struct move {
     bool isdir;
 };
 
-struct fs_hub;
-
 struct weft_fswatch {
     weft_loop_t *loop;
-    struct fs_hub *hub;
     struct weft__list link; /* in hub->watchers */
     int fd;
     struct weft__io io;
@@ -132,34 +129,37 @@ static char *str_dup(const char *s, size_t n) {
     return d;
 }
 
-/* a + "/" + b, where an empty a gives b alone (and a ending in '/', as the
- * root "/", gets no second one). */
-static char *join(const char *a, size_t alen, const char *b) {
-    size_t blen = strlen(b);
-    bool sep = alen > 0 && a[alen - 1] != '/' && blen > 0;
-    char *d = weft__malloc(alen + sep + blen + 1);
+/* The parts that are not empty, joined by '/' (none after a part that
+ * ends in one, as the root "/"), in one allocation; c may be NULL. */
+static char *join(const char *a, const char *b, const char *c) {
+    const char *part[3] = {a, b, c ? c : ""};
+    size_t len[3], total = 3; /* two separators at most, and the NUL */
+    for (int i = 0; i < 3; i++)
+        total += len[i] = strlen(part[i]);
+    char *d = weft__malloc(total);
     if (!d)
         return NULL;
-    memcpy(d, a, alen);
-    if (sep)
-        d[alen] = '/';
-    memcpy(d + alen + sep, b, blen + 1);
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!len[i])
+            continue;
+        if (n > 0 && d[n - 1] != '/')
+            d[n++] = '/';
+        memcpy(d + n, part[i], len[i]);
+        n += len[i];
+    }
+    d[n] = 0;
     return d;
 }
 
 /* The full path of `rel` (below the root), optionally of `name` in it. */
 static char *full_path(const struct weft_fswatch *w, const char *rel,
                        const char *name) {
-    char *r = join(w->root, w->root_len, rel);
-    if (!r || !name)
-        return r;
-    char *p = join(r, strlen(r), name);
-    weft__free(r);
-    return p;
+    return join(w->root, rel, name);
 }
 
 static char *rel_path(const char *rel, const char *name) {
-    return join(rel, strlen(rel), name);
+    return join(rel, name, NULL);
 }
 
 /* ---- the table of watches --------------------------------------------------------- */
@@ -279,7 +279,7 @@ static int rename_subtree(struct weft_fswatch *w, const char *from,
         for (struct watch *d = w->buckets[i]; d; d = d->hnext) {
             if (d == w->rootw || !in_subtree(d->rel, from, flen))
                 continue;
-            char *n = join(to, strlen(to), d->rel + flen + (d->rel[flen] ? 1 : 0));
+            char *n = join(to, d->rel + flen + (d->rel[flen] ? 1 : 0), NULL);
             if (!n)
                 return -ENOMEM;
             weft__free(d->rel);
@@ -473,7 +473,8 @@ static int read_dir(struct weft_fswatch *w, struct watch *d, bool report,
  * was made in it before its watch existed). With `strict` (opening), any
  * error about `top` itself is returned; errors about directories below only
  * skip them, except those that would skip everything (fatal()). Takes
- * ownership of top; an empty top is the root, whose watch exists already. */
+ * ownership of top; an empty top is the root, whose watch exists already;
+ * a NULL top (its allocation failed) gives -ENOMEM. */
 static int walk(struct weft_fswatch *w, char *top, bool report, bool strict) {
     struct todo todo = {0};
     int err = todo_push(&todo, top);
@@ -505,11 +506,17 @@ static int walk(struct weft_fswatch *w, char *top, bool report, bool strict) {
     return err;
 }
 
-/* A directory could not be watched while running: say so once. */
-static void walk_failed(struct weft_fswatch *w, int err) {
-    weft__log(WEFT_LOG_WARN, "weft_fswatch %s: a new directory cannot be "
-                             "watched: %s",
-              w->root, weft_strerror(err));
+/* walk() while running: a directory that could not be watched is said
+ * once and skipped; only -ENOMEM is returned. */
+static int walk_running(struct weft_fswatch *w, char *top, bool report) {
+    int err = walk(w, top, report, false);
+    if (err == -ENOMEM)
+        return err;
+    if (err)
+        weft__log(WEFT_LOG_WARN, "weft_fswatch %s: a new directory cannot "
+                                 "be watched: %s",
+                  w->root, weft_strerror(err));
+    return 0;
 }
 
 /* ---- turning inotify events into weft events ------------------------------------------------ */
@@ -524,22 +531,6 @@ static int end_watch(struct weft_fswatch *w, unsigned flags) {
     table_clear(w);
     w->ended = -ENOENT;
     return err;
-}
-
-/* An event about the watched path itself (no name). */
-static int self_event(struct weft_fswatch *w, uint32_t m) {
-    unsigned df = w->root_flags;
-    if (m & IN_DELETE_SELF)
-        return end_watch(w, df);
-    if (m & IN_MOVE_SELF)
-        return end_watch(w, df | WEFT_FS_MOVED_AWAY);
-    if (m & IN_ATTRIB)
-        return push(w, WEFT_FS_ATTRIB, df, str_dup(w->root, w->root_len),
-                    NULL);
-    if (m & (IN_MODIFY | IN_CLOSE_WRITE))
-        return push(w, WEFT_FS_MODIFIED, df, str_dup(w->root, w->root_len),
-                    NULL);
-    return 0;
 }
 
 static int moved_from(struct weft_fswatch *w, struct watch *d,
@@ -572,43 +563,37 @@ static int moved_from(struct weft_fswatch *w, struct watch *d,
 static int moved_to(struct weft_fswatch *w, struct watch *d,
                     const struct inotify_event *ev, unsigned df) {
     bool recursive = w->flags & WEFT_FSWATCH_RECURSIVE;
-    char *rel = rel_path(d->rel, ev->name);
-    if (!rel)
+    size_t i = 0;
+    while (i < w->nmoves && w->moves[i].cookie != ev->cookie)
+        i++;
+    if (i == w->nmoves) { /* from outside the tree */
+        int err = push(w, WEFT_FS_CREATED, df | WEFT_FS_MOVED_IN,
+                       full_path(w, d->rel, ev->name), NULL);
+        if (err || !recursive || !(df & WEFT_FS_ISDIR))
+            return err;
+        return walk_running(w, rel_path(d->rel, ev->name), false);
+    }
+    struct move *mv = &w->moves[i];
+    char *path = full_path(w, d->rel, ev->name);
+    if (!path)
         return -ENOMEM;
-    for (size_t i = 0; i < w->nmoves; i++) {
-        struct move *mv = &w->moves[i];
-        if (mv->cookie != ev->cookie)
-            continue;
-        struct qev *e = &w->q[mv->qi];
-        char *path = full_path(w, d->rel, ev->name);
-        int err = path ? 0 : -ENOMEM;
-        if (!err && recursive && mv->isdir)
-            err = rename_subtree(w, mv->old_rel, rel);
+    if (recursive && mv->isdir) {
+        char *rel = rel_path(d->rel, ev->name);
+        int err = rel ? rename_subtree(w, mv->old_rel, rel) : -ENOMEM;
+        weft__free(rel);
         if (err) {
             weft__free(path);
-            weft__free(rel);
             return err;
         }
-        e->kind = WEFT_FS_MOVED;
-        e->flags &= ~(unsigned)WEFT_FS_MOVED_AWAY;
-        e->old_path = e->path;
-        e->path = path;
-        weft__free(mv->old_rel);
-        w->moves[i] = w->moves[--w->nmoves];
-        weft__free(rel);
-        return 0;
     }
-    /* From outside the tree. */
-    int err = push(w, WEFT_FS_CREATED, df | WEFT_FS_MOVED_IN,
-                   full_path(w, d->rel, ev->name), NULL);
-    if (err || !recursive || !(df & WEFT_FS_ISDIR)) {
-        weft__free(rel);
-        return err;
-    }
-    err = walk(w, rel, false, false);
-    if (err && err != -ENOMEM)
-        walk_failed(w, err);
-    return err == -ENOMEM ? err : 0;
+    struct qev *e = &w->q[mv->qi];
+    e->kind = WEFT_FS_MOVED;
+    e->flags &= ~(unsigned)WEFT_FS_MOVED_AWAY;
+    e->old_path = e->path;
+    e->path = path;
+    weft__free(mv->old_rel);
+    *mv = w->moves[--w->nmoves];
+    return 0;
 }
 
 static int created(struct weft_fswatch *w, struct watch *d,
@@ -619,13 +604,7 @@ static int created(struct weft_fswatch *w, struct watch *d,
                    NULL);
     if (err || !(w->flags & WEFT_FSWATCH_RECURSIVE) || !(df & WEFT_FS_ISDIR))
         return err;
-    char *rel = rel_path(d->rel, ev->name);
-    if (!rel)
-        return -ENOMEM;
-    err = walk(w, rel, true, false);
-    if (err && err != -ENOMEM)
-        walk_failed(w, err);
-    return err == -ENOMEM ? err : 0;
+    return walk_running(w, rel_path(d->rel, ev->name), true);
 }
 
 static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
@@ -635,14 +614,9 @@ static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
     if (m & IN_Q_OVERFLOW) {
         int err = push(w, WEFT_FS_OVERFLOW, 0, str_dup(w->root, w->root_len),
                        NULL);
-        if (!err && (w->flags & WEFT_FSWATCH_RECURSIVE)) {
-            /* Directories made meanwhile were missed: watch them now. */
-            char *top = str_dup("", 0);
-            err = top ? walk(w, top, false, false) : -ENOMEM;
-            if (err && err != -ENOMEM)
-                walk_failed(w, err);
-            err = err == -ENOMEM ? err : 0;
-        }
+        /* Directories made meanwhile were missed: watch them now. */
+        if (!err && (w->flags & WEFT_FSWATCH_RECURSIVE))
+            err = walk_running(w, str_dup("", 0), false);
         return err;
     }
     struct watch *d = watch_find(w, ev->wd);
@@ -655,31 +629,33 @@ static int handle(struct weft_fswatch *w, const struct inotify_event *ev) {
         watch_remove(w, d);
         return 0;
     }
-    if (ev->len == 0 || !ev->name[0]) {
-        /* About a watched directory itself: its parent reports it, unless
-         * it is the root. */
-        return d == w->rootw ? self_event(w, m) : 0;
-    }
-    if (m & IN_CREATE)
+    const char *name = ev->len ? ev->name : "";
+    if (!*name) { /* about a watched directory itself */
+        if (d != w->rootw)
+            return 0; /* its parent reports it */
+        df = w->root_flags; /* IN_DELETE_SELF does not say */
+        if (m & IN_DELETE_SELF)
+            return end_watch(w, df);
+        if (m & IN_MOVE_SELF)
+            return end_watch(w, df | WEFT_FS_MOVED_AWAY);
+    } else if (m & IN_CREATE) {
         return created(w, d, ev, df);
-    if (m & IN_MOVED_FROM) {
-        scanned_take(d, ev->name);
-        return moved_from(w, d, ev, df);
+    } else if (m & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE)) {
+        /* What a reading reported under this name is gone or replaced:
+         * an IN_CREATE of the name from now on is a new entry. */
+        scanned_take(d, name);
+        if (m & IN_MOVED_FROM)
+            return moved_from(w, d, ev, df);
+        if (m & IN_MOVED_TO)
+            return moved_to(w, d, ev, df);
+        return push(w, WEFT_FS_DELETED, df, full_path(w, d->rel, name), NULL);
     }
-    if (m & IN_MOVED_TO) {
-        scanned_take(d, ev->name);
-        return moved_to(w, d, ev, df);
-    }
-    if (m & IN_DELETE) {
-        scanned_take(d, ev->name);
-        return push(w, WEFT_FS_DELETED, df, full_path(w, d->rel, ev->name),
-                    NULL);
-    }
+    /* Changes, of an entry or of the root itself (whose rel and name are
+     * empty: its path is the root's). */
     if (m & IN_ATTRIB)
-        return push(w, WEFT_FS_ATTRIB, df, full_path(w, d->rel, ev->name),
-                    NULL);
+        return push(w, WEFT_FS_ATTRIB, df, full_path(w, d->rel, name), NULL);
     if (m & (IN_MODIFY | IN_CLOSE_WRITE))
-        return push(w, WEFT_FS_MODIFIED, df, full_path(w, d->rel, ev->name),
+        return push(w, WEFT_FS_MODIFIED, df, full_path(w, d->rel, name),
                     NULL);
     return 0;
 }
@@ -784,8 +760,7 @@ static int open_kernel(struct weft_fswatch *w) {
     if (err)
         return err;
     if (w->flags & WEFT_FSWATCH_RECURSIVE) {
-        rel = str_dup("", 0);
-        err = rel ? walk(w, rel, false, true) : -ENOMEM;
+        err = walk(w, str_dup("", 0), false, true);
         if (err)
             return err;
     }
@@ -812,7 +787,6 @@ int weft_fswatch_open(weft_loop_t *loop, const char *path, unsigned flags,
         return -ENOMEM;
     weft__list_init(&w->link);
     w->loop = loop;
-    w->hub = hub;
     w->fd = -1;
     w->flags = flags;
     w->mask = BASE_MASK |

@@ -30,10 +30,9 @@ int weft__proc_test_flags;
 struct weft_proc {
     weft_loop_t *loop;
     pid_t pid;
-    /* What tells us to look: the pidfd, or without pidfds a timerfd that
-     * paces the polls (on the system's clock, so that a virtual clock
-     * does not race through them). Registered as io; -1 once released. */
-    int fd;
+    /* What tells us to look, registered with the loop (io.fd): the pidfd,
+     * or without pidfds a timerfd that paces the polls (on the system's
+     * clock, so that a virtual clock does not race through them). */
     struct weft__io io;
     weft_stream_t *pipes[3];
     bool exited;
@@ -41,7 +40,6 @@ struct weft_proc {
     int rc;
     bool polling; /* fd is the timerfd */
     bool by_pid;  /* waitid(P_PID): no pidfd, or no waitid(P_PIDFD) */
-    bool orphan;  /* freed while running: reap and free on exit */
     bool group;   /* leads its own process group (NEW_SESSION) */
     struct weft__hook close_hook;
     uint64_t poll_ns; /* an orphan's next poll */
@@ -60,7 +58,7 @@ static int waitid_pidfd(weft_proc_t *p, siginfo_t *si) {
         errno = EINVAL; /* as Linux 5.3 says */
         return -1;
     }
-    return waitid((idtype_t)P_PIDFD, (id_t)p->fd, si, WEXITED | WNOHANG);
+    return waitid((idtype_t)P_PIDFD, (id_t)p->io.fd, si, WEXITED | WNOHANG);
 }
 
 /* Collect the exit if it happened. True once exited (or lost). */
@@ -103,14 +101,14 @@ static void poll_arm(weft_proc_t *p, uint64_t ns) {
     memset(&its, 0, sizeof its);
     its.it_value.tv_sec = (time_t)(ns / WEFT__NS_PER_SEC);
     its.it_value.tv_nsec = (long)(ns % WEFT__NS_PER_SEC);
-    if (timerfd_settime(p->fd, 0, &its, NULL) < 0)
+    if (timerfd_settime(p->io.fd, 0, &its, NULL) < 0)
         weft__log(WEFT_LOG_ERROR, "timerfd_settime for child %d: %s",
                   (int)p->pid, strerror(errno));
 }
 
 static void poll_drain(weft_proc_t *p) {
     uint64_t n;
-    ssize_t r = read(p->fd, &n, sizeof n); /* EAGAIN: nothing due */
+    ssize_t r = read(p->io.fd, &n, sizeof n); /* EAGAIN: nothing due */
     (void)r;
 }
 
@@ -119,11 +117,9 @@ static uint64_t backoff(uint64_t ns) {
 }
 
 static void proc_release(weft_proc_t *p) {
-    if (p->fd >= 0) {
-        weft__io_close(p->loop, &p->io);
-        close(p->fd);
-        p->fd = -1;
-    }
+    int fd = p->io.fd;
+    weft__io_close(p->loop, &p->io);
+    close(fd);
     weft__free(p);
 }
 
@@ -184,10 +180,8 @@ static int pidfd_open_(pid_t pid) {
 static int watch_child(weft_proc_t *p) {
     int fd = pidfd_open_(p->pid);
     if (fd >= 0) {
-        if (weft__io_open(p->loop, &p->io, fd) == 0) {
-            p->fd = fd;
+        if (weft__io_open(p->loop, &p->io, fd) == 0)
             return 0;
-        }
         close(fd);
     }
     fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -198,29 +192,30 @@ static int watch_child(weft_proc_t *p) {
         close(fd);
         return err;
     }
-    p->fd = fd;
     p->polling = true;
     p->by_pid = true;
     return 0;
 }
 
-/* Find the program as execvp would (PATH of the parent), and say clearly
- * why it cannot run: posix_spawn reports a failed exec itself, but not
- * everywhere (under valgrind the child just exits 127). */
-static int check_exec(const char *path) {
+/* Say clearly why the program cannot run (dir false: the error exec would
+ * give) or the child cannot enter its directory (dir true: chdir's):
+ * posix_spawn reports a failed exec or chdir itself, but not everywhere
+ * (under valgrind the child just exits 127). */
+static int check_access(const char *path, bool dir) {
     struct stat st;
     if (stat(path, &st) < 0)
         return -errno;
-    if (S_ISDIR(st.st_mode))
-        return -EACCES;
+    bool isdir = S_ISDIR(st.st_mode);
+    if (isdir != dir)
+        return dir ? -ENOTDIR : -EACCES;
     return access(path, X_OK) < 0 ? -errno : 0;
 }
 
-static int find_program(const char *name, char *const *env, char **out) {
-    (void)env;
+/* Find the program as execvp would (PATH of the parent). */
+static int find_program(const char *name, char **out) {
     *out = NULL;
     if (strchr(name, '/')) {
-        int err = check_exec(name);
+        int err = check_access(name, false);
         if (err)
             return err;
         *out = weft__malloc(strlen(name) + 1);
@@ -234,9 +229,8 @@ static int find_program(const char *name, char *const *env, char **out) {
         dirs = "/usr/local/bin:/usr/bin:/bin";
     int err = -ENOENT;
     size_t nl = strlen(name);
-    for (const char *d = dirs; d; d = strchr(d, ':') ? strchr(d, ':') + 1
-                                                     : NULL) {
-        const char *end = strchr(d, ':');
+    for (const char *d = dirs, *end;; d = end + 1) {
+        end = strchr(d, ':');
         size_t dl = end ? (size_t)(end - d) : strlen(d);
         char *cand = weft__malloc(dl + nl + 3);
         if (!cand)
@@ -247,7 +241,7 @@ static int find_program(const char *name, char *const *env, char **out) {
             cand[0] = '.', dl = 1; /* an empty entry is the cwd */
         cand[dl] = '/';
         memcpy(cand + dl + 1, name, nl + 1);
-        int e = check_exec(cand);
+        int e = check_access(cand, false);
         if (e == 0) {
             *out = cand;
             return 0;
@@ -255,16 +249,16 @@ static int find_program(const char *name, char *const *env, char **out) {
         weft__free(cand);
         if (e == -EACCES)
             err = -EACCES; /* found, but not runnable: say so */
+        if (!end)
+            return err;
     }
-    return err;
 }
 
 struct plan {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    int parent_end[3];       /* our end of each pipe, or -1 */
-    int child_end[3];        /* closed in the parent after the spawn */
-    int dup_fd[3];
+    int parent_end[3]; /* our end of each pipe, or -1 */
+    int child_end[3];  /* closed in the parent after the spawn */
 };
 
 static int add_stream(struct plan *pl, int which, int mode, int fd) {
@@ -356,48 +350,27 @@ int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
         err = -(posix_spawnattr_setsigmask(&pl.attr, &none) ||
                 posix_spawnattr_setsigdefault(&pl.attr, &all) ||
                 posix_spawnattr_setflags(&pl.attr, flags));
-    if (err) {
-        close_plan(&pl, true);
-        return err;
-    }
+    if (!err && o->cwd) /* said by the spawn too, but not everywhere */
+        err = check_access(o->cwd, true);
     char *path = NULL;
-    if (o->cwd) { /* said by the spawn too, but not everywhere */
-        struct stat st;
-        if (stat(o->cwd, &st) < 0)
-            err = -errno;
-        else if (!S_ISDIR(st.st_mode))
-            err = -ENOTDIR;
-        else if (access(o->cwd, X_OK) < 0)
-            err = -errno;
-        if (err) {
-            close_plan(&pl, true);
-            return err;
-        }
-    }
-    err = find_program(argv[0], o->env, &path);
-    if (err) {
-        close_plan(&pl, true);
-        return err;
-    }
-    weft_proc_t *p = weft__calloc(1, sizeof *p);
-    if (!p) {
-        weft__free(path);
-        close_plan(&pl, true);
-        return -ENOMEM;
-    }
-    p->loop = loop;
-    p->fd = -1;
-    p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
+    if (!err)
+        err = find_program(argv[0], &path);
+    weft_proc_t *p = NULL;
+    if (!err && !(p = weft__calloc(1, sizeof *p)))
+        err = -ENOMEM;
     /* The child's exec failure comes back as the result (glibc >= 2.24
      * spawns with CLONE_VFORK and reports it). */
-    err = -posix_spawn(&p->pid, path, &pl.fa, &pl.attr, (char *const *)argv,
-                       o->env ? o->env : environ);
+    if (!err)
+        err = -posix_spawn(&p->pid, path, &pl.fa, &pl.attr,
+                           (char *const *)argv, o->env ? o->env : environ);
     weft__free(path);
     if (err) {
         close_plan(&pl, true);
         weft__free(p);
         return err;
     }
+    p->loop = loop;
+    p->group = (o->flags & WEFT_PROC_NEW_SESSION) != 0;
     close_plan(&pl, false);
     err = watch_child(p);
     if (err) { /* we could never tell when it exits: undo the start */
@@ -484,16 +457,19 @@ int weft_proc_close_stdin(weft_proc_t *p) {
     return err;
 }
 
-int weft_proc_returncode(weft_proc_t *p, int *rc) {
-    if (!p)
-        return -EINVAL;
-    if (!try_reap(p))
-        return -EAGAIN;
+/* The outcome of a reaped process. */
+static int exit_status(const weft_proc_t *p, int *rc) {
     if (p->lost)
         return -ECHILD;
     if (rc)
         *rc = p->rc;
     return 0;
+}
+
+int weft_proc_returncode(weft_proc_t *p, int *rc) {
+    if (!p)
+        return -EINVAL;
+    return try_reap(p) ? exit_status(p, rc) : -EAGAIN;
 }
 
 int weft_proc_wait(weft_proc_t *p, int *rc) {
@@ -517,11 +493,7 @@ int weft_proc_wait(weft_proc_t *p, int *rc) {
         if (err < 0)
             return err;
     }
-    if (p->lost)
-        return -ECHILD;
-    if (rc)
-        *rc = p->rc;
-    return 0;
+    return exit_status(p, rc);
 }
 
 int weft_proc_send_signal(weft_proc_t *p, int sig) {
@@ -537,8 +509,8 @@ int weft_proc_send_signal(weft_proc_t *p, int sig) {
         return -ESRCH; /* the pid may belong to someone else by now */
     /* Not reaped, so the pid is still ours. */
 #ifdef SYS_pidfd_send_signal
-    if (!p->polling && p->fd >= 0 &&
-        syscall(SYS_pidfd_send_signal, p->fd, sig, NULL, 0) == 0)
+    if (!p->polling &&
+        syscall(SYS_pidfd_send_signal, p->io.fd, sig, NULL, 0) == 0)
         return 0;
 #endif
     return kill(p->pid, sig) < 0 ? -errno : 0;
@@ -650,7 +622,6 @@ void weft_proc_free(weft_proc_t *p) {
         return;
     }
     /* Still running: reap it when it exits, so it does not stay a zombie. */
-    p->orphan = true;
     weft__hook_add(p->loop, &p->close_hook, WEFT__PHASE_FREE - 1,
                    proc_loop_closing);
     p->io.notify = orphan_notify;
