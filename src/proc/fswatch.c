@@ -103,12 +103,9 @@ static void hub_close(weft_loop_t *loop, struct weft__hook *h);
 static void hub_free(weft_loop_t *loop, struct weft__hook *h);
 
 static struct fs_hub *hub_get(weft_loop_t *loop) {
-    struct weft__list *pos;
-    for (pos = loop->hooks.next; pos != &loop->hooks; pos = pos->next) {
-        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook, link);
-        if (h->fn == hub_close)
-            return WEFT__CONTAINER_OF(h, struct fs_hub, close_hook);
-    }
+    struct weft__hook *h = weft__hook_find(loop, hub_close);
+    if (h)
+        return WEFT__CONTAINER_OF(h, struct fs_hub, close_hook);
     struct fs_hub *hub = weft__calloc(1, sizeof *hub);
     if (!hub)
         return NULL;

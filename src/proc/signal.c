@@ -198,13 +198,8 @@ static void hub_free(weft_loop_t *loop, struct weft__hook *h);
 
 /* The hub hangs off the loop's hooks: find it by its close function. */
 static struct sig_hub *hub_find(weft_loop_t *loop) {
-    struct weft__list *pos;
-    for (pos = loop->hooks.next; pos != &loop->hooks; pos = pos->next) {
-        struct weft__hook *h = WEFT__CONTAINER_OF(pos, struct weft__hook, link);
-        if (h->fn == hub_close)
-            return WEFT__CONTAINER_OF(h, struct sig_hub, close_hook);
-    }
-    return NULL;
+    struct weft__hook *h = weft__hook_find(loop, hub_close);
+    return h ? WEFT__CONTAINER_OF(h, struct sig_hub, close_hook) : NULL;
 }
 
 static void dispatch(struct sig_hub *hub, uint64_t bits);
