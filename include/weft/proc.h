@@ -58,15 +58,17 @@ typedef struct weft_proc_opts {
     weft_stream_opts_t stream; /* options of the pipe streams */
 } weft_proc_opts_t;
 
-/* Start argv[0] (searched in PATH) with arguments argv (NULL-terminated).
+/* Start argv[0] with arguments argv (NULL-terminated); a name without a
+ * slash is searched in this process's PATH (not in opts->env's).
  * Returns 0 with the process in *out, owned by the caller (weft_proc_free),
  * or an error of the start itself: -ENOENT (no such program), -EACCES
  * (not executable), -ENOEXEC, -ENOTDIR/-ENOENT for a bad cwd, -EINVAL
  * (empty argv, unknown mode or flag, WEFT_PROC_STDOUT for stdin or
  * stdout), -EBADF (WEFT_PROC_FD with a negative or closed descriptor),
  * -EMFILE, -ENOMEM, -EPERM (foreign thread). If the child started but
- * weft could not open what watches its exit, or wrap a pipe in a stream,
- * the child is killed and reaped and that error is returned. *out is NULL
+ * weft could not open what watches its exit (a pidfd, or a timerfd where
+ * there is none: -EMFILE, -ENFILE, -ENOMEM, -ENOSPC) or wrap a pipe in a
+ * stream, the child is killed and reaped and that error is returned. *out is NULL
  * on failure. From the loop's thread (a task or not); it does not wait. */
 WEFT_EXPORT int weft_proc_exec(weft_loop_t *loop, weft_proc_t **out,
                                const char *const *argv,

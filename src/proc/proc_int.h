@@ -1,5 +1,5 @@
-/* Internal: what the proc module (signals, file watching) shares with the
- * rest of weft. */
+/* Internal: what the proc module (subprocesses, signals, file watching)
+ * shares with the rest of weft and with its tests. */
 #ifndef WEFT_PROC_INT_H
 #define WEFT_PROC_INT_H
 
@@ -10,7 +10,9 @@
 /* Loop close phase of this module: after the tasks were cancelled and
  * drained (the waits of signals and watchers are gone), before the
  * executor stops. Kernel objects (eventfds, inotify fds, dispositions) are
- * released here; memory the user may still name at WEFT__PHASE_FREE. */
+ * released here; memory the user may still name at WEFT__PHASE_FREE.
+ * (A freed subprocess still running is watched until its hook at
+ * WEFT__PHASE_FREE - 1, the last chance to reap it before the loop goes.) */
 #define WEFT__PHASE_PROC (WEFT__PHASE_TASKS + 5)
 
 /* weft_run's WEFT_RUN_SIGNALS (src/task/run.c). weft_run is asyncio.run:
