@@ -51,7 +51,6 @@ static struct weft__exec *exec_get(weft_loop_t *loop) {
     }
     ex->loop = loop;
     ex->done_tail = &ex->done_head;
-    weft__list_init(&ex->inflight);
     weft__hook_add(loop, &ex->close_hook, WEFT__PHASE_EXEC, exec_close);
     weft__hook_add(loop, &ex->free_hook, WEFT__PHASE_FREE, exec_free);
     return ex;
@@ -111,7 +110,6 @@ void weft__exec_finished(struct weft__job *j, int status, void *value,
 
 /* Loop thread: the job is off the pool; drop what it holds. */
 static void job_retire(struct weft__job *j) {
-    weft__list_remove(&j->lnode);
     j->ex->ninflight--;
     j->ex->loop->posts_expected--;
     weft__pool_unref(j->pool);
@@ -247,13 +245,11 @@ int weft_run_in_executor_opts(weft_loop_t *loop, weft_job_fn fn, void *arg,
     j->detached = out == NULL;
     weft__pool_ref(pool);
     /* In flight before it is queued: a worker may finish it at once (the
-     * loop thread delivers it later, but it must be on the list by then). */
-    weft__list_push_back(&ex->inflight, &j->lnode);
+     * loop thread delivers it later, but it must be counted by then). */
     ex->ninflight++;
     loop->posts_expected++;
     err = weft__pool_enqueue(pool, j);
     if (err) {
-        weft__list_remove(&j->lnode);
         ex->ninflight--;
         loop->posts_expected--;
         weft__pool_unref(pool);

@@ -10,8 +10,8 @@
  *              thread counts, the shutdown flags;
  *   ex->mu     a loop's list of finished jobs (workers append, the loop
  *              thread takes the whole list), `posted`, `posters`;
- *   loop thread only: the future, job->lnode (the loop's jobs in flight),
- *              job->cancel_req, ex->ninflight;
+ *   loop thread only: the future, job->cancel_req, ex->ninflight (the
+ *              loop's jobs in flight);
  *   worker -> loop: job->status, value and ran are written by the worker
  *              before it appends the job under ex->mu, read by the loop
  *              thread after it took the list under ex->mu.
@@ -39,7 +39,6 @@ struct weft__exec;
 struct weft__job {
     struct weft_future fut;     /* loop jobs: first, so a job is a future */
     struct weft__list qnode;    /* in the pool's queue (pool->mu) */
-    struct weft__list lnode;    /* in the loop's jobs in flight */
     struct weft__job *done_next; /* in the loop's finished list (ex->mu) */
     weft_job_fn fn;
     void *arg;
@@ -102,8 +101,7 @@ struct weft__exec {
      * touches the state, which the close may free next). */
     unsigned posters;
     bool closing;                  /* the loop is closing (mu) */
-    struct weft__list inflight;    /* loop thread: weft__job.lnode */
-    size_t ninflight;
+    size_t ninflight;              /* jobs in flight (loop thread) */
     weft_pool_t *dflt;             /* the default pool, owned */
     bool closed;                   /* no more jobs (loop thread) */
 };

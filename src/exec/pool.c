@@ -265,7 +265,6 @@ int weft_pool_submit(weft_pool_t *p, weft_job_fn fn, void *arg,
     if (!j)
         return -ENOMEM;
     weft__list_init(&j->qnode);
-    weft__list_init(&j->lnode);
     j->fn = fn;
     j->arg = arg;
     j->done = done;
