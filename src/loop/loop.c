@@ -516,6 +516,18 @@ static int64_t poll_timeout(const weft_loop_t *loop) {
     return min <= loop->now ? 0 : (int64_t)(min - loop->now);
 }
 
+/* Nothing is ready, and nothing the loop knows of can make anything ready
+ * again: no timer that will ever fire, no task waiting for I/O, no
+ * executor job in flight, no call queued by another thread. Parked tasks
+ * stay parked unless a thread of the program's own posts to the loop. */
+bool weft__loop_stalled(const weft_loop_t *loop) {
+    return !loop->rq->head && loop->io_waiters == 0 &&
+           loop->posts_expected == 0 &&
+           !atomic_load_explicit(&loop->tsq.pending, memory_order_acquire) &&
+           (weft__heap_empty(&loop->timers) ||
+            weft__heap_min(&loop->timers) >= WEFT__NS_INF);
+}
+
 /* About to sleep: give back memory a past burst left (stack chunks no
  * task uses), at most once a second. */
 static void idle_trim(weft_loop_t *loop) {

@@ -246,6 +246,9 @@ struct weft__hook *weft__hook_find(weft_loop_t *loop,
                                    void (*fn)(weft_loop_t *,
                                               struct weft__hook *));
 
+/* Nothing the loop knows of can make a task ready any more (loop.c):
+ * the task layer's close ends shielded waits then (src/task/task.c). */
+bool weft__loop_stalled(const weft_loop_t *loop);
 /* Run one iteration (used by close to drain). */
 void weft__loop_run_once(weft_loop_t *loop);
 /* Enter/leave the running state on this thread: -EBUSY if a loop runs. */

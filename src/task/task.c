@@ -676,19 +676,6 @@ static void cancel_all(struct weft__tasks *ts) {
     }
 }
 
-/* Nothing is ready, and nothing the loop knows of can make anything ready
- * again: no timer that will ever fire, no task waiting for I/O, no
- * executor job in flight, no call queued by another thread. The tasks
- * still alive stay parked unless a thread of the program's own posts to
- * the loop, which the close does not wait for. */
-static bool nothing_can_happen(weft_loop_t *loop) {
-    return !loop->rq->head && loop->io_waiters == 0 &&
-           loop->posts_expected == 0 &&
-           !atomic_load_explicit(&loop->tsq.pending, memory_order_acquire) &&
-           (weft__heap_empty(&loop->timers) ||
-            weft__heap_min(&loop->timers) >= WEFT__NS_INF);
-}
-
 /* The close is stuck: the cancelled tasks that are still parked in an
  * interruptible wait are there because a shield holds it, and nothing can
  * complete those waits any more. Say which, and end them with -ECANCELED
@@ -725,7 +712,7 @@ static void tasks_close(weft_loop_t *loop, struct weft__hook *h) {
      * the loop would sleep forever, so those waits are ended instead. */
     cancel_all(ts);
     while (ts->nlive > 0) {
-        if (nothing_can_happen(loop))
+        if (weft__loop_stalled(loop))
             interrupt_stuck(ts);
         weft__loop_run_once(loop);
     }
