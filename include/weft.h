@@ -12,6 +12,7 @@
  *   proc.h    subprocesses with pipes as streams
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
+ *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -28,5 +29,6 @@
 #include "weft/proc.h"
 #include "weft/signal.h"
 #include "weft/fswatch.h"
+#include "weft/http1.h"
 
 #endif

@@ -30,13 +30,15 @@ extern "C" {
 /* The library's version as "MAJOR.MINOR.PATCH". Static storage. */
 WEFT_EXPORT const char *weft_version(void);
 
-/* weft's own error codes, for failures errno has no name for (so far, DNS
- * resolution, weft/dns.h, and TLS, weft/tls.h). They are negative like the
- * others and lie in -3000..-3199, a range errno values never reach (Linux's
- * stay below 200),
- * so a code is either an errno or one of these. weft_strerror() and
- * weft_err_name() know them: weft_err_name(WEFT_EAI_NONAME) is
- * "EAI_NONAME". The list is X(NAME, value, description). */
+/* weft's own error codes, for failures errno has no name for: DNS
+ * resolution (weft/dns.h, -3000..-3099), TLS (weft/tls.h, -3100..-3199)
+ * and HTTP/1.1 messages that break a rule of RFC 9112 or 9110
+ * (weft/http1.h, -3200..-3299, each named after the rule). They are
+ * negative like the others and lie in -3000..-3299, a range errno values
+ * never reach (Linux's stay below 200), so a code is either an errno or
+ * one of these. weft_strerror() and weft_err_name() know them:
+ * weft_err_name(WEFT_EAI_NONAME) is "EAI_NONAME". The list is X(NAME,
+ * value, description). */
 #define WEFT_ERR_MAP(X)                                                        \
     X(EAI_NONAME, -3001, "Host not found")                                     \
     X(EAI_NODATA, -3002, "No address associated with host name")               \
@@ -48,7 +50,44 @@ WEFT_EXPORT const char *weft_version(void);
     X(ETLS, -3100, "TLS failure")                                              \
     X(ETLS_UNTRUSTED, -3101, "TLS certificate not trusted")                    \
     X(ETLS_EXPIRED, -3102, "TLS certificate expired or not yet valid")         \
-    X(ETLS_HOSTNAME, -3103, "TLS certificate does not match the name")
+    X(ETLS_HOSTNAME, -3103, "TLS certificate does not match the name")         \
+    X(EHTTP_BAD_START_LINE, -3200, "Malformed HTTP request or status line")    \
+    X(EHTTP_BAD_METHOD, -3201, "HTTP method is not a token")                   \
+    X(EHTTP_BAD_TARGET, -3202, "Invalid byte in the HTTP request target")      \
+    X(EHTTP_BAD_VERSION, -3203, "Malformed HTTP version")                      \
+    X(EHTTP_UNSUPPORTED_VERSION, -3204, "HTTP version not supported")          \
+    X(EHTTP_BAD_STATUS, -3205, "Invalid HTTP status code")                     \
+    X(EHTTP_BAD_REASON, -3206, "Invalid byte in the HTTP reason phrase")       \
+    X(EHTTP_LINE_TOO_LONG, -3207, "HTTP request or status line too long")      \
+    X(EHTTP_HEAD_TOO_LARGE, -3208, "HTTP header section too large")            \
+    X(EHTTP_TOO_MANY_FIELDS, -3209, "Too many HTTP header fields")             \
+    X(EHTTP_BAD_FIELD_NAME, -3210, "HTTP field name is not a token")           \
+    X(EHTTP_SPACE_BEFORE_COLON, -3211,                                         \
+      "Whitespace between an HTTP field name and its colon")                   \
+    X(EHTTP_BAD_FIELD_VALUE, -3212, "Invalid byte in an HTTP field value")     \
+    X(EHTTP_OBS_FOLD, -3213, "HTTP field value folded over lines (obs-fold)")  \
+    X(EHTTP_SPACE_AFTER_START_LINE, -3214,                                     \
+      "Whitespace before the first HTTP field line")                           \
+    X(EHTTP_BARE_CR, -3215, "CR not followed by LF in an HTTP message")        \
+    X(EHTTP_BARE_LF, -3216, "LF not preceded by CR in an HTTP message")        \
+    X(EHTTP_DUP_HOST, -3217, "More than one Host field")                       \
+    X(EHTTP_BAD_LENGTH, -3218, "Content-Length is not a number")               \
+    X(EHTTP_DIFFERENT_LENGTHS, -3219, "Content-Length values differ")          \
+    X(EHTTP_LENGTH_WITH_TE, -3220,                                             \
+      "Content-Length together with Transfer-Encoding")                        \
+    X(EHTTP_TE_NOT_CHUNKED, -3221,                                             \
+      "Transfer-Encoding does not end with chunked")                           \
+    X(EHTTP_TE_CHUNKED_TWICE, -3222, "Transfer-Encoding names chunked twice")  \
+    X(EHTTP_BAD_TE, -3223, "Malformed Transfer-Encoding")                      \
+    X(EHTTP_TE_HTTP10, -3224, "Transfer-Encoding in an HTTP/1.0 request")      \
+    X(EHTTP_TE_UNSUPPORTED, -3225, "Transfer coding not implemented")          \
+    X(EHTTP_BAD_CHUNK_SIZE, -3226, "Invalid HTTP chunk size")                  \
+    X(EHTTP_CHUNK_SIZE_OVERFLOW, -3227, "HTTP chunk size too large")           \
+    X(EHTTP_BAD_CHUNK_EXT, -3228, "Invalid HTTP chunk extension")              \
+    X(EHTTP_CHUNK_EXT_TOO_LONG, -3229, "HTTP chunk extensions too long")       \
+    X(EHTTP_BAD_CHUNK_END, -3230, "HTTP chunk data not followed by CRLF")      \
+    X(EHTTP_TRAILER_TOO_LARGE, -3231, "HTTP trailer section too large")        \
+    X(EHTTP_TRUNCATED, -3232, "HTTP message cut short by the end of input")
 
 #define WEFT__ERR_ENUM(name, value, text) WEFT_##name = (value),
 enum { WEFT_ERR_MAP(WEFT__ERR_ENUM) };
