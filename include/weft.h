@@ -13,6 +13,7 @@
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
+ *   web.h     an HTTP server in the style of aiohttp.web
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -30,5 +31,6 @@
 #include "weft/signal.h"
 #include "weft/fswatch.h"
 #include "weft/http1.h"
+#include "weft/web.h"
 
 #endif

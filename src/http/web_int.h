@@ -94,9 +94,11 @@ struct arena_blk {
  * connection keeps resident anyway; more blocks come from the heap and go
  * when the request ends. */
 struct arena {
-    char *base;
+    char *base; /* the block allocations come from now */
     size_t cap, used;
-    struct arena_blk *more;
+    char *first; /* the stack block */
+    size_t first_cap;
+    struct arena_blk *more; /* heap blocks, newest first */
 };
 
 void *weft__arena_alloc(struct arena *a, size_t size);
@@ -125,8 +127,12 @@ struct weft_web_response {
     int64_t content_length; /* for a stream; -1: unknown */
     const weft_web_filter_t *filter;
     void *fstate;
-    bool prepared, chunked, eof, close_after; /* close_after: the end of
-                                                 the body is the close */
+    bool prepared, chunked, eof;
+    bool close_after;  /* the end of the body is the close (HTTP/1.0) */
+    bool stream;       /* prepared by weft_web_prepare: a stream */
+    bool signalled;    /* on_response_prepare ran */
+    bool filter_done;  /* a bytes body went through the filter */
+    bool has_date, has_server, has_connection; /* set by the user */
     uint64_t bytes, written; /* body bytes sent (after filter); promised
                                 content length progress */
 };
@@ -162,8 +168,12 @@ struct weft_web_request {
     const char **match_vals; /* decoded copies, made on demand */
     /* body */
     enum framing framing;
-    uint64_t remaining;      /* FRAME_LENGTH: bytes left */
     int64_t content_length;
+    weft_http1_body_t dec;
+    uint64_t body_read;      /* body bytes decoded so far */
+    const void *pend;        /* decoded, not yet given to weft_web_read */
+    size_t pend_len;
+    bool head_consumed;      /* the head was copied out of the stream */
     bool expect_continue, continue_sent, body_started, body_done;
     bool body_whole;
     const void *body;
@@ -210,7 +220,7 @@ struct weft_web_runner {
     struct weft__list conns;
     size_t nconns;
     uint64_t nreq;
-    bool setup, started_ok, shutting_down, shut_down;
+    bool setup, started_ok, shutting_down, shut_down, free_when_done;
     struct weft__wait *drained; /* shutdown, waiting for the conns */
     size_t nctx_started;
 };
@@ -228,6 +238,10 @@ int weft__web_error_response(weft_web_request_t *req, int status);
 
 /* The cached "Date: ...\r\n" line of this thread (37 bytes). */
 const char *weft__web_date(weft_loop_t *loop);
+
+/* Copy the head out of the stream's buffer (before reading the body or
+ * handing the stream over). 0 or -ENOMEM. */
+int weft__web_head_out(weft_web_request_t *req);
 
 /* Skip what is left of the request body, up to limit bytes (false: more,
  * or an error: close the connection). */
