@@ -13,6 +13,8 @@
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
+ *   httpmsg.h HTTP message helpers: URLs, targets, percent-encoding,
+ *             query strings, header fields, cookies, dates
  *   web.h     an HTTP server in the style of aiohttp.web
  */
 #ifndef WEFT_H
@@ -31,6 +33,7 @@
 #include "weft/signal.h"
 #include "weft/fswatch.h"
 #include "weft/http1.h"
+#include "weft/httpmsg.h"
 #include "weft/web.h"
 
 #endif
