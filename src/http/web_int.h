@@ -79,9 +79,6 @@ int weft__web_app_freeze(weft_web_app_t *app);
 weft_web_app_t *weft__web_app_for(weft_web_app_t *root, const char *path,
                                   size_t len);
 
-/* Whether s[0, n) is a token (RFC 9110: methods, header names). */
-bool weft__web_token(const char *s, size_t n);
-
 /* ---- the arena ---------------------------------------------------------------- */
 
 struct arena_blk {

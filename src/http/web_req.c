@@ -6,10 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/un.h>
 
 #include "web_int.h"
+#include "weft/httpmsg.h"
 
 /* ---- the arena ------------------------------------------------------------------ */
 
@@ -165,23 +165,16 @@ bool weft_web_keep_alive(const weft_web_request_t *req) {
     return req && req->keep_alive && !req->close;
 }
 
-/* SHIM until weft/httpmsg.h's case-insensitive lookup lands. */
-static bool name_eq(weft_span_t a, const char *b, size_t blen) {
-    return a.len == blen && strncasecmp(a.ptr, b, blen) == 0;
-}
-
 int weft_web_header(const weft_web_request_t *req, const char *name,
                     weft_span_t *value) {
     if (!req || !name)
         return -EINVAL;
-    size_t n = strlen(name);
-    for (size_t i = 0; i < req->nfields; i++)
-        if (name_eq(req->fields[i].name, name, n)) {
-            if (value)
-                *value = req->fields[i].value;
-            return 0;
-        }
-    return -ENOENT;
+    ssize_t i = weft_http_field_find(req->fields, req->nfields, name, 0);
+    if (i < 0)
+        return -ENOENT;
+    if (value)
+        *value = req->fields[i].value;
+    return 0;
 }
 
 size_t weft_web_headers(const weft_web_request_t *req,
@@ -293,83 +286,32 @@ weft_web_conn_t *weft_web_request_conn(weft_web_request_t *req) {
     return req ? req->conn : NULL;
 }
 
-/* SHIM until weft/httpmsg.h lands: its query and cookie parsers replace
- * these two. */
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static char *form_decode(weft_web_request_t *req, const char *s, size_t n) {
-    char *d = weft_web_alloc(req, n + 1);
-    if (!d)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            d[j++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-                   hexval(s[i + 2]) >= 0) {
-            d[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            d[j++] = s[i];
-        }
-    }
-    d[j] = '\0';
-    return d;
-}
-
 const char *weft_web_query(weft_web_request_t *req, const char *name) {
     if (!req || !name)
         return NULL;
-    size_t nlen = strlen(name);
-    const char *p = req->query.ptr, *end = p + req->query.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        const char *ke = eq ? eq : e;
-        char *key = form_decode(req, p, (size_t)(ke - p));
-        if (!key)
-            return NULL;
-        if (strlen(key) == nlen && !memcmp(key, name, nlen))
-            return eq ? form_decode(req, eq + 1, (size_t)(e - eq - 1))
-                      : weft_web_strndup(req, "", 0);
-        p = e + 1;
-    }
-    return NULL;
+    size_t cap = req->query.len + 1;
+    char *out = weft_web_alloc(req, cap);
+    if (!out)
+        return NULL;
+    ssize_t n = weft_query_get(req->query.ptr, req->query.len, name, out,
+                               cap);
+    return n >= 0 ? out : NULL;
 }
 
 const char *weft_web_cookie(weft_web_request_t *req, const char *name) {
     if (!req || !name)
         return NULL;
-    size_t nlen = strlen(name);
-    for (size_t i = 0; i < req->nfields; i++) {
-        if (!name_eq(req->fields[i].name, "Cookie", 6))
-            continue;
-        const char *p = req->fields[i].value.ptr;
-        const char *end = p + req->fields[i].value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *e = semi ? semi : end;
-            const char *eq = memchr(p, '=', (size_t)(e - p));
-            if (eq && (size_t)(eq - p) == nlen && !memcmp(p, name, nlen)) {
-                const char *v = eq + 1;
-                size_t vl = (size_t)(e - v);
-                while (vl && v[vl - 1] == ' ')
-                    vl--;
-                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-                    v++;
-                    vl -= 2;
-                }
-                return weft_web_strndup(req, v, vl);
+    ssize_t i = -1;
+    while ((i = weft_http_field_find(req->fields, req->nfields, "Cookie",
+                                     (size_t)(i + 1))) >= 0) {
+        weft_span_t v;
+        const weft_span_t *f = &req->fields[i].value;
+        if (weft_cookie_get(f->ptr, f->len, name, &v) == 0) {
+            if (v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"') {
+                v.ptr++;
+                v.len -= 2;
             }
-            p = e + 1;
+            return weft_web_strndup(req, v.ptr, v.len);
         }
     }
     return NULL;

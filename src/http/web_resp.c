@@ -9,6 +9,7 @@
 
 #include "../loop/loop_int.h"
 #include "web_int.h"
+#include "weft/httpmsg.h"
 
 #define SMALL_BODY 16384      /* copied after the head: one write */
 #define SEND_PIECE (1u << 20) /* each piece of a big body within send_timeout */
@@ -24,26 +25,13 @@ static WEFT__TLS struct {
     char line[48];
 } date_cache;
 
-/* SHIM until weft/httpmsg.h's IMF-fixdate writer lands. */
-static void imf_fixdate(time_t t, char out[40]) {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
-                                    "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
-                                       "May", "Jun", "Jul", "Aug",
-                                       "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-             days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 const char *weft__web_date(weft_loop_t *loop) {
     uint64_t sec = loop->now / WEFT__NS_PER_SEC;
     if (!date_cache.made || sec != date_cache.sec) {
-        char d[40];
-        imf_fixdate(time(NULL), d);
-        snprintf(date_cache.line, sizeof date_cache.line, "Date: %s\r\n", d);
+        memcpy(date_cache.line, "Date: ", 6);
+        weft_http_date_write(date_cache.line + 6, WEFT_HTTP_DATE_LEN + 1,
+                             time(NULL));
+        memcpy(date_cache.line + 6 + WEFT_HTTP_DATE_LEN, "\r\n", 3);
         date_cache.sec = sec;
         date_cache.made = true;
     }
@@ -119,7 +107,7 @@ static int check_field(const weft_web_response_t *resp, const char *name,
     if (resp->prepared)
         return -EALREADY;
     size_t n = strlen(name);
-    if (!weft__web_token(name, n) || !value_ok(value, strlen(value))) {
+    if (!weft_http_is_token(name, n) || !value_ok(value, strlen(value))) {
         weft__log(WEFT_LOG_WARN, "%s: '%s' is not a valid field name, or "
                                  "its value holds CR, LF or another "
                                  "control character",
@@ -226,55 +214,48 @@ int weft_web_set_content_type(weft_web_response_t *resp, const char *type,
 
 /* ---- cookies ------------------------------------------------------------------------ */
 
-static bool cookie_octets(const char *v) {
-    for (; *v; v++) {
-        unsigned char c = (unsigned char)*v;
-        if (c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == ';' ||
-            c == '\\')
-            return false;
-    }
-    return true;
-}
-
-static bool attr_ok(const char *v) {
-    for (; v && *v; v++)
-        if ((unsigned char)*v < 0x20 || *v == ';' || *v == 0x7f)
-            return false;
-    return true;
-}
-
 int weft_web_set_cookie(weft_web_response_t *resp, const char *name,
                         const char *value, const weft_web_cookie_opts_t *o) {
-    if (!resp || !name || !value || !weft__web_token(name, strlen(name)) ||
-        !cookie_octets(value) || (o && (!attr_ok(o->path) ||
-                                        !attr_ok(o->domain))))
+    if (!resp || !name || !value)
         return -EINVAL;
     if (resp->prepared)
         return -EALREADY;
-    weft_web_request_t *req = resp->req;
-    char *v = weft_web_sprintf(req, "%s=%s", name, value);
-    if (o && v && o->domain)
-        v = weft_web_sprintf(req, "%s; Domain=%s", v, o->domain);
-    if (o && v && o->path)
-        v = weft_web_sprintf(req, "%s; Path=%s", v, o->path);
-    if (o && v && o->expires) {
-        char d[40];
-        imf_fixdate((time_t)o->expires, d);
-        v = weft_web_sprintf(req, "%s; Expires=%s", v, d);
+    weft_set_cookie_t c = {.name = {name, strlen(name)},
+                           .value = {value, strlen(value)}};
+    if (o) {
+        if (o->domain)
+            c.domain = (weft_span_t){o->domain, strlen(o->domain)};
+        if (o->path)
+            c.path = (weft_span_t){o->path, strlen(o->path)};
+        if (o->expires) {
+            c.expires = (time_t)o->expires;
+            c.flags |= WEFT_COOKIE_EXPIRES;
+        }
+        if (o->max_age) {
+            c.max_age = o->max_age < 0 ? 0 : o->max_age;
+            c.flags |= WEFT_COOKIE_MAX_AGE;
+        }
+        if (o->secure)
+            c.flags |= WEFT_COOKIE_SECURE;
+        if (o->http_only)
+            c.flags |= WEFT_COOKIE_HTTPONLY;
+        c.samesite = o->same_site == WEFT_WEB_SAMESITE_STRICT ? WEFT_SAMESITE_STRICT
+                     : o->same_site == WEFT_WEB_SAMESITE_LAX  ? WEFT_SAMESITE_LAX
+                     : o->same_site == WEFT_WEB_SAMESITE_NONE ? WEFT_SAMESITE_NONE
+                                                              : WEFT_SAMESITE_UNSET;
     }
-    if (o && v && o->max_age)
-        v = weft_web_sprintf(req, "%s; Max-Age=%lld", v,
-                             o->max_age < 0 ? 0LL : (long long)o->max_age);
-    if (o && v && o->secure)
-        v = weft_web_sprintf(req, "%s; Secure", v);
-    if (o && v && o->http_only)
-        v = weft_web_sprintf(req, "%s; HttpOnly", v);
-    if (o && v && o->same_site)
-        v = weft_web_sprintf(req, "%s; SameSite=%s", v,
-                             o->same_site == WEFT_WEB_SAMESITE_STRICT ? "Strict"
-                             : o->same_site == WEFT_WEB_SAMESITE_NONE ? "None"
-                                                                      : "Lax");
-    return v ? add_field(resp, "Set-Cookie", v) : -ENOMEM;
+    char probe[512];
+    ssize_t n = weft_set_cookie_write(probe, sizeof probe, &c);
+    if (n >= 0)
+        return add_field(resp, "Set-Cookie", probe);
+    if (n != -ENOSPC)
+        return -EINVAL;
+    size_t cap = 512 + c.name.len + c.value.len + c.domain.len + c.path.len;
+    char *buf = weft_web_alloc(resp->req, cap);
+    if (!buf)
+        return -ENOMEM;
+    n = weft_set_cookie_write(buf, cap, &c);
+    return n >= 0 ? add_field(resp, "Set-Cookie", buf) : -EINVAL;
 }
 
 int weft_web_del_cookie(weft_web_response_t *resp, const char *name,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "web_int.h"
+#include "weft/httpmsg.h"
 #include "weft/tls.h"
 
 #define FIELDS_ON_STACK 100
@@ -80,6 +81,12 @@ static int not_found(weft_web_request_t *req, void *arg) {
     return WEFT_WEB_HTTP(404);
 }
 
+static int options_star(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    int err = weft_web_set_status(&req->resp, 204, NULL);
+    return err ? err : weft_web_body_ref(&req->resp, "", 0);
+}
+
 /* "GET, HEAD, POST" from the router's list; HEAD goes with GET. */
 static char *allow_list(weft_web_request_t *req, bool options) {
     const struct wr_match *m = &req->match;
@@ -123,100 +130,47 @@ static int not_allowed(weft_web_request_t *req, void *arg) {
 
 /* ---- the request target ------------------------------------------------------------- */
 
-/* SHIM until weft/httpmsg.h lands: its target parser and path decoder
- * (percent-decoding, dot segments, %2F kept) replace this. Returns 0 or
- * WEFT_WEB_HTTP(400). */
-static int hexv(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int decode_path(weft_web_request_t *req) {
-    const char *p = req->raw_path.ptr;
-    size_t n = req->raw_path.len;
-    char *d = weft__arena_alloc(&req->conn->arena, n + 1);
-    if (!d)
-        return -ENOMEM;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return WEFT_WEB_HTTP(400);
-            int hi = hexv(p[i + 1]), lo = hexv(p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return WEFT_WEB_HTTP(400);
-            c = (char)(hi * 16 + lo);
-            i += 2;
-            if (c == '/') { /* kept encoded: it may not split a segment */
-                d[j++] = '%', d[j++] = '2', d[j++] = 'F';
-                continue;
-            }
-            if (c == '\0')
-                return WEFT_WEB_HTTP(400);
-        }
-        d[j++] = c;
-        /* Remove dot segments as they complete ("/a/./b", "/a/../b"). */
-        if (c == '/' || i + 1 == n) {
-            size_t end = c == '/' ? j - 1 : j; /* segment end */
-            size_t start = end;
-            while (start > 0 && d[start - 1] != '/')
-                start--;
-            size_t len = end - start;
-            if (len == 1 && d[start] == '.') {
-                j = start;
-            } else if (len == 2 && d[start] == '.' && d[start + 1] == '.') {
-                size_t up = start > 1 ? start - 1 : 0;
-                while (up > 0 && d[up - 1] != '/')
-                    up--;
-                j = up > 0 ? up : 1;
-            }
-            if (j == 0)
-                d[j++] = '/';
-        }
-    }
-    d[j] = '\0';
-    req->path = d;
-    req->path_len = j;
-    return 0;
-}
-
-/* Split the target into path and query; origin-form ("/p?q"),
- * absolute-form ("http://h/p?q") and "*" (OPTIONS only). */
-static int split_target(weft_web_request_t *req) {
-    const char *t = req->target.ptr;
-    size_t n = req->target.len;
-    if (n == 1 && t[0] == '*') {
-        if (req->method != WEFT_HTTP_OPTIONS)
-            return WEFT_WEB_HTTP(400);
-        req->raw_path = (weft_span_t){t, 1};
-        req->query = (weft_span_t){t + 1, 0};
+/* Parse the target (origin-, absolute- or asterisk-form) and normalise its
+ * path for routing: percent-decoded segment by segment, dot segments
+ * removed, an encoded '/' or '%' kept encoded (weft/httpmsg.h). Returns 0,
+ * WEFT_WEB_HTTP(400) or (501, CONNECT), -ENOMEM. */
+static int parse_target(weft_web_request_t *req) {
+    weft_http_target_t t;
+    if (weft_http_target_parse(&t, req->method_name.ptr, req->method_name.len,
+                               req->target.ptr, req->target.len) < 0)
+        return WEFT_WEB_HTTP(400);
+    if (t.form == WEFT_HTTP_TARGET_AUTHORITY)
+        return WEFT_WEB_HTTP(501); /* CONNECT: we are no proxy */
+    weft_span_t path = t.url.path;
+    if (t.form == WEFT_HTTP_TARGET_ASTERISK) {
+        req->raw_path = path;
+        req->query = (weft_span_t){path.ptr + path.len, 0};
+        req->path = "*";
+        req->path_len = 1;
         return 0;
     }
-    if (t[0] != '/') {
-        const char *sep = n > 7 ? memchr(t, ':', n) : NULL;
-        if (!sep || (size_t)(sep - t) + 3 > n || sep[1] != '/' ||
-            sep[2] != '/')
-            return WEFT_WEB_HTTP(400);
-        const char *rest = sep + 3;
-        const char *slash = memchr(rest, '/', (size_t)(t + n - rest));
-        if (!slash) {
-            req->raw_path = (weft_span_t){"/", 1};
-            const char *q = memchr(rest, '?', (size_t)(t + n - rest));
-            req->query = q ? (weft_span_t){q + 1, (size_t)(t + n - q - 1)}
-                           : (weft_span_t){t + n, 0};
-            return 0;
-        }
-        n -= (size_t)(slash - t);
-        t = slash;
-    }
-    const char *q = memchr(t, '?', n);
-    req->raw_path = (weft_span_t){t, q ? (size_t)(q - t) : n};
-    req->query = q ? (weft_span_t){q + 1, (size_t)(t + n - q - 1)}
-                   : (weft_span_t){t + n, 0};
+    req->raw_path = path.len ? path : (weft_span_t){"/", 1};
+    req->query = t.url.query.ptr ? t.url.query
+                                 : (weft_span_t){path.ptr + path.len, 0};
+    size_t cap = req->raw_path.len + 2;
+    char *d = weft__arena_alloc(&req->conn->arena, cap);
+    if (!d)
+        return -ENOMEM;
+    ssize_t n = weft_http_path_normalize(d, cap, req->raw_path.ptr,
+                                         req->raw_path.len, 0);
+    if (n < 0)
+        return WEFT_WEB_HTTP(400);
+    req->path = d;
+    req->path_len = (size_t)n;
     return 0;
+}
+
+/* A variable's value as the handler sees it: decoded ("a%2Fb" is "a/b"). */
+static const char *var_value(weft_web_request_t *req, weft_span_t v) {
+    char *d = weft_web_alloc(req, v.len + 1);
+    if (d && weft_pct_decode(d, v.len + 1, v.ptr, v.len, 0) < 0)
+        d = weft_web_strndup(req, v.ptr, v.len);
+    return d;
 }
 
 /* ---- one request ---------------------------------------------------------------------- */
@@ -240,10 +194,11 @@ static bool handle(weft_web_request_t *req) {
     weft_web_app_t *root = run->app;
     weft_web_handler_fn fn = not_found;
     void *arg = NULL;
-    int err = split_target(req);
-    if (!err)
-        err = decode_path(req);
-    if (!err) {
+    int err = parse_target(req);
+    if (!err && req->path[0] == '*') {
+        /* OPTIONS *: about the server, not a resource. */
+        fn = options_star;
+    } else if (!err) {
         int lerr = 0;
         if (wr_router_lookup(root->router, req->method_name.ptr,
                              req->method_name.len, req->path, req->path_len,
@@ -258,8 +213,9 @@ static bool handle(weft_web_request_t *req) {
             if (!req->match_vals)
                 err = -ENOMEM;
             for (size_t i = 0; i < req->match.nvars && !err; i++) {
-                req->match_vals[i] = weft_web_strndup(
-                    req, req->match.vars[i].ptr, req->match.vars[i].len);
+                req->match_vals[i] = var_value(
+                    req, (weft_span_t){req->match.vars[i].ptr,
+                                       req->match.vars[i].len});
                 if (!req->match_vals[i])
                     err = -ENOMEM;
             }
