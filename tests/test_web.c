@@ -531,7 +531,7 @@ static void t_mw(struct srv *s) {
     ck_assert_str_eq(trace, "outer>inner>handler <inner<outer");
     ck_has("X-Outer: 1\r\n");
     ck_has("X-Prepared: yes\r\n");
-    ck_assert_str_eq(out + nout - 18, "/api/item/a%20b?q=1");
+    ck_assert_str_eq(out + nout - 19, "/api/item/a%20b?q=1");
     exchange(s->port, "GET /api/hello HTTP/1.1\r\nHost: x\r\nX-Block: 1\r\n\r\n");
     ck_has("HTTP/1.1 401 Unauthorized\r\n");
     ck_assert_str_eq(out + nout - 7, "blocked");
@@ -771,8 +771,11 @@ static void t_misc(struct srv *s) {
     exchange(s->port, "GET /file HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_has("Content-Length: 5\r\n");
     ck_assert_str_eq(out + nout - 5, "23456");
+    logcap_start(); /* the handler's refused header is logged */
     exchange(s->port, "GET /cookies?who=ann+b%21 HTTP/1.1\r\nHost: x\r\n"
                       "Cookie: a=1; theme=\"dark\"\r\n\r\n");
+    logcap_stop();
+    ck_assert_int_eq(logcap.n, 1);
     ck_has("Set-Cookie: sid=abc123; Path=/; HttpOnly; SameSite=Lax\r\n");
     ck_lacks("X-Evil");
     ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, "dark ann b! kept");

@@ -240,6 +240,13 @@ const char *weft__web_date(weft_loop_t *loop);
  * handing the stream over). 0 or -ENOMEM. */
 int weft__web_head_out(weft_web_request_t *req);
 
+/* Unread body the server reads and drops to keep a connection open. */
+#define SKIP_LIMIT (64 * 1024)
+
+/* Whether the unread rest of the body forbids reusing the connection:
+ * broken, too long to skip, or never asked for (100-continue unsent). */
+bool weft__web_body_blocks(const weft_web_request_t *req);
+
 /* Skip what is left of the request body, up to limit bytes (false: more,
  * or an error: close the connection). */
 bool weft__web_body_skip(weft_web_request_t *req, size_t limit);

@@ -531,6 +531,17 @@ ssize_t weft_web_read_body(weft_web_request_t *req, const void **data,
     return (ssize_t)len;
 }
 
+bool weft__web_body_blocks(const weft_web_request_t *req) {
+    if (req->body_done || req->framing == FRAME_NONE)
+        return req->body_err != 0;
+    if (req->body_err || req->hijacked)
+        return true;
+    if (req->expect_continue && !req->continue_sent)
+        return true;
+    return req->framing == FRAME_LENGTH &&
+           (uint64_t)req->content_length - req->body_read > SKIP_LIMIT;
+}
+
 bool weft__web_body_skip(weft_web_request_t *req, size_t limit) {
     if (req->body_done || req->framing == FRAME_NONE)
         return !req->body_err;

@@ -477,7 +477,8 @@ static char *put_u64(char *p, uint64_t v) {
 static bool will_close(weft_web_request_t *req) {
     weft_web_response_t *resp = &req->resp;
     if (req->close || !req->keep_alive || resp->close_after ||
-        req->conn->runner->o.keepalive_timeout < 0)
+        req->conn->runner->o.keepalive_timeout < 0 ||
+        weft__web_body_blocks(req))
         return true;
     if (weft_stop_requested()) {
         /* Shutting down: keep the connection only for requests it has

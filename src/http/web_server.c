@@ -16,7 +16,6 @@
 #include "weft/tls.h"
 
 #define FIELDS_ON_STACK 100
-#define SKIP_LIMIT (64 * 1024) /* unread body skipped to keep a connection */
 #define ARENA_ON_STACK 2048
 
 /* ---- defaults ----------------------------------------------------------------------- */
