@@ -201,6 +201,13 @@ struct weft_web_conn {
     bool busy; /* between a head's first byte and the end of a response */
     uint64_t nreq;
     struct arena arena;
+    /* The idle timeout, lazily: one timer per connection, armed when it
+     * first waits and moved only when it fires (no heap operation per
+     * request); it closes the connection if it has been idle long
+     * enough, else it is armed again for when it would have. */
+    struct weft__timer idle_timer;
+    bool idle;
+    uint64_t idle_since, idle_limit; /* loop ns */
 };
 
 struct web_listener {

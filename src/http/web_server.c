@@ -302,20 +302,48 @@ static void request_end(weft_web_request_t *req) {
 
 /* ---- the connection ------------------------------------------------------------------- */
 
-/* Wait for the first byte of the next request, at most keepalive_timeout;
- * a graceful shutdown ends the wait. Returns > 0 when bytes are there. */
+static uint64_t secs_ns(double secs) {
+    uint64_t ns;
+    return weft__secs_to_ns(secs, &ns) ? WEFT__NS_INF : ns;
+}
+
+static void idle_fire(struct weft__timer *tm) {
+    weft_web_conn_t *c = WEFT__CONTAINER_OF(tm, weft_web_conn_t, idle_timer);
+    weft_loop_t *loop = c->runner->loop;
+    if (c->idle && loop->now - c->idle_since >= c->idle_limit) {
+        weft_task_cancel(c->task); /* its idle wait ends; it closes */
+        return;
+    }
+    uint64_t base = c->idle ? c->idle_since : loop->now;
+    uint64_t when = base + c->idle_limit;
+    weft__loop_timer_arm(loop, tm, when > WEFT__NS_INF ? WEFT__NS_INF : when);
+}
+
+/* Wait for the first byte of the next request: at most keepalive_timeout
+ * (head_timeout before the first request); a graceful shutdown ends the
+ * wait. Returns > 0 when bytes are there. */
 static ssize_t wait_idle(weft_web_conn_t *c) {
     if (weft_stream_buffered(c->s) > 0)
         return 1;
     if (weft_stop_requested())
         return 0;
-    weft_scope_t sc;
-    double t = c->runner->o.keepalive_timeout;
-    if (weft_scope_enter(&sc, t < 0 ? 0 : t, WEFT_SCOPE_STOPPABLE))
+    weft_web_runner_t *run = c->runner;
+    double t = c->nreq ? run->o.keepalive_timeout : run->o.head_timeout;
+    c->idle_limit = secs_ns(t < 0 ? 0 : t);
+    c->idle_since = run->loop->now;
+    c->idle = true;
+    if (!weft__timer_armed(&c->idle_timer) &&
+        weft__loop_timer_arm(run->loop, &c->idle_timer,
+                             weft__loop_deadline(run->loop, c->idle_limit)))
         return 0;
-    const void *buf;
-    ssize_t n = weft_stream_wait_data(c->s, 1, &buf);
-    weft_scope_exit(&sc);
+    weft_scope_t sc;
+    ssize_t n = 0;
+    if (weft_scope_enter(&sc, INFINITY, WEFT_SCOPE_STOPPABLE) == 0) {
+        const void *buf;
+        n = weft_stream_wait_data(c->s, 1, &buf);
+        weft_scope_exit(&sc);
+    }
+    c->idle = false;
     return n;
 }
 
@@ -487,6 +515,7 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
     c.task = weft_task_current();
     c.arena = (struct arena){arena0, sizeof arena0, 0, arena0, sizeof arena0,
                              NULL};
+    weft__timer_init(&c.idle_timer, idle_fire);
     c.peer_len = sizeof c.peer;
     if (weft_stream_peername(s, &c.peer, &c.peer_len) < 0) {
         c.peer_len = sizeof(sa_family_t);
@@ -498,6 +527,7 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
     run->nconns++;
     if (!run->shutting_down && !weft_stop_requested() && greet(&c) == 0)
         serve(&c);
+    weft__loop_timer_cancel(run->loop, &c.idle_timer);
     weft__list_remove(&c.link);
     run->nconns--;
     if (run->nconns == 0)
