@@ -772,6 +772,7 @@ int wr_router_add(struct wr_router *r, const char *path,
             break;
         i = j + 1;
     }
+    route->mlen = strlen(route->method);
     for (size_t k = 0; k < nd->nroutes; k++)
         if (same_method(nd->routes[k]->method, route->method))
             return -EEXIST;
@@ -795,8 +796,8 @@ struct look {
     int err;
 };
 
-static bool method_is(const char *route_method, const char *m, size_t n) {
-    return strlen(route_method) == n && !memcmp(route_method, m, n);
+static bool method_is(const struct wr_route *rt, const char *m, size_t n) {
+    return rt->mlen == n && !memcmp(rt->method, m, n);
 }
 
 static void allow_add(struct wr_match *m, const char *method) {
@@ -814,11 +815,11 @@ static bool endpoint(struct look *L, const struct node *nd, size_t nv) {
     struct wr_route *exact = NULL, *get = NULL, *any = NULL;
     for (size_t i = 0; i < nd->nroutes; i++) {
         struct wr_route *rt = nd->routes[i];
-        if (method_is(rt->method, L->method, L->mlen))
+        if (method_is(rt, L->method, L->mlen))
             exact = rt;
-        else if (rt->method[0] == '*' && !rt->method[1])
+        else if (rt->mlen == 1 && rt->method[0] == '*')
             any = rt;
-        else if (strcmp(rt->method, "GET") == 0)
+        else if (method_is(rt, "GET", 3))
             get = rt;
     }
     bool head = L->mlen == 4 && !memcmp(L->method, "HEAD", 4);

@@ -31,6 +31,7 @@ bool wr_pat_match(const struct wr_pat *p, const char *s, size_t n);
 struct wr_route {
     const char *method; /* "GET", or "*" */
     void *payload;
+    size_t mlen; /* set by wr_router_add */
 };
 
 struct wr_router;

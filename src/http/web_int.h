@@ -220,6 +220,7 @@ struct weft_web_runner {
     weft_loop_t *loop;
     weft_web_app_t *app;
     weft_web_server_opts_t o; /* with the defaults filled in */
+    size_t server_name_len;
     WEB_VEC(struct web_listener *) ls;
     struct weft__list conns;
     size_t nconns;

@@ -96,18 +96,20 @@ static bool is_name(const char *a, size_t alen, const char *b) {
 
 /* Fields the server writes itself. */
 static bool reserved(const char *name, size_t n) {
-    return is_name(name, n, "Content-Length") ||
-           is_name(name, n, "Transfer-Encoding");
+    return (n == 14 && strncasecmp(name, "Content-Length", 14) == 0) ||
+           (n == 17 && strncasecmp(name, "Transfer-Encoding", 17) == 0);
 }
 
+/* Check a field to add; its lengths go to *nlen and *vlen. */
 static int check_field(const weft_web_response_t *resp, const char *name,
-                       const char *value, const char *fn) {
+                       const char *value, const char *fn, size_t *nlen,
+                       size_t *vlen) {
     if (!resp || !name || !value)
         return -EINVAL;
     if (resp->prepared)
         return -EALREADY;
-    size_t n = strlen(name);
-    if (!weft_http_is_token(name, n) || !value_ok(value, strlen(value))) {
+    size_t n = strlen(name), v = strlen(value);
+    if (!weft_http_is_token(name, n) || !value_ok(value, v)) {
         weft__log(WEFT_LOG_WARN, "%s: '%s' is not a valid field name, or "
                                  "its value holds CR, LF or another "
                                  "control character",
@@ -121,17 +123,20 @@ static int check_field(const weft_web_response_t *resp, const char *name,
                   fn, name);
         return -EINVAL;
     }
+    *nlen = n;
+    *vlen = v;
     return 0;
 }
 
 static int add_field(weft_web_response_t *resp, const char *name,
-                     const char *value) {
-    size_t nlen = strlen(name), vlen = strlen(value);
+                     size_t nlen, const char *value, size_t vlen) {
     char *copy = weft__arena_alloc(&resp->req->conn->arena, nlen + vlen + 2);
     if (!copy)
         return -ENOMEM;
-    memcpy(copy, name, nlen + 1);
-    memcpy(copy + nlen + 1, value, vlen + 1);
+    memcpy(copy, name, nlen);
+    copy[nlen] = '\0';
+    memcpy(copy + nlen + 1, value, vlen);
+    copy[nlen + 1 + vlen] = '\0';
     if (resp->hdrs.n == resp->hdrs.cap) {
         size_t cap = resp->hdrs.cap ? resp->hdrs.cap * 2 : 8;
         struct web_hdr *v = weft__arena_alloc(&resp->req->conn->arena,
@@ -145,26 +150,32 @@ static int add_field(weft_web_response_t *resp, const char *name,
     }
     resp->hdrs.v[resp->hdrs.n++] =
         (struct web_hdr){copy, copy + nlen + 1, nlen, vlen};
-    if (is_name(name, nlen, "Date"))
+    if (nlen == 4 && strncasecmp(name, "Date", 4) == 0)
         resp->has_date = true;
-    else if (is_name(name, nlen, "Server"))
+    else if (nlen == 6 && strncasecmp(name, "Server", 6) == 0)
         resp->has_server = true;
-    else if (is_name(name, nlen, "Connection"))
+    else if (nlen == 10 && strncasecmp(name, "Connection", 10) == 0)
         resp->has_connection = true;
     return 0;
 }
 
+static int add_cfield(weft_web_response_t *resp, const char *name,
+                      const char *value) {
+    return add_field(resp, name, strlen(name), value, strlen(value));
+}
+
 int weft_web_add_header(weft_web_response_t *resp, const char *name,
                         const char *value) {
-    int err = check_field(resp, name, value, "weft_web_add_header");
-    return err ? err : add_field(resp, name, value);
+    size_t n, v;
+    int err = check_field(resp, name, value, "weft_web_add_header", &n, &v);
+    return err ? err : add_field(resp, name, n, value, v);
 }
 
 static size_t drop_fields(weft_web_response_t *resp, const char *name) {
     size_t j = 0, n = strlen(name);
     for (size_t i = 0; i < resp->hdrs.n; i++)
-        if (!is_name(resp->hdrs.v[i].name, resp->hdrs.v[i].nlen, name) ||
-            resp->hdrs.v[i].nlen != n)
+        if (resp->hdrs.v[i].nlen != n ||
+            strncasecmp(resp->hdrs.v[i].name, name, n) != 0)
             resp->hdrs.v[j++] = resp->hdrs.v[i];
     size_t dropped = resp->hdrs.n - j;
     resp->hdrs.n = j;
@@ -173,11 +184,13 @@ static size_t drop_fields(weft_web_response_t *resp, const char *name) {
 
 int weft_web_set_header(weft_web_response_t *resp, const char *name,
                         const char *value) {
-    int err = check_field(resp, name, value, "weft_web_set_header");
+    size_t n, v;
+    int err = check_field(resp, name, value, "weft_web_set_header", &n, &v);
     if (err)
         return err;
-    drop_fields(resp, name);
-    return add_field(resp, name, value);
+    if (resp->hdrs.n)
+        drop_fields(resp, name);
+    return add_field(resp, name, n, value, v);
 }
 
 int weft_web_remove_header(weft_web_response_t *resp, const char *name) {
@@ -247,7 +260,7 @@ int weft_web_set_cookie(weft_web_response_t *resp, const char *name,
     char probe[512];
     ssize_t n = weft_set_cookie_write(probe, sizeof probe, &c);
     if (n >= 0)
-        return add_field(resp, "Set-Cookie", probe);
+        return add_cfield(resp, "Set-Cookie", probe);
     if (n != -ENOSPC)
         return -EINVAL;
     size_t cap = 512 + c.name.len + c.value.len + c.domain.len + c.path.len;
@@ -255,7 +268,7 @@ int weft_web_set_cookie(weft_web_response_t *resp, const char *name,
     if (!buf)
         return -ENOMEM;
     n = weft_set_cookie_write(buf, cap, &c);
-    return n >= 0 ? add_field(resp, "Set-Cookie", buf) : -EINVAL;
+    return n >= 0 ? add_cfield(resp, "Set-Cookie", buf) : -EINVAL;
 }
 
 int weft_web_del_cookie(weft_web_response_t *resp, const char *name,
@@ -497,19 +510,21 @@ static char *build_head(weft_web_request_t *req, int64_t length, size_t extra,
                         size_t *out_len) {
     weft_web_response_t *resp = &req->resp;
     weft_web_runner_t *run = req->conn->runner;
-    const char *reason = resp->reason ? resp->reason
-                                      : weft_web_reason(resp->status);
-    size_t rlen = strlen(reason);
+    bool ok200 = resp->status == 200 && !resp->reason;
+    const char *reason = ok200         ? "OK"
+                         : resp->reason ? resp->reason
+                                        : weft_web_reason(resp->status);
+    size_t rlen = ok200 ? 2 : strlen(reason);
     size_t need = 16 + rlen + 2 + 40 + 64 + 32 + 24 + 2;
     if (run->o.server_name)
-        need += 10 + strlen(run->o.server_name);
+        need += 10 + run->server_name_len;
     for (size_t i = 0; i < resp->hdrs.n; i++)
         need += resp->hdrs.v[i].nlen + resp->hdrs.v[i].vlen + 4;
     char *buf = weft__arena_alloc(&req->conn->arena, need + extra);
     if (!buf)
         return NULL;
     char *p = buf;
-    if (resp->status == 200 && !resp->reason) {
+    if (ok200) {
         p = PUT_LIT(p, "HTTP/1.1 200 OK\r\n");
     } else {
         p = PUT_LIT(p, "HTTP/1.1 ");
@@ -522,7 +537,7 @@ static char *build_head(weft_web_request_t *req, int64_t length, size_t extra,
         p = put_str(p, weft__web_date(req->conn->runner->loop), 37);
     if (run->o.server_name && !resp->has_server) {
         p = PUT_LIT(p, "Server: ");
-        p = put_str(p, run->o.server_name, strlen(run->o.server_name));
+        p = put_str(p, run->o.server_name, run->server_name_len);
         p = PUT_LIT(p, "\r\n");
     }
     for (size_t i = 0; i < resp->hdrs.n; i++) {

@@ -207,10 +207,12 @@ static bool handle(weft_web_request_t *req) {
             req->app = rt->app;
             fn = rt->fn;
             arg = rt->arg;
-            req->match_vals = weft_web_alloc(req, (rt->nvars + 1) *
-                                                      sizeof(char *));
-            if (!req->match_vals)
-                err = -ENOMEM;
+            if (req->match.nvars) {
+                req->match_vals = weft_web_alloc(
+                    req, req->match.nvars * sizeof(char *));
+                if (!req->match_vals)
+                    err = -ENOMEM;
+            }
             for (size_t i = 0; i < req->match.nvars && !err; i++) {
                 req->match_vals[i] = var_value(
                     req, (weft_span_t){req->match.vars[i].ptr,
@@ -517,7 +519,8 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
                              NULL};
     weft__timer_init(&c.idle_timer, idle_fire);
     c.peer_len = sizeof c.peer;
-    if (weft_stream_peername(s, &c.peer, &c.peer_len) < 0) {
+    if (weft__server_peer(s, &c.peer, &c.peer_len) < 0 &&
+        weft_stream_peername(s, &c.peer, &c.peer_len) < 0) {
         c.peer_len = sizeof(sa_family_t);
         c.peer.ss_family = AF_UNIX;
     }
@@ -574,6 +577,8 @@ int weft_web_runner_new(weft_web_runner_t **out, weft_web_app_t *app,
     if (opts)
         run->o = *opts;
     fill_defaults(&run->o);
+    if (run->o.server_name)
+        run->server_name_len = strlen(run->o.server_name);
     weft__list_init(&run->conns);
     app->users++;
     *out = run;

@@ -690,6 +690,12 @@ int weft_stream_shutdown(weft_stream_t *s) {
 
 int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
                      weft_stream_t **out) {
+    return weft__stream_new_kind(loop, fd, o, 0, out);
+}
+
+int weft__stream_new_kind(weft_loop_t *loop, int fd,
+                          const weft_stream_opts_t *o, int family,
+                          weft_stream_t **out) {
     pthread_once(&sigpipe_once, ignore_sigpipe);
     weft_stream_t *s = weft__calloc(1, sizeof *s);
     if (!s)
@@ -702,6 +708,14 @@ int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
     if (s->low > s->high)
         s->low = s->high;
     weft__list_init(&s->drainers);
+    if (family) {
+        /* A stream socket the caller just accepted: no need to ask. */
+        s->flags |= WEFT__STREAM_SOCKET | WEFT__STREAM_BYTES;
+        int one = 1;
+        if (family != AF_UNIX && !(o && (o->flags & WEFT_STREAM_NAGLE)))
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        goto known;
+    }
     struct stat st;
     if (fstat(fd, &st) < 0)
         st.st_mode = 0;
@@ -717,6 +731,7 @@ int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
     } else if (S_ISFIFO(st.st_mode)) {
         s->flags |= WEFT__STREAM_BYTES; /* pipes and FIFOs */
     }
+known:;
     int err = weft__io_open(loop, &s->io, fd);
     if (err) {
         weft__free(s);
