@@ -199,6 +199,7 @@ struct weft_web_conn {
     socklen_t peer_len, remote_len;
     bool tls;
     bool busy; /* between a head's first byte and the end of a response */
+    bool linger; /* close by half-closing and draining first */
     uint64_t nreq;
     struct arena arena;
     /* The idle timeout, lazily: one timer per connection, armed when it

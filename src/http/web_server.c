@@ -18,6 +18,11 @@
 #define FIELDS_ON_STACK 100
 #define ARENA_ON_STACK 2048
 
+static bool task_cancelled(void) {
+    struct weft_task *t = weft__task_current();
+    return t && (t->flags & WEFT__TASK_CANCELLED);
+}
+
 /* ---- defaults ----------------------------------------------------------------------- */
 
 static double dflt(double v, double d) {
@@ -181,11 +186,6 @@ static void log_failure(weft_web_request_t *req, int err) {
               req->target.ptr, req->version - 10, weft_err_name(err));
 }
 
-static bool task_cancelled(void) {
-    struct weft_task *t = weft__task_current();
-    return t && (t->flags & WEFT__TASK_CANCELLED);
-}
-
 /* Route, run the chain, and turn its result into a response. Returns
  * false when the connection must close. */
 static bool handle(weft_web_request_t *req) {
@@ -328,7 +328,7 @@ static ssize_t wait_idle(weft_web_conn_t *c) {
     if (weft_stream_buffered(c->s) > 0)
         return 1;
     if (weft_stop_requested())
-        return 0;
+        return 0; /* idle: closed at once, as nginx and aiohttp do */
     weft_web_runner_t *run = c->runner;
     double t = c->nreq ? run->o.keepalive_timeout : run->o.head_timeout;
     c->idle_limit = secs_ns(t < 0 ? 0 : t);
@@ -458,9 +458,38 @@ static bool serve_one(weft_web_conn_t *c, weft_http_field_t *fields,
     }
     if (keep && !req.head_consumed)
         weft_stream_consume(c->s, req.head_len);
+    /* We close a connection the client may still be sending on (it asked
+     * to keep it, the body is unread, or its head was refused): linger. */
+    if (!keep && r != 0 && !req.hijacked &&
+        (r < 0 || req.keep_alive || !req.body_done))
+        c->linger = true;
     weft__arena_reset(&c->arena);
     c->busy = false;
     return keep;
+}
+
+/* Closing a connection whose client may still be sending: a close with
+ * unread bytes makes the kernel send a reset, and a reset can make the
+ * client's kernel drop the response it has not read yet (RFC 9112
+ * section 9.6; nginx's lingering_close). Send our end (FIN) first, then
+ * read and drop what comes, until the client closes, LINGER_MAX bytes, or
+ * LINGER_S seconds. */
+#define LINGER_S 5.0
+#define LINGER_MAX (256 * 1024)
+
+static void linger(weft_web_conn_t *c) {
+    weft_scope_t sc;
+    if (weft_scope_enter(&sc, LINGER_S, 0))
+        return;
+    if (weft_stream_shutdown(c->s) == 0) {
+        char buf[4096];
+        size_t total = 0;
+        ssize_t n;
+        while ((n = weft_stream_read(c->s, buf, sizeof buf)) > 0 &&
+               (total += (size_t)n) < LINGER_MAX) {
+        }
+    }
+    weft_scope_exit(&sc);
 }
 
 static int serve(weft_web_conn_t *c) {
@@ -476,6 +505,8 @@ static int serve(weft_web_conn_t *c) {
     }
     if (fields != stack_fields)
         weft__free(fields);
+    if (c->linger && !task_cancelled())
+        linger(c);
     return 0;
 }
 
