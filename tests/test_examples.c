@@ -1354,6 +1354,278 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("async_executor", "-e", "nan", NULL);
     assert_usage_error("async_executor", "-x", NULL);
     assert_usage_error("async_executor", "-s", NULL);
+
+    assert_usage_error("hello_server", NULL);
+    assert_usage_error("hello_server", "x", NULL);
+    assert_usage_error("hello_server", "65536", NULL);
+    assert_usage_error("hello_server", "--workers", "0", "0", NULL);
+    assert_usage_error("hello_server", "--workers", "x", "0", NULL);
+    assert_usage_error("hello_server", "--host", NULL);
+    assert_usage_error("hello_server", "1", "2", NULL);
+}
+END_TEST
+
+
+/* ---- hello_server ---------------------------------------------------------- */
+
+#define LISTENING_HTTP "^listening on http://127\\.0\\.0\\.1:([0-9]+)/$"
+
+/* Run a tool (argv[0] a path) with a deadline, its stdout into out.
+ * Returns its exit status, or -1 if the tool is not installed. */
+static int run_tool(char *const argv[], char *out, size_t cap) {
+    if (access(argv[0], X_OK) != 0)
+        return -1;
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], STDOUT_FILENO);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDIN_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    double deadline = now_s() + CHILD_DEADLINE_S;
+    for (;;) {
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        int left = (int)((deadline - now_s()) * 1000);
+        if (left <= 0 || poll(&pfd, 1, left) <= 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        ssize_t r = read(fds[0], out + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    out[n] = '\0';
+    close(fds[0]);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0)
+        ck_assert_int_eq(errno, EINTR);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static const char py_client[] =
+    "import http.client, sys\n"
+    "c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), "
+    "timeout=5)\n"
+    "for i in range(3):\n"
+    "    c.request('GET', '/')\n"
+    "    r = c.getresponse()\n"
+    "    print(r.status, r.getheader('Content-Type'), r.read().decode())\n"
+    "c.request('HEAD', '/')\n"
+    "r = c.getresponse()\n"
+    "print(r.status, r.getheader('Content-Length'), repr(r.read()))\n"
+    "c.request('GET', '/nope')\n"
+    "r = c.getresponse(); r.read(); print(r.status)\n"
+    "c.request('POST', '/', body=b'x' * 100)\n"
+    "r = c.getresponse(); r.read(); print(r.status, r.getheader('Allow'))\n";
+
+START_TEST(hello_server_answers_curl_and_python) {
+    struct server srv;
+    start_server(&srv, LISTENING_HTTP, "hello_server", "0", NULL);
+    char url[64], out[8192];
+    snprintf(url, sizeof url, "http://127.0.0.1:%s/", srv.port);
+    /* curl: two requests on one connection. */
+    char *curl[] = {(char *)"/usr/bin/curl", (char *)"-s", (char *)"-i",
+                    (char *)"--max-time", (char *)"5", url, url, NULL};
+    int st = run_tool(curl, out, sizeof out);
+    if (st < 0) {
+        fprintf(stderr, "hello_server test: no curl (scripts/deps.sh test "
+                        "installs it): that part skipped\n");
+    } else {
+        ck_assert_int_eq(st, 0);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Type: text/plain; "
+                                          "charset=utf-8\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\n\r\nHello, World!HTTP/1.1 200 "
+                                          "OK\r\n"));
+    }
+    /* python3's http.client: keep-alive, HEAD, 404, 405. */
+    char *py[] = {(char *)"/usr/bin/python3", (char *)"-c",
+                  (char *)py_client, srv.port, NULL};
+    st = run_tool(py, out, sizeof out);
+    if (st < 0) {
+        fprintf(stderr, "hello_server test: no /usr/bin/python3: that part "
+                        "skipped\n");
+    } else {
+        ck_assert_int_eq(st, 0);
+        ck_assert_str_eq(out,
+                         "200 text/plain; charset=utf-8 Hello, World!\n"
+                         "200 text/plain; charset=utf-8 Hello, World!\n"
+                         "200 text/plain; charset=utf-8 Hello, World!\n"
+                         "200 13 b''\n"
+                         "404\n"
+                         "405 GET, HEAD\n");
+    }
+    stop_server(&srv, SIGINT);
+    assert_clean_success();
+    ck_assert_msg(fnmatch("stopped on SIGINT after * requests\n", R.out, 0) ==
+                      0,
+                  "%s", R.out);
+}
+END_TEST
+
+/* A client that keeps sending on 16 keep-alive connections (every other
+ * one pipelining two requests at a time) while SIGTERM arrives: every
+ * request the server handled (it prints how many) got a whole response,
+ * no response was cut, and the server exits 0. */
+#define LOAD_CONNS 16
+#define LOAD_BEFORE_SIGNAL 3000
+
+struct lconn {
+    int fd;
+    int depth, outstanding;
+    char buf[16384];
+    size_t n;
+};
+
+static const char hello_req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+
+static bool lconn_send(struct lconn *c) {
+    char reqs[2 * sizeof hello_req];
+    size_t len = 0;
+    for (int i = 0; i < c->depth; i++) {
+        memcpy(reqs + len, hello_req, sizeof hello_req - 1);
+        len += sizeof hello_req - 1;
+    }
+    if (send(c->fd, reqs, len, MSG_NOSIGNAL) != (ssize_t)len)
+        return false;
+    c->outstanding = c->depth;
+    return true;
+}
+
+/* Take the whole responses at the front of c->buf; -1 for a wrong one. */
+static int take_responses(struct lconn *c) {
+    int k = 0;
+    for (;;) {
+        char *end = memmem(c->buf, c->n, "\r\n\r\n", 4);
+        if (!end)
+            return k;
+        size_t hl = (size_t)(end + 4 - c->buf);
+        char *cl = memmem(c->buf, hl, "\r\nContent-Length: ", 18);
+        if (!cl || strncmp(c->buf, "HTTP/1.1 200 OK\r\n", 17) != 0)
+            return -1;
+        size_t blen = strtoul(cl + 18, NULL, 10);
+        if (c->n < hl + blen)
+            return k;
+        if (blen != 13 || memcmp(c->buf + hl, "Hello, World!", 13) != 0)
+            return -1;
+        c->n -= hl + blen;
+        memmove(c->buf, c->buf + hl + blen, c->n);
+        k++;
+    }
+}
+
+START_TEST(hello_server_shutdown_under_load_answers_every_request_it_took) {
+    struct server srv;
+    start_server(&srv, LISTENING_HTTP, "hello_server", "0", NULL);
+    struct lconn conns[LOAD_CONNS];
+    for (int i = 0; i < LOAD_CONNS; i++) {
+        conns[i] = (struct lconn){.depth = i % 2 ? 2 : 1};
+        conns[i].fd = connect_loopback(srv.port);
+        ck_assert_int_ge(conns[i].fd, 0);
+        ck_assert(lconn_send(&conns[i]));
+    }
+    long full = 0, cut = 0, unanswered = 0, reconnects = 0;
+    bool signalled = false;
+    int alive = LOAD_CONNS;
+    double deadline = now_s() + 20;
+    while (alive > 0 && now_s() < deadline) {
+        struct pollfd pfd[LOAD_CONNS];
+        for (int i = 0; i < LOAD_CONNS; i++)
+            pfd[i] = (struct pollfd){conns[i].fd, POLLIN, 0};
+        if (poll(pfd, LOAD_CONNS, 100) < 0)
+            continue;
+        for (int i = 0; i < LOAD_CONNS; i++) {
+            struct lconn *c = &conns[i];
+            if (c->fd < 0 || !pfd[i].revents)
+                continue;
+            ssize_t r = read(c->fd, c->buf + c->n, sizeof c->buf - c->n);
+            if (r > 0) {
+                c->n += (size_t)r;
+                int k = take_responses(c);
+                ck_assert_msg(k >= 0, "a wrong response: %.*s", (int)c->n,
+                              c->buf);
+                full += k;
+                c->outstanding -= k;
+                if (c->outstanding == 0 && !lconn_send(c))
+                    r = 0; /* the server closed meanwhile */
+                else
+                    continue;
+            }
+            /* Closed by the server: what was in flight was not taken. */
+            cut += c->n > 0;
+            unanswered += c->outstanding;
+            close(c->fd);
+            c->fd = signalled ? -1 : connect_loopback(srv.port);
+            if (c->fd >= 0) {
+                reconnects++;
+                c->n = 0;
+                if (!lconn_send(c)) {
+                    close(c->fd);
+                    c->fd = -1;
+                }
+            }
+            if (c->fd < 0)
+                alive--;
+        }
+        if (!signalled && full >= LOAD_BEFORE_SIGNAL) {
+            ck_assert_int_eq(kill(srv.c.pid, SIGTERM), 0);
+            signalled = true;
+        }
+    }
+    ck_assert_msg(alive == 0, "connections still open after 20 s");
+    ck_assert(signalled);
+    srv.c.deadline = now_s() + CHILD_DEADLINE_S;
+    reap(&srv.c);
+    R = S;
+    assert_clean_success();
+    long handled = -1;
+    ck_assert_msg(sscanf(R.out, "stopped on SIGTERM after %ld requests",
+                         &handled) == 1,
+                  "%s", R.out);
+    fprintf(stderr, "shutdown under load: %ld responses, %ld requests "
+                    "handled, %ld unanswered (not taken), %ld cut, %ld "
+                    "reconnects\n",
+            full, handled, unanswered, cut, reconnects);
+    ck_assert_int_eq(cut, 0);
+    ck_assert_int_eq(handled, full);
+    ck_assert_int_ge(full, LOAD_BEFORE_SIGNAL);
+}
+END_TEST
+
+START_TEST(hello_server_with_two_workers) {
+    struct server srv;
+    start_server(&srv, LISTENING_HTTP, "hello_server", "--workers", "2",
+                 "--host", "127.0.0.1", "0", NULL);
+    for (int i = 0; i < 40; i++) {
+        int fd = connect_loopback(srv.port);
+        ck_assert_int_ge(fd, 0);
+        static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n"
+                                  "Connection: close\r\n\r\n";
+        ck_assert_int_eq(send(fd, req, sizeof req - 1, MSG_NOSIGNAL),
+                         (ssize_t)(sizeof req - 1));
+        char buf[1024];
+        size_t n = 0;
+        ssize_t r;
+        while ((r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+            n += (size_t)r;
+        buf[n] = '\0';
+        close(fd);
+        ck_assert_msg(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0 &&
+                          strstr(buf, "\r\n\r\nHello, World!"),
+                      "%s", buf);
+    }
+    stop_server(&srv, SIGTERM);
+    assert_clean_success();
+    ck_assert_str_eq(R.out, "stopped on SIGTERM after 40 requests\n");
 }
 END_TEST
 
@@ -1382,6 +1654,10 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, async_executor_small_tasks_run_while_the_executor_works);
     tcase_add_test(tc, async_executor_blocking_mode_stalls_the_small_tasks);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
+    tcase_add_test(tc, hello_server_answers_curl_and_python);
+    tcase_add_test(tc,
+                   hello_server_shutdown_under_load_answers_every_request_it_took);
+    tcase_add_test(tc, hello_server_with_two_workers);
     suite_add_tcase(s, tc);
 
     /* echo over TLS: with certificates made once for these tests. */
