@@ -49,6 +49,7 @@ struct shared {
     pthread_mutex_t mu;
     weft_loop_t *main_loop;
     weft_event_t news; /* a worker is ready or done (main loop) */
+    bool news_closed;  /* destroyed: late callbacks leave it alone */
     unsigned nready, ndone;
     int err;
 };
@@ -87,9 +88,13 @@ static int start_runner(struct shared *sh, const char *port,
 
 /* ---- other workers ---------------------------------------------------------------- */
 
+/* On the first loop's thread, like everything that reads news_closed. A
+ * worker's last post may run after main_worker saw the count it waited
+ * for and destroyed the event (before weft_run returns, in any case). */
 static void news_cb(void *arg) {
     struct shared *sh = arg;
-    weft_event_set(&sh->news);
+    if (!sh->news_closed)
+        weft_event_set(&sh->news);
 }
 
 static void post_news(struct shared *sh) {
@@ -238,6 +243,7 @@ static int main_worker(void *arg) {
     for (unsigned i = 1; i < sh->n; i++)
         if (sh->w[i].started)
             pthread_join(sh->w[i].thread, NULL);
+    sh->news_closed = true;
     weft_event_destroy(&sh->news);
     sh->err = err;
     return err;
