@@ -4,10 +4,17 @@
  * requests as bytes and reads what comes back until the server closes the
  * connection (after Connection: close, an error, or the keep-alive
  * timeout, which the virtual clock reaches at once). */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "support.h"
+#include "http/web_int.h"
+
+#ifndef MAKE_CERTS
+#error "MAKE_CERTS must name tests/tls/make-certs.sh"
+#endif
 
 /* ---- harness -------------------------------------------------------------------- */
 
@@ -793,6 +800,98 @@ START_TEST(filters_files_cookies) {
 }
 END_TEST
 
+
+/* ---- TLS and the connection hook ---------------------------------------------- */
+
+static char cert_dir[64];
+
+static const char *cert_path(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", cert_dir, name);
+    return buf;
+}
+
+static int who(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    char *t = weft_web_sprintf(req, "%s %s", weft_web_scheme(req),
+                               weft_web_remote(req));
+    return t ? weft_web_text(req, 200, t) : -ENOMEM;
+}
+
+/* The hook of a listener: reads "FROM <ipv4>\r\n" first, as a PROXY
+ * protocol header would say where the client is. */
+static int from_hook(weft_web_conn_t *conn, void *arg) {
+    (void)arg;
+    weft_stream_t *s = weft_web_conn_stream(conn);
+    char line[64];
+    ssize_t n = weft_stream_readline(s, line, sizeof line - 1);
+    if (n < 8 || memcmp(line, "FROM ", 5) != 0)
+        return -EPROTO;
+    line[n - 2] = '\0';
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, line + 5, &a.sin_addr) != 1)
+        return -EPROTO;
+    return weft_web_conn_set_remote(conn, (struct sockaddr *)&a, sizeof a);
+}
+
+static int tls_main(void *arg) {
+    (void)arg;
+    char a[128], b[128];
+    weft_tls_ctx_t *sctx, *cctx;
+    ck_assert_ok(weft_web_tls_ctx(&sctx, cert_path(a, sizeof a, "server.crt"),
+                                  cert_path(b, sizeof b, "server.key")));
+    weft_tls_opts_t co = {.ca_file = cert_path(a, sizeof a, "ca.crt"),
+                          .alpn = "http/1.1"};
+    ck_assert_ok(weft_tls_client_ctx(&cctx, &co));
+    struct srv s = {0};
+    ck_assert_ok(weft_web_app_new(&s.app, NULL));
+    ck_assert_ok(weft_web_route(s.app, "GET", "/who", who, NULL, NULL));
+    ck_assert_ok(weft_web_runner_new(&s.run, s.app, NULL));
+    ck_assert_ok(weft_web_runner_setup(s.run));
+    weft_web_listen_opts_t lo = {.tls = sctx};
+    ck_assert_ok(weft_web_runner_listen(s.run, "127.0.0.1", "0", &lo));
+    int tls_port = weft_web_runner_port(s.run);
+    weft_web_listen_opts_t ho = {.on_connect = from_hook};
+    ck_assert_ok(weft_web_runner_listen(s.run, "127.0.0.1", "0", &ho));
+    int hook_port = weft_server_port(s.run->ls.v[1]->srv);
+    /* TLS, ALPN http/1.1, scheme https. */
+    char port[16];
+    snprintf(port, sizeof port, "%d", tls_port);
+    weft_connect_opts_t o = {.tls = cctx, .server_name = "localhost"};
+    weft_stream_t *c;
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &o));
+    ck_assert_str_eq(weft_tls_alpn(c), "http/1.1");
+    const char *req = "GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ck_assert_ok(weft_stream_write(c, req, strlen(req)));
+    read_all(c);
+    weft_stream_close(c);
+    ck_has("HTTP/1.1 200 OK\r\n");
+    ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, "https 127.0.0.1");
+    /* The hook: the remote address it set is the request's; a connection
+     * that fails the hook is closed without an answer. */
+    exchange(hook_port, "FROM 192.0.2.9\r\nGET /who HTTP/1.1\r\nHost: x\r\n"
+                        "Connection: close\r\n\r\n");
+    ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, "http 192.0.2.9");
+    exchange(hook_port, "GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert_int_eq(nout, 0);
+    srv_stop(&s);
+    ck_assert_ok(weft_web_app_free(s.app));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(tls_alpn_and_connection_hook) {
+    snprintf(cert_dir, sizeof cert_dir, "/tmp/weft-web-tls-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cert_dir));
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh %s %s", MAKE_CERTS, cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_ok(run_virtual(tls_main, NULL));
+    snprintf(cmd, sizeof cmd, "rm -rf %s", cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- API misuse ---------------------------------------------------------------------- */
 
 START_TEST(app_misuse) {
@@ -847,6 +946,7 @@ int main(void) {
     tcase_add_test(tc, grace_expires);
     tcase_add_test(tc, filters_files_cookies);
     tcase_add_test(tc, app_misuse);
+    tcase_add_test(tc, tls_alpn_and_connection_hook);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
