@@ -347,7 +347,8 @@ static double idle_rss_per_conn(struct server *s, int nconns) {
         if (poll(&pfd, 1, 5000) <= 0 || read(fds[i], buf, sizeof buf) <= 0)
             break;
     }
-    usleep(300000);
+    /* Idle for a while: weft gives back stack pages after 2 s idle. */
+    sleep(3);
     long after = rss_kb(s->pid);
     for (int i = 0; i < open_n; i++)
         close(fds[i]);

@@ -207,7 +207,7 @@ struct weft_web_conn {
      * request); it closes the connection if it has been idle long
      * enough, else it is armed again for when it would have. */
     struct weft__timer idle_timer;
-    bool idle;
+    bool idle, trimmed;
     uint64_t idle_since, idle_limit; /* loop ns */
 };
 

@@ -309,16 +309,33 @@ static uint64_t secs_ns(double secs) {
     return weft__secs_to_ns(secs, &ns) ? WEFT__NS_INF : ns;
 }
 
+/* After this long idle, a connection gives its task's unused stack pages
+ * back (what the deepest request touched): an idle connection then costs
+ * the pages its parked frames use. */
+#define TRIM_AFTER_NS (2 * WEFT__NS_PER_SEC)
+
+static uint64_t next_fire(const weft_web_conn_t *c, uint64_t now) {
+    uint64_t base = c->idle ? c->idle_since : now;
+    uint64_t step = c->idle_limit;
+    if (!c->trimmed && TRIM_AFTER_NS < step)
+        step = TRIM_AFTER_NS;
+    uint64_t when = base + step;
+    return when > WEFT__NS_INF ? WEFT__NS_INF : when;
+}
+
 static void idle_fire(struct weft__timer *tm) {
     weft_web_conn_t *c = WEFT__CONTAINER_OF(tm, weft_web_conn_t, idle_timer);
     weft_loop_t *loop = c->runner->loop;
-    if (c->idle && loop->now - c->idle_since >= c->idle_limit) {
+    uint64_t now = loop->now;
+    if (c->idle && now - c->idle_since >= c->idle_limit) {
         weft_task_cancel(c->task); /* its idle wait ends; it closes */
         return;
     }
-    uint64_t base = c->idle ? c->idle_since : loop->now;
-    uint64_t when = base + c->idle_limit;
-    weft__loop_timer_arm(loop, tm, when > WEFT__NS_INF ? WEFT__NS_INF : when);
+    if (c->idle && !c->trimmed && now - c->idle_since >= TRIM_AFTER_NS) {
+        weft__task_trim_stack(c->task);
+        c->trimmed = true;
+    }
+    weft__loop_timer_arm(loop, tm, next_fire(c, now));
 }
 
 /* Wait for the first byte of the next request: at most keepalive_timeout
@@ -334,9 +351,10 @@ static ssize_t wait_idle(weft_web_conn_t *c) {
     c->idle_limit = secs_ns(t < 0 ? 0 : t);
     c->idle_since = run->loop->now;
     c->idle = true;
+    c->trimmed = false;
     if (!weft__timer_armed(&c->idle_timer) &&
         weft__loop_timer_arm(run->loop, &c->idle_timer,
-                             weft__loop_deadline(run->loop, c->idle_limit)))
+                             next_fire(c, run->loop->now)))
         return 0;
     weft_scope_t sc;
     ssize_t n = 0;
@@ -397,11 +415,20 @@ static int read_head(weft_web_conn_t *c, weft_http1_head_t *head,
 }
 
 /* Serve one request; false when the connection must close. */
-static bool serve_one(weft_web_conn_t *c, weft_http_field_t *fields,
-                      size_t max_fields) {
+/* Serve the request whose first bytes are buffered; false when the
+ * connection must close. Everything a request needs on the stack (the
+ * field array, the arena's first block, the request) lives in this frame,
+ * below the one the idle wait parks in, so that an idle connection's
+ * stack can be trimmed back to its shallow idle frames. */
+static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c,
+                                                weft_http_field_t *heap_fields) {
     weft_web_runner_t *run = c->runner;
-    if (wait_idle(c) <= 0)
-        return false;
+    weft_http_field_t stack_fields[FIELDS_ON_STACK];
+    weft_http_field_t *fields = heap_fields ? heap_fields : stack_fields;
+    size_t max_fields = run->o.max_fields;
+    char arena0[ARENA_ON_STACK] __attribute__((aligned(16)));
+    c->arena = (struct arena){arena0, sizeof arena0, 0, arena0,
+                              sizeof arena0, NULL};
     c->busy = true;
     weft_web_request_t req;
     memset(&req, 0, sizeof req);
@@ -464,6 +491,7 @@ static bool serve_one(weft_web_conn_t *c, weft_http_field_t *fields,
         (r < 0 || req.keep_alive || !req.body_done))
         c->linger = true;
     weft__arena_reset(&c->arena);
+    c->arena = (struct arena){0}; /* its block was this frame's */
     c->busy = false;
     return keep;
 }
@@ -477,7 +505,8 @@ static bool serve_one(weft_web_conn_t *c, weft_http_field_t *fields,
 #define LINGER_S 5.0
 #define LINGER_MAX (256 * 1024)
 
-static void linger(weft_web_conn_t *c) {
+/* Not inlined: its buffer would sit in the idle frames for good. */
+static void __attribute__((noinline)) linger(weft_web_conn_t *c) {
     weft_scope_t sc;
     if (weft_scope_enter(&sc, LINGER_S, 0))
         return;
@@ -494,17 +523,15 @@ static void linger(weft_web_conn_t *c) {
 
 static int serve(weft_web_conn_t *c) {
     size_t max = c->runner->o.max_fields;
-    weft_http_field_t stack_fields[FIELDS_ON_STACK];
-    weft_http_field_t *fields = stack_fields;
+    weft_http_field_t *heap_fields = NULL;
     if (max > FIELDS_ON_STACK) {
-        fields = weft__malloc(max * sizeof *fields);
-        if (!fields)
+        heap_fields = weft__malloc(max * sizeof *heap_fields);
+        if (!heap_fields)
             return -ENOMEM;
     }
-    while (serve_one(c, fields, max)) {
+    while (wait_idle(c) > 0 && serve_one(c, heap_fields)) {
     }
-    if (fields != stack_fields)
-        weft__free(fields);
+    weft__free(heap_fields);
     if (c->linger && !task_cancelled())
         linger(c);
     return 0;
@@ -539,15 +566,12 @@ static void runner_maybe_free(weft_web_runner_t *run);
 int weft__web_conn_main(weft_stream_t *s, void *arg) {
     struct web_listener *l = arg;
     weft_web_runner_t *run = l->runner;
-    char arena0[ARENA_ON_STACK] __attribute__((aligned(16)));
     weft_web_conn_t c;
     memset(&c, 0, sizeof c);
     c.runner = run;
     c.listener = l;
     c.s = s;
     c.task = weft_task_current();
-    c.arena = (struct arena){arena0, sizeof arena0, 0, arena0, sizeof arena0,
-                             NULL};
     weft__timer_init(&c.idle_timer, idle_fire);
     c.peer_len = sizeof c.peer;
     if (weft__server_peer(s, &c.peer, &c.peer_len) < 0 &&

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "task_int.h"
 
 #if defined(__SSE2__)
@@ -92,6 +95,29 @@ static inline uintptr_t stack_pointer(void) {
     sp = (uintptr_t)__builtin_frame_address(0);
 #endif
     return sp;
+}
+
+/* Give back the pages of a parked task's stack below its stack pointer
+ * (and its red zone): memory a deep call touched once and an idle
+ * task does not need; the next deep call faults them in again (zeroed,
+ * which dead stack may be). Only with the assembly switch, which keeps
+ * the stack pointer in ctx.sp. */
+void weft__task_trim_stack(struct weft_task *t) {
+#if !WEFT_CORO_UCONTEXT
+    if (!t || t == weft__task_current() || !(t->flags & WEFT__TASK_STARTED) ||
+        (t->flags & WEFT__TASK_DONE) || !t->ctx.sp)
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t sp = (uintptr_t)t->ctx.sp;
+    uintptr_t lo = WEFT__ALIGN_UP((uintptr_t)t->stack.lo, page);
+    /* A parked task runs nothing on its stack (signal handlers run on the
+     * running task's): only the red zone below sp may hold its data. */
+    uintptr_t hi = sp > 128 ? (sp - 128) & ~(page - 1) : 0;
+    if (hi > lo && sp <= (uintptr_t)t->stack.hi)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)t;
+#endif
 }
 
 static inline void note_depth(struct weft_task *t) {

@@ -172,6 +172,10 @@ struct weft__tasks {
     uint64_t id_next, id_end; /* a block of task ids reserved by this loop */
 };
 
+/* Give a parked task's unused stack pages (below its stack pointer) back
+ * to the kernel. Not for the running task (ignored). */
+void weft__task_trim_stack(struct weft_task *t);
+
 /* The running task of this thread, or NULL. */
 static inline struct weft_task *weft__task_current(void) {
     return weft__tls_rq.current;
