@@ -91,7 +91,7 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
-static pid_t spawn(char *const argv[], int cpu) {
+static pid_t spawn(char *const argv[], int cpu, const char *errfile) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -99,8 +99,9 @@ static pid_t spawn(char *const argv[], int cpu) {
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(null, 1);
+        int err = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (!getenv("BENCH_VERBOSE"))
-            dup2(null, 2);
+            dup2(err >= 0 ? err : null, 2);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -117,13 +118,28 @@ static bool port_open(int port) {
     return ok;
 }
 
+/* The last line a server wrote on stderr, for "not run" lines. */
+static void last_line(const char *path, char *out, size_t n) {
+    FILE *f = fopen(path, "r");
+    char line[256] = "";
+    out[0] = '\0';
+    while (f && fgets(line, sizeof line, f))
+        if (line[0] != '\n')
+            snprintf(out, n, "%s", line);
+    if (f)
+        fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
 static bool start(struct server *s) {
+    char errfile[320];
+    snprintf(errfile, sizeof errfile, "%s/%s.stderr", tmpdir, s->name);
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
     if (strcmp(s->name, "weft") == 0) {
         char *argv[] = {s->prog, (char *)"--host", (char *)"127.0.0.1", port,
                         NULL};
-        s->pid = spawn(argv, 0);
+        s->pid = spawn(argv, 0, errfile);
     } else if (strcmp(s->name, "nginx") == 0) {
         char conf[320], text[2048];
         snprintf(conf, sizeof conf, "%s/nginx.conf", tmpdir);
@@ -140,7 +156,7 @@ static bool start(struct server *s) {
         write_file(conf, text);
         char *argv[] = {s->prog, (char *)"-c", conf, (char *)"-p", tmpdir,
                         NULL};
-        s->pid = spawn(argv, 0);
+        s->pid = spawn(argv, 0, errfile);
     } else {
         char conf[320], text[2048];
         snprintf(conf, sizeof conf, "%s/h2o.conf", tmpdir);
@@ -155,15 +171,18 @@ static bool start(struct server *s) {
                  s->port);
         write_file(conf, text);
         char *argv[] = {s->prog, (char *)"-c", conf, NULL};
-        s->pid = spawn(argv, 0);
+        s->pid = spawn(argv, 0, errfile);
     }
     for (int i = 0; i < 200; i++) {
         if (port_open(s->port))
             return true;
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            snprintf(s->why, sizeof s->why, "exited at start (status %d)",
-                     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            char line[96];
+            last_line(errfile, line, sizeof line);
+            snprintf(s->why, sizeof s->why, "exited at start (status %d: %s)",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                     line);
             s->pid = 0;
             return false;
         }
