@@ -37,7 +37,8 @@ int weft_cookie_next(weft_cookie_iter_t *it, weft_span_t *name,
         if (len == 0)
             continue;
         split_pair(p, p + len, name, value);
-        return 1;
+        if (name->len || value->len) /* "=" alone is nothing */
+            return 1;
     }
     return 0;
 }
@@ -156,12 +157,15 @@ static bool cookie_value_ok(weft_span_t v) {
     return true;
 }
 
+/* Labels of letters, digits and '-' between single dots: no empty label,
+ * so no leading dot (RFC 6265 5.2.3 drops it; leave it out). */
 static bool domain_ok(weft_span_t d) {
-    if (!d.len)
+    if (!d.len || d.ptr[0] == '.' || d.ptr[d.len - 1] == '.')
         return false;
     for (size_t i = 0; i < d.len; i++) {
         unsigned char c = (unsigned char)d.ptr[i];
-        if (!weft__cc(c, WEFT__C_ALPHA | WEFT__C_DIGIT) && c != '-' && c != '.')
+        if (c == '.' ? d.ptr[i - 1] == '.'
+                     : !weft__cc(c, WEFT__C_ALPHA | WEFT__C_DIGIT) && c != '-')
             return false;
     }
     return true;

@@ -271,11 +271,11 @@ ssize_t weft_url_serialize(const weft_url_t *u, char *buf, size_t cap) {
     size_t plen = u->path.len;
     if (u->scheme.ptr && !valid_scheme(u->scheme.ptr, u->scheme.ptr + u->scheme.len))
         return -EINVAL;
-    if (u->port.ptr && (!u->host.ptr || u->port.len > 5))
+    int port;
+    if (u->port.ptr && (!u->host.ptr ||
+                        parse_port(u->port.ptr, u->port.ptr + u->port.len,
+                                   &port) < 0))
         return -EINVAL;
-    for (size_t i = 0; u->port.ptr && i < u->port.len; i++)
-        if (!weft__cc((unsigned char)u->port.ptr[i], WEFT__C_DIGIT))
-            return -EINVAL;
     if (u->host.ptr ? plen && path[0] != '/'
                     : plen >= 2 && path[0] == '/' && path[1] == '/')
         return -EINVAL;
