@@ -24,6 +24,13 @@ enum {
     WEFT__C_COOKIE = 1u << 7,     /* cookie-octet */
     WEFT__C_FORM = 1u << 8,       /* kept by the form encoding */
     WEFT__C_SCHEME = 1u << 9,     /* ALPHA DIGIT + - . */
+    /* What may stand as it is (escapes aside) in a userinfo, a path, a
+     * query or fragment: the RFC 3986 sets plus WEFT__C_LOOSE. */
+    WEFT__C_USERINFO = 1u << 10,  /* unreserved sub-delims ':' */
+    WEFT__C_PATH = 1u << 11,      /* pchar '/' */
+    WEFT__C_QUERY = 1u << 12,     /* pchar '/' '?' */
+    WEFT__C_URLDELIM = 1u << 13,  /* ':' '/' '?' '#': where a scheme or an
+                                     authority ends */
 };
 
 extern const uint16_t weft__http_cc[256];
