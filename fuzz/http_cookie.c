@@ -8,21 +8,8 @@
  * same time; a cookie date that parses is at or after 1601 and its
  * IMF-fixdate reads back the same through the cookie-date algorithm;
  * list elements are trimmed, non-empty spans; q-values lie in 0..1000. */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_check.h"
 #include "weft/httpmsg.h"
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,         \
-                    __LINE__, #c);                                             \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 static bool inside(weft_span_t x, const char *s, size_t n) {
     return x.ptr >= s && x.ptr + x.len <= s + n;

@@ -8,21 +8,8 @@
  * place gives what out of place gives. decode(encode(x)) == x for every
  * set, and the encoding holds only what the set keeps. A pair appended
  * to a query is read back by weft_query_get. */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_check.h"
 #include "weft/httpmsg.h"
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,         \
-                    __LINE__, #c);                                             \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 #define MAXN 8192
 static char out[MAXN + 2], out2[MAXN + 2], copy[MAXN + 2];

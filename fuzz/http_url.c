@@ -5,21 +5,8 @@
  * form promises; resolving a reference (the input split at its first
  * newline into base and reference) gives a URL that parses, serialises
  * to itself and holds no dot segment. */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_check.h"
 #include "weft/httpmsg.h"
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,         \
-                    __LINE__, #c);                                             \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 static int span_eq(weft_span_t a, weft_span_t b, const char *abase,
                    const char *bbase) {

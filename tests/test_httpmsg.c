@@ -835,6 +835,7 @@ START_TEST(set_cookie_parse_as_a_user_agent) {
 
     /* ignored as a whole */
     ck_assert_err(setc(&c, ""), -EINVAL);
+    ck_assert_err(weft_set_cookie_parse(&c, NULL, 0), -EINVAL);
     ck_assert_err(setc(&c, "novalue"), -EINVAL);
     ck_assert_err(setc(&c, "novalue; a=b"), -EINVAL);
     ck_assert_err(setc(&c, "=v"), -EINVAL);

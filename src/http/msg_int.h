@@ -88,6 +88,17 @@ static inline const char *weft__trim(const char *s, size_t *n) {
     return s;
 }
 
+/* The next piece of [*p, end) up to the separator sep: returns its start,
+ * sets *pe to its end and moves *p past the separator (or to end). */
+static inline const char *weft__piece(const char **p, const char *end,
+                                      char sep, const char **pe) {
+    const char *s = *p;
+    const char *q = memchr(s, sep, (size_t)(end - s));
+    *pe = q ? q : end;
+    *p = q ? q + 1 : end;
+    return s;
+}
+
 /* The end of the quoted string starting at p (*p == '"') before end:
  * just past the closing quote, or NULL if it does not close. */
 const char *weft__quoted_end(const char *p, const char *end);
