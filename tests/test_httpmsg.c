@@ -1114,6 +1114,62 @@ START_TEST(cookie_date_algorithm_of_rfc6265_5_1_1) {
 }
 END_TEST
 
+START_TEST(overlong_inputs_are_handled_in_bounds) {
+    enum { N = 1 << 20 };
+    char *in = malloc(2 * N), *out = malloc(2 * N);
+    ck_assert_ptr_nonnull(in);
+    ck_assert_ptr_nonnull(out);
+    /* a megabyte of segments, then as many ".." encoded: back to "/" */
+    size_t n = 0;
+    while (n + 4 <= N / 2)
+        memcpy(in + n, "/abc", 4), n += 4;
+    size_t segs = n / 4;
+    for (size_t i = 0; i < segs; i++)
+        memcpy(in + n, "/%2e.", 5), n += 5;
+    memcpy(in + n, "/x", 2), n += 2;
+    ck_assert_int_eq(weft_http_path_normalize(out, 2 * N, in, n, 0), 2);
+    ck_assert_str_eq(out, "/x");
+    ck_assert_int_eq(weft_http_path_normalize(out, 2 * N, in, n,
+                                              WEFT_PATH_REJECT_ESCAPE), 2);
+    memcpy(in + n - 2, "/%2e.", 5); /* one ".." too many */
+    ck_assert_err(weft_http_path_normalize(out, 2 * N, in, n + 3,
+                                           WEFT_PATH_REJECT_ESCAPE), -EINVAL);
+    ck_assert_err(weft_http_path_normalize(out, 100, in, n, 0), -ENOSPC);
+    /* a megabyte URL parses, serialises and resolves */
+    memcpy(in, "http://h/", 9);
+    memset(in + 9, 'a', N - 9);
+    weft_url_t u, r, res;
+    ck_assert_ok(weft_url_parse(&u, in, N));
+    ck_assert_uint_eq(u.path.len, N - 8);
+    ck_assert_int_eq(weft_url_serialize(&u, out, N + 1), N);
+    ck_assert_ok(weft_url_parse(&r, S("../../b")));
+    ck_assert_int_eq(weft_url_resolve(&u, &r, out, 2 * N, &res), 10);
+    ck_assert_str_eq(out, "http://h/b");
+    /* a megabyte of commas and semicolons */
+    memset(in, ',', N);
+    weft_http_list_iter_t it;
+    weft_span_t e, k, v;
+    weft_http_list_init(&it, in, N);
+    ck_assert_int_eq(weft_http_list_next(&it, &e), 0);
+    memset(in, ';', N);
+    weft_cookie_iter_t ci;
+    weft_cookie_init(&ci, in, N);
+    ck_assert_int_eq(weft_cookie_next(&ci, &k, &v), 0);
+    memset(in, '&', N);
+    weft_query_iter_t qi;
+    weft_query_init(&qi, in, N);
+    ck_assert_int_eq(weft_query_next(&qi, &k, &v), 0);
+    /* an overlong date, digits that would overflow */
+    memset(in, '9', N);
+    time_t t;
+    ck_assert_err(weft_http_date_parse(in, N, &t), -EINVAL);
+    ck_assert_err(weft_cookie_date_parse(in, N, &t), -EINVAL);
+    ck_assert_err(weft_http_qvalue(in, N), -EINVAL);
+    free(in);
+    free(out);
+}
+END_TEST
+
 static Suite *httpmsg_suite(void) {
     Suite *s = suite_create("httpmsg");
     TCase *url = tcase_create("url");
@@ -1156,6 +1212,10 @@ static Suite *httpmsg_suite(void) {
     tcase_add_test(date, date_parse_two_digit_years_within_50_years);
     tcase_add_test(date, cookie_date_algorithm_of_rfc6265_5_1_1);
     suite_add_tcase(s, date);
+
+    TCase *hostile = tcase_create("hostile");
+    tcase_add_test(hostile, overlong_inputs_are_handled_in_bounds);
+    suite_add_tcase(s, hostile);
     return s;
 }
 
