@@ -106,6 +106,9 @@ START_TEST(url_parse_refuses_hostile_urls) {
     /* a NUL inside */
     ck_assert_err(weft_url_parse(&u, S("http://h/a\0b")), -EINVAL);
     ck_assert_err(weft_url_parse(&u, S("http://h\0.evil/")), -EINVAL);
+    /* found by fuzz/http_url.c: inet_pton stops at a NUL */
+    ck_assert_err(weft_url_parse(&u, S("http://[::\0]/")), -EINVAL);
+    ck_assert_err(weft_url_parse(&u, S("//[::1\0x]")), -EINVAL);
 }
 END_TEST
 

@@ -40,6 +40,10 @@ static bool valid_ipv6(const char *p, const char *end) {
     unsigned char bin[16];
     if (n == 0 || n >= sizeof tmp)
         return false;
+    for (size_t i = 0; i < n; i++) /* inet_pton would stop at a NUL */
+        if (!weft__cc((unsigned char)p[i], WEFT__C_HEX) && p[i] != ':' &&
+            p[i] != '.')
+            return false;
     memcpy(tmp, p, n);
     tmp[n] = 0;
     if (inet_pton(AF_INET6, tmp, bin) != 1)
