@@ -69,8 +69,9 @@ enum {
  * and malformed percent escapes are refused anywhere; bytes >= 0x80 and
  * the printable characters RFC 3986 leaves out (" < > [ \ ] ^ ` { | })
  * are tolerated in userinfo, path, query and fragment, as browsers send
- * them ("?filter[a]=1") and servers accept them. The parse is generic: the scheme is not looked at
- * (a client checks for "http"/"https" and a host itself).
+ * them ("?filter[a]=1") and servers accept them. The parse is generic:
+ * the scheme is not looked at (a client checks for "http"/"https" and a
+ * host itself).
  * Returns 0, or -EINVAL (malformed; *u is then unspecified). */
 WEFT_EXPORT int weft_url_parse(weft_url_t *u, const char *s, size_t n);
 
@@ -81,8 +82,12 @@ WEFT_EXPORT int weft_url_parse(weft_url_t *u, const char *s, size_t n);
  * 5.2.4 says ("../../../g" against "http://a/b/c/d" gives "http://a/g"),
  * and a fragment is taken from ref only (a client following a redirect
  * keeps the original fragment when Location has none, RFC 9110 10.2.2: its
- * choice). Returns the length of the result, -EINVAL if base has no scheme,
- * -ENOSPC if buf is too small. base, ref and buf must not overlap. */
+ * choice). Without an authority, a path that would start with "//" is
+ * written "/.//..." so that it does not read back as one. buf must hold
+ * the result before its dot segments are removed. Returns the length of
+ * the result, -EINVAL if base has no scheme (or the parts, built by hand,
+ * do not parse), -ENOSPC if buf is too small. base, ref and buf must not
+ * overlap. */
 WEFT_EXPORT ssize_t weft_url_resolve(const weft_url_t *base,
                                      const weft_url_t *ref, char *buf,
                                      size_t cap, weft_url_t *out);
