@@ -13,6 +13,7 @@
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
+ *   client.h  the HTTP client: sessions, pooled connections, cookies
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -30,5 +31,6 @@
 #include "weft/signal.h"
 #include "weft/fswatch.h"
 #include "weft/http1.h"
+#include "weft/client.h"
 
 #endif
