@@ -13,6 +13,8 @@
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
+ *   httpmsg.h HTTP message helpers: URLs, targets, percent-encoding,
+ *             query strings, header fields, cookies, dates
  *   client.h  the HTTP client: sessions, pooled connections, cookies
  */
 #ifndef WEFT_H
@@ -31,6 +33,7 @@
 #include "weft/signal.h"
 #include "weft/fswatch.h"
 #include "weft/http1.h"
+#include "weft/httpmsg.h"
 #include "weft/client.h"
 
 #endif
