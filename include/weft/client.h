@@ -241,8 +241,10 @@ typedef struct weft_client_body {
 #define WEFT_CLIENT_BYTES(data_, len_, type_)                                  \
     {.kind = WEFT_CLIENT_BODY_BYTES, .content_type = (type_),                   \
      .data = (data_), .len = (len_)}
-#define WEFT_CLIENT_FORM(pairs_)                                               \
-    {.kind = WEFT_CLIENT_BODY_FORM, .form = (pairs_)}
+/* (variadic so that a compound literal's commas pass:
+ * WEFT_CLIENT_FORM((const char *[]){"a", "1", NULL})) */
+#define WEFT_CLIENT_FORM(...)                                                  \
+    {.kind = WEFT_CLIENT_BODY_FORM, .form = (__VA_ARGS__)}
 #define WEFT_CLIENT_MULTIPART(parts_, n_)                                      \
     {.kind = WEFT_CLIENT_BODY_MULTIPART, .parts = (parts_), .nparts = (n_)}
 #define WEFT_CLIENT_FILE(fd_, offset_, length_, type_)                         \

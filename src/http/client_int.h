@@ -226,7 +226,7 @@ struct weft_client_response {
     struct weft__hc_conn *conn; /* until the body is done */
     /* the head, copied out of the stream's buffer */
     char *headbuf;
-    size_t headcap;
+    size_t headcap, headlen;
     weft_http_field_t *fields;
     size_t fieldcap;
     weft_http1_head_t head;
@@ -293,6 +293,9 @@ int weft__cookie_jar_update_url(weft_cookie_jar_t *jar, const weft_url_t *u,
 ssize_t weft__cookie_jar_header_url(weft_cookie_jar_t *jar,
                                     const weft_url_t *u, const char *host,
                                     char *buf, size_t cap);
+
+/* Free a closed session (when its last response is released). */
+void weft__hc_session_free(weft_session_t *s);
 
 /* ---- small helpers --------------------------------------------------------------- */
 
