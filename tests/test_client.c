@@ -10,6 +10,7 @@
 
 #include "support.h"
 #include "http_testsrv.h"
+#include "http/client_int.h"
 
 static struct tsrv T;
 static char url[256];
@@ -353,6 +354,488 @@ START_TEST(broken_responses) {
 }
 END_TEST
 
+/* ---- redirects ---------------------------------------------------------------- */
+
+static int redirects_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    weft_client_error_t e;
+    weft_client_req_opts_t o = {.error = &e};
+    /* a chain, with its history */
+    ck_assert_ok(weft_session_get(s, U("/redir/3"), &o, &r));
+    ck_assert_int_eq(weft_client_status(r), 200);
+    size_t n;
+    const weft_client_hop_t *h = weft_client_history(r, &n);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(h[0].status, 302);
+    ck_assert_str_eq(h[0].url, U("/redir/3"));
+    ck_assert_str_eq(h[0].location, "/redir/2");
+    ck_assert_str_eq(h[2].url, U("/redir/1"));
+    ck_assert_str_eq(weft_client_url(r), U("/redir/0"));
+    weft_client_release(r);
+    ck_assert_int_eq(T.conns, 1);
+    /* a loop ends at max_redirects */
+    ck_assert_err(weft_session_get(s, U("/loop"), &o, &r),
+                  WEFT_ECLIENT_REDIRECTS);
+    ck_assert_ptr_nonnull(strstr(e.msg, "too many redirects (10)"));
+    o.max_redirects = 2;
+    ck_assert_err(weft_session_get(s, U("/redir/3"), &o, &r),
+                  WEFT_ECLIENT_REDIRECTS);
+    o.max_redirects = 0;
+    /* the loop's connection was kept: its small bodies were read */
+    ck_assert_int_eq(T.conns, 1);
+    /* not followed when asked */
+    o.flags = WEFT_CLIENT_NO_REDIRECTS;
+    ck_assert_ok(weft_session_get(s, U("/redir/1"), &o, &r));
+    ck_assert_int_eq(weft_client_status(r), 302);
+    weft_client_release(r);
+    o.flags = 0;
+    /* a relative Location with dot segments */
+    ck_assert_ok(weft_session_get(s, U("/rel/a#frag"), &o, &r));
+    ck_assert_str_eq(weft_client_url(r), U("/hello#frag"));
+    weft_client_release(r);
+    /* another scheme */
+    ck_assert_err(weft_session_get(s, U("/to-ftp"), &o, &r),
+                  WEFT_ECLIENT_BAD_REDIRECT);
+    /* methods: 303 and 301/302 after POST become GET without a body,
+     * 307 and 308 keep both */
+    weft_client_body_t b = WEFT_CLIENT_BYTES("data", 4, "text/x");
+    o.body = &b;
+    const struct { int code; const char *want; bool body; } cases[] = {
+        {301, "GET /echo", false},  {302, "GET /echo", false},
+        {303, "GET /echo", false},  {307, "POST /echo", true},
+        {308, "POST /echo", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/code/%d", cases[i].code);
+        ck_assert_ok(weft_session_post(s, U(path), &o, &r));
+        const void *d;
+        ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+        ck_assert_ptr_nonnull(strstr(d, cases[i].want));
+        ck_assert_int_eq(strstr(d, "\r\n\r\ndata") != NULL, cases[i].body);
+        ck_assert_int_eq(strstr(d, "text/x") != NULL, cases[i].body);
+        weft_client_release(r);
+    }
+    /* PUT after a 302 stays PUT */
+    ck_assert_ok(weft_session_put(s, U("/code/302"), &o, &r));
+    const void *d;
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "PUT /echo"));
+    weft_client_release(r);
+    o.body = NULL;
+    /* credentials stay with their origin: 127.0.0.1 -> localhost */
+    o.auth = "user:pass";
+    o.headers = (const char *[]){"Cookie", "mine=1", NULL};
+    ck_assert_ok(weft_session_get(s, U("/code/302"), &o, &r));
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "Authorization: Basic dXNlcjpwYXNz"));
+    ck_assert_ptr_nonnull(strstr(d, "Cookie: mine=1"));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_get(s, U("/to-cross"), &o, &r));
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "Host: localhost:"));
+    ck_assert_ptr_null(strstr(d, "Authorization"));
+    ck_assert_ptr_null(strstr(d, "mine=1"));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(redirects) {
+    ck_assert_ok(run_virtual(redirects_main, NULL));
+}
+END_TEST
+
+/* ---- cookies ---------------------------------------------------------------------- */
+
+static int cookies_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    /* Set on a redirect, sent on the next hop (not the Secure one, not
+     * the one for another path, not the expired one). */
+    ck_assert_ok(weft_session_get(s, U("/setcookie"), NULL, &r));
+    const void *d;
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "\r\nCookie: a=1\r\n"));
+    weft_client_release(r);
+    weft_cookie_jar_t *jar = weft_session_cookie_jar(s);
+    ck_assert_uint_eq(weft_cookie_jar_count(jar), 2);
+    char v[64];
+    ck_assert_int_eq(weft_cookie_jar_value(jar, U("/other/x"), "b", v,
+                                           sizeof v), 1);
+    ck_assert_str_eq(v, "2");
+    ck_assert_err(weft_cookie_jar_value(jar, U("/x"), "b", v, sizeof v),
+                  -ENOENT);
+    /* host-only: not sent to localhost */
+    ck_assert_int_eq(weft_cookie_jar_header(jar, "http://localhost/", v,
+                                            sizeof v), 0);
+    /* ordering: longer paths first */
+    ck_assert_int_gt(weft_cookie_jar_header(jar, U("/other/x"), v, sizeof v), 0);
+    ck_assert_str_eq(v, "b=2; a=1");
+    ck_assert_ok(weft_session_close(s));
+    /* without a jar nothing is kept */
+    weft_session_opts_t so = {.flags = WEFT_SESSION_NO_COOKIES};
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_ptr_null(weft_session_cookie_jar(s));
+    ck_assert_ok(weft_session_get(s, U("/setcookie"), NULL, &r));
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_null(strstr(d, "Cookie:"));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(cookies_across_redirects) {
+    ck_assert_ok(run_virtual(cookies_main, NULL));
+}
+END_TEST
+
+static int upd(weft_cookie_jar_t *j, const char *u, const char *c) {
+    return weft_cookie_jar_update(j, u, c, strlen(c));
+}
+
+START_TEST(cookie_jar_rules) {
+    weft_cookie_jar_t *j;
+    ck_assert_ok(weft_cookie_jar_new(&j));
+    const char *u = "http://www.example.com/a/b";
+    /* Domain: the host's parent is fine, another domain or a TLD is not */
+    ck_assert_int_eq(upd(j, u, "d=1; Domain=example.com; Path=/"), 1);
+    ck_assert_int_eq(upd(j, u, "x=1; Domain=other.com"), 0);
+    ck_assert_int_eq(upd(j, u, "t=1; Domain=com"), 0);
+    char v[128];
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://sub.example.com/", "d",
+                                           v, sizeof v), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://badexample.com/", "d",
+                                           v, sizeof v), -ENOENT);
+    /* the default path is the request's directory */
+    ck_assert_int_eq(upd(j, u, "p=1"), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://www.example.com/a/c",
+                                           "p", v, sizeof v), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://www.example.com/ab",
+                                           "p", v, sizeof v), -ENOENT);
+    /* Secure: not from http, sent only over https */
+    ck_assert_int_eq(upd(j, u, "s=1; Secure"), 0);
+    ck_assert_int_eq(weft_cookie_jar_update(j, "https://www.example.com/",
+                                            "s=1; Secure", 11), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://www.example.com/", "s",
+                                           v, sizeof v), -ENOENT);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "https://www.example.com/", "s",
+                                           v, sizeof v), 1);
+    /* ... and a plain-http cookie cannot replace it */
+    ck_assert_int_eq(upd(j, u, "s=2; Path=/"), 0);
+    /* replaced, then expired by Max-Age, then by an Expires in the past */
+    ck_assert_int_eq(upd(j, u, "d=2; Domain=example.com; Path=/"), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, u, "d", v, sizeof v), 1);
+    ck_assert_str_eq(v, "2");
+    ck_assert_int_eq(upd(j, u, "d=2; Domain=example.com; Path=/; "
+                                            "Max-Age=0"), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, u, "d", v, sizeof v), -ENOENT);
+    ck_assert_int_eq(upd(j, u, "p=1; Expires=Wed, 21 Oct "
+                                            "2015 07:28:00 GMT"), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, u, "p", v, sizeof v), -ENOENT);
+    /* Max-Age in the future, then the clock moves past it */
+    ck_assert_int_eq(upd(j, u, "m=1; Max-Age=60"), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, u, "m", v, sizeof v), 1);
+    weft__cookie_clock_skew = 61;
+    ck_assert_int_eq(weft_cookie_jar_value(j, u, "m", v, sizeof v), -ENOENT);
+    weft__cookie_clock_skew = 0;
+    /* IP hosts: host-only */
+    ck_assert_int_eq(upd(j, "http://10.0.0.1/", "i=1"), 1);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://10.0.0.1/", "i", v,
+                                           sizeof v), 1);
+    /* junk is refused */
+    ck_assert_err(upd(j, u, "novalue"), -EINVAL);
+    ck_assert_err(upd(j, "ftp://x/", "a=1"), -EINVAL);
+    /* per-domain limit: the oldest go */
+    for (int i = 0; i < 60; i++) {
+        char c[32];
+        int n = snprintf(c, sizeof c, "k%d=%d", i, i);
+        ck_assert_int_eq(weft_cookie_jar_update(j, "http://many.test/", c,
+                                                (size_t)n), 1);
+    }
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://many.test/", "k0", v,
+                                           sizeof v), -ENOENT);
+    ck_assert_int_eq(weft_cookie_jar_value(j, "http://many.test/", "k59", v,
+                                           sizeof v), 2);
+    weft_cookie_jar_clear(j);
+    ck_assert_uint_eq(weft_cookie_jar_count(j), 0);
+    weft_cookie_jar_free(j);
+}
+END_TEST
+
+/* ---- timeouts -------------------------------------------------------------------- */
+
+static int timeouts_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    weft_session_opts_t so = {.timeout = {.sock_read = 5}};
+    ck_assert_ok(weft_session_new(&s, &so));
+    weft_client_response_t *r;
+    weft_client_error_t e;
+    weft_client_req_opts_t o = {.error = &e};
+    /* sock_read: no head */
+    double t0 = now();
+    ck_assert_err(weft_session_get(s, U("/stallhead"), &o, &r), -ETIMEDOUT);
+    ck_assert_time(t0 + 5);
+    ck_assert_int_eq(e.timeout, WEFT_CLIENT_TIMEOUT_SOCK_READ);
+    ck_assert_ptr_nonnull(strstr(e.msg, "timeout: sock_read (5 s) waiting "
+                                        "for the response head"));
+    /* sock_read: a stalled body */
+    t0 = now();
+    ck_assert_ok(weft_session_get(s, U("/stallbody"), &o, &r));
+    const void *d;
+    ck_assert_err(weft_client_body(r, &d, 0), -ETIMEDOUT);
+    ck_assert_time(t0 + 5);
+    ck_assert_ptr_nonnull(strstr(weft_client_errmsg(r), "sock_read"));
+    weft_client_release(r);
+    /* total, shorter, overrides per request */
+    t0 = now();
+    o.timeout = &(weft_client_timeout_t){.total = 2};
+    ck_assert_err(weft_session_get(s, U("/stallhead"), &o, &r), -ETIMEDOUT);
+    ck_assert_time(t0 + 2);
+    ck_assert_int_eq(e.timeout, WEFT_CLIENT_TIMEOUT_TOTAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "timeout: total (2 s)"));
+    /* total also bounds reading the body */
+    t0 = now();
+    ck_assert_ok(weft_session_get(s, U("/stallbody"), &o, &r));
+    ck_assert_err(weft_client_body(r, &d, 0), -ETIMEDOUT);
+    ck_assert_time(t0 + 2);
+    ck_assert_ptr_nonnull(strstr(weft_client_errmsg(r), "total"));
+    weft_client_release(r);
+    o.timeout = NULL;
+    /* a caller's scope bounds a request too */
+    t0 = now();
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 1, 0));
+    ck_assert_err(weft_session_get(s, U("/stallhead"), &o, &r), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&sc), -ETIMEDOUT);
+    ck_assert_time(t0 + 1);
+    ck_assert_int_eq(e.timeout, WEFT_CLIENT_TIMEOUT_NONE);
+    ck_assert_ptr_nonnull(strstr(e.msg, "the caller's deadline"));
+    /* bad options */
+    o.timeout = &(weft_client_timeout_t){.total = -1};
+    logcap_start();
+    ck_assert_err(weft_session_get(s, U("/hello"), &o, &r), -EINVAL);
+    logcap_stop();
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(timeouts) {
+    ck_assert_ok(run_virtual(timeouts_main, NULL));
+}
+END_TEST
+
+/* sock_connect: a listener whose backlog is full never accepts. Instead:
+ * connect to an address that drops SYNs is not available on loopback, so
+ * the connect timeout is tested with the pool's wait (connect covers
+ * waiting for a connection). */
+static int connect_timeout_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    weft_session_opts_t so = {.limit = 1, .timeout = {.connect = 3}};
+    ck_assert_ok(weft_session_new(&s, &so));
+    weft_client_response_t *r, *r2;
+    weft_client_error_t e;
+    weft_client_req_opts_t o = {.error = &e};
+    /* hold the only connection: its body is not read */
+    ck_assert_ok(weft_session_get(s, U("/big"), &o, &r));
+    double t0 = now();
+    ck_assert_err(weft_session_get(s, U("/hello"), &o, &r2), -ETIMEDOUT);
+    ck_assert_time(t0 + 3);
+    ck_assert_int_eq(e.timeout, WEFT_CLIENT_TIMEOUT_CONNECT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "timeout: connect (3 s) waiting for "
+                                        "a connection from the pool"));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(connect_timeout) {
+    ck_assert_ok(run_virtual(connect_timeout_main, NULL));
+}
+END_TEST
+
+/* ---- decompression ----------------------------------------------------------------- */
+
+static int gzip_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    char body[256];
+    const char *want = "compressed text, compressed text, compressed text, "
+                       "compressed text!";
+    ck_assert_int_eq(get_body(s, "/gzip", body, sizeof body), 200);
+    ck_assert_str_eq(body, want);
+    ck_assert_int_eq(get_body(s, "/deflate", body, sizeof body), 200);
+    ck_assert_str_eq(body, want);
+    ck_assert_int_eq(get_body(s, "/rawdeflate", body, sizeof body), 200);
+    ck_assert_str_eq(body, want);
+    ck_assert_int_eq(T.conns, 1);
+    /* not asked to */
+    weft_client_response_t *r;
+    weft_client_req_opts_t o = {.flags = WEFT_CLIENT_NO_DECOMPRESS};
+    ck_assert_ok(weft_session_get(s, U("/gzip"), &o, &r));
+    const void *d;
+    ssize_t n = weft_client_body(r, &d, 0);
+    ck_assert_int_gt(n, 10);
+    ck_assert_int_eq(((const unsigned char *)d)[0], 0x1f);
+    weft_client_release(r);
+    /* not gzip at all */
+    ck_assert_err(get_body(s, "/badgzip", body, sizeof body),
+                  WEFT_ECLIENT_DECOMPRESS);
+    /* a bomb: the body limit of a whole read */
+    ck_assert_err(get_body(s, "/bomb", body, sizeof body),
+                  WEFT_ECLIENT_BODY_TOO_LARGE);
+    /* and max_decompressed when streaming */
+    ck_assert_ok(weft_session_close(s));
+    weft_session_opts_t so = {.max_decompressed = 1 << 20};
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_ok(weft_session_get(s, U("/bomb"), NULL, &r));
+    while ((n = weft_client_read_chunk(r, &d)) > 0)
+        ;
+    ck_assert_err((int)n, WEFT_ECLIENT_DECOMPRESS_LIMIT);
+    ck_assert_ptr_nonnull(strstr(weft_client_errmsg(r), "decompresses to "
+                                                        "more than 1048576"));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(decompression) {
+    ck_assert_ok(run_virtual(gzip_main, NULL));
+}
+END_TEST
+
+/* ---- the pool ------------------------------------------------------------------------ */
+
+struct pool_job {
+    weft_session_t *s;
+    const char *path;
+    int status;
+};
+
+static int pool_worker(void *arg) {
+    struct pool_job *j = arg;
+    char body[64];
+    char u[256];
+    snprintf(u, sizeof u, "%s", j->path);
+    j->status = get_body(j->s, u, body, sizeof body);
+    return 0;
+}
+
+static void run_jobs(weft_session_t *s, const char *path, int n) {
+    struct pool_job jobs[32];
+    weft_group_t g;
+    ck_assert_ok(weft_group_enter(&g));
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (struct pool_job){s, path, 0};
+        ck_assert_ok(weft_group_spawn(&g, NULL, pool_worker, &jobs[i], NULL));
+    }
+    ck_assert_ok(weft_group_exit(&g));
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(jobs[i].status, 200);
+}
+
+static int pool_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    weft_session_opts_t so = {.limit_per_host = 3};
+    ck_assert_ok(weft_session_new(&s, &so));
+    /* 20 at once, 3 connections at most, all reused afterwards */
+    run_jobs(s, "/slow", 20);
+    ck_assert_int_eq(T.conns, 3);
+    ck_assert_int_eq(T.max_active, 3);
+    ck_assert_int_eq(T.requests, 20);
+    weft_session_stats_t st;
+    weft_session_stats(s, &st);
+    ck_assert_uint_eq(st.connections_created, 3);
+    ck_assert_uint_eq(st.connections_reused, 17);
+    ck_assert_uint_eq(st.idle, 3);
+    run_jobs(s, "/slow", 6);
+    ck_assert_int_eq(T.conns, 3);
+    /* idle connections expire (15 s by default) */
+    ck_assert_ok(weft_sleep(16));
+    weft_session_stats(s, &st);
+    ck_assert_uint_eq(st.open, 0);
+    ck_assert_ok(weft_yield());
+    ck_assert_int_eq(T.active, 0);
+    ck_assert_ok(weft_session_close(s));
+    /* the total limit, across hosts: 127.0.0.1 and localhost */
+    so = (weft_session_opts_t){.limit = 2};
+    ck_assert_ok(weft_session_new(&s, &so));
+    T.max_active = 0;
+    run_jobs(s, "/slow", 8);
+    ck_assert_int_eq(T.max_active, 2);
+    char body[64];
+    snprintf(url, sizeof url, "http://localhost:%d/hello", T.port);
+    weft_client_response_t *r;
+    ck_assert_ok(weft_session_get(s, url, NULL, &r));
+    weft_client_release(r);
+    weft_session_stats(s, &st);
+    ck_assert_uint_le(st.open, 2);
+    (void)body;
+    ck_assert_ok(weft_session_close(s));
+    /* no keep-alive */
+    so = (weft_session_opts_t){.keepalive_timeout = -1};
+    ck_assert_ok(weft_session_new(&s, &so));
+    int before = T.conns;
+    run_jobs(s, "/hello", 1);
+    run_jobs(s, "/hello", 1);
+    ck_assert_int_eq(T.conns, before + 2);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(pool_limits_and_reuse) {
+    ck_assert_ok(run_virtual(pool_main, NULL));
+}
+END_TEST
+
+/* A server that closes idle connections: the next request notices and
+ * opens a new one. */
+static int stale_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    char body[64];
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_int_eq(get_body(s, "/close", body, sizeof body), 200);
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    /* the server forgets every connection */
+    ck_assert_ok(weft_server_close(T.srv, 0));
+    int conns = T.conns;
+    ts_start(&T);
+    (void)conns;
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(stale_connections) {
+    ck_assert_ok(run_virtual(stale_main, NULL));
+}
+END_TEST
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -363,6 +846,14 @@ Suite *client_suite(void) {
     tcase_add_test(tc, streamed_upload);
     tcase_add_test(tc, response_shapes);
     tcase_add_test(tc, broken_responses);
+    tcase_add_test(tc, redirects);
+    tcase_add_test(tc, cookies_across_redirects);
+    tcase_add_test(tc, cookie_jar_rules);
+    tcase_add_test(tc, timeouts);
+    tcase_add_test(tc, connect_timeout);
+    tcase_add_test(tc, decompression);
+    tcase_add_test(tc, pool_limits_and_reuse);
+    tcase_add_test(tc, stale_connections);
     suite_add_tcase(s, tc);
     return s;
 }

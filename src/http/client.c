@@ -554,6 +554,9 @@ static int redirect(struct weft__hc_req *rq, weft_client_response_t *r,
         return 0; /* nothing to follow: the response is the answer */
     if ((st == 307 || st == 308) && !weft_client_req_replayable(rq->pub))
         return 0; /* the body cannot be sent again */
+    /* The body is not wanted, whatever happens next; reading a small one
+     * keeps the connection. */
+    weft__hc_discard(r);
     if ((int)hp->n >= max)
         return weft__hc_fail(rq, WEFT_ECLIENT_REDIRECTS,
                              "too many redirects (%d)", max);
@@ -631,7 +634,6 @@ static int redirect(struct weft__hc_req *rq, weft_client_response_t *r,
                                        .status = st};
         weft__hc_trace(rq, &ti);
     }
-    weft__hc_discard(r);
     weft_client_release(r);
     int err = set_url(rq, next, WEFT_ECLIENT_BAD_REDIRECT);
     return err ? err : 1;

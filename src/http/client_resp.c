@@ -772,15 +772,38 @@ weft_stream_t *weft_client_hijack(weft_client_response_t *r) {
     return st;
 }
 
+/* The rest of the body, if the stream holds all of it already (a small
+ * body nobody read): skipped without waiting, so the connection can be
+ * kept. */
+static bool skip_buffered(weft_client_response_t *r) {
+    weft_stream_t *st = r->conn->s;
+    if (r->failed || !st)
+        return false;
+    if (r->consume) {
+        weft_stream_consume(st, r->consume);
+        r->consume = 0;
+    }
+    while (!weft_http1_body_done(&r->body) && st->rlen > 0) {
+        weft_span_t sp;
+        ssize_t used = weft_http1_body_next(&r->body, st->rbuf + st->roff,
+                                            st->rlen, &sp);
+        if (used <= 0)
+            return false;
+        weft_stream_consume(st, (size_t)used);
+    }
+    return weft_http1_body_done(&r->body) &&
+           r->head.framing != WEFT_HTTP1_UNTIL_CLOSE;
+}
+
 void weft_client_release(weft_client_response_t *r) {
     if (!r)
         return;
     weft_session_t *s = r->s;
     if (r->conn) {
-        /* A body read to its end has given its connection back already;
-         * one that was not cannot be reused (what is left of it would be
-         * taken for the next response). */
-        if (r->body_done && !r->consume)
+        /* A body read to its end has given its connection back already.
+         * One that was not can be reused only if the rest of it is here
+         * (what is left would be taken for the next response). */
+        if (r->body_done || skip_buffered(r))
             body_finished(r);
         else
             drop_conn(r);
