@@ -836,6 +836,504 @@ START_TEST(stale_connections) {
 }
 END_TEST
 
+/* ---- middlewares, retries, tracing ------------------------------------------- */
+
+struct mw_state {
+    int calls;
+    char order[16];
+};
+
+static int mw_tag(weft_client_request_t *req, weft_client_next_t *next,
+                  void *arg, weft_client_response_t **resp) {
+    struct mw_state *m = arg;
+    m->calls++;
+    strcat(m->order, "a");
+    ck_assert_str_eq(weft_client_req_method(req), "GET");
+    ck_assert_ok(weft_client_req_set_header(req, "X-Tag", "tagged"));
+    ck_assert_str_eq(weft_client_req_header(req, "x-tag"), "tagged");
+    logcap_start();
+    ck_assert_err(weft_client_req_set_header(req, "X-Bad", "a\r\nb"), -EINVAL);
+    logcap_stop();
+    int err = weft_client_next(req, next, resp);
+    strcat(m->order, "A");
+    return err;
+}
+
+static int mw_second(weft_client_request_t *req, weft_client_next_t *next,
+                     void *arg, weft_client_response_t **resp) {
+    struct mw_state *m = arg;
+    strcat(m->order, "b");
+    int err = weft_client_next(req, next, resp);
+    strcat(m->order, "B");
+    return err;
+}
+
+/* Answers without calling the rest: a cache, say. */
+static int mw_short(weft_client_request_t *req, weft_client_next_t *next,
+                    void *arg, weft_client_response_t **resp) {
+    (void)arg;
+    (void)next;
+    (void)resp;
+    (void)req;
+    return -ENOTSUP;
+}
+
+static int middleware_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    struct mw_state m = {0};
+    ck_assert_ok(weft_session_middleware(s, mw_tag, &m));
+    ck_assert_ok(weft_session_middleware(s, mw_second, &m));
+    weft_client_response_t *r;
+    /* each redirect hop passes through the chain */
+    ck_assert_ok(weft_session_get(s, U("/code/302"), NULL, &r));
+    const void *d;
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "X-Tag: tagged\r\n"));
+    weft_client_release(r);
+    ck_assert_int_eq(m.calls, 2);
+    ck_assert_str_eq(m.order, "abBAabBA");
+    /* per request: others, or none */
+    weft_client_middleware_t only[] = {{mw_short, NULL}};
+    weft_client_req_opts_t o = {.middlewares = only, .nmiddlewares = 1};
+    ck_assert_err(weft_session_get(s, U("/hello"), &o, &r), -ENOTSUP);
+    o = (weft_client_req_opts_t){.flags = WEFT_CLIENT_NO_MIDDLEWARES};
+    ck_assert_ok(weft_session_get(s, U("/hello"), &o, &r));
+    weft_client_release(r);
+    ck_assert_int_eq(m.calls, 2);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(middlewares) {
+    ck_assert_ok(run_virtual(middleware_main, NULL));
+}
+END_TEST
+
+static int retry_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_retry_t *rt;
+    ck_assert_ok(weft_client_retry_new(&rt, &(weft_client_retry_opts_t){
+                                                .attempts = 4,
+                                                .flags = WEFT_CLIENT_RETRY_ERRORS}));
+    ck_assert_ok(weft_session_middleware(s, weft_client_retry, rt));
+    /* 503 twice with Retry-After: 1, then 200: two retries, 2 s waited */
+    T.retry_left = 2;
+    double t0 = now();
+    char body[64];
+    ck_assert_int_eq(get_body(s, "/retry", body, sizeof body), 200);
+    ck_assert_str_eq(body, "finally");
+    ck_assert_time(t0 + 2);
+    ck_assert_uint_eq(weft_client_retry_count(rt), 2);
+    /* too many: the last response is returned */
+    T.retry_left = 10;
+    ck_assert_int_eq(get_body(s, "/retry", body, sizeof body), 503);
+    ck_assert_uint_eq(weft_client_retry_count(rt), 5);
+    /* a POST is not retried */
+    T.retry_left = 1;
+    weft_client_response_t *r;
+    ck_assert_ok(weft_session_post(s, U("/retry"), NULL, &r));
+    ck_assert_int_eq(weft_client_status(r), 503);
+    weft_client_release(r);
+    ck_assert_uint_eq(weft_client_retry_count(rt), 5);
+    /* connection errors, with backoff: 0.5 + 1 + 2 s */
+    t0 = now();
+    ck_assert_err(weft_session_get(s, "http://127.0.0.1:1/", NULL, &r),
+                  -ECONNREFUSED);
+    ck_assert_time(t0 + 3.5);
+    ck_assert_uint_eq(weft_client_retry_count(rt), 8);
+    ck_assert_ok(weft_session_close(s));
+    weft_client_retry_free(rt);
+    logcap_start();
+    ck_assert_err(weft_client_retry_new(&rt, &(weft_client_retry_opts_t){
+                                                 .jitter = 2}),
+                  -EINVAL);
+    logcap_stop();
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(retry_middleware) {
+    ck_assert_ok(run_virtual(retry_main, NULL));
+}
+END_TEST
+
+static char trace_log[2048];
+
+static void tracer(const weft_client_trace_info_t *i, void *arg) {
+    (void)arg;
+    static const char *names[] = {"?", "start", "end", "redirect", "queued",
+                                  "dequeued", "create", "created", "reused",
+                                  "dns", "dns-end", "sent", "head"};
+    size_t n = strlen(trace_log);
+    snprintf(trace_log + n, sizeof trace_log - n, "%s%s",
+             n ? " " : "", names[i->event]);
+    if (i->event == WEFT_CLIENT_TRACE_CONN_CREATE_END) {
+        ck_assert_ptr_nonnull(i->addr);
+        ck_assert_int_eq(i->addr->sa_family, AF_INET);
+    }
+    if (i->event == WEFT_CLIENT_TRACE_HEAD_SENT)
+        ck_assert_int_eq(memcmp(i->head.ptr, "GET /", 5), 0);
+    if (i->event == WEFT_CLIENT_TRACE_REQUEST_END)
+        ck_assert_int_ge(i->elapsed, 0);
+    ck_assert_ptr_eq(i->ctx, (void *)trace_log);
+}
+
+static int trace_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    ck_assert_ok(weft_session_trace(s, tracer, NULL));
+    weft_client_response_t *r;
+    weft_client_req_opts_t o = {.trace_ctx = trace_log};
+    ck_assert_ok(weft_session_get(s, U("/redir/1"), &o, &r));
+    weft_client_release(r);
+    ck_assert_str_eq(trace_log, "start create created sent head redirect "
+                                "reused sent head end");
+    trace_log[0] = 0;
+    /* a name: resolved (localhost never goes to DNS), then cached */
+    snprintf(url, sizeof url, "http://localhost:%d/1xx", T.port);
+    ck_assert_ok(weft_session_get(s, url, &o, &r));
+    weft_client_release(r);
+    ck_assert_str_eq(trace_log, "start create dns dns-end created sent head "
+                                "head head end");
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(tracing) {
+    ck_assert_ok(run_virtual(trace_main, NULL));
+}
+END_TEST
+
+/* ---- sessions: base URL, default headers, Unix sockets ------------------------ */
+
+static int session_main(void *arg) {
+    const char *path = arg;
+    ts_start(&T);
+    weft_session_t *s;
+    char base[128];
+    snprintf(base, sizeof base, "%s/api/v1/", T.base);
+    weft_session_opts_t so = {
+        .base_url = base,
+        .headers = (const char *[]){"X-Default", "d", "Accept", "text/x",
+                                    NULL},
+        .user_agent = "tester/1"};
+    ck_assert_ok(weft_session_new(&s, &so));
+    weft_client_response_t *r;
+    ck_assert_ok(weft_session_get(s, "../../echo/items", NULL, &r));
+    const void *d;
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "GET /echo/items HTTP/1.1"));
+    ck_assert_ptr_nonnull(strstr(d, "X-Default: d\r\n"));
+    ck_assert_ptr_nonnull(strstr(d, "Accept: text/x\r\n"));
+    ck_assert_ptr_null(strstr(d, "*/*"));
+    ck_assert_ptr_nonnull(strstr(d, "User-Agent: tester/1\r\n"));
+    weft_client_release(r);
+    /* a request's header replaces the session's */
+    weft_client_req_opts_t o = {
+        .headers = (const char *[]){"x-default", "mine", NULL}};
+    ck_assert_ok(weft_session_get(s, "/echo", &o, &r));
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "x-default: mine\r\n"));
+    ck_assert_ptr_null(strstr(d, "X-Default: d"));
+    weft_client_release(r);
+    /* refused */
+    o.headers = (const char *[]){"Content-Length", "5", NULL};
+    ck_assert_err(weft_session_get(s, "/echo", &o, &r), -EINVAL);
+    ck_assert_ok(weft_session_close(s));
+    logcap_start();
+    so = (weft_session_opts_t){.base_url = "ftp://x/"};
+    ck_assert_err(weft_session_new(&s, &so), -EINVAL);
+    so = (weft_session_opts_t){.timeout = {.sock_read = -1}};
+    ck_assert_err(weft_session_new(&s, &so), -EINVAL);
+    logcap_stop();
+    /* over a Unix socket: the URL names the Host only */
+    weft_server_t *us;
+    ck_assert_ok(weft_start_unix_server(weft_loop_current(), &us, path,
+                                        ts_handler, &T, NULL));
+    so = (weft_session_opts_t){.unix_socket = path};
+    ck_assert_ok(weft_session_new(&s, &so));
+    int before = T.conns;
+    ck_assert_ok(weft_session_get(s, "http://docker/v1.43/echo", NULL, &r));
+    ck_assert_int_eq(weft_client_status(r), 404);
+    weft_client_release(r);
+    ck_assert_ok(weft_session_get(s, "http://docker/echo", NULL, &r));
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "Host: docker\r\n"));
+    weft_client_release(r);
+    ck_assert_int_eq(T.conns, before + 1);
+    ck_assert_ok(weft_session_close(s));
+    ck_assert_ok(weft_server_close(us, 0));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(sessions) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/weft-client-%d.sock", tmp_dir(),
+             (int)getpid());
+    ck_assert_ok(run_virtual(session_main, path));
+}
+END_TEST
+
+/* ---- misuse --------------------------------------------------------------------- */
+
+static int busy_task(void *arg) {
+    weft_session_t *s = arg;
+    weft_client_response_t *r;
+    int err = weft_session_get(s, U("/stallhead"), NULL, &r);
+    return err == -ECANCELED ? 0 : -1;
+}
+
+static int misuse_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    logcap_start();
+    ck_assert_err(weft_session_request(s, "BAD METHOD", U("/"), NULL, &r),
+                  -EINVAL);
+    ck_assert_err(weft_session_get(s, NULL, NULL, &r), -EINVAL);
+    ck_assert_err(weft_session_get(NULL, U("/"), NULL, &r), -EINVAL);
+    /* closing a session in use */
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, busy_task, s, NULL));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_err(weft_session_close(s), -EBUSY);
+    ck_assert_ok(weft_task_cancel(t));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    logcap_stop();
+    /* a response outlives its session */
+    ck_assert_ok(weft_session_get(s, U("/hello"), NULL, &r));
+    ck_assert_ok(weft_session_close(s));
+    const void *d;
+    ck_assert_int_eq(weft_client_body(r, &d, 0), 5);
+    weft_client_release(r);
+    weft_client_release(NULL);
+    ck_assert_ok(weft_session_close(NULL));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(misuse) {
+    ck_assert_ok(run_virtual(misuse_main, NULL));
+}
+END_TEST
+
+static int outside_main(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+START_TEST(outside_a_loop) {
+    weft_session_t *s;
+    logcap_start();
+    ck_assert_err(weft_session_new(&s, NULL), -EPERM);
+    logcap_stop();
+    ck_assert_ok(run_virtual(outside_main, NULL));
+}
+END_TEST
+
+/* ---- TLS and proxies ------------------------------------------------------------- */
+
+static char certs[64];
+
+static const char *cert(const char *name) {
+    static char p[4][128];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(p[i], sizeof p[i], "%s/%s", certs, name);
+    return p[i];
+}
+
+static void make_certs(void) {
+    snprintf(certs, sizeof certs, "%s/weft-client-tls-XXXXXX", tmp_dir());
+    ck_assert_ptr_nonnull(mkdtemp(certs));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sh %s %s", MAKE_CERTS, certs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A forward proxy: CONNECT host:port opens a tunnel (two pumps); a plain
+ * request in absolute-form is answered by the proxy itself, echoing what
+ * it received. */
+struct pump {
+    weft_stream_t *from, *to;
+};
+
+static int pump_run(void *arg) {
+    struct pump *p = arg;
+    char buf[16384];
+    ssize_t n;
+    while ((n = weft_stream_read(p->from, buf, sizeof buf)) > 0)
+        if (weft_stream_write(p->to, buf, (size_t)n) ||
+            weft_stream_drain(p->to))
+            break;
+    weft_stream_shutdown(p->to);
+    return 0;
+}
+
+static int proxy_requests;
+static char proxy_last[2048];
+
+static int proxy_handler(weft_stream_t *s, void *arg) {
+    (void)arg;
+    char head[2048];
+    ssize_t n = weft_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
+    if (n <= 0)
+        return 0;
+    head[n] = 0;
+    proxy_requests++;
+    snprintf(proxy_last, sizeof proxy_last, "%s", head);
+    if (strncmp(head, "CONNECT ", 8) != 0) {
+        char out[4096];
+        int len = snprintf(out, sizeof out,
+                           "HTTP/1.1 200 OK\r\nContent-Length: %zd\r\n\r\n%s",
+                           n, head);
+        weft_stream_write(s, out, (size_t)len);
+        weft_stream_drain(s);
+        return 0;
+    }
+    char host[256], port[8];
+    if (sscanf(head + 8, "%255[^:]:%7[0-9]", host, port) != 2)
+        return 0;
+    if (strstr(head, "Proxy-Authorization: Basic cHJveDpw") == NULL &&
+        strstr(head, "needauth") == NULL) {
+        ts_write(s, "HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    "Content-Length: 0\r\n\r\n");
+        weft_stream_drain(s);
+        return 0;
+    }
+    weft_stream_t *up;
+    if (weft_open_connection(&up, host, port, NULL)) {
+        ts_write(s, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return 0;
+    }
+    ts_write(s, "HTTP/1.1 200 Connection established\r\n\r\n");
+    struct pump a = {s, up}, b = {up, s};
+    weft_group_t g;
+    weft_group_enter(&g);
+    weft_group_spawn(&g, NULL, pump_run, &a, NULL);
+    weft_group_spawn(&g, NULL, pump_run, &b, NULL);
+    weft_group_exit(&g);
+    weft_stream_close(up);
+    return 0;
+}
+
+static int tls_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx;
+    weft_tls_opts_t to = {.cert_file = cert("server.crt"),
+                          .key_file = cert("server.key"),
+                          .alpn = "http/1.1"};
+    ck_assert_ok(weft_tls_server_ctx(&sctx, &to));
+    ts_start_tls(&T, sctx);
+    weft_session_t *s;
+    weft_client_response_t *r;
+    weft_client_error_t e;
+    weft_client_req_opts_t o = {.error = &e};
+    /* verified against the suite's CA */
+    weft_session_opts_t so = {.ca_file = cert("ca.crt")};
+    ck_assert_ok(weft_session_new(&s, &so));
+    char body[64];
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_str_eq(body, "hello");
+    ck_assert_int_eq(get_body(s, "/gzip", body, sizeof body), 200);
+    ck_assert_int_eq(T.conns, 1);
+    ck_assert_ok(weft_session_close(s));
+    /* the system's store does not know it */
+    ck_assert_ok(weft_session_new(&s, NULL));
+    ck_assert_err(weft_session_get(s, U("/hello"), &o, &r),
+                  WEFT_ETLS_UNTRUSTED);
+    ck_assert_ptr_nonnull(strstr(e.msg, "TLS handshake with localhost failed"));
+    ck_assert_ok(weft_session_close(s));
+    /* unless verification is turned off */
+    so = (weft_session_opts_t){.flags = WEFT_SESSION_INSECURE};
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_ok(weft_session_close(s));
+    /* a missing CA file */
+    so = (weft_session_opts_t){.ca_file = "/nonexistent/ca.pem"};
+    ck_assert_err(weft_session_new(&s, &so), -ENOENT);
+
+    /* through a proxy: a CONNECT tunnel, with the proxy's credentials */
+    weft_server_t *px;
+    ck_assert_ok(weft_start_server(weft_loop_current(), &px, "127.0.0.1", "0",
+                                   proxy_handler, NULL, NULL));
+    char purl[128];
+    snprintf(purl, sizeof purl, "http://prox:p@127.0.0.1:%d",
+             weft_server_port(px));
+    so = (weft_session_opts_t){.ca_file = cert("ca.crt"), .proxy = purl};
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_str_eq(body, "hello");
+    ck_assert_int_eq(proxy_requests, 1);
+    ck_assert_ptr_nonnull(strstr(proxy_last, "CONNECT localhost:"));
+    /* plain http through it: absolute-form */
+    ck_assert_ok(weft_session_get(s, "http://example.test/x?y=1", &o, &r));
+    const void *d;
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "GET http://example.test/x?y=1 HTTP/1.1"));
+    ck_assert_ptr_nonnull(strstr(d, "Proxy-Authorization: Basic "));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_close(s));
+    /* a proxy that refuses */
+    snprintf(purl, sizeof purl, "127.0.0.1:%d", weft_server_port(px));
+    so = (weft_session_opts_t){.ca_file = cert("ca.crt"), .proxy = purl};
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_err(weft_session_get(s, U("/hello"), &o, &r),
+                  WEFT_ECLIENT_PROXY);
+    ck_assert_ptr_nonnull(strstr(e.msg, "refused CONNECT to localhost:"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "407"));
+    ck_assert_ok(weft_session_close(s));
+    /* from the environment, only when asked; no_proxy exempts */
+    snprintf(purl, sizeof purl, "http://prox:p@127.0.0.1:%d",
+             weft_server_port(px));
+    setenv("https_proxy", purl, 1);
+    setenv("no_proxy", "example.org", 1);
+    so = (weft_session_opts_t){.ca_file = cert("ca.crt")};
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_int_eq(proxy_requests, 3);
+    ck_assert_ok(weft_session_close(s));
+    so.flags = WEFT_SESSION_TRUST_ENV;
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_int_eq(proxy_requests, 4);
+    ck_assert_ok(weft_session_close(s));
+    setenv("no_proxy", "*.org, .localhost", 1);
+    ck_assert_ok(weft_session_new(&s, &so));
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_int_eq(proxy_requests, 4);
+    ck_assert_ok(weft_session_close(s));
+    unsetenv("https_proxy");
+    unsetenv("no_proxy");
+    ck_assert_ok(weft_server_close(px, 0));
+    ts_stop(&T);
+    weft_tls_ctx_free(sctx);
+    return 0;
+}
+
+START_TEST(tls_and_proxies) {
+    make_certs();
+    ck_assert_ok(weft_run(tls_main, NULL));
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -854,6 +1352,13 @@ Suite *client_suite(void) {
     tcase_add_test(tc, decompression);
     tcase_add_test(tc, pool_limits_and_reuse);
     tcase_add_test(tc, stale_connections);
+    tcase_add_test(tc, middlewares);
+    tcase_add_test(tc, retry_middleware);
+    tcase_add_test(tc, tracing);
+    tcase_add_test(tc, sessions);
+    tcase_add_test(tc, misuse);
+    tcase_add_test(tc, outside_a_loop);
+    tcase_add_test(tc, tls_and_proxies);
     suite_add_tcase(s, tc);
     return s;
 }
