@@ -1337,6 +1337,138 @@ START_TEST(tls_and_proxies) {
 }
 END_TEST
 
+/* ---- examples/fetch against the same server ---------------------------------------- */
+
+#ifdef FETCH
+struct run {
+    int rc;
+    weft_bytes_t out, err;
+};
+
+/* Run fetch with args (NULL-terminated), URL paths given as "@/path". */
+static void fetch_run(struct run *res, ...) {
+    const char *argv[16] = {FETCH};
+    char urls[4][256];
+    int n = 1, nu = 0;
+    va_list ap;
+    va_start(ap, res);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 15) {
+        if (a[0] == '@') {
+            snprintf(urls[nu], sizeof urls[nu], "%s%s", T.base, a + 1);
+            a = urls[nu++];
+        }
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    weft_proc_t *p;
+    weft_proc_opts_t po = {.stdout_mode = WEFT_PROC_PIPE,
+                           .stderr_mode = WEFT_PROC_PIPE,
+                           .stdin_mode = WEFT_PROC_DEVNULL};
+    ck_assert_ok(weft_proc_exec(weft_loop_current(), &p, argv, &po));
+    memset(res, 0, sizeof *res);
+    ck_assert_ok(weft_proc_communicate(p, NULL, 0, &res->out, &res->err,
+                                       &res->rc));
+    weft_proc_free(p);
+}
+
+static void run_free(struct run *r) {
+    weft_free(r->out.data);
+    weft_free(r->err.data);
+}
+
+static int fetch_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    struct run r;
+    fetch_run(&r, "@/hello", NULL);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_str_eq(r.out.data, "hello");
+    ck_assert_uint_eq(r.err.len, 0);
+    run_free(&r);
+    /* -v: both heads of each hop on stderr */
+    fetch_run(&r, "-v", "@/redir/1", NULL);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_str_eq(r.out.data, "done");
+    ck_assert_ptr_nonnull(strstr(r.err.data, "> GET /redir/1 HTTP/1.1\n"));
+    ck_assert_ptr_nonnull(strstr(r.err.data, "< HTTP/1.1 302 Found\n"
+                                             "< Location: /redir/0\n"));
+    ck_assert_ptr_nonnull(strstr(r.err.data, "> GET /redir/0 HTTP/1.1\n"));
+    ck_assert_ptr_nonnull(strstr(r.err.data, "< HTTP/1.1 200 OK\n"));
+    run_free(&r);
+    /* a method, headers and data */
+    fetch_run(&r, "-X", "PUT", "-H", "X-A: b", "-H", "Content-Type: text/x",
+              "-d", "x=1", "@/echo", NULL);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_ptr_nonnull(strstr(r.out.data, "PUT /echo HTTP/1.1\r\n"));
+    ck_assert_ptr_nonnull(strstr(r.out.data, "X-A: b\r\n"));
+    ck_assert_ptr_nonnull(strstr(r.out.data, "Content-Type: text/x\r\n"));
+    ck_assert_ptr_nonnull(strstr(r.out.data, "\r\n\r\nx=1"));
+    run_free(&r);
+    /* the misbehaving routes */
+    fetch_run(&r, "@/short", NULL);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_str_eq(r.out.data, "0123456789");
+    ck_assert_ptr_nonnull(strstr(r.err.data, "/short: body cut short after 10"));
+    run_free(&r);
+    fetch_run(&r, "@/loop", NULL);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err.data, "too many redirects"));
+    run_free(&r);
+    fetch_run(&r, "--timeout", "0.3", "@/stallhead", NULL);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err.data, "timeout: total (0.3 s) waiting "
+                                             "for the response head"));
+    run_free(&r);
+    fetch_run(&r, "@/1xx", NULL);
+    ck_assert_str_eq(r.out.data, "ok");
+    run_free(&r);
+    fetch_run(&r, "@/close", NULL);
+    ck_assert_str_eq(r.out.data, "read until the end");
+    run_free(&r);
+    fetch_run(&r, "@/garbage", NULL);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err.data, "malformed response"));
+    run_free(&r);
+    fetch_run(&r, "-f", "@/status/404", NULL);
+    ck_assert_int_eq(r.rc, 22);
+    ck_assert_ptr_nonnull(strstr(r.err.data, "HTTP error status 404"));
+    run_free(&r);
+    fetch_run(&r, "http://127.0.0.1:1/", NULL);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_str_eq(r.err.data, "fetch: GET http://127.0.0.1:1/: connect to "
+                                 "127.0.0.1:1 failed: Connection refused\n");
+    run_free(&r);
+    /* -o */
+    char path[256];
+    snprintf(path, sizeof path, "%s/weft-fetch-%d.out", tmp_dir(),
+             (int)getpid());
+    fetch_run(&r, "-o", path, "@/gzip", NULL);
+    ck_assert_int_eq(r.rc, 0);
+    run_free(&r);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[128] = {0};
+    ck_assert_int_gt(fread(buf, 1, sizeof buf - 1, f), 0);
+    fclose(f);
+    unlink(path);
+    ck_assert_ptr_nonnull(strstr(buf, "compressed text!"));
+    /* usage */
+    fetch_run(&r, NULL);
+    ck_assert_int_eq(r.rc, 2);
+    ck_assert_ptr_nonnull(strstr(r.err.data, "usage: fetch"));
+    run_free(&r);
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(fetch_example) {
+    ck_assert_ok(weft_run(fetch_main, NULL));
+}
+END_TEST
+#endif
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -1363,6 +1495,9 @@ Suite *client_suite(void) {
     tcase_add_test(tc, misuse);
     tcase_add_test(tc, outside_a_loop);
     tcase_add_test(tc, tls_and_proxies);
+#ifdef FETCH
+    tcase_add_test(tc, fetch_example);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
