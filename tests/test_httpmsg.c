@@ -145,6 +145,10 @@ START_TEST(url_serialize_writes_a_parsed_url_back_byte_for_byte) {
     u.host = (weft_span_t){"h", 1};
     u.port = (weft_span_t){"8x", 2};
     ck_assert_err(weft_url_serialize(&u, buf, sizeof buf), -EINVAL);
+    u.port = (weft_span_t){"65536", 5};
+    ck_assert_err(weft_url_serialize(&u, buf, sizeof buf), -EINVAL);
+    u.port = (weft_span_t){"00000080", 8}; /* parses, so serialises */
+    ck_assert_int_eq(weft_url_serialize(&u, buf, sizeof buf), 18);
     u.port = (weft_span_t){"81", 2};
     ck_assert_int_eq(weft_url_serialize(&u, buf, sizeof buf), 12);
     ck_assert_str_eq(buf, "http://h:81/");
@@ -746,7 +750,7 @@ END_TEST
 /* ---- cookies ----------------------------------------------------------- */
 
 START_TEST(cookie_header_pairs) {
-    const char *c = " a=1;b = 2 ;; nameless ;q=\"x y\"; e=; =v;s=a=b;  ";
+    const char *c = " a=1;b = 2 ;; nameless ;q=\"x y\"; e=; =v; = ;s=a=b;  ";
     static const char *const want[][2] = {
         {"a", "1"}, {"b", "2"}, {"", "nameless"}, {"q", "\"x y\""},
         {"e", ""},  {"", "v"},  {"s", "a=b"},
@@ -831,6 +835,7 @@ START_TEST(set_cookie_parse_as_a_user_agent) {
 
     /* ignored as a whole */
     ck_assert_err(setc(&c, ""), -EINVAL);
+    ck_assert_err(weft_set_cookie_parse(&c, NULL, 0), -EINVAL);
     ck_assert_err(setc(&c, "novalue"), -EINVAL);
     ck_assert_err(setc(&c, "novalue; a=b"), -EINVAL);
     ck_assert_err(setc(&c, "=v"), -EINVAL);
@@ -923,6 +928,15 @@ START_TEST(set_cookie_write_refuses_what_could_split_a_response) {
     ck_assert_str_eq(wcookie(&e), "EINVAL");
     e.domain = (weft_span_t){S("")};
     ck_assert_str_eq(wcookie(&e), "EINVAL");
+    static const char *const bad_domains[] = {".a.com", "a.com.", "a..com",
+                                              "a_b.com", "a.com:80", "."};
+    for (size_t i = 0; i < sizeof bad_domains / sizeof bad_domains[0]; i++) {
+        e.domain = (weft_span_t){bad_domains[i], strlen(bad_domains[i])};
+        ck_assert_msg(strcmp(wcookie(&e), "EINVAL") == 0, "wrote %s",
+                      bad_domains[i]);
+    }
+    e.domain = (weft_span_t){S("a-1.b2.com")};
+    ck_assert_str_eq(wcookie(&e), "a=v; Domain=a-1.b2.com");
     e.domain = (weft_span_t){NULL, 0};
     e.samesite = WEFT_SAMESITE_NONE; /* without Secure */
     ck_assert_str_eq(wcookie(&e), "EINVAL");

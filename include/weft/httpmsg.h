@@ -96,7 +96,8 @@ WEFT_EXPORT ssize_t weft_url_resolve(const weft_url_t *base,
  * weft_url_parse is written back byte for byte. Returns the length, or
  * -ENOSPC, or -EINVAL if the parts cannot form a URL that would parse
  * back to them (a path that does not start with '/' after an authority, a
- * path starting with "//" without one, a port that is not digits). */
+ * path starting with "//" without one, a port that is not digits up to
+ * 65535). */
 WEFT_EXPORT ssize_t weft_url_serialize(const weft_url_t *u, char *buf,
                                        size_t cap);
 
@@ -372,8 +373,8 @@ WEFT_EXPORT int weft_http_choose_encoding(const weft_http_field_t *f,
 /* Iterates the pairs of a Cookie header value ("a=1; b=2"), which
  * browsers fill with whatever servers set: pairs are split at ';', name
  * and value at the first '=' and trimmed of spaces and tabs. A pair with
- * no '=' has an empty name (browsers' nameless cookie); empty pairs are
- * skipped. Values are as sent, double quotes included (RFC 6265 4.1.1
+ * no '=' has an empty name (browsers' nameless cookie); empty pairs, and
+ * pairs with neither name nor value ("="), are skipped. Values are as sent, double quotes included (RFC 6265 4.1.1
  * makes them part of the value). Initialise with weft_cookie_init. */
 typedef struct weft_cookie_iter {
     const char *p, *end;
@@ -448,7 +449,9 @@ WEFT_EXPORT int weft_set_cookie_parse(weft_set_cookie_t *c, const char *s,
  * a value with bytes outside cookie-octet (controls, space, '"', ',',
  * ';', '\\', >= 0x80; a value wholly in double quotes is fine), which
  * weft_pct_encode(WEFT_PCT_COMPONENT) avoids; a domain that is not
- * letters, digits, '-' and '.'; a path with controls or ';'; a negative
+ * labels of letters, digits and '-' between single dots (no leading dot:
+ * browsers drop it, RFC 6265 5.2.3); a path that does not start with '/'
+ * or holds controls, bytes >= 0x80 or ';'; a negative
  * max_age; SameSite=None without Secure, and Partitioned without Secure
  * (browsers drop both). Returns the length, -EINVAL, -ENOSPC, or -ERANGE
  * (expires outside years 1601..9999). */
