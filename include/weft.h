@@ -13,6 +13,8 @@
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
+ *   httpmsg.h HTTP message helpers: URLs, targets, percent-encoding,
+ *             query strings, header fields, cookies, dates
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -30,5 +32,6 @@
 #include "weft/signal.h"
 #include "weft/fswatch.h"
 #include "weft/http1.h"
+#include "weft/httpmsg.h"
 
 #endif
