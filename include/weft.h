@@ -15,6 +15,7 @@
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
  *   httpmsg.h HTTP message helpers: URLs, targets, percent-encoding,
  *             query strings, header fields, cookies, dates
+ *   web.h     an HTTP server in the style of aiohttp.web
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -33,5 +34,6 @@
 #include "weft/fswatch.h"
 #include "weft/http1.h"
 #include "weft/httpmsg.h"
+#include "weft/web.h"
 
 #endif

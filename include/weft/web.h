@@ -315,20 +315,8 @@ WEFT_EXPORT unsigned weft_web_worker(void);
  * NUL-terminated; `const char *` results are NUL-terminated copies in the
  * request's arena (NULL when out of memory: check them). */
 
-enum weft_web_method {
-    WEFT_WEB_GET,
-    WEFT_WEB_HEAD,
-    WEFT_WEB_POST,
-    WEFT_WEB_PUT,
-    WEFT_WEB_DELETE,
-    WEFT_WEB_PATCH,
-    WEFT_WEB_OPTIONS,
-    WEFT_WEB_CONNECT,
-    WEFT_WEB_TRACE,
-    WEFT_WEB_OTHER, /* another token: see weft_web_method_name */
-};
-
-/* The method: one of enum weft_web_method. */
+/* The method: a weft_http_method_t (WEFT_HTTP_GET ..., weft/http1.h),
+ * WEFT_HTTP_OTHER for other tokens (see weft_web_method_name). */
 WEFT_EXPORT int weft_web_method(const weft_web_request_t *req);
 /* The method as sent ("GET"). */
 WEFT_EXPORT weft_span_t weft_web_method_name(const weft_web_request_t *req);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "web_int.h"
+#include "weft/httpmsg.h"
 
 #define VEC_PUSH(vec, item)                                                    \
     vec_push((void **)&(vec).v, &(vec).n, &(vec).cap, sizeof *(vec).v, &(item))
@@ -126,21 +127,6 @@ static int check_open(weft_web_app_t *app, const char *fn) {
     return 0;
 }
 
-static bool token_char(unsigned char c) {
-    /* RFC 9110 tchar */
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-bool weft__web_token(const char *s, size_t n) {
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!token_char((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
 static struct web_route *find_name(const weft_web_app_t *app,
                                    const char *name) {
     for (size_t i = 0; i < app->routes.n; i++)
@@ -181,7 +167,7 @@ int weft_web_route(weft_web_app_t *app, const char *method,
         return err;
     if (!method || !path || !fn ||
         !(strcmp(method, "*") == 0 ||
-          weft__web_token(method, strlen(method)))) {
+          weft_http_is_token(method, strlen(method)))) {
         weft__log(WEFT_LOG_WARN, "weft_web_route: %s",
                   !method || !path || !fn ? "NULL argument"
                                           : "the method is not a token");
@@ -466,24 +452,22 @@ static void put(struct out *o, const char *s, size_t n) {
     }
 }
 
-/* RFC 3986 pchar minus what would be ambiguous in a path segment. */
-static bool seg_safe(unsigned char c, bool slash) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@", c) ||
-           (slash && c == '/');
-}
-
-static void put_encoded(struct out *o, const char *s, bool slash) {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (seg_safe(c, slash)) {
-            put(o, (const char *)&c, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            put(o, e, 3);
-        }
-    }
+/* A variable's value, percent-encoded for its place: one segment, or
+ * the tail's segments with their slashes. */
+static int put_encoded(struct out *o, const char *s, bool slash) {
+    size_t n = strlen(s);
+    size_t cap = 3 * n + 1;
+    char small[256];
+    char *e = cap <= sizeof small ? small : weft__malloc(cap);
+    if (!e)
+        return -ENOMEM;
+    ssize_t k = weft_pct_encode(e, cap, s, n,
+                                slash ? WEFT_PCT_PATH : WEFT_PCT_SEGMENT);
+    if (k > 0)
+        put(o, e, (size_t)k);
+    if (e != small)
+        weft__free(e);
+    return k < 0 ? (int)k : 0;
 }
 
 ssize_t weft_web_url_for(const weft_web_app_t *app, const char *name,
@@ -530,7 +514,9 @@ ssize_t weft_web_url_for(const weft_web_app_t *app, const char *name,
         wr_pat_free(pat);
         if (!ok)
             return -EINVAL;
-        put_encoded(&o, v, slash);
+        err = put_encoded(&o, v, slash);
+        if (err)
+            return err;
         p = e + 1;
     }
     if (query) {

@@ -80,9 +80,6 @@ int weft__web_app_freeze(weft_web_app_t *app);
 weft_web_app_t *weft__web_app_for(weft_web_app_t *root, const char *path,
                                   size_t len);
 
-/* Whether s[0, n) is a token (RFC 9110: methods, header names). */
-bool weft__web_token(const char *s, size_t n);
-
 /* ---- the arena ---------------------------------------------------------------- */
 
 struct arena_blk {
@@ -95,9 +92,11 @@ struct arena_blk {
  * connection keeps resident anyway; more blocks come from the heap and go
  * when the request ends. */
 struct arena {
-    char *base;
+    char *base; /* the block allocations come from now */
     size_t cap, used;
-    struct arena_blk *more;
+    char *first; /* the stack block */
+    size_t first_cap;
+    struct arena_blk *more; /* heap blocks, newest first */
 };
 
 void *weft__arena_alloc(struct arena *a, size_t size);
@@ -126,8 +125,12 @@ struct weft_web_response {
     int64_t content_length; /* for a stream; -1: unknown */
     const weft_web_filter_t *filter;
     void *fstate;
-    bool prepared, chunked, eof, close_after; /* close_after: the end of
-                                                 the body is the close */
+    bool prepared, chunked, eof;
+    bool close_after;  /* the end of the body is the close (HTTP/1.0) */
+    bool stream;       /* prepared by weft_web_prepare: a stream */
+    bool signalled;    /* on_response_prepare ran */
+    bool filter_done;  /* a bytes body went through the filter */
+    bool has_date, has_server, has_connection; /* set by the user */
     uint64_t bytes, written; /* body bytes sent (after filter); promised
                                 content length progress */
 };
@@ -163,8 +166,12 @@ struct weft_web_request {
     const char **match_vals; /* decoded copies, made on demand */
     /* body */
     enum framing framing;
-    uint64_t remaining;      /* FRAME_LENGTH: bytes left */
     int64_t content_length;
+    weft_http1_body_t dec;
+    uint64_t body_read;      /* body bytes decoded so far */
+    const void *pend;        /* decoded, not yet given to weft_web_read */
+    size_t pend_len;
+    bool head_consumed;      /* the head was copied out of the stream */
     bool expect_continue, continue_sent, body_started, body_done;
     bool body_whole;
     const void *body;
@@ -195,6 +202,13 @@ struct weft_web_conn {
     bool busy; /* between a head's first byte and the end of a response */
     uint64_t nreq;
     struct arena arena;
+    /* The idle timeout, lazily: one timer per connection, armed when it
+     * first waits and moved only when it fires (no heap operation per
+     * request); it closes the connection if it has been idle long
+     * enough, else it is armed again for when it would have. */
+    struct weft__timer idle_timer;
+    bool idle;
+    uint64_t idle_since, idle_limit; /* loop ns */
 };
 
 struct web_listener {
@@ -211,7 +225,7 @@ struct weft_web_runner {
     struct weft__list conns;
     size_t nconns;
     uint64_t nreq;
-    bool setup, started_ok, shutting_down, shut_down;
+    bool setup, started_ok, shutting_down, shut_down, free_when_done;
     struct weft__wait *drained; /* shutdown, waiting for the conns */
     size_t nctx_started;
 };
@@ -229,6 +243,17 @@ int weft__web_error_response(weft_web_request_t *req, int status);
 
 /* The cached "Date: ...\r\n" line of this thread (37 bytes). */
 const char *weft__web_date(weft_loop_t *loop);
+
+/* Copy the head out of the stream's buffer (before reading the body or
+ * handing the stream over). 0 or -ENOMEM. */
+int weft__web_head_out(weft_web_request_t *req);
+
+/* Unread body the server reads and drops to keep a connection open. */
+#define SKIP_LIMIT (64 * 1024)
+
+/* Whether the unread rest of the body forbids reusing the connection:
+ * broken, too long to skip, or never asked for (100-continue unsent). */
+bool weft__web_body_blocks(const weft_web_request_t *req);
 
 /* Skip what is left of the request body, up to limit bytes (false: more,
  * or an error: close the connection). */
