@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "multipart.h"
-#include "web_int.h"
+#include "weft/httpmsg.h"
 
 enum {
     S_PREAMBLE,
@@ -121,7 +121,7 @@ static int parse_head(struct weft__mp *mp, size_t n) {
         if (*p == ' ' || *p == '\t') /* obs-fold */
             return -EBADMSG;
         const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (!colon || !weft__web_token(p, (size_t)(colon - p)))
+        if (!colon || !weft_http_is_token(p, (size_t)(colon - p)))
             return -EBADMSG;
         const char *v = colon + 1, *ve = eol;
         for (const char *q = v; q < ve; q++) {
