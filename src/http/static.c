@@ -238,7 +238,9 @@ static bool if_range_ok(weft_web_request_t *req, const char *etag,
     weft_span_t v;
     if (weft_web_header(req, "If-Range", &v) < 0)
         return true;
-    if (v.len > 0 && (v.ptr[0] == '"' || v.ptr[0] == 'W'))
+    bool tag = (v.len > 0 && v.ptr[0] == '"') ||
+               (v.len > 1 && v.ptr[0] == 'W' && v.ptr[1] == '/');
+    if (tag)
         return tag_eq(v, etag, true);
     time_t t;
     return weft_http_date_parse(v.ptr, v.len, &t) == 0 && t == mtime;
