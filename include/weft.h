@@ -15,6 +15,7 @@
  *   http1.h   HTTP/1.1 on the wire: head parser, body framing, head writer
  *   httpmsg.h HTTP message helpers: URLs, targets, percent-encoding,
  *             query strings, header fields, cookies, dates
+ *   web.h     an HTTP server in the style of aiohttp.web
  *   client.h  the HTTP client: sessions, pooled connections, cookies
  */
 #ifndef WEFT_H
@@ -34,6 +35,7 @@
 #include "weft/fswatch.h"
 #include "weft/http1.h"
 #include "weft/httpmsg.h"
+#include "weft/web.h"
 #include "weft/client.h"
 
 #endif

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #endif
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common.h"
@@ -75,10 +76,17 @@ static const struct own_code *own_code(int err) {
     return NULL;
 }
 
+/* WEFT_WEB_HTTP(status) of weft/web.h: -4400..-4599. */
+static bool http_status_code(int err) {
+    return err <= -4400 && err >= -4599;
+}
+
 const char *weft_strerror(int err) {
     const struct own_code *c = own_code(err);
     if (c)
         return c->text;
+    if (http_status_code(err))
+        return "HTTP error status";
     const char *s = strerrordesc_np(err < 0 ? -err : err);
     return s ? s : "Unknown error";
 }
@@ -87,6 +95,8 @@ const char *weft_err_name(int err) {
     const struct own_code *c = own_code(err);
     if (c)
         return c->name;
+    if (http_status_code(err))
+        return "EHTTP";
     const char *s = strerrorname_np(err < 0 ? -err : err);
     return s ? s : "EUNKNOWN";
 }
