@@ -232,6 +232,12 @@ static int ts_respond(struct tsrv *t, weft_stream_t *s,
         }
         return ts_ok(s, "text/plain", "finally", 7);
     }
+    if (ts_prefix(tg, "/json")) {
+        static const char j[] = "{\"a\": [1, 2, 3], \"s\": \"caf\\u00e9\"}";
+        return ts_ok(s, "application/json", j, sizeof j - 1);
+    }
+    if (ts_prefix(tg, "/badjson"))
+        return ts_ok(s, "application/json", "{\"a\": ", 6);
     if (ts_prefix(tg, "/big")) {
         static char big[1 << 20];
         memset(big, 'x', sizeof big);

@@ -11,6 +11,7 @@
 #include "support.h"
 #include "http_testsrv.h"
 #include "http/client_int.h"
+#include <weft/json.h>
 
 static struct tsrv T;
 static char url[256];
@@ -1469,6 +1470,54 @@ START_TEST(fetch_example) {
 END_TEST
 #endif
 
+/* ---- JSON (libweft_json) ---------------------------------------------------------- */
+
+static int json_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    json_t *q = json_pack("{s:s, s:i}", "name", "ada", "n", 7);
+    ck_assert_ok(weft_session_request_json(s, "POST", U("/echo"), q, NULL, &r));
+    json_decref(q);
+    const void *d;
+    ck_assert_int_gt(weft_client_body(r, &d, 0), 0);
+    ck_assert_ptr_nonnull(strstr(d, "Content-Type: application/json\r\n"));
+    ck_assert_ptr_nonnull(strstr(d, "\r\n\r\n{\"name\":\"ada\",\"n\":7}"));
+    weft_client_release(r);
+    ck_assert_ok(weft_session_get(s, U("/json"), NULL, &r));
+    json_t *v;
+    ck_assert_ok(weft_client_json(r, &v, 0, NULL));
+    ck_assert_int_eq(json_array_size(json_object_get(v, "a")), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "s")), "caf\xc3\xa9");
+    json_decref(v);
+    weft_client_release(r);
+    ck_assert_ok(weft_session_get(s, U("/badjson"), NULL, &r));
+    json_error_t e;
+    ck_assert_err(weft_client_json(r, &v, 0, &e), -EBADMSG);
+    ck_assert_ptr_null(v);
+    ck_assert_int_eq(e.line, 1);
+    weft_client_release(r);
+    ck_assert_ok(weft_session_get(s, U("/json"), NULL, &r));
+    ck_assert_err(weft_client_json(r, &v, 10, NULL), WEFT_ECLIENT_BODY_TOO_LARGE);
+    weft_client_release(r);
+    weft_client_body_t b = WEFT_CLIENT_BYTES("x", 1, NULL);
+    weft_client_req_opts_t o = {.body = &b};
+    q = json_integer(1);
+    ck_assert_err(weft_session_request_json(s, "POST", U("/echo"), q, &o, &r),
+                  -EINVAL);
+    json_decref(q);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(json) {
+    ck_assert_ok(run_virtual(json_main, NULL));
+}
+END_TEST
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -1495,6 +1544,7 @@ Suite *client_suite(void) {
     tcase_add_test(tc, misuse);
     tcase_add_test(tc, outside_a_loop);
     tcase_add_test(tc, tls_and_proxies);
+    tcase_add_test(tc, json);
 #ifdef FETCH
     tcase_add_test(tc, fetch_example);
 #endif

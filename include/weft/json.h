@@ -1,4 +1,4 @@
-/* weft/json.h - JSON in and out of weft's HTTP server, through jansson
+/* weft/json.h - JSON in and out of weft's HTTP server and client, through jansson
  * (Debian's libjansson-dev): a separate library, libweft_json (link
  * -lweft_json, or pkg-config weft-json), so that libweft never needs
  * jansson; this header includes <jansson.h>.
@@ -22,13 +22,24 @@
  * text), which a 400 should say. (json-c has no position in its errors;
  * yyjson is faster but not in Debian's stable release.)
  *
- * The client's JSON functions (issue 11) belong in this library too.
+ * The client's side (aiohttp's json= and resp.json()):
+ *
+ *     json_t *q = json_pack("{s:s}", "name", "ada");
+ *     weft_client_response_t *r;
+ *     int err = weft_session_request_json(s, "POST", url, q, NULL, &r);
+ *     json_decref(q);
+ *     json_t *answer;
+ *     if (!err && (err = weft_client_json(r, &answer, 0, NULL)) == 0) {
+ *         ... json_decref(answer);
+ *     }
+ *     weft_client_release(r);
  */
 #ifndef WEFT_JSON_H
 #define WEFT_JSON_H
 
 #include <jansson.h>
 
+#include "client.h"
 #include "web.h"
 
 #ifdef __cplusplus
@@ -87,6 +98,29 @@ WEFT_EXPORT const char *weft_web_error_message(const weft_web_request_t *req);
  * pass through (the server's 500 says nothing about them, as it should).
  * Returns 0, -EBUSY (app frozen), -ENOMEM. */
 WEFT_EXPORT int weft_web_json_errors(weft_web_app_t *app);
+
+/* ---- the client -------------------------------------------------------------- */
+
+/* weft_session_request with value as the body: serialised now (compact,
+ * keys in order, WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY) and sent as
+ * application/json (unless opts' headers give another Content-Type).
+ * value stays the caller's. opts may be NULL; a body in opts is -EINVAL.
+ * Returns what weft_session_request returns, or -EINVAL (NULL value, or
+ * one jansson cannot dump: a NaN), -ENOMEM. */
+WEFT_EXPORT int weft_session_request_json(weft_session_t *s,
+                                          const char *method, const char *url,
+                                          const json_t *value,
+                                          const weft_client_req_opts_t *opts,
+                                          weft_client_response_t **resp);
+
+/* Read the response body (at most max bytes after decompression; 0: the
+ * session's max_body) and parse it as JSON (any value, not only objects;
+ * the Content-Type is not checked). *out is the caller's reference
+ * (json_decref it). Returns 0, -EBADMSG for invalid JSON (with jansson's
+ * text, line and column in *error when it is not NULL), or the errors of
+ * weft_client_body. */
+WEFT_EXPORT int weft_client_json(weft_client_response_t *r, json_t **out,
+                                 size_t max, json_error_t *error);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,10 @@
-/* JSON for the HTTP server (weft/json.h), through jansson. Built into
+/* JSON for the HTTP server and client (weft/json.h), through jansson. Built into
  * libweft_json only (CMakeLists.txt keeps src/json/ out of libweft), and
  * written against weft's public API alone. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "weft/json.h"
@@ -126,4 +127,52 @@ static int errors_mw(weft_web_request_t *req, weft_web_next_t *next,
 
 int weft_web_json_errors(weft_web_app_t *app) {
     return weft_web_middleware(app, errors_mw, NULL);
+}
+
+/* ---- the client ---------------------------------------------------------------- */
+
+int weft_session_request_json(weft_session_t *s, const char *method,
+                              const char *url, const json_t *value,
+                              const weft_client_req_opts_t *opts,
+                              weft_client_response_t **resp) {
+    if (resp)
+        *resp = NULL;
+    if (!value || (opts && opts->body))
+        return -EINVAL;
+    char small[4096];
+    size_t n = json_dumpb(value, small, sizeof small,
+                          WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY);
+    if (n == 0)
+        return -EINVAL;
+    char *buf = small;
+    if (n > sizeof small) {
+        buf = malloc(n);
+        if (!buf)
+            return -ENOMEM;
+        json_dumpb(value, buf, n, WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY);
+    }
+    weft_client_body_t body = WEFT_CLIENT_BYTES(buf, n, "application/json");
+    weft_client_req_opts_t o = opts ? *opts : (weft_client_req_opts_t){0};
+    o.body = &body;
+    int err = weft_session_request(s, method, url, &o, resp);
+    if (buf != small)
+        free(buf);
+    return err;
+}
+
+int weft_client_json(weft_client_response_t *r, json_t **out, size_t max,
+                     json_error_t *error) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    const void *body;
+    ssize_t n = weft_client_body(r, &body, max);
+    if (n < 0)
+        return (int)n;
+    json_error_t e;
+    json_t *v = json_loadb(body, (size_t)n, JSON_DECODE_ANY, error ? error : &e);
+    if (!v)
+        return -EBADMSG;
+    *out = v;
+    return 0;
 }
