@@ -468,7 +468,10 @@ typedef struct weft_session_opts {
  * are copied. Returns 0 with the session in *out, the caller's (close it
  * with weft_session_close), or -EINVAL (bad options: logged with the
  * reason), -EPERM (no loop running on this thread), -ENOENT (ca_file
- * missing), WEFT_ETLS (ca_file not PEM), -ENOMEM. */
+ * missing, and other errors of stat(2)), -ENOMEM. The session's own TLS
+ * context is made at its first https connection (loading a trust store
+ * takes a few milliseconds a program that speaks plain http should not
+ * pay): a ca_file that is not PEM fails that request with WEFT_ETLS. */
 WEFT_EXPORT int weft_session_new(weft_session_t **out,
                                  const weft_session_opts_t *opts);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "client_int.h"
 
@@ -415,7 +416,7 @@ static int core(struct weft__hc_req *rq, weft_client_response_t **resp) {
             *resp = r;
             return 0;
         }
-        weft__hc_put(s, c, false);
+        weft__hc_put(s, c, WEFT__HC_ABORT);
         /* A kept-alive connection the server closed as we sent on it
          * (RFC 9112 9.3.1): once more on a new connection, if the
          * request may be repeated. */
@@ -880,6 +881,7 @@ void weft__hc_session_free(weft_session_t *s) {
     }
     if (s->own_tls)
         weft_tls_ctx_free(s->tls);
+    weft__free(s->ca_file);
     if (s->own_jar)
         weft_cookie_jar_free(s->jar);
     weft__hc_proxy_free(&s->proxy[0]);
@@ -1015,12 +1017,14 @@ int weft_session_new(weft_session_t **out, const weft_session_opts_t *o) {
     }
     if (!err && o->tls) {
         s->tls = o->tls;
-    } else if (!err) {
-        weft_tls_opts_t to = {.ca_file = o->ca_file, .alpn = "http/1.1"};
-        if (s->flags & WEFT_SESSION_INSECURE)
-            to.flags |= WEFT_TLS_NO_VERIFY;
-        err = weft_tls_client_ctx(&s->tls, &to);
-        s->own_tls = !err;
+    } else if (!err && o->ca_file) {
+        /* Made at the first https connection (loading the trust store is
+         * not free); a missing file is reported now. */
+        struct stat st;
+        if (stat(o->ca_file, &st) < 0)
+            err = -errno;
+        else if (!(s->ca_file = weft__hc_strdup(o->ca_file)))
+            err = -ENOMEM;
     }
     if (!err && !(s->flags & WEFT_SESSION_NO_COOKIES)) {
         if (o->cookie_jar) {
@@ -1036,6 +1040,17 @@ int weft_session_new(weft_session_t **out, const weft_session_opts_t *o) {
     }
     *out = s;
     return 0;
+}
+
+int weft__hc_tls_ctx(weft_session_t *s) {
+    if (s->tls)
+        return 0;
+    weft_tls_opts_t to = {.ca_file = s->ca_file, .alpn = "http/1.1"};
+    if (s->flags & WEFT_SESSION_INSECURE)
+        to.flags |= WEFT_TLS_NO_VERIFY;
+    int err = weft_tls_client_ctx(&s->tls, &to);
+    s->own_tls = !err;
+    return err;
 }
 
 int weft_session_close(weft_session_t *s) {

@@ -84,8 +84,9 @@ struct weft_session {
     char **headers; /* name, value, ..., NULL: copies */
     char *user_agent; /* NULL: none */
     char *unix_socket;
-    weft_tls_ctx_t *tls;
+    weft_tls_ctx_t *tls; /* NULL until the first https connection */
     bool own_tls;
+    char *ca_file;
     struct weft__hc_proxy proxy[2]; /* [0] for http, [1] for https */
     char *no_proxy;
     weft_cookie_jar_t *jar;
@@ -118,9 +119,13 @@ struct weft_session {
 struct weft__hc_req;
 int weft__hc_acquire(struct weft__hc_req *rq, struct weft__hc_conn **out,
                      bool *reused);
-/* The response is done with its connection: keep it (keep_alive) or
- * close it. */
-void weft__hc_put(weft_session_t *s, struct weft__hc_conn *c, bool keep_alive);
+/* The response is done with its connection: keep it for another request,
+ * close it in order (its messages ended), or reset it (cut in the middle
+ * of one). */
+enum { WEFT__HC_KEEP, WEFT__HC_CLOSE, WEFT__HC_ABORT };
+void weft__hc_put(weft_session_t *s, struct weft__hc_conn *c, int how);
+/* The session's TLS context, made at the first https connection. */
+int weft__hc_tls_ctx(weft_session_t *s);
 /* Close all connections (session close). */
 void weft__hc_pool_close(weft_session_t *s);
 void weft__hc_dns_free_all(weft_session_t *s);

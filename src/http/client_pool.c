@@ -76,15 +76,29 @@ static void conn_unidle(weft_session_t *s, struct weft__hc_conn *c) {
     s->idle--;
 }
 
-/* Close a connection that is not idle (any more): its slot is free. */
-static void conn_close(weft_session_t *s, struct weft__hc_conn *c) {
+/* Close a connection that is not idle (any more): its slot is free. An
+ * orderly close (a FIN; close_notify first on TLS, sent if the socket
+ * takes it at once: nothing waits) for connections whose messages ended;
+ * a reset (weft_stream_abort) for those cut in the middle of one. */
+static void conn_close_how(weft_session_t *s, struct weft__hc_conn *c,
+                           bool orderly) {
     struct weft__hc_host *h = c->host;
-    if (c->s)
-        weft_stream_abort(c->s);
+    weft_stream_t *st = c->s;
+    if (st && orderly && !(st->flags & WEFT__STREAM_CLOSED)) {
+        if (st->tls && !(st->flags & WEFT__STREAM_WSHUT) && !st->werr)
+            weft__tls_close_notify(st);
+        weft__stream_close_now(st);
+    } else if (st) {
+        weft_stream_abort(st);
+    }
     weft__free(c);
     h->open--;
     s->open--;
     host_maybe_free(s, h);
+}
+
+static void conn_close(weft_session_t *s, struct weft__hc_conn *c) {
+    conn_close_how(s, c, true);
 }
 
 static void grant(weft_session_t *s);
@@ -535,12 +549,23 @@ static int open_stream(struct weft__hc_req *rq, struct weft__hc_conn *c) {
                       p ? " (proxy " : "", p ? ")" : "", weft_strerror(err));
     }
     if (!err) {
-        c->peerlen = sizeof c->peer;
-        weft_stream_peername(c->s, &c->peer, &c->peerlen);
+        if (weft__hc_tracing(s)) { /* the address, for the trace only */
+            c->peerlen = sizeof c->peer;
+            weft_stream_peername(c->s, &c->peer, &c->peerlen);
+        }
         if (p && h->https) {
             rq->phase = "waiting for the proxy's tunnel";
             err = proxy_connect(rq, c->s, p);
         }
+    }
+    if (!err && h->https && !h->tls) {
+        err = weft__hc_tls_ctx(s);
+        if (err)
+            weft__hc_fail(rq, err, "cannot make the TLS context (CA file "
+                                   "'%s'): %s",
+                          s->ca_file ? s->ca_file : "the system's",
+                          weft_strerror(err));
+        h->tls = s->tls;
     }
     if (!err && h->https) {
         rq->phase = "in the TLS handshake";
@@ -588,6 +613,10 @@ static int conn_open(struct weft__hc_req *rq, struct weft__hc_host *h,
         grant(s);
         return err;
     }
+    /* Nothing can have arrived before the request is sent: the first
+     * read waits for an edge instead of trying (and getting EAGAIN). */
+    if (!c->s->tls && (c->s->flags & WEFT__STREAM_BYTES))
+        c->s->flags |= WEFT__STREAM_DRAINED;
     s->stats.connections_created++;
     *out = c;
     return 0;
@@ -600,6 +629,8 @@ static int acquire(struct weft__hc_req *rq, struct weft__hc_conn **out,
     weft_session_t *s = rq->s;
     const struct weft__hc_proxy *p = weft__hc_proxy_for(s, rq->https, rq->host);
     struct weft__hc_host *h = host_find(s, rq, rq->https ? s->tls : NULL, p);
+    /* (before the session's TLS context is made, https hosts have NULL:
+     * open_stream fills it in) */
     if (!h)
         return -ENOMEM;
     struct weft__hc_conn *c = NULL;
@@ -647,6 +678,10 @@ got:
         *reused = true;
         s->stats.connections_reused++;
         if (weft__hc_tracing(s)) {
+            if (!c->peerlen) {
+                c->peerlen = sizeof c->peer;
+                weft_stream_peername(c->s, &c->peer, &c->peerlen);
+            }
             weft_client_trace_info_t tr = {
                 .event = WEFT_CLIENT_TRACE_CONN_REUSED, .host = h->name,
                 .addr = (struct sockaddr *)&c->peer, .addrlen = c->peerlen};
@@ -661,6 +696,7 @@ got:
 
 int weft__hc_acquire(struct weft__hc_req *rq, struct weft__hc_conn **out,
                      bool *reused) {
+    *out = NULL;
     struct weft__hc_scope sc;
     int err = weft__hc_scope_enter(&sc, rq->to.connect);
     if (!err)
@@ -670,18 +706,17 @@ int weft__hc_acquire(struct weft__hc_req *rq, struct weft__hc_conn **out,
     if (err && *out == NULL)
         return err;
     if (err) { /* a deadline cut something after we got it: give it back */
-        weft__hc_put(rq->s, *out, false);
+        weft__hc_put(rq->s, *out, WEFT__HC_ABORT);
         *out = NULL;
     }
     return err;
 }
 
-void weft__hc_put(weft_session_t *s, struct weft__hc_conn *c,
-                  bool keep_alive) {
-    if (!keep_alive || s->closed || s->keepalive <= 0)
-        conn_close(s, c);
-    else
+void weft__hc_put(weft_session_t *s, struct weft__hc_conn *c, int how) {
+    if (how == WEFT__HC_KEEP && !s->closed && s->keepalive > 0)
         conn_idle(s, c);
+    else
+        conn_close_how(s, c, how != WEFT__HC_ABORT);
     grant(s);
 }
 

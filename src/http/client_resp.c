@@ -128,7 +128,7 @@ static int resp_fail(weft_client_response_t *r, int code, const char *fmt, ...)
 static void drop_conn(weft_client_response_t *r) {
     if (r->conn && r->s) {
         r->s->busy++;
-        weft__hc_put(r->s, r->conn, false);
+        weft__hc_put(r->s, r->conn, WEFT__HC_ABORT);
         r->s->busy--;
     }
     r->conn = NULL;
@@ -250,7 +250,7 @@ static void body_finished(weft_client_response_t *r) {
     struct weft__hc_conn *c = r->conn;
     r->conn = NULL;
     if (r->s)
-        weft__hc_put(r->s, c, keep);
+        weft__hc_put(r->s, c, keep ? WEFT__HC_KEEP : WEFT__HC_CLOSE);
 }
 
 /* ---- decompression ------------------------------------------------------------------- */
@@ -768,7 +768,7 @@ weft_stream_t *weft_client_hijack(weft_client_response_t *r) {
     r->conn = NULL;
     r->body_done = true;
     if (r->s)
-        weft__hc_put(r->s, c, false);
+        weft__hc_put(r->s, c, WEFT__HC_CLOSE);
     return st;
 }
 

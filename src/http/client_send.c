@@ -464,6 +464,10 @@ static ssize_t build_head(struct weft__hc_req *rq, struct weft__hc_conn *c,
         ok = head_add(&h, "Accept-Encoding", "gzip, deflate", 13);
     if (ok && rq->auth && !rq->strip_auth && !has_header(rq, "Authorization"))
         ok = head_add(&h, "Authorization", rq->auth, strlen(rq->auth));
+    /* A connection we will not reuse: the server may close it first
+     * (its end keeps TIME_WAIT, not ours). */
+    if (ok && s->keepalive < 0 && !has_header(rq, "Connection"))
+        ok = head_add(&h, "Connection", "close", 5);
     bool absolute = false;
     if (c->host->proxied && !rq->https) {
         const struct weft__hc_proxy *p = &s->proxy[0];
