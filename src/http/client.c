@@ -193,9 +193,17 @@ static bool is_https(const weft_url_t *u) {
     return weft__hc_span_eq(u->scheme, "https");
 }
 
-/* rq->url (owned) becomes url: parse it and find host and port. */
+static void url_free(struct weft__hc_req *rq) {
+    if (rq->url != rq->urlbuf)
+        weft__free(rq->url);
+    rq->url = NULL;
+}
+
+/* rq->url becomes url (urlbuf, or a string it now owns): parse it and
+ * find host and port. */
 static int set_url(struct weft__hc_req *rq, char *url, int bad) {
-    weft__free(rq->url);
+    if (url != rq->url)
+        url_free(rq);
     rq->url = url;
     weft_url_t *u = &rq->u;
     if (weft_url_parse(u, url, strlen(url)) < 0)
@@ -248,6 +256,9 @@ static int first_url(struct weft__hc_req *rq, const char *url,
             return weft__hc_fail(rq, WEFT_ECLIENT_BAD_URL,
                                  "cannot resolve against the base URL");
         }
+    } else if (ul < sizeof rq->urlbuf && !(params && params[0])) {
+        memcpy(rq->urlbuf, url, ul + 1); /* the common case: no malloc */
+        abs = rq->urlbuf;
     } else {
         abs = weft__hc_strdup(url);
         if (!abs)
@@ -832,7 +843,7 @@ int weft_session_request(weft_session_t *s, const char *method,
     } else if (eo) {
         memset(eo, 0, sizeof *eo);
     }
-    weft__free(rq.url);
+    url_free(&rq);
     weft__free(rq.auth);
     if (rq.h != rq.hbuf)
         weft__free(rq.h);

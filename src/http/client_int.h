@@ -155,8 +155,9 @@ struct weft__hc_req {
     const char *method;
     int method_id;
     bool idempotent;
-    /* the URL of this hop: url[0 .. ) owned (weft__malloc) */
+    /* the URL of this hop: urlbuf, or a weft__malloc'd string */
     char *url;
+    char urlbuf[512];
     weft_url_t u;
     char host[256]; /* as net.h takes it */
     char hostport[270]; /* the Host header */
@@ -261,6 +262,7 @@ struct weft_client_response {
     /* request and redirects */
     char *method, *url;
     char *strs; /* method and url in one block */
+    size_t strscap;
     weft_client_hop_t *hops;
     size_t nhops;
     double deadline, sock_read;

@@ -66,6 +66,7 @@ static void resp_reset(weft_client_response_t *r) {
     weft__free(r->hops);
     char *headbuf = r->headbuf, *all = r->all, *zbuf = r->zbuf, *strs = r->strs;
     size_t headcap = r->headcap, allcap = r->allcap, zcap = r->zcap;
+    size_t strscap = r->strscap;
     weft_http_field_t *fields = r->fields;
     size_t fieldcap = r->fieldcap;
     memset(r, 0, sizeof *r);
@@ -78,6 +79,7 @@ static void resp_reset(weft_client_response_t *r) {
     r->fields = fields;
     r->fieldcap = fieldcap;
     r->strs = strs; /* reused by set_request */
+    r->strscap = strscap;
 }
 
 int weft__hc_resp_set_request(weft_client_response_t *r, const char *method,
@@ -88,10 +90,14 @@ int weft__hc_resp_set_request(weft_client_response_t *r, const char *method,
     for (size_t i = 0; i < nhops; i++)
         need += strlen(hops[i].method) + strlen(hops[i].url) +
                 strlen(hops[i].location) + 3;
-    char *p = weft__realloc(r->strs, need);
-    if (!p)
-        return -ENOMEM;
-    r->strs = p;
+    char *p = r->strs;
+    if (need > r->strscap) {
+        p = weft__realloc(r->strs, need < 256 ? 256 : need);
+        if (!p)
+            return -ENOMEM;
+        r->strs = p;
+        r->strscap = need < 256 ? 256 : need;
+    }
     if (nhops) {
         r->hops = weft__malloc(nhops * sizeof *r->hops);
         if (!r->hops)
