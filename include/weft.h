@@ -16,6 +16,7 @@
  *   httpmsg.h HTTP message helpers: URLs, targets, percent-encoding,
  *             query strings, header fields, cookies, dates
  *   web.h     an HTTP server in the style of aiohttp.web
+ *   client.h  the HTTP client: sessions, pooled connections, cookies
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -35,5 +36,6 @@
 #include "weft/http1.h"
 #include "weft/httpmsg.h"
 #include "weft/web.h"
+#include "weft/client.h"
 
 #endif

@@ -31,10 +31,11 @@ extern "C" {
 WEFT_EXPORT const char *weft_version(void);
 
 /* weft's own error codes, for failures errno has no name for: DNS
- * resolution (weft/dns.h, -3000..-3099), TLS (weft/tls.h, -3100..-3199)
- * and HTTP/1.1 messages that break a rule of RFC 9112 or 9110
- * (weft/http1.h, -3200..-3299, each named after the rule). They are
- * negative like the others and lie in -3000..-3299, a range errno values
+ * resolution (weft/dns.h, -3000..-3099), TLS (weft/tls.h, -3100..-3199),
+ * HTTP/1.1 messages that break a rule of RFC 9112 or 9110
+ * (weft/http1.h, -3200..-3299, each named after the rule) and the HTTP
+ * client's failures (weft/client.h, -3300..-3399). They are
+ * negative like the others and lie in -3000..-3399, a range errno values
  * never reach (Linux's stay below 200), so a code is either an errno or
  * one of these. weft_strerror() and weft_err_name() know them:
  * weft_err_name(WEFT_EAI_NONAME) is "EAI_NONAME". The list is X(NAME,
@@ -87,7 +88,17 @@ WEFT_EXPORT const char *weft_version(void);
     X(EHTTP_CHUNK_EXT_TOO_LONG, -3229, "HTTP chunk extensions too long")       \
     X(EHTTP_BAD_CHUNK_END, -3230, "HTTP chunk data not followed by CRLF")      \
     X(EHTTP_TRAILER_TOO_LARGE, -3231, "HTTP trailer section too large")        \
-    X(EHTTP_TRUNCATED, -3232, "HTTP message cut short by the end of input")
+    X(EHTTP_TRUNCATED, -3232, "HTTP message cut short by the end of input")   \
+    X(ECLIENT_REDIRECTS, -3300, "Too many HTTP redirects")                     \
+    X(ECLIENT_BODY_TOO_LARGE, -3301, "HTTP response body over the limit")      \
+    X(ECLIENT_DECOMPRESS, -3302, "Malformed compressed HTTP body")             \
+    X(ECLIENT_DECOMPRESS_LIMIT, -3303,                                         \
+      "HTTP body decompresses to more than the limit")                         \
+    X(ECLIENT_BAD_URL, -3304, "Invalid or unsupported URL")                    \
+    X(ECLIENT_NO_RESPONSE, -3305,                                              \
+      "Server closed the connection without a response")                       \
+    X(ECLIENT_PROXY, -3306, "HTTP proxy refused the tunnel")                   \
+    X(ECLIENT_BAD_REDIRECT, -3307, "HTTP redirect without a usable Location")
 
 #define WEFT__ERR_ENUM(name, value, text) WEFT_##name = (value),
 enum { WEFT_ERR_MAP(WEFT__ERR_ENUM) };

@@ -297,6 +297,14 @@ WEFT_EXPORT int weft_web_on_response_prepare(weft_web_app_t *app,
 WEFT_EXPORT int weft_web_on_response_sent(weft_web_app_t *app,
                                           weft_web_sent_fn fn, void *arg);
 
+/* Run fn(arg) when the app is freed (weft_web_app_free), the last added
+ * first, before its routes go: for what the args of its routes,
+ * middlewares and signals point to (add_static's directory, a
+ * middleware's settings). Allowed on a frozen app. Returns 0, -EINVAL,
+ * -ENOMEM (fn was not registered: free now what it would have). */
+WEFT_EXPORT int weft_web_app_on_free(weft_web_app_t *app, void (*fn)(void *),
+                                     void *arg);
+
 /* In a worker loop: its index, 0 .. workers - 1 (0 with one loop, and
  * outside the server). */
 WEFT_EXPORT unsigned weft_web_worker(void);

@@ -60,6 +60,11 @@ static void route_free(struct web_route *rt) {
 }
 
 static void app_free(weft_web_app_t *app) {
+    while (app->frees.n) {
+        struct web_cb *c = &app->frees.v[--app->frees.n];
+        ((void (*)(void *))c->fn)(c->arg);
+    }
+    weft__free(app->frees.v);
     for (size_t i = 0; i < app->routes.n; i++)
         route_free(app->routes.v[i]);
     for (size_t i = 0; i < app->subs.n; i++) {
@@ -311,6 +316,14 @@ int weft_web_on_response_sent(weft_web_app_t *app, weft_web_sent_fn fn,
         return -EINVAL;
     struct web_cb c = {(void *)fn, arg};
     return VEC_PUSH(app->sent, c);
+}
+
+int weft_web_app_on_free(weft_web_app_t *app, void (*fn)(void *),
+                         void *arg) {
+    if (!app || !fn)
+        return -EINVAL;
+    struct web_cb c = {(void *)fn, arg};
+    return VEC_PUSH(app->frees, c);
 }
 
 /* ---- the freeze ------------------------------------------------------------------ */

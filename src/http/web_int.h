@@ -59,6 +59,7 @@ struct weft_web_app {
     WEB_VEC(struct web_mw) mws;
     WEB_VEC(struct web_sig) startup, shutdown, cleanup, ctxs;
     WEB_VEC(struct web_cb) prepare, sent;
+    WEB_VEC(struct web_cb) frees; /* weft_web_app_on_free */
     /* Made by the freeze (root app only: the router holds every route of
      * the tree, prefixes prepended). */
     bool frozen;

@@ -15,6 +15,7 @@ struct he {
     struct weft__wait *owner_wait; /* the caller's, while it waits */
     int winner;     /* the connected fd, or -1 */
     int last_err;
+    const struct addrinfo *last_failed; /* the address of last_err */
     size_t running; /* attempts not finished */
 };
 
@@ -52,15 +53,18 @@ static int attempt_run(void *arg) {
         he->winner = fd;
     else if (fd >= 0)
         close(fd);
-    else if (fd != -ECANCELED)
+    else if (fd != -ECANCELED) {
         he->last_err = fd;
+        he->last_failed = a->ai;
+    }
     he->running--;
     weft__wait_wake(he->owner_wait, 0);
     return 0; /* failures are reported through he, not the group */
 }
 
 /* RFC 8305 section 4: alternate families, starting with the first one. */
-static size_t interleave(struct addrinfo *list, const struct addrinfo **out,
+static size_t interleave(const struct addrinfo *list,
+                         const struct addrinfo **out,
                          size_t max) {
     size_t n = 0;
     int first = list ? list->ai_family : AF_UNSPEC;
@@ -84,7 +88,9 @@ static size_t interleave(struct addrinfo *list, const struct addrinfo **out,
 
 #define MAX_ADDRS 16
 
-static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
+static int happy_eyeballs(const struct addrinfo *list, double delay,
+                          int *fd_out, struct sockaddr_storage *failed,
+                          socklen_t *failed_len) {
     const struct addrinfo *addrs[MAX_ADDRS];
     struct attempt att[MAX_ADDRS];
     size_t n = interleave(list, addrs, MAX_ADDRS);
@@ -159,7 +165,27 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
         close(he.winner);
     if (result)
         return result;
+    if (!ge && failed && he.last_failed &&
+        he.last_failed->ai_addrlen <= sizeof *failed) {
+        memcpy(failed, he.last_failed->ai_addr, he.last_failed->ai_addrlen);
+        *failed_len = he.last_failed->ai_addrlen;
+    }
     return ge ? ge : he.last_err;
+}
+
+int weft__connect_addrs(const struct addrinfo *list, double delay,
+                        const weft_stream_opts_t *so, weft_stream_t **out,
+                        struct sockaddr_storage *failed,
+                        socklen_t *failed_len) {
+    int fd = -1;
+    int err = happy_eyeballs(list, delay ? delay : DEFAULT_HE_DELAY, &fd,
+                             failed, failed_len);
+    if (err)
+        return err;
+    err = weft__stream_new(weft_loop_current(), fd, so, out);
+    if (err)
+        close(fd);
+    return err;
 }
 
 static int connect_in_scope(weft_stream_t **out, const char *host,
@@ -169,19 +195,11 @@ static int connect_in_scope(weft_stream_t **out, const char *host,
                             SOCK_STREAM, false, &list);
     if (err)
         return err;
-    double delay = o && o->happy_eyeballs_delay ? o->happy_eyeballs_delay
-                                                : DEFAULT_HE_DELAY;
-    int fd = -1;
-    err = happy_eyeballs(list, delay, &fd);
+    err = weft__connect_addrs(list, o ? o->happy_eyeballs_delay : 0,
+                              o ? &o->stream : NULL, out, NULL, NULL);
     weft__addrinfo_free(list);
     if (err)
         return err;
-    err = weft__stream_new(weft_loop_current(), fd, o ? &o->stream : NULL,
-                           out);
-    if (err) {
-        close(fd);
-        return err;
-    }
     if (o && o->tls) {
         err = weft_tls_client(*out, o->tls,
                               o->server_name ? o->server_name : host);

@@ -113,6 +113,16 @@ void weft__addrinfo_free(struct addrinfo *ai);
 int weft__resolve_name(const char *host, uint16_t port, int family,
                        int socktype, struct addrinfo **out);
 
+/* From a task: connect to one of the addresses of list (Happy Eyeballs,
+ * as weft_open_connection; delay 0: the default) and wrap the socket in a
+ * stream (so may be NULL). On failure, when failed is not NULL and an
+ * attempt failed, the address of the last failed attempt is copied to
+ * *failed and *failed_len (for messages). */
+int weft__connect_addrs(const struct addrinfo *list, double delay,
+                        const weft_stream_opts_t *so, weft_stream_t **out,
+                        struct sockaddr_storage *failed,
+                        socklen_t *failed_len);
+
 /* A Unix socket address for path ('@name': abstract). */
 int weft__unix_addr(const char *path, struct sockaddr_storage *ss,
                     socklen_t *len);
