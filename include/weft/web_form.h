@@ -7,7 +7,7 @@
  *     weft_web_multipart_t *mp;
  *     weft_web_part_t part;
  *     int r = weft_web_multipart(req, &mp, NULL);
- *     while (r == 0 && (r = weft_web_multipart_next(mp, &part)) == 1) {
+ *     while (r >= 0 && (r = weft_web_multipart_next(mp, &part)) == 1) {
  *         const void *data;
  *         ssize_t n;
  *         while ((n = weft_web_multipart_read_chunk(mp, &data)) > 0)

@@ -107,6 +107,10 @@ static void sent(weft_web_request_t *req, void *arg) {
         case P_TIME: put_time(&l, took); break;
         case P_LINE: {
             weft_span_t m = weft_web_method_name(req), t = weft_web_target(req);
+            if (m.len == 0) { /* a request the parser refused */
+                put(&l, "-", 1);
+                break;
+            }
             put_escaped(&l, m.ptr, m.len);
             put(&l, " ", 1);
             put_escaped(&l, t.ptr, t.len);

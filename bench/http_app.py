@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""bench/http_app: the realistic row of issue 10's bench. examples/app_server's
+JSON route (GET /api/items: 10 items as a JSON array, through the timing
+middleware, with 50 more routes registered) against the same application on
+aiohttp with uvloop (Debian's python3-aiohttp, python3-uvloop), in one run:
+wrk with keep-alive, server pinned to CPU 0 and wrk to CPU 1 where there are
+two. The figure that counts is requests per second of server CPU (from
+/proc/PID/stat), since wrk may saturate its own core first.
+
+Usage: http_app [--quick] [APP_SERVER [SECONDS [CONNECTIONS]]]
+(APP_SERVER defaults to ../examples/app_server beside this script, as the
+build puts it; --quick: 1 s, 10 connections, a smoke run.)
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+args = sys.argv[1:]
+quick = "--quick" in args
+args = [a for a in args if a != "--quick"]
+here = os.path.dirname(os.path.abspath(__file__))
+APP = args[0] if args else os.path.join(here, "..", "examples", "app_server")
+SECS = int(args[1]) if len(args) > 1 else (1 if quick else 5)
+CONNS = int(args[2]) if len(args) > 2 else (10 if quick else 100)
+TICK = os.sysconf("SC_CLK_TCK")
+TWO = os.cpu_count() >= 2
+
+AIOHTTP_APP = r'''
+import json, sys, time, asyncio
+from aiohttp import web
+import uvloop
+
+items = {}
+
+@web.middleware
+async def timing(request, handler):
+    t = time.perf_counter()
+    resp = await handler(request)
+    resp.headers["X-Response-Time"] = str(int((time.perf_counter() - t) * 1e6))
+    return resp
+
+async def list_items(request):
+    return web.json_response(list(items.values()))
+
+async def create(request):
+    body = await request.json()
+    i = str(len(items) + 1)
+    items[i] = {"id": i, "name": body["name"], "qty": body.get("qty", 0)}
+    return web.json_response(items[i], status=201)
+
+async def extra(request):
+    return web.Response(text=request.match_info["n"])
+
+app = web.Application(middlewares=[timing])
+app.router.add_get("/api/items", list_items)
+app.router.add_post("/api/items", create)
+for i in range(50):
+    app.router.add_get("/r/%d/{n}" % i, extra)
+uvloop.install()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None,
+            print=lambda *a: print("listening", flush=True))
+'''
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_up(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+def cpu(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def seed(port):
+    for i in range(10):
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d/api/items" % port,
+            data=json.dumps({"name": "item %d" % i, "qty": i}).encode(),
+            headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+
+
+def run(name, argv, port):
+    pin = ["taskset", "-c", "0"] if TWO else []
+    p = subprocess.Popen(pin + argv, stdout=subprocess.DEVNULL)
+    try:
+        wait_up(port)
+        seed(port)
+        url = "http://127.0.0.1:%d/api/items" % port
+        wpin = ["taskset", "-c", "1"] if TWO else []
+        c0 = cpu(p.pid)
+        out = subprocess.run(wpin + ["wrk", "-t1", "-c%d" % CONNS,
+                                     "-d%ds" % SECS, "--latency", url],
+                             capture_output=True, text=True).stdout
+        c1 = cpu(p.pid)
+    finally:
+        p.terminate()
+        p.wait()
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    rps = reqs / SECS
+    per_cpu = reqs / max(c1 - c0, 1e-9)
+    print("%-22s %10.0f req/s %12.0f req/CPU-s  p99 %8s" %
+          (name, rps, per_cpu, p99), flush=True)
+    return per_cpu
+
+
+if not shutil.which("wrk"):
+    raise SystemExit("bench/http_app: wrk not found (apt-get install wrk)")
+port = free_port()
+weft = run("weft app_server", [APP, "--routes", "50", str(port)], port)
+port = free_port()
+script = "/tmp/weft_bench_aiohttp_app.py"
+open(script, "w").write(AIOHTTP_APP)
+aio = run("aiohttp + uvloop", ["/usr/bin/python3", script, str(port)], port)
+print("RESULT http_app json_req_per_cpu_s %.0f req/s" % weft)
+print("RESULT http_app json_vs_aiohttp %.1f x" % (weft / aio))
