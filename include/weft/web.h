@@ -479,8 +479,10 @@ WEFT_EXPORT void *weft_web_get(const weft_web_request_t *req,
 WEFT_EXPORT weft_web_response_t *weft_web_resp(weft_web_request_t *req);
 
 /* Status, and a reason phrase (NULL: the standard one, weft_web_reason).
- * 100..999 except 1xx, which only the server sends (-EINVAL). -EALREADY
- * once the head was sent. */
+ * 100..999 except 1xx, which only the server sends (-EINVAL), and 101
+ * Switching Protocols, which a handler sends (with Upgrade and
+ * "Connection: Upgrade") before weft_web_hijack. -EALREADY once the head
+ * was sent. */
 WEFT_EXPORT int weft_web_set_status(weft_web_response_t *resp, int status,
                                     const char *reason);
 WEFT_EXPORT int weft_web_resp_status(const weft_web_response_t *resp);
@@ -622,7 +624,8 @@ WEFT_EXPORT void weft_web_force_close(weft_web_request_t *req);
  * the connection's stream for the handler to use as it likes until it
  * returns; the server closes it then and reads no further request.
  * Buffered bytes that followed the request's head are still in the
- * stream. NULL if the head was not sent. */
+ * stream. From then on handler_timeout no longer applies to the request
+ * (the new protocol's own timeouts do). NULL if the head was not sent. */
 WEFT_EXPORT weft_stream_t *weft_web_hijack(weft_web_request_t *req);
 
 /* Body bytes sent so far (after the filter), for logs. */
@@ -752,6 +755,9 @@ WEFT_EXPORT int weft_web_runner_port(const weft_web_runner_t *runner);
  * running after the grace period are cancelled; run the cleanup contexts'
  * stop and on_cleanup. Every request whose head was received before the
  * shutdown began gets its full response unless the grace period ran out.
+ * Connections a handler took over (weft_web_hijack) are asked to end
+ * their own way before on_shutdown: WebSockets (weft/ws.h) get a close
+ * frame with 1001.
  * Returns 0, -EALREADY (shut down before), -EPERM (not in a task). */
 WEFT_EXPORT int weft_web_runner_shutdown(weft_web_runner_t *runner,
                                          double grace);

@@ -186,6 +186,7 @@ struct weft_web_request {
     socklen_t remote_len;
     const char *remote_text, *scheme;
     bool hijacked, in_chain;
+    weft_scope_t *handler_scope; /* handler_timeout's, while it runs */
 };
 
 struct web_listener;
@@ -210,6 +211,11 @@ struct weft_web_conn {
     struct weft__timer idle_timer;
     bool idle, trimmed;
     uint64_t idle_since, idle_limit; /* loop ns */
+    /* A hijacked connection's part in a graceful shutdown (a WebSocket
+     * sends its close frame 1001 from it): called by the runner once the
+     * listeners stopped, before on_shutdown. */
+    void (*on_shutdown)(void *arg);
+    void *on_shutdown_arg;
 };
 
 struct web_listener {
@@ -249,6 +255,14 @@ const char *weft__web_date(weft_loop_t *loop);
 /* Copy the head out of the stream's buffer (before reading the body or
  * handing the stream over). 0 or -ENOMEM. */
 int weft__web_head_out(weft_web_request_t *req);
+
+/* Seams for protocols that take a connection over (weft_web_hijack):
+ * a shutdown hook (fn NULL removes it), and asking for a lingering close
+ * (our FIN first, then the peer's last bytes drained: a WebSocket's
+ * server closes TCP first, RFC 6455 7.1.1). */
+void weft__web_conn_on_shutdown(weft_web_request_t *req,
+                                void (*fn)(void *arg), void *arg);
+void weft__web_conn_linger(weft_web_request_t *req);
 
 /* Unread body the server reads and drops to keep a connection open. */
 #define SKIP_LIMIT (64 * 1024)

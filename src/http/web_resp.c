@@ -1,6 +1,7 @@
 /* The response: headers and body, the head written in one piece (with a
  * small body, one write), streams, file bodies, filters, and the Date
  * line cached once a second. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -58,7 +59,7 @@ weft_web_response_t *weft_web_resp(weft_web_request_t *req) {
 
 int weft_web_set_status(weft_web_response_t *resp, int status,
                         const char *reason) {
-    if (!resp || status < 200 || status > 999)
+    if (!resp || (status < 200 && status != 101) || status > 999)
         return -EINVAL;
     if (resp->prepared)
         return -EALREADY;
@@ -883,5 +884,9 @@ weft_stream_t *weft_web_hijack(weft_web_request_t *req) {
         return NULL;
     req->hijacked = true;
     req->close = true;
+    /* The new protocol's connection lives for hours: handler_timeout
+     * bounded a request, not this (its own timeouts take over). */
+    if (req->handler_scope)
+        weft_scope_reschedule(req->handler_scope, INFINITY);
     return req->conn->s;
 }

@@ -238,7 +238,9 @@ static bool handle(weft_web_request_t *req) {
             err = weft_scope_enter(&sc, run->o.handler_timeout, 0);
         if (!err) {
             req->in_chain = true;
+            req->handler_scope = timed ? &sc : NULL;
             err = weft_web_next(req, &next);
+            req->handler_scope = NULL;
             req->in_chain = false;
             if (timed && weft_scope_exit(&sc) == -ETIMEDOUT &&
                 err == -ETIMEDOUT)
@@ -594,6 +596,16 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
     return 0;
 }
 
+void weft__web_conn_on_shutdown(weft_web_request_t *req,
+                                void (*fn)(void *arg), void *arg) {
+    req->conn->on_shutdown = fn;
+    req->conn->on_shutdown_arg = arg;
+}
+
+void weft__web_conn_linger(weft_web_request_t *req) {
+    req->conn->linger = true;
+}
+
 weft_stream_t *weft_web_conn_stream(weft_web_conn_t *conn) {
     return conn ? conn->s : NULL;
 }
@@ -858,6 +870,14 @@ int weft_web_runner_shutdown(weft_web_runner_t *run, double grace) {
             closers[i] = NULL;
     }
     weft_yield(); /* let them stop the listeners first */
+    /* Connections taken over by another protocol end their way
+     * (WebSockets: a close frame 1001), their handlers still running. */
+    struct weft__list *it, *tmp;
+    weft__list_foreach_safe(it, tmp, &run->conns) {
+        weft_web_conn_t *c = WEFT__CONTAINER_OF(it, weft_web_conn_t, link);
+        if (c->on_shutdown)
+            c->on_shutdown(c->on_shutdown_arg);
+    }
     /* 3. on_shutdown. */
     if (run->started_ok) {
         size_t n;
