@@ -17,6 +17,7 @@
  *             query strings, header fields, cookies, dates
  *   web.h     an HTTP server in the style of aiohttp.web
  *   client.h  the HTTP client: sessions, pooled connections, cookies
+ *   ws.h      WebSockets (RFC 6455, permessage-deflate), server and client
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -37,5 +38,6 @@
 #include "weft/httpmsg.h"
 #include "weft/web.h"
 #include "weft/client.h"
+#include "weft/ws.h"
 
 #endif

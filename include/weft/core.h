@@ -34,8 +34,9 @@ WEFT_EXPORT const char *weft_version(void);
  * resolution (weft/dns.h, -3000..-3099), TLS (weft/tls.h, -3100..-3199),
  * HTTP/1.1 messages that break a rule of RFC 9112 or 9110
  * (weft/http1.h, -3200..-3299, each named after the rule) and the HTTP
- * client's failures (weft/client.h, -3300..-3399). They are
- * negative like the others and lie in -3000..-3399, a range errno values
+ * client's failures (weft/client.h, -3300..-3399) and WebSockets'
+ * (weft/ws.h, -3400..-3499). They are
+ * negative like the others and lie in -3000..-3499, a range errno values
  * never reach (Linux's stay below 200), so a code is either an errno or
  * one of these. weft_strerror() and weft_err_name() know them:
  * weft_err_name(WEFT_EAI_NONAME) is "EAI_NONAME". The list is X(NAME,
@@ -98,7 +99,14 @@ WEFT_EXPORT const char *weft_version(void);
     X(ECLIENT_NO_RESPONSE, -3305,                                              \
       "Server closed the connection without a response")                       \
     X(ECLIENT_PROXY, -3306, "HTTP proxy refused the tunnel")                   \
-    X(ECLIENT_BAD_REDIRECT, -3307, "HTTP redirect without a usable Location")
+    X(ECLIENT_BAD_REDIRECT, -3307, "HTTP redirect without a usable Location") \
+    X(EWS_HANDSHAKE, -3400, "WebSocket opening handshake failed")             \
+    X(EWS_PROTOCOL, -3401, "WebSocket protocol error")                         \
+    X(EWS_BAD_UTF8, -3402, "WebSocket text is not valid UTF-8")                \
+    X(EWS_TOO_BIG, -3403, "WebSocket message over the size limit")             \
+    X(EWS_CLOSED, -3404, "WebSocket closed")                                   \
+    X(EWS_PONG_TIMEOUT, -3405, "WebSocket peer did not answer the ping")       \
+    X(EWS_SLOW, -3406, "WebSocket dropped as a slow receiver")
 
 #define WEFT__ERR_ENUM(name, value, text) WEFT_##name = (value),
 enum { WEFT_ERR_MAP(WEFT__ERR_ENUM) };

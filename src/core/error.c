@@ -54,7 +54,7 @@ static const char *strerrorname_np(int e) {
 }
 #endif
 
-/* weft's own codes (WEFT_ERR_MAP in weft/core.h), in -3000..-3399. */
+/* weft's own codes (WEFT_ERR_MAP in weft/core.h), in -3000..-3499. */
 struct own_code {
     int code;
     const char *name, *text;
@@ -68,7 +68,7 @@ static const struct own_code own_codes[] = {
 
 static const struct own_code *own_code(int err) {
     int code = err > 0 ? -err : err;
-    if (code > -3000 || code <= -3400)
+    if (code > -3000 || code <= -3500)
         return NULL;
     for (size_t i = 0; i < WEFT__ARRAY_LEN(own_codes); i++)
         if (own_codes[i].code == code)
