@@ -430,6 +430,716 @@ START_TEST(echo_raw) {
 }
 END_TEST
 
+
+/* ---- routes the API tests use ---------------------------------------------------- */
+
+static weft_ws_opts_t route_opts;
+static int route_err;       /* the last handler's final error */
+static int route_count;     /* what it counted */
+
+/* The server closes first, with a reason. */
+static int ws_bye(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &route_opts);
+    if (err)
+        return err;
+    weft_ws_send_text(ws, "bye", 3);
+    route_err = weft_ws_close(ws, 4001, "done");
+    return 0;
+}
+
+/* Returns at once: the server sends close 1000 for it. */
+static int ws_quit(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &route_opts);
+    if (err)
+        return err;
+    return weft_ws_send_text(ws, "quit", 4);
+}
+
+/* Sends 64 KiB messages to a client that reads nothing. */
+static size_t flood_max_queued;
+static int ws_flood(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &route_opts);
+    if (err)
+        return err;
+    static uint8_t big[65536];
+    route_count = 0;
+    while ((err = weft_ws_send_binary(ws, big, sizeof big)) == 0) {
+        route_count++;
+        if (weft_ws_queued(ws) > flood_max_queued)
+            flood_max_queued = weft_ws_queued(ws);
+    }
+    route_err = err;
+    return 0;
+}
+
+/* Receives in parts, counting bytes; echoes the total as text. */
+static int ws_parts(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &route_opts);
+    if (err)
+        return err;
+    weft_ws_msg_t m;
+    size_t total = 0;
+    route_count = 0;
+    while ((err = weft_ws_receive_part(ws, &m)) == 0 &&
+           m.type != WEFT_WS_CLOSE) {
+        total += m.len;
+        route_count++;
+        if (m.fin) {
+            char t[32];
+            int n = snprintf(t, sizeof t, "%zu", total);
+            weft_ws_send_text(ws, t, (size_t)n);
+            total = 0;
+        }
+    }
+    route_err = err;
+    return 0;
+}
+
+/* Members of a broadcast group. */
+static weft_ws_t *group[8];
+static size_t ngroup;
+static int ws_member(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &route_opts);
+    if (err)
+        return err;
+    size_t me = ngroup++;
+    group[me] = ws;
+    weft_ws_msg_t m;
+    while ((err = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE) {
+    }
+    group[me] = NULL;
+    route_err = err;
+    return 0;
+}
+
+static void api_routes(weft_web_app_t *app) {
+    ck_assert_ok(weft_web_route(app, "GET", "/bye", ws_bye, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/quit", ws_quit, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/flood", ws_flood, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/parts", ws_parts, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/member", ws_member, NULL,
+                                NULL));
+}
+
+struct api_test {
+    void (*body)(struct ws_srv *s, weft_session_t *sess);
+};
+
+static int api_main(void *arg) {
+    struct api_test *t = arg;
+    struct ws_srv s;
+    ws_srv_start(&s, api_routes);
+    weft_session_t *sess;
+    ck_assert_ok(weft_session_new(&sess, NULL));
+    t->body(&s, sess);
+    ck_assert_ok(weft_session_close(sess));
+    ws_srv_stop(&s);
+    return 0;
+}
+
+static void api_run(void (*body)(struct ws_srv *, weft_session_t *)) {
+    struct api_test t = {body};
+    route_err = route_count = 0;
+    ck_assert_ok(run_virtual(api_main, &t));
+}
+
+static char url_buf[128];
+static const char *url(struct ws_srv *s, const char *path) {
+    snprintf(url_buf, sizeof url_buf, "ws://127.0.0.1:%d%s", s->port, path);
+    return url_buf;
+}
+
+static void expect_msg(weft_ws_t *ws, int type, const void *p, size_t n) {
+    weft_ws_msg_t m;
+    ck_assert_ok(weft_ws_receive(ws, &m));
+    ck_assert_int_eq(m.type, type);
+    ck_assert_uint_eq(m.len, n);
+    ck_assert(n == 0 || memcmp(m.data, p, n) == 0);
+}
+
+/* ---- the client against our server ---------------------------------------------- */
+
+static void client_echo_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_t *ws;
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), NULL));
+    ck_assert_ptr_null(weft_ws_protocol(ws));
+    ck_assert(!weft_ws_compressed(ws));
+    ck_assert_ok(weft_ws_send_text(ws, "hi", 2));
+    expect_msg(ws, WEFT_WS_TEXT, "hi", 2);
+    ck_assert_ok(weft_ws_send_binary(ws, "", 0));
+    expect_msg(ws, WEFT_WS_BINARY, "", 0);
+    static uint8_t big[300000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 31);
+    ck_assert_ok(weft_ws_send_binary(ws, big, sizeof big));
+    expect_msg(ws, WEFT_WS_BINARY, big, sizeof big);
+    /* Text must be UTF-8, pings short. */
+    ck_assert_err(weft_ws_send_text(ws, "\xff", 1), -EINVAL);
+    uint8_t p[126] = {0};
+    ck_assert_err(weft_ws_ping(ws, p, 126), -EINVAL);
+    ck_assert_ok(weft_ws_ping(ws, p, 125));
+    ck_assert_err(weft_ws_close(ws, 1005, NULL), -EINVAL);
+    ck_assert_ok(weft_ws_close(ws, 1000, "bye"));
+    ck_assert(weft_ws_closed(ws));
+    ck_assert_int_eq(weft_ws_close_code(ws), 1000);
+    ck_assert_err(weft_ws_send_text(ws, "x", 1), WEFT_EWS_CLOSED);
+    weft_ws_msg_t m;
+    ck_assert_err(weft_ws_receive(ws, &m), WEFT_EWS_CLOSED);
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL)); /* again: done already */
+    ck_assert_ok(weft_ws_free(ws));
+}
+
+START_TEST(client_echo) {
+    memset(&echo_opts, 0, sizeof echo_opts);
+    logcap_start();
+    api_run(client_echo_body);
+    ck_assert_logged(3, "weft_ws_close: code 1005 may not be sent");
+    logcap_stop();
+    ck_assert_int_eq(echo_close_code, 1000);
+    ck_assert_int_eq(echo_err, 0);
+}
+END_TEST
+
+static void deflate_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_connect_opts_t co = {.ws.flags = WEFT_WS_DEFLATE};
+    weft_ws_t *ws;
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), &co));
+    ck_assert(weft_ws_compressed(ws));
+    static char text[200000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = "abcdefgh "[i % 9];
+    size_t sizes[] = {0, 1, 31, 32, 100, 5000, sizeof text};
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            ck_assert_ok(weft_ws_send_text(ws, text, sizes[i]));
+            expect_msg(ws, WEFT_WS_TEXT, text, sizes[i]);
+        }
+    /* In parts, compressed as one message. */
+    static char ten[10000];
+    for (int k = 0; k < 10; k++) {
+        ck_assert_ok(weft_ws_send_part(ws, WEFT_WS_TEXT, text, 1000, k == 9));
+        memcpy(ten + k * 1000, text, 1000);
+    }
+    expect_msg(ws, WEFT_WS_TEXT, ten, sizeof ten);
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL));
+    weft_ws_free(ws);
+}
+
+START_TEST(client_deflate) {
+    memset(&echo_opts, 0, sizeof echo_opts);
+    echo_opts.flags = WEFT_WS_DEFLATE;
+    api_run(deflate_body);
+    ck_assert_int_eq(echo_close_code, 1000);
+}
+END_TEST
+
+static void protocols_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_connect_opts_t co = {
+        .ws.protocols = (const char *[]){"v2.chat", "chat", NULL}};
+    weft_ws_t *ws;
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), &co));
+    ck_assert_str_eq(weft_ws_protocol(ws), "v2.chat");
+    weft_ws_free(ws);
+    co.ws.protocols = (const char *[]){"other", NULL};
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), &co));
+    ck_assert_ptr_null(weft_ws_protocol(ws));
+    weft_ws_free(ws);
+    /* The handshake fails: 404, and an http URL to a page. */
+    weft_client_error_t e;
+    co = (weft_ws_connect_opts_t){.error = &e};
+    ck_assert_err(weft_ws_connect(&ws, sess, url(s, "/nowhere"), &co),
+                  WEFT_EWS_HANDSHAKE);
+    ck_assert_ptr_null(ws);
+    ck_assert_int_eq(e.status, 404);
+    ck_assert_msg(strstr(e.msg, "answered 404"), "%s", e.msg);
+    ck_assert_err(weft_ws_connect(&ws, sess, "ftp://h/", NULL),
+                  WEFT_ECLIENT_BAD_URL);
+    co = (weft_ws_connect_opts_t){.headers = (const char *[]){"Upgrade", "x",
+                                                               NULL}};
+    ck_assert_err(weft_ws_connect(&ws, sess, url(s, "/"), &co), -EINVAL);
+}
+
+START_TEST(subprotocols) {
+    memset(&echo_opts, 0, sizeof echo_opts);
+    echo_opts.protocols = (const char *[]){"chat", "v2.chat", NULL};
+    logcap_start();
+    api_run(protocols_body);
+    ck_assert_logged(1, "header 'Upgrade' is the handshake's");
+    logcap_stop();
+}
+END_TEST
+
+static bool origin_ok(weft_web_request_t *req, const char *o, size_t n,
+                      void *arg) {
+    (void)req, (void)arg;
+    return n == 18 && memcmp(o, "https://good.test", 17) == 0 && o[17] == 'x';
+}
+
+static void handshake_errors_body(struct ws_srv *s, weft_session_t *sess) {
+    (void)sess;
+    struct rawc c;
+    rawc_open(&c, s->port, "/", "Origin: https://evil.test\r\n");
+    ck_assert_int_eq(c.status, 403);
+    rawc_close(&c);
+    rawc_open(&c, s->port, "/", "Origin: https://good.testx\r\n");
+    ck_assert_int_eq(c.status, 101);
+    rawc_close(&c);
+    /* Another version: 426 and the one we speak. */
+    char p[16];
+    snprintf(p, sizeof p, "%d", s->port);
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 8\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+        "GET / HTTP/1.0\r\nHost: h\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    };
+    static const char *const want[] = {"HTTP/1.1 426 ", "HTTP/1.1 400 ",
+                                       "HTTP/1.1 400 ", "HTTP/1.1 400 "};
+    for (size_t i = 0; i < 4; i++) {
+        weft_stream_t *st;
+        ck_assert_ok(weft_open_connection(&st, "127.0.0.1", p, NULL));
+        ck_assert_ok(weft_stream_write(st, bad[i], strlen(bad[i])));
+        char buf[2048];
+        size_t got = 0;
+        ssize_t n;
+        while ((n = weft_stream_read(st, buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)n;
+        buf[got] = 0;
+        weft_stream_close(st);
+        ck_assert_msg(strncmp(buf, want[i], strlen(want[i])) == 0, "%zu: %s",
+                      i, buf);
+        if (i == 0)
+            ck_assert(strstr(buf, "Sec-WebSocket-Version: 13\r\n"));
+    }
+}
+
+START_TEST(handshake_errors) {
+    memset(&echo_opts, 0, sizeof echo_opts);
+    echo_opts.check_origin = origin_ok;
+    api_run(handshake_errors_body);
+}
+END_TEST
+
+static void server_closes_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_t *ws;
+    weft_client_error_t e;
+    weft_ws_connect_opts_t co = {.error = &e};
+    int err = weft_ws_connect(&ws, sess, url(s, "/bye"), &co);
+    ck_assert_msg(err == 0, "%s", e.msg);
+    expect_msg(ws, WEFT_WS_TEXT, "bye", 3);
+    weft_ws_msg_t m;
+    ck_assert_ok(weft_ws_receive(ws, &m));
+    ck_assert_int_eq(m.type, WEFT_WS_CLOSE);
+    ck_assert_int_eq(m.code, 4001);
+    ck_assert_uint_eq(m.len, 4);
+    ck_assert(memcmp(m.data, "done", 4) == 0);
+    ck_assert_err(weft_ws_receive(ws, &m), WEFT_EWS_CLOSED);
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL)); /* waits for the TCP end */
+    weft_ws_free(ws);
+    /* A handler that just returns: close 1000 for it. */
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/quit"), NULL));
+    expect_msg(ws, WEFT_WS_TEXT, "quit", 4);
+    ck_assert_ok(weft_ws_receive(ws, &m));
+    ck_assert_int_eq(m.type, WEFT_WS_CLOSE);
+    ck_assert_int_eq(m.code, 1000);
+    weft_ws_free(ws);
+}
+
+START_TEST(server_closes) {
+    memset(&route_opts, 0, sizeof route_opts);
+    api_run(server_closes_body);
+    ck_assert_int_eq(route_err, 0); /* ws_bye's close completed */
+}
+END_TEST
+
+static int shut_task(void *arg) {
+    return weft_web_runner_shutdown(arg, 5);
+}
+
+/* A graceful shutdown: every socket gets 1001 and answers it. */
+static int shutdown_main(void *arg) {
+    (void)arg;
+    memset(&echo_opts, 0, sizeof echo_opts);
+    struct ws_srv s;
+    ws_srv_start(&s, NULL);
+    weft_session_t *sess;
+    ck_assert_ok(weft_session_new(&sess, NULL));
+    weft_ws_t *ws;
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(&s, "/"), NULL));
+    ck_assert_ok(weft_ws_send_text(ws, "x", 1));
+    expect_msg(ws, WEFT_WS_TEXT, "x", 1);
+    /* The shutdown runs in its own task; the client answers meanwhile. */
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, shut_task, s.run, NULL));
+    weft_ws_msg_t m;
+    ck_assert_ok(weft_ws_receive(ws, &m));
+    ck_assert_int_eq(m.type, WEFT_WS_CLOSE);
+    ck_assert_int_eq(m.code, 1001);
+    ck_assert_uint_eq(m.len, strlen("server shutting down"));
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    weft_ws_free(ws);
+    ck_assert_ok(weft_session_close(sess));
+    weft_web_runner_free(s.run);
+    ck_assert_ok(weft_web_app_free(s.app));
+    return 0;
+}
+
+START_TEST(graceful_shutdown_1001) {
+    ck_assert_ok(run_virtual(shutdown_main, NULL));
+    ck_assert_int_eq(echo_close_code, 1001);
+    ck_assert_int_eq(echo_err, 0);
+}
+END_TEST
+
+/* ---- heartbeat -------------------------------------------------------------------- */
+
+static void heartbeat_body(struct ws_srv *s, weft_session_t *sess) {
+    /* Our client answers pings by itself: the socket lives on. */
+    weft_ws_t *ws;
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), NULL));
+    weft_ws_msg_t m;
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 10, 0));
+    ck_assert_err(weft_ws_receive(ws, &m), -ETIMEDOUT); /* 10 quiet s */
+    weft_scope_exit(&sc);
+    ck_assert_ok(weft_ws_send_text(ws, "alive", 5));
+    expect_msg(ws, WEFT_WS_TEXT, "alive", 5);
+    weft_ws_free(ws);
+    /* A raw client that never answers: a ping after 1 s, the end after
+     * 0.5 s more. */
+    struct rawc c;
+    rawc_upgrade(&c, s->port, NULL);
+    double t0 = now();
+    struct rframe f;
+    ck_assert_int_eq(rawc_recv(&c, &f), 0);
+    ck_assert_uint_eq(f.op, WEFT_WS_PING);
+    ck_assert_double_eq_tol(now() - t0, 1.0, 1e-6);
+    ck_assert_int_eq(rawc_recv(&c, &f), -1); /* dropped, no close frame */
+    ck_assert_double_eq_tol(now() - t0, 1.5, 1e-6);
+    rawc_close(&c);
+}
+
+START_TEST(heartbeat) {
+    memset(&echo_opts, 0, sizeof echo_opts);
+    echo_opts.heartbeat = 1;
+    api_run(heartbeat_body);
+    ck_assert_int_eq(echo_err, WEFT_EWS_PONG_TIMEOUT);
+}
+END_TEST
+
+/* ---- backpressure -------------------------------------------------------------- */
+
+static void flood_body(struct ws_srv *s, weft_session_t *sess) {
+    (void)sess;
+    struct rawc c;
+    flood_max_queued = 0;
+    rawc_open(&c, s->port, "/flood", NULL);
+    ck_assert_int_eq(c.status, 101);
+    /* Read nothing: the handler's sends wait, then time out. */
+    weft_sleep(30);
+    rawc_close(&c);
+}
+
+START_TEST(backpressure) {
+    memset(&route_opts, 0, sizeof route_opts);
+    route_opts.send_timeout = 5;
+    api_run(flood_body);
+    /* The queue never held more than the high-water mark and one message
+     * (aiohttp #1367: a slow reader grew the server without bound). */
+    ck_assert_uint_le(flood_max_queued, 64 * 1024 + 65536 + 16);
+    ck_assert_int_lt(route_count, 200); /* the kernel's buffers, then none */
+    ck_assert_err(route_err, -ETIMEDOUT);
+}
+END_TEST
+
+/* ---- broadcast --------------------------------------------------------------------- */
+
+static void broadcast_body(struct ws_srv *s, weft_session_t *sess) {
+    ngroup = 0;
+    weft_ws_t *fast;
+    ck_assert_ok(weft_ws_connect(&fast, sess, url(s, "/member"), NULL));
+    struct rawc slow;
+    rawc_open(&slow, s->port, "/member", NULL);
+    ck_assert_int_eq(slow.status, 101);
+    while (ngroup < 2)
+        weft_yield();
+    static uint8_t msg[16384];
+    weft_ws_broadcast_opts_t o = {.policy = WEFT_WS_BROADCAST_SKIP,
+                                  .max_queued = 100000};
+    weft_ws_broadcast_stats_t st;
+    size_t skipped = 0, sent_fast = 0;
+    for (int i = 0; i < 400; i++) {
+        ssize_t n = weft_ws_broadcast(group, 2, WEFT_WS_BINARY, msg,
+                                      sizeof msg, &o, &st);
+        ck_assert_int_ge(n, 1);
+        skipped += st.skipped;
+        sent_fast++;
+        weft_ws_msg_t m;
+        ck_assert_ok(weft_ws_receive(fast, &m)); /* the fast one keeps up */
+        ck_assert_uint_eq(m.len, sizeof msg);
+        ck_assert_uint_le(weft_ws_queued(group[1]), 100000 + sizeof msg + 16);
+    }
+    ck_assert_uint_gt(skipped, 100); /* the slow one missed messages */
+    /* DROP: the slow one goes. */
+    o.policy = WEFT_WS_BROADCAST_DROP;
+    ssize_t n = weft_ws_broadcast(group, 2, WEFT_WS_BINARY, msg, sizeof msg,
+                                  &o, &st);
+    ck_assert_int_eq(n, 1);
+    ck_assert_uint_eq(st.dropped, 1);
+    while (group[1])
+        weft_yield(); /* its handler saw WEFT_EWS_SLOW and returned */
+    ck_assert_err(route_err, WEFT_EWS_SLOW);
+    rawc_close(&slow);
+    /* Bad arguments. */
+    ck_assert_int_eq(weft_ws_broadcast(group, 1, WEFT_WS_TEXT, "\xff", 1,
+                                       NULL, NULL),
+                     -EINVAL);
+    ck_assert_int_eq(weft_ws_broadcast(group, 1, WEFT_WS_PING, "", 0, NULL,
+                                       NULL),
+                     -EINVAL);
+    weft_ws_msg_t m;
+    ck_assert_ok(weft_ws_receive(fast, &m));
+    ck_assert_ok(weft_ws_close(fast, 1000, NULL));
+    weft_ws_free(fast);
+}
+
+START_TEST(broadcast) {
+    memset(&route_opts, 0, sizeof route_opts);
+    logcap_start();
+    api_run(broadcast_body);
+    logcap_stop();
+}
+END_TEST
+
+/* ---- messages in parts, fragments, limits -------------------------------------- */
+
+static void parts_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_t *ws;
+    weft_ws_connect_opts_t co = {.ws.frame_size = 4096};
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/parts"), &co));
+    /* 1 MiB in frames of 4 KiB: the server reads it in pieces, never whole
+     * (its max_message is 64 KiB). */
+    static uint8_t big[1 << 20];
+    ck_assert_ok(weft_ws_send_binary(ws, big, sizeof big));
+    expect_msg(ws, WEFT_WS_TEXT, "1048576", 7);
+    ck_assert_int_ge(route_count, 256);
+    /* A message in parts from this side, and another task's message that
+     * waits for it to end. */
+    ck_assert_ok(weft_ws_send_part(ws, WEFT_WS_TEXT, "ab", 2, false));
+    ck_assert_err(weft_ws_send_part(ws, WEFT_WS_BINARY, "x", 1, false),
+                  -EINVAL);
+    ck_assert_ok(weft_ws_send_part(ws, WEFT_WS_TEXT, "\xce", 1, false));
+    ck_assert_ok(weft_ws_send_part(ws, WEFT_WS_TEXT, "\xba", 1, true));
+    expect_msg(ws, WEFT_WS_TEXT, "4", 1);
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL));
+    weft_ws_free(ws);
+}
+
+START_TEST(parts_and_fragments) {
+    memset(&route_opts, 0, sizeof route_opts);
+    route_opts.max_message = 65536;
+    logcap_start();
+    api_run(parts_body);
+    ck_assert_logged(1, "in the middle of a message");
+    logcap_stop();
+}
+END_TEST
+
+static void parts_deflate_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_t *ws;
+    weft_ws_connect_opts_t co = {.ws.flags = WEFT_WS_DEFLATE};
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/parts"), &co));
+    ck_assert(weft_ws_compressed(ws));
+    /* 4 MiB of zeros: a few KiB on the wire; the server's pieces are
+     * bounded by its 16 KiB output buffer. */
+    static uint8_t big[4 << 20];
+    ck_assert_ok(weft_ws_send_binary(ws, big, sizeof big));
+    expect_msg(ws, WEFT_WS_TEXT, "4194304", 7);
+    ck_assert_int_ge(route_count, 256);
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL));
+    weft_ws_free(ws);
+}
+
+START_TEST(parts_deflate) {
+    memset(&route_opts, 0, sizeof route_opts);
+    route_opts.flags = WEFT_WS_DEFLATE;
+    api_run(parts_deflate_body);
+}
+END_TEST
+
+static void too_big_body(struct ws_srv *s, weft_session_t *sess) {
+    weft_ws_t *ws;
+    weft_ws_connect_opts_t co = {.ws.flags = WEFT_WS_DEFLATE};
+    static uint8_t big[300000];
+    /* Plain: refused at the frame's header (1009). */
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), &co));
+    weft_ws_msg_t m;
+    ck_assert_ok(weft_ws_send_binary(ws, big, 100000));
+    expect_msg(ws, WEFT_WS_BINARY, big, 100000);
+    ck_assert_ok(weft_ws_send_text(ws, (const char *)big, sizeof big));
+    ck_assert_ok(weft_ws_receive(ws, &m));
+    ck_assert_int_eq(m.type, WEFT_WS_CLOSE);
+    ck_assert_int_eq(m.code, 1009);
+    weft_ws_free(ws);
+    /* Compressed: 300 KB of zeros is 300 bytes on the wire, refused as it
+     * inflates (a zip bomb costs the server max_message, no more). */
+    ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), &co));
+    ck_assert_ok(weft_ws_send_binary(ws, big, sizeof big));
+    ck_assert_ok(weft_ws_receive(ws, &m));
+    ck_assert_int_eq(m.type, WEFT_WS_CLOSE);
+    ck_assert_int_eq(m.code, 1009);
+    weft_ws_free(ws);
+}
+
+START_TEST(max_message_1009) {
+    memset(&echo_opts, 0, sizeof echo_opts);
+    echo_opts.max_message = 200000;
+    echo_opts.flags = WEFT_WS_DEFLATE;
+    api_run(too_big_body);
+    ck_assert_err(echo_err, WEFT_EWS_TOO_BIG);
+}
+END_TEST
+
+/* ---- over a stream pair ----------------------------------------------------------- */
+
+static int pair_peer(void *arg) {
+    weft_ws_t *ws = arg;
+    weft_ws_msg_t m;
+    int err;
+    while ((err = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE)
+        weft_ws_send(ws, m.type, m.data, m.len);
+    return err;
+}
+
+static int pair_main(void *arg) {
+    unsigned flags = *(unsigned *)arg;
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    weft_ws_t *cl, *sv;
+    weft_ws_opts_t o = {.deflate.client_no_context_takeover = true};
+    ck_assert_ok(weft_ws_wrap(&cl, a, flags | WEFT_WS_WRAP_CLIENT, &o));
+    ck_assert_ok(weft_ws_wrap(&sv, b, flags, &o));
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, pair_peer, sv, NULL));
+    /* Two receivers at once: the second is refused. */
+    weft_task_t *t2;
+    ck_assert_ok(weft_spawn(&t2, pair_peer, sv, NULL));
+    logcap_start();
+    ck_assert_err(weft_join(t2), -EBUSY);
+    logcap_stop();
+    weft_task_release(t2);
+    for (size_t n = 1; n < 70000; n = n * 3 + 1) {
+        static char buf[70000];
+        memset(buf, 'a' + (int)(n % 26), n);
+        ck_assert_ok(weft_ws_send_text(cl, buf, n));
+        expect_msg(cl, WEFT_WS_TEXT, buf, n);
+    }
+    ck_assert_ok(weft_ws_close(cl, 1000, NULL));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    ck_assert_int_eq(weft_ws_close_code(sv), 1000);
+    weft_ws_free(cl);
+    weft_ws_free(sv);
+    return 0;
+}
+
+START_TEST(wrapped_pair) {
+    unsigned flags = 0;
+    ck_assert_ok(run_virtual(pair_main, &flags));
+    flags = WEFT_WS_WRAP_DEFLATE;
+    ck_assert_ok(run_virtual(pair_main, &flags));
+}
+END_TEST
+
+/* ---- our client against a server that breaks the rules -------------------------- */
+
+static const uint8_t *evil_frame;
+static size_t evil_len;
+
+/* A raw server: answers any upgrade, then sends evil_frame. */
+static int evil_conn(weft_stream_t *s, void *arg) {
+    (void)arg;
+    char head[4096];
+    ssize_t n = weft_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
+    if (n <= 0)
+        return 0;
+    head[n] = 0;
+    const char *k = strstr(head, "Sec-WebSocket-Key: ");
+    char acc[29];
+    weft_ws_accept_key(k + 19, 24, acc);
+    char resp[256];
+    int m = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+                     "\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s"
+                     "\r\n\r\n",
+                     acc);
+    weft_stream_write(s, resp, (size_t)m);
+    weft_stream_write(s, evil_frame, evil_len);
+    char buf[256];
+    while (weft_stream_read(s, buf, sizeof buf) > 0) {
+    }
+    return 0;
+}
+
+static int evil_main(void *arg) {
+    int *close_code = arg;
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                   "0", evil_conn, NULL, NULL));
+    char u[64];
+    snprintf(u, sizeof u, "ws://127.0.0.1:%d/", weft_server_port(srv));
+    weft_session_t *sess;
+    ck_assert_ok(weft_session_new(&sess, NULL));
+    weft_ws_t *ws;
+    ck_assert_ok(weft_ws_connect(&ws, sess, u, NULL));
+    weft_ws_msg_t m;
+    int err = weft_ws_receive(ws, &m);
+    *close_code = err;
+    weft_ws_free(ws);
+    ck_assert_ok(weft_session_close(sess));
+    ck_assert_ok(weft_server_close(srv, 1));
+    return 0;
+}
+
+START_TEST(client_refuses_bad_frames) {
+    uint8_t f[64];
+    int err;
+    /* A masked frame from a server. */
+    evil_len = frame_make(f, true, 0, WEFT_WS_TEXT, "x", 1, true);
+    evil_frame = f;
+    ck_assert_ok(run_virtual(evil_main, &err));
+    ck_assert_err(err, WEFT_EWS_PROTOCOL);
+    /* RSV1 without an agreed extension. */
+    evil_len = frame_make(f, true, 4, WEFT_WS_TEXT, "x", 1, false);
+    ck_assert_ok(run_virtual(evil_main, &err));
+    ck_assert_err(err, WEFT_EWS_PROTOCOL);
+    /* Text that is not UTF-8. */
+    evil_len = frame_make(f, true, 0, WEFT_WS_TEXT, "\xc0\xaf", 2, false);
+    ck_assert_ok(run_virtual(evil_main, &err));
+    ck_assert_err(err, WEFT_EWS_BAD_UTF8);
+}
+END_TEST
+
 static Suite *ws_suite(void) {
     Suite *s = suite_create("ws");
     TCase *tc = tcase_create("frames");
@@ -446,6 +1156,20 @@ static Suite *ws_suite(void) {
     tc = tcase_create("server");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, echo_raw);
+    tcase_add_test(tc, client_echo);
+    tcase_add_test(tc, client_deflate);
+    tcase_add_test(tc, subprotocols);
+    tcase_add_test(tc, handshake_errors);
+    tcase_add_test(tc, server_closes);
+    tcase_add_test(tc, graceful_shutdown_1001);
+    tcase_add_test(tc, heartbeat);
+    tcase_add_test(tc, backpressure);
+    tcase_add_test(tc, broadcast);
+    tcase_add_test(tc, parts_and_fragments);
+    tcase_add_test(tc, parts_deflate);
+    tcase_add_test(tc, max_message_1009);
+    tcase_add_test(tc, wrapped_pair);
+    tcase_add_test(tc, client_refuses_bad_frames);
     suite_add_tcase(s, tc);
     return s;
 }

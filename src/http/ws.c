@@ -571,7 +571,7 @@ static int rx_next(weft_ws_t *ws, weft_ws_msg_t *msg, bool part) {
     if (ws->zin) {
         int r = part_inflate(ws, msg);
         if (r)
-            return r;
+            return r < 0 ? r : 0;
         consume(ws, ws->pending);
         ws->pending = 0;
     }

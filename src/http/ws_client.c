@@ -14,13 +14,13 @@
  * (the session refuses what is not http or https). */
 static char *http_url(const char *url) {
     size_t n = strlen(url);
-    char *u = weft__malloc(n + 2);
+    char *u = weft__malloc(n + 3); /* "ws" -> "http": two more, and NUL */
     if (!u)
         return NULL;
     if (strncasecmp(url, "ws://", 5) == 0)
-        snprintf(u, n + 2, "http://%s", url + 5);
+        snprintf(u, n + 3, "http://%s", url + 5);
     else if (strncasecmp(url, "wss://", 6) == 0)
-        snprintf(u, n + 2, "https://%s", url + 6);
+        snprintf(u, n + 3, "https://%s", url + 6);
     else
         memcpy(u, url, n + 1);
     return u;
