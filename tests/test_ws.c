@@ -674,7 +674,7 @@ START_TEST(subprotocols) {
     echo_opts.protocols = (const char *[]){"chat", "v2.chat", NULL};
     logcap_start();
     api_run(protocols_body);
-    ck_assert_logged(1, "header 'Upgrade' is the handshake's");
+    ck_assert_logged(3, "header 'Upgrade' is the handshake's");
     logcap_stop();
 }
 END_TEST
