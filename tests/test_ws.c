@@ -8,11 +8,18 @@
 
 #include "ws_support.h"
 
-/* ---- frames ------------------------------------------------------------------------ */
+/* ---- frames -------------------------------------------------------------- */
 
 START_TEST(header_round_trip) {
-    static const uint64_t lens[] = {0, 1, 125, 126, 127, 65535, 65536,
-                                    UINT64_C(1) << 32, (UINT64_C(1) << 63) - 1};
+    static const uint64_t lens[] = {0,
+                                    1,
+                                    125,
+                                    126,
+                                    127,
+                                    65535,
+                                    65536,
+                                    UINT64_C(1) << 32,
+                                    (UINT64_C(1) << 63) - 1};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         for (int m = 0; m < 2; m++) {
             uint8_t buf[WS_MAX_HEADER];
@@ -83,21 +90,23 @@ START_TEST(utf8_rules) {
         {"\xf4\x8f\xbf\xbf", true}, /* U+10FFFF */
         {"\x80", false},
         {"\xbf", false},
-        {"\xc0\xaf", false},        /* overlong '/' */
+        {"\xc0\xaf", false}, /* overlong '/' */
         {"\xc1\xbf", false},
-        {"\xe0\x80\xaf", false},    /* overlong */
+        {"\xe0\x80\xaf", false}, /* overlong */
         {"\xe0\x9f\xbf", false},
-        {"\xed\xa0\x80", false},    /* U+D800 */
-        {"\xed\xbf\xbf", false},    /* U+DFFF */
-        {"\xf0\x8f\xbf\xbf", false},/* overlong */
-        {"\xf4\x90\x80\x80", false},/* U+110000 */
+        {"\xed\xa0\x80", false},     /* U+D800 */
+        {"\xed\xbf\xbf", false},     /* U+DFFF */
+        {"\xf0\x8f\xbf\xbf", false}, /* overlong */
+        {"\xf4\x90\x80\x80", false}, /* U+110000 */
         {"\xf5\x80\x80\x80", false},
         {"\xfe", false},
         {"\xff", false},
-        {"\xc2", false},            /* cut short */
+        {"\xc2", false}, /* cut short */
         {"\xe1\x80", false},
         {"\xf1\x80\x80", false},
-        {"a\xc2" "b", false},
+        {"a\xc2"
+         "b",
+         false},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         size_t n = strlen(v[i].s);
@@ -126,17 +135,15 @@ START_TEST(close_payloads) {
     ck_assert_int_eq(code, 1005);
     ck_assert_int_eq(weft__ws_close_parse((const uint8_t *)"\x03", 1, &code),
                      1002);
-    ck_assert_int_eq(weft__ws_close_parse((const uint8_t *)"\x03\xe8ok", 4,
-                                          &code),
-                     0);
+    ck_assert_int_eq(
+        weft__ws_close_parse((const uint8_t *)"\x03\xe8ok", 4, &code), 0);
     ck_assert_int_eq(code, 1000);
     ck_assert_int_eq(
         weft__ws_close_parse((const uint8_t *)"\x03\xe8\xff", 3, &code), 1007);
-    static const int valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
-                                1010, 1011, 1012, 1013, 1014, 3000, 3999,
-                                4000, 4999};
-    static const int invalid[] = {0, 999, 1004, 1005, 1006, 1015, 1016,
-                                  1100, 2000, 2999, 5000, 65535};
+    static const int valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    static const int invalid[] = {0,    999,  1004, 1005, 1006, 1015,
+                                  1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
         ck_assert(weft_ws_close_code_valid(valid[i]));
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
@@ -222,8 +229,7 @@ START_TEST(rx_rules) {
         n = frame_make(f, true, 0, 1, "a", 1, bad[i].masked);
         f[0] = bad[i].b0;
         weft__ws_rx_feed(&rx, f, n, &ev);
-        ck_assert_msg(ev.kind == WS_EV_ERROR && ev.code == 1002, "case %zu",
-                      i);
+        ck_assert_msg(ev.kind == WS_EV_ERROR && ev.code == 1002, "case %zu", i);
     }
     /* A control frame over 125 bytes. */
     struct weft__ws_rx rx;
@@ -242,7 +248,7 @@ START_TEST(rx_rules) {
 }
 END_TEST
 
-/* ---- permessage-deflate ------------------------------------------------------------- */
+/* ---- permessage-deflate -------------------------------------------------- */
 
 static void fields_of(weft_http_field_t *f, const char *value) {
     f->name = (weft_span_t){"Sec-WebSocket-Extensions", 24};
@@ -287,8 +293,7 @@ START_TEST(pmd_negotiation) {
     };
     for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++) {
         fields_of(&f[0], declined[i]);
-        ck_assert_int_eq(weft__ws_pmd_accept(f, 1, &o, &a, buf, sizeof buf),
-                         0);
+        ck_assert_int_eq(weft__ws_pmd_accept(f, 1, &o, &a, buf, sizeof buf), 0);
         ck_assert_msg(!a.on, "accepted: %s", declined[i]);
     }
     /* A quoted value is the same token; two fields are one list. */
@@ -359,8 +364,8 @@ START_TEST(pmd_streams) {
             size_t piece = len - at < 7 ? len - at : 7;
             size_t used = piece;
             bool fin = at + piece == len;
-            ssize_t k = weft__ws_inflate(&inf, buf + at, &used, fin,
-                                         out + got, 100, &done);
+            ssize_t k = weft__ws_inflate(&inf, buf + at, &used, fin, out + got,
+                                         100, &done);
             ck_assert_int_ge(k, 0);
             got += (size_t)k;
             at += used;
@@ -375,9 +380,9 @@ START_TEST(pmd_streams) {
     uint8_t out[64];
     size_t used = sizeof junk;
     bool done;
-    ck_assert_int_eq(weft__ws_inflate(&bad, junk, &used, true, out,
-                                      sizeof out, &done),
-                     -EINVAL);
+    ck_assert_int_eq(
+        weft__ws_inflate(&bad, junk, &used, true, out, sizeof out, &done),
+        -EINVAL);
     weft__ws_z_free(&bad);
     weft__free(buf);
     weft__ws_z_free(&d);
@@ -393,7 +398,7 @@ START_TEST(accept_key) {
 }
 END_TEST
 
-/* ---- the server, raw ---------------------------------------------------------------- */
+/* ---- the server, raw ----------------------------------------------------- */
 
 static void echo_raw_body(int port) {
     struct rawc c;
@@ -430,12 +435,11 @@ START_TEST(echo_raw) {
 }
 END_TEST
 
-
-/* ---- routes the API tests use ---------------------------------------------------- */
+/* ---- routes the API tests use -------------------------------------------- */
 
 static weft_ws_opts_t route_opts;
-static int route_err;       /* the last handler's final error */
-static int route_count;     /* what it counted */
+static int route_err;   /* the last handler's final error */
+static int route_count; /* what it counted */
 
 /* The server closes first, with a reason. */
 static int ws_bye(weft_web_request_t *req, void *arg) {
@@ -527,8 +531,7 @@ static void api_routes(weft_web_app_t *app) {
     ck_assert_ok(weft_web_route(app, "GET", "/quit", ws_quit, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/flood", ws_flood, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/parts", ws_parts, NULL, NULL));
-    ck_assert_ok(weft_web_route(app, "GET", "/member", ws_member, NULL,
-                                NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/member", ws_member, NULL, NULL));
 }
 
 struct api_test {
@@ -567,7 +570,7 @@ static void expect_msg(weft_ws_t *ws, int type, const void *p, size_t n) {
     ck_assert(n == 0 || memcmp(m.data, p, n) == 0);
 }
 
-/* ---- the client against our server ---------------------------------------------- */
+/* ---- the client against our server --------------------------------------- */
 
 static void client_echo_body(struct ws_srv *s, weft_session_t *sess) {
     weft_ws_t *ws;
@@ -644,8 +647,8 @@ START_TEST(client_deflate) {
 END_TEST
 
 static void protocols_body(struct ws_srv *s, weft_session_t *sess) {
-    weft_ws_connect_opts_t co = {
-        .ws.protocols = (const char *[]){"v2.chat", "chat", NULL}};
+    weft_ws_connect_opts_t co = {.ws.protocols =
+                                     (const char *[]){"v2.chat", "chat", NULL}};
     weft_ws_t *ws;
     ck_assert_ok(weft_ws_connect(&ws, sess, url(s, "/"), &co));
     ck_assert_str_eq(weft_ws_protocol(ws), "v2.chat");
@@ -664,8 +667,8 @@ static void protocols_body(struct ws_srv *s, weft_session_t *sess) {
     ck_assert_msg(strstr(e.msg, "answered 404"), "%s", e.msg);
     ck_assert_err(weft_ws_connect(&ws, sess, "ftp://h/", NULL),
                   WEFT_ECLIENT_BAD_URL);
-    co = (weft_ws_connect_opts_t){.headers = (const char *[]){"Upgrade", "x",
-                                                               NULL}};
+    co = (weft_ws_connect_opts_t){.headers =
+                                      (const char *[]){"Upgrade", "x", NULL}};
     ck_assert_err(weft_ws_connect(&ws, sess, url(s, "/"), &co), -EINVAL);
 }
 
@@ -724,8 +727,8 @@ static void handshake_errors_body(struct ws_srv *s, weft_session_t *sess) {
             got += (size_t)n;
         buf[got] = 0;
         weft_stream_close(st);
-        ck_assert_msg(strncmp(buf, want[i], strlen(want[i])) == 0, "%zu: %s",
-                      i, buf);
+        ck_assert_msg(strncmp(buf, want[i], strlen(want[i])) == 0, "%zu: %s", i,
+                      buf);
         if (i == 0)
             ck_assert(strstr(buf, "Sec-WebSocket-Version: 13\r\n"));
     }
@@ -811,7 +814,7 @@ START_TEST(graceful_shutdown_1001) {
 }
 END_TEST
 
-/* ---- heartbeat -------------------------------------------------------------------- */
+/* ---- heartbeat ----------------------------------------------------------- */
 
 static void heartbeat_body(struct ws_srv *s, weft_session_t *sess) {
     /* Our client answers pings by itself: the socket lives on. */
@@ -847,7 +850,7 @@ START_TEST(heartbeat) {
 }
 END_TEST
 
-/* ---- backpressure -------------------------------------------------------------- */
+/* ---- backpressure -------------------------------------------------------- */
 
 static void flood_body(struct ws_srv *s, weft_session_t *sess) {
     (void)sess;
@@ -872,7 +875,7 @@ START_TEST(backpressure) {
 }
 END_TEST
 
-/* ---- broadcast --------------------------------------------------------------------- */
+/* ---- broadcast ----------------------------------------------------------- */
 
 static void broadcast_body(struct ws_srv *s, weft_session_t *sess) {
     ngroup = 0;
@@ -889,8 +892,8 @@ static void broadcast_body(struct ws_srv *s, weft_session_t *sess) {
     weft_ws_broadcast_stats_t st;
     size_t skipped = 0, sent_fast = 0;
     for (int i = 0; i < 400; i++) {
-        ssize_t n = weft_ws_broadcast(group, 2, WEFT_WS_BINARY, msg,
-                                      sizeof msg, &o, &st);
+        ssize_t n = weft_ws_broadcast(group, 2, WEFT_WS_BINARY, msg, sizeof msg,
+                                      &o, &st);
         ck_assert_int_ge(n, 1);
         skipped += st.skipped;
         sent_fast++;
@@ -902,8 +905,8 @@ static void broadcast_body(struct ws_srv *s, weft_session_t *sess) {
     ck_assert_uint_gt(skipped, 100); /* the slow one missed messages */
     /* DROP: the slow one goes. */
     o.policy = WEFT_WS_BROADCAST_DROP;
-    ssize_t n = weft_ws_broadcast(group, 2, WEFT_WS_BINARY, msg, sizeof msg,
-                                  &o, &st);
+    ssize_t n =
+        weft_ws_broadcast(group, 2, WEFT_WS_BINARY, msg, sizeof msg, &o, &st);
     ck_assert_int_eq(n, 1);
     ck_assert_uint_eq(st.dropped, 1);
     while (group[1])
@@ -911,12 +914,11 @@ static void broadcast_body(struct ws_srv *s, weft_session_t *sess) {
     ck_assert_err(route_err, WEFT_EWS_SLOW);
     rawc_close(&slow);
     /* Bad arguments. */
-    ck_assert_int_eq(weft_ws_broadcast(group, 1, WEFT_WS_TEXT, "\xff", 1,
-                                       NULL, NULL),
-                     -EINVAL);
-    ck_assert_int_eq(weft_ws_broadcast(group, 1, WEFT_WS_PING, "", 0, NULL,
-                                       NULL),
-                     -EINVAL);
+    ck_assert_int_eq(
+        weft_ws_broadcast(group, 1, WEFT_WS_TEXT, "\xff", 1, NULL, NULL),
+        -EINVAL);
+    ck_assert_int_eq(
+        weft_ws_broadcast(group, 1, WEFT_WS_PING, "", 0, NULL, NULL), -EINVAL);
     weft_ws_msg_t m;
     ck_assert_ok(weft_ws_receive(fast, &m));
     ck_assert_ok(weft_ws_close(fast, 1000, NULL));
@@ -931,7 +933,7 @@ START_TEST(broadcast) {
 }
 END_TEST
 
-/* ---- messages in parts, fragments, limits -------------------------------------- */
+/* ---- messages in parts, fragments, limits -------------------------------- */
 
 static void parts_body(struct ws_srv *s, weft_session_t *sess) {
     weft_ws_t *ws;
@@ -1020,7 +1022,7 @@ START_TEST(max_message_1009) {
 }
 END_TEST
 
-/* ---- over a stream pair ----------------------------------------------------------- */
+/* ---- over a stream pair -------------------------------------------------- */
 
 static int pair_peer(void *arg) {
     weft_ws_t *ws = arg;
@@ -1071,7 +1073,7 @@ START_TEST(wrapped_pair) {
 }
 END_TEST
 
-/* ---- our client against a server that breaks the rules -------------------------- */
+/* ---- our client against a server that breaks the rules ------------------- */
 
 static const uint8_t *evil_frame;
 static size_t evil_len;
@@ -1104,8 +1106,8 @@ static int evil_conn(weft_stream_t *s, void *arg) {
 static int evil_main(void *arg) {
     int *close_code = arg;
     weft_server_t *srv;
-    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
-                                   "0", evil_conn, NULL, NULL));
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1", "0",
+                                   evil_conn, NULL, NULL));
     char u[64];
     snprintf(u, sizeof u, "ws://127.0.0.1:%d/", weft_server_port(srv));
     weft_session_t *sess;

@@ -12,7 +12,7 @@
 
 #include "http/ws_int.h"
 
-/* ---- the server ------------------------------------------------------------------- */
+/* ---- the server ---------------------------------------------------------- */
 
 /* The echo route's options (a test sets them before the server starts). */
 static weft_ws_opts_t echo_opts;
@@ -65,7 +65,7 @@ static inline void ws_srv_stop(struct ws_srv *s) {
     ck_assert_ok(weft_web_app_free(s->app));
 }
 
-/* ---- the raw client ----------------------------------------------------------------- */
+/* ---- the raw client ------------------------------------------------------ */
 
 struct rawc {
     weft_stream_t *s;
@@ -121,8 +121,8 @@ static inline void rawc_bytes(struct rawc *c, const void *p, size_t n) {
 static inline size_t frame_make(uint8_t *out, bool fin, unsigned rsv,
                                 unsigned op, const void *p, size_t n,
                                 bool mask) {
-    size_t hl = weft__ws_write_header(out, fin, rsv, op, n,
-                                      mask ? raw_key : NULL);
+    size_t hl =
+        weft__ws_write_header(out, fin, rsv, op, n, mask ? raw_key : NULL);
     if (mask)
         weft__ws_mask(out + hl, p, n, raw_key, 0);
     else if (n)
@@ -252,15 +252,15 @@ static inline int rawc_expect_close_any(struct rawc *c, const int *codes,
     return got;
 }
 
-#define rawc_expect_close(c, ...)                                             \
+#define rawc_expect_close(c, ...)                                              \
     rawc_expect_close_any((c), (const int[]){__VA_ARGS__, 0}, false)
 
 /* After the server's close: answer it, and see the connection end. */
 static inline void rawc_finish(struct rawc *c) {
     uint8_t p[2] = {0x03, 0xe8};
-    weft_stream_write(c->s, frame_buf,
-                      frame_make(frame_buf, true, 0, WEFT_WS_CLOSE, p, 2,
-                                 true));
+    weft_stream_write(
+        c->s, frame_buf,
+        frame_make(frame_buf, true, 0, WEFT_WS_CLOSE, p, 2, true));
     char buf[4096];
     ssize_t n;
     while ((n = weft_stream_read(c->s, buf, sizeof buf)) > 0) {

@@ -93,15 +93,15 @@ enum weft_ws_type {
  * all) are only ever reported, never sent. */
 enum weft_ws_close_code {
     WEFT_WS_NORMAL = 1000,
-    WEFT_WS_GOING_AWAY = 1001,     /* server shutdown, page left */
+    WEFT_WS_GOING_AWAY = 1001, /* server shutdown, page left */
     WEFT_WS_PROTOCOL_ERROR = 1002,
-    WEFT_WS_UNSUPPORTED = 1003,    /* a type the endpoint cannot take */
-    WEFT_WS_NO_STATUS = 1005,      /* reported: the close frame had no code */
-    WEFT_WS_ABNORMAL = 1006,       /* reported: no close frame */
-    WEFT_WS_BAD_DATA = 1007,       /* text that is not UTF-8 */
+    WEFT_WS_UNSUPPORTED = 1003, /* a type the endpoint cannot take */
+    WEFT_WS_NO_STATUS = 1005,   /* reported: the close frame had no code */
+    WEFT_WS_ABNORMAL = 1006,    /* reported: no close frame */
+    WEFT_WS_BAD_DATA = 1007,    /* text that is not UTF-8 */
     WEFT_WS_POLICY = 1008,
     WEFT_WS_TOO_BIG = 1009,
-    WEFT_WS_MANDATORY_EXT = 1010,  /* client: an extension it needs */
+    WEFT_WS_MANDATORY_EXT = 1010, /* client: an extension it needs */
     WEFT_WS_INTERNAL_ERROR = 1011,
     WEFT_WS_SERVICE_RESTART = 1012,
     WEFT_WS_TRY_AGAIN_LATER = 1013,
@@ -112,7 +112,7 @@ enum weft_ws_close_code {
  * Autobahn testsuite checks it: 1000-1003, 1007-1014, 3000-4999). */
 WEFT_EXPORT bool weft_ws_close_code_valid(int code);
 
-/* ---- options ------------------------------------------------------------------ */
+/* ---- options ------------------------------------------------------------- */
 
 enum {
     /* Negotiate permessage-deflate (RFC 7692): a client offers it, a
@@ -208,7 +208,7 @@ typedef struct weft_ws_opts {
     void *check_origin_arg;
 } weft_ws_opts_t;
 
-/* ---- the opening handshake ------------------------------------------------------ */
+/* ---- the opening handshake ----------------------------------------------- */
 
 /* Whether req asks for a WebSocket (GET with "Upgrade: websocket" and
  * "Connection: upgrade"): aiohttp's can_prepare, for a route that serves
@@ -281,21 +281,21 @@ enum {
  * way (a stream pair in a test, a protocol of your own). The stream
  * becomes the WebSocket's: weft_ws_free closes it. flags: WEFT_WS_WRAP_*.
  * From the stream's loop. Returns 0, -EINVAL, -ENOMEM. */
-WEFT_EXPORT int weft_ws_wrap(weft_ws_t **out, weft_stream_t *s,
-                             unsigned flags, const weft_ws_opts_t *opts);
+WEFT_EXPORT int weft_ws_wrap(weft_ws_t **out, weft_stream_t *s, unsigned flags,
+                             const weft_ws_opts_t *opts);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key (key, len bytes as sent):
  * base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")), 28
  * characters and a NUL into out. Returns 28, -EINVAL (len > 64). */
 WEFT_EXPORT int weft_ws_accept_key(const char *key, size_t len, char out[29]);
 
-/* ---- messages ------------------------------------------------------------------- */
+/* ---- messages ------------------------------------------------------------ */
 
 /* A message received. data and len: the payload (text as UTF-8 bytes, not
  * NUL-terminated); valid until the next receive call on this WebSocket
  * (or its close, or its end). */
 typedef struct weft_ws_msg {
-    int type;         /* enum weft_ws_type */
+    int type; /* enum weft_ws_type */
     const void *data;
     size_t len;
     /* CLOSE: the peer's code (1005 if its frame had none; data and len
@@ -378,7 +378,7 @@ WEFT_EXPORT int weft_ws_close(weft_ws_t *ws, int code, const char *reason);
  * inside a call on it. NULL is ignored. */
 WEFT_EXPORT int weft_ws_free(weft_ws_t *ws);
 
-/* ---- state -------------------------------------------------------------------------- */
+/* ---- state --------------------------------------------------------------- */
 
 /* The subprotocol agreed on, or NULL. Valid as long as ws. */
 WEFT_EXPORT const char *weft_ws_protocol(const weft_ws_t *ws);
@@ -396,7 +396,7 @@ WEFT_EXPORT size_t weft_ws_queued(const weft_ws_t *ws);
 WEFT_EXPORT void weft_ws_set_data(weft_ws_t *ws, void *data);
 WEFT_EXPORT void *weft_ws_data(const weft_ws_t *ws);
 
-/* ---- broadcast ------------------------------------------------------------------------- */
+/* ---- broadcast ----------------------------------------------------------- */
 
 /* What weft_ws_broadcast does with a receiver whose queue is full (more
  * than max_queued bytes not taken by its peer). */
@@ -411,7 +411,7 @@ enum weft_ws_broadcast_policy {
 };
 
 typedef struct weft_ws_broadcast_opts {
-    int policy;        /* enum weft_ws_broadcast_policy */
+    int policy; /* enum weft_ws_broadcast_policy */
     /* The queue above which a receiver is slow: 0: 1 MiB. */
     size_t max_queued;
 } weft_ws_broadcast_opts_t;
@@ -430,8 +430,8 @@ typedef struct weft_ws_broadcast_stats {
  * policy turns away. From the loop's thread, in a task or a callback.
  * opts and stats may be NULL. Returns the number queued, or -EINVAL (bad
  * type, text that is not UTF-8, a NULL entry), -ENOMEM. */
-WEFT_EXPORT ssize_t weft_ws_broadcast(weft_ws_t *const *wss, size_t n,
-                                      int type, const void *data, size_t len,
+WEFT_EXPORT ssize_t weft_ws_broadcast(weft_ws_t *const *wss, size_t n, int type,
+                                      const void *data, size_t len,
                                       const weft_ws_broadcast_opts_t *opts,
                                       weft_ws_broadcast_stats_t *stats);
 

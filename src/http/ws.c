@@ -19,10 +19,11 @@
 
 #define DEFAULT_MAX_MESSAGE (4u << 20)
 #define ZOUT_SIZE (16 * 1024) /* receive_part's decompressed pieces */
-#define KEEP_BUF (64 * 1024)  /* message buffers larger than this go after
+#define KEEP_BUF                                                               \
+    (64 * 1024) /* message buffers larger than this go after
                                  each message */
 
-/* ---- random bytes -------------------------------------------------------------- */
+/* ---- random bytes -------------------------------------------------------- */
 
 /* Masks must be unpredictable (RFC 6455 10.3): OpenSSL's CSPRNG, drawn
  * 256 bytes at a time (64 frames' keys per call instead of one call per
@@ -59,7 +60,7 @@ void weft__ws_random(uint8_t *out, size_t n) {
     }
 }
 
-/* ---- making and freeing --------------------------------------------------------- */
+/* ---- making and freeing -------------------------------------------------- */
 
 static double dflt(double v, double d) {
     return v == 0 || isnan(v) ? d : v;
@@ -85,9 +86,8 @@ int weft__ws_new(weft_ws_t **out, weft_stream_t *s, bool client,
         memset(&o, 0, sizeof o);
     const weft_ws_deflate_opts_t *d = &o.deflate;
     if (bad_time(o.heartbeat) || bad_time(o.pong_timeout) ||
-        bad_time(o.close_timeout) || bad_time(o.send_timeout) ||
-        d->level < 0 || d->level > 9 || d->mem_level < 0 ||
-        d->mem_level > 9 ||
+        bad_time(o.close_timeout) || bad_time(o.send_timeout) || d->level < 0 ||
+        d->level > 9 || d->mem_level < 0 || d->mem_level > 9 ||
         (d->server_max_window_bits &&
          (d->server_max_window_bits < 9 || d->server_max_window_bits > 15)) ||
         (d->client_max_window_bits &&
@@ -173,7 +173,7 @@ int weft_ws_free(weft_ws_t *ws) {
     return 0;
 }
 
-/* ---- failing ------------------------------------------------------------------- */
+/* ---- failing ------------------------------------------------------------- */
 
 static void closed_now(weft_ws_t *ws) {
     ws->flags &= ~(unsigned)WS_CLOSE_WAIT;
@@ -219,7 +219,7 @@ static int fail_told(weft_ws_t *ws, int code, int err, const char *why) {
     return told(ws);
 }
 
-/* ---- the timer ------------------------------------------------------------------- */
+/* ---- the timer ----------------------------------------------------------- */
 
 /* One timer per WebSocket for the heartbeat, the pong deadline and the
  * close deadline, armed lazily: receiving moves nothing (last_rx is a
@@ -229,8 +229,8 @@ void weft__ws_timer_update(weft_ws_t *ws) {
     uint64_t when = UINT64_MAX;
     if (ws->flags & WS_CLOSE_WAIT)
         when = ws->close_by;
-    if (ws->hb_ns && !(ws->flags & (WS_CLOSE_SENT | WS_CLOSE_RCVD |
-                                     WS_FAILED))) {
+    if (ws->hb_ns &&
+        !(ws->flags & (WS_CLOSE_SENT | WS_CLOSE_RCVD | WS_FAILED))) {
         uint64_t w = (ws->flags & WS_PING_OUT) ? ws->ping_at + ws->pong_ns
                                                : ws->last_rx + ws->hb_ns;
         if (w < when)
@@ -282,7 +282,7 @@ static void ws_timer_fire(struct weft__timer *t) {
     weft__ws_timer_update(ws);
 }
 
-/* ---- receiving ------------------------------------------------------------------ */
+/* ---- receiving ----------------------------------------------------------- */
 
 static int reader_enter(weft_ws_t *ws, const char *fn) {
     if (!ws)
@@ -290,8 +290,9 @@ static int reader_enter(weft_ws_t *ws, const char *fn) {
     if (!weft__task_require(fn))
         return -EPERM;
     if (ws->reader) {
-        weft__log(WEFT_LOG_WARN, "%s: another task is receiving on this "
-                                 "WebSocket",
+        weft__log(WEFT_LOG_WARN,
+                  "%s: another task is receiving on this "
+                  "WebSocket",
                   fn);
         return -EBUSY;
     }
@@ -357,8 +358,8 @@ static int on_control(weft_ws_t *ws, const struct weft__ws_ev *ev,
         if (!manual) {
             if (ws->flags & WS_CLOSE_SENT)
                 return 0;
-            int err = weft__ws_send_control(ws, WEFT_WS_PONG, ev->data,
-                                            ev->len);
+            int err =
+                weft__ws_send_control(ws, WEFT_WS_PONG, ev->data, ev->len);
             if (!err)
                 err = weft__ws_backpressure(ws); /* a ping flood waits */
             return err;
@@ -371,9 +372,9 @@ static int on_control(weft_ws_t *ws, const struct weft__ws_ev *ev,
         int code = 0;
         int bad = weft__ws_close_parse(ev->data, ev->len, &code);
         if (bad)
-            return fail_told(ws, bad, bad == WEFT_WS_BAD_DATA
-                                          ? WEFT_EWS_BAD_UTF8
-                                          : WEFT_EWS_PROTOCOL,
+            return fail_told(ws, bad,
+                             bad == WEFT_WS_BAD_DATA ? WEFT_EWS_BAD_UTF8
+                                                     : WEFT_EWS_PROTOCOL,
                              "malformed close frame");
         ws->flags |= WS_CLOSE_RCVD;
         ws->close_code = code;
@@ -394,15 +395,14 @@ static int on_control(weft_ws_t *ws, const struct weft__ws_ev *ev,
                                .fin = true};
         return 1;
     }
-    *msg = (weft_ws_msg_t){.type = (int)ev->op, .data = ev->data,
-                           .len = ev->len, .fin = true};
+    *msg = (weft_ws_msg_t){
+        .type = (int)ev->op, .data = ev->data, .len = ev->len, .fin = true};
     return 1;
 }
 
 /* Decompress the piece in[0 .. n) of a message into the message buffer,
  * within max_message. */
-static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n,
-                         bool fin) {
+static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n, bool fin) {
     bool done = false;
     while (n || (fin && !done)) {
         size_t room = ws->o.max_message - ws->mlen;
@@ -414,12 +414,11 @@ static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n,
         ssize_t k = weft__ws_inflate(&ws->inf, in, &used, fin,
                                      ws->mbuf + ws->mlen, want, &done);
         if (k < 0)
-            return k == -ENOMEM
-                       ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
-                                   "out of memory")
-                       : fail_told(ws, WEFT_WS_PROTOCOL_ERROR,
-                                   WEFT_EWS_PROTOCOL,
-                                   "compressed data does not inflate");
+            return k == -ENOMEM ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
+                                            "out of memory")
+                                : fail_told(ws, WEFT_WS_PROTOCOL_ERROR,
+                                            WEFT_EWS_PROTOCOL,
+                                            "compressed data does not inflate");
         if ((size_t)k > room)
             return fail_told(ws, WEFT_WS_TOO_BIG, WEFT_EWS_TOO_BIG,
                              "decompressed message over max_message");
@@ -442,8 +441,8 @@ static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n,
 static int on_data_whole(weft_ws_t *ws, const struct weft__ws_ev *ev,
                          size_t used, weft_ws_msg_t *msg) {
     if (ev->first) {
-        ws->msg_text = ev->op == WEFT_WS_TEXT &&
-                       !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
+        ws->msg_text =
+            ev->op == WEFT_WS_TEXT && !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
         ws->u8 = (struct weft__utf8){0, 0x80, 0xbf};
         ws->mlen = 0;
         ws->assembling = true;
@@ -458,8 +457,10 @@ static int on_data_whole(weft_ws_t *ws, const struct weft__ws_ev *ev,
         if (err)
             return err;
         if (ev->first && ev->fin) {
-            *msg = (weft_ws_msg_t){.type = (int)ev->op, .data = ev->data,
-                                   .len = ev->len, .fin = true};
+            *msg = (weft_ws_msg_t){.type = (int)ev->op,
+                                   .data = ev->data,
+                                   .len = ev->len,
+                                   .fin = true};
             ws->pending = used; /* consumed at the next read */
             ws->assembling = false;
             return 1;
@@ -478,8 +479,8 @@ static int on_data_whole(weft_ws_t *ws, const struct weft__ws_ev *ev,
     if (!ev->fin)
         return 0;
     ws->assembling = false;
-    *msg = (weft_ws_msg_t){.type = (int)ev->op, .data = ws->mbuf,
-                           .len = ws->mlen, .fin = true};
+    *msg = (weft_ws_msg_t){
+        .type = (int)ev->op, .data = ws->mbuf, .len = ws->mlen, .fin = true};
     return 1;
 }
 
@@ -495,12 +496,11 @@ static int part_inflate(weft_ws_t *ws, weft_ws_msg_t *msg) {
         ssize_t k = weft__ws_inflate(&ws->inf, ws->zin, &used, ws->zin_fin,
                                      ws->zout, ZOUT_SIZE, &done);
         if (k < 0)
-            return k == -ENOMEM
-                       ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
-                                   "out of memory")
-                       : fail_told(ws, WEFT_WS_PROTOCOL_ERROR,
-                                   WEFT_EWS_PROTOCOL,
-                                   "compressed data does not inflate");
+            return k == -ENOMEM ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
+                                            "out of memory")
+                                : fail_told(ws, WEFT_WS_PROTOCOL_ERROR,
+                                            WEFT_EWS_PROTOCOL,
+                                            "compressed data does not inflate");
         ws->zin += used;
         ws->zin_len -= used;
         bool fin = ws->zin_fin && done && ws->zin_len == 0;
@@ -514,8 +514,10 @@ static int part_inflate(weft_ws_t *ws, weft_ws_msg_t *msg) {
             ws->zpend = 0;
         }
         if (k > 0 || fin) {
-            *msg = (weft_ws_msg_t){.type = ws->part_type, .data = ws->zout,
-                                   .len = (size_t)k, .fin = fin};
+            *msg = (weft_ws_msg_t){.type = ws->part_type,
+                                   .data = ws->zout,
+                                   .len = (size_t)k,
+                                   .fin = fin};
             return 1;
         }
         if (!more)
@@ -527,8 +529,8 @@ static int part_inflate(weft_ws_t *ws, weft_ws_msg_t *msg) {
 static int on_data_part(weft_ws_t *ws, const struct weft__ws_ev *ev,
                         size_t used, weft_ws_msg_t *msg) {
     if (ev->first) {
-        ws->msg_text = ev->op == WEFT_WS_TEXT &&
-                       !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
+        ws->msg_text =
+            ev->op == WEFT_WS_TEXT && !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
         ws->part_type = (int)ev->op;
         ws->u8 = (struct weft__utf8){0, 0x80, 0xbf};
     }
@@ -546,10 +548,21 @@ static int on_data_part(weft_ws_t *ws, const struct weft__ws_ev *ev,
         consume(ws, used);
         return 0;
     }
-    *msg = (weft_ws_msg_t){.type = (int)ev->op, .data = ev->data,
-                           .len = ev->len, .fin = ev->fin};
+    *msg = (weft_ws_msg_t){
+        .type = (int)ev->op, .data = ev->data, .len = ev->len, .fin = ev->fin};
     ws->pending = used;
     return 1;
+}
+
+/* A plain data frame whose header announces more than the message may
+ * still grow by: refused before its payload is read (whole-message
+ * receive; a frame's first piece checks the same). */
+static bool too_big_ahead(const weft_ws_t *ws) {
+    const struct weft__ws_rx *rx = &ws->rx;
+    if (!rx->in_frame || rx->h.op >= 8 || rx->msg_z)
+        return false;
+    size_t have = rx->started ? ws->mlen : 0;
+    return rx->left > ws->o.max_message - have;
 }
 
 /* The connection ended (or broke) under a read. */
@@ -596,6 +609,9 @@ static int rx_next(weft_ws_t *ws, weft_ws_msg_t *msg, bool part) {
         case WS_EV_NONE:
             consume(ws, used);
             need = ws->rx.need;
+            if (!part && too_big_ahead(ws))
+                return fail_told(ws, WEFT_WS_TOO_BIG, WEFT_EWS_TOO_BIG,
+                                 "message over max_message");
             continue;
         case WS_EV_ERROR:
             return fail_told(ws, ev.code, WEFT_EWS_PROTOCOL, ev.why);
@@ -643,7 +659,7 @@ int weft_ws_receive_part(weft_ws_t *ws, weft_ws_msg_t *msg) {
     return reader_leave(ws, rx_next(ws, msg, true));
 }
 
-/* ---- closing ----------------------------------------------------------------------- */
+/* ---- closing ------------------------------------------------------------- */
 
 /* A client, after the closing handshake: wait for the server to end the
  * TCP connection (RFC 6455 7.1.1), dropping what comes. */
@@ -682,14 +698,27 @@ int weft_ws_close(weft_ws_t *ws, int code, const char *reason) {
     size_t rlen = reason ? strlen(reason) : 0;
     if ((code && !weft_ws_close_code_valid(code)) || (!code && rlen) ||
         rlen > 123 || !weft__utf8_valid((const uint8_t *)reason, rlen)) {
-        weft__log(WEFT_LOG_WARN, "weft_ws_close: code %d may not be sent, "
-                                 "or the reason is not UTF-8 of at most 123 "
-                                 "bytes (with a code)",
+        weft__log(WEFT_LOG_WARN,
+                  "weft_ws_close: code %d may not be sent, "
+                  "or the reason is not UTF-8 of at most 123 "
+                  "bytes (with a code)",
                   code);
         return -EINVAL;
     }
-    if (ws->flags & WS_FAILED)
+    if (ws->flags & WS_FAILED) {
+        /* A failed client still lets the server close TCP first (RFC
+         * 6455 7.1.1), within close_timeout. */
+        if (ws->client && !ws->reader) {
+            weft_scope_t sc;
+            if (weft_scope_enter(&sc, ws->o.close_timeout, 0) == 0) {
+                ws->reader = weft__task_current();
+                wait_server_close(ws);
+                ws->reader = NULL;
+                weft_scope_exit(&sc);
+            }
+        }
         return ws->err == WEFT_EWS_CLOSED ? 0 : ws->err;
+    }
     if (!(ws->flags & WS_CLOSE_SENT)) {
         uint8_t p[125];
         size_t n = 0;
@@ -729,7 +758,7 @@ int weft_ws_close(weft_ws_t *ws, int code, const char *reason) {
     return err;
 }
 
-/* ---- state ------------------------------------------------------------------------- */
+/* ---- state --------------------------------------------------------------- */
 
 const char *weft_ws_protocol(const weft_ws_t *ws) {
     return ws ? ws->protocol : NULL;
@@ -762,8 +791,8 @@ void *weft_ws_data(const weft_ws_t *ws) {
 
 int weft_ws_wrap(weft_ws_t **out, weft_stream_t *s, unsigned flags,
                  const weft_ws_opts_t *opts) {
-    if (!out || !s || (flags & ~(unsigned)(WEFT_WS_WRAP_CLIENT |
-                                           WEFT_WS_WRAP_DEFLATE)))
+    if (!out || !s ||
+        (flags & ~(unsigned)(WEFT_WS_WRAP_CLIENT | WEFT_WS_WRAP_DEFLATE)))
         return -EINVAL;
     *out = NULL;
     int err = weft__loop_check(s->loop, "weft_ws_wrap");
@@ -775,12 +804,12 @@ int weft_ws_wrap(weft_ws_t **out, weft_stream_t *s, unsigned flags,
         pmd.on = true;
         pmd.server_nct = d && d->server_no_context_takeover;
         pmd.client_nct = d && d->client_no_context_takeover;
-        pmd.server_wbits = (uint8_t)(d && d->server_max_window_bits
-                                         ? d->server_max_window_bits
-                                         : 15);
-        pmd.client_wbits = (uint8_t)(d && d->client_max_window_bits
-                                         ? d->client_max_window_bits
-                                         : 15);
+        pmd.server_wbits =
+            (uint8_t)(d && d->server_max_window_bits ? d->server_max_window_bits
+                                                     : 15);
+        pmd.client_wbits =
+            (uint8_t)(d && d->client_max_window_bits ? d->client_max_window_bits
+                                                     : 15);
     }
     weft_ws_t *ws;
     err = weft__ws_new(&ws, s, flags & WEFT_WS_WRAP_CLIENT, opts, &pmd);

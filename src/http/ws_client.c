@@ -26,9 +26,13 @@ static char *http_url(const char *url) {
     return u;
 }
 
-static const char *const reserved[] = {
-    "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-    "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", NULL};
+static const char *const reserved[] = {"Upgrade",
+                                       "Connection",
+                                       "Sec-WebSocket-Key",
+                                       "Sec-WebSocket-Version",
+                                       "Sec-WebSocket-Protocol",
+                                       "Sec-WebSocket-Extensions",
+                                       NULL};
 
 static bool is_reserved(const char *name) {
     for (const char *const *r = reserved; *r; r++)
@@ -44,8 +48,8 @@ static int hs_fail(const weft_ws_connect_opts_t *co, const char *url,
         e->code = WEFT_EWS_HANDSHAKE;
         e->status = status;
         e->timeout = 0;
-        snprintf(e->msg, sizeof e->msg, "GET %s: WebSocket handshake: %s",
-                 url, why);
+        snprintf(e->msg, sizeof e->msg, "GET %s: WebSocket handshake: %s", url,
+                 why);
     }
     weft__log(WEFT_LOG_DEBUG, "GET %s: WebSocket handshake: %s", url, why);
     return WEFT_EWS_HANDSHAKE;
@@ -81,9 +85,8 @@ static const char *check_101(weft_client_response_t *r, const char *accept,
             for (const char *const *p = o->protocols; *p; p++)
                 if (strlen(*p) == v.len && memcmp(*p, v.ptr, v.len) == 0)
                     *protocol = *p;
-        if (!*protocol ||
-            weft_http_field_find(f, n, "Sec-WebSocket-Protocol",
-                                 (size_t)i + 1) >= 0)
+        if (!*protocol || weft_http_field_find(f, n, "Sec-WebSocket-Protocol",
+                                               (size_t)i + 1) >= 0)
             return "a subprotocol that was not offered";
     }
     memset(pmd, 0, sizeof *pmd);
@@ -95,8 +98,8 @@ static const char *check_101(weft_client_response_t *r, const char *accept,
     return NULL;
 }
 
-int weft_ws_connect(weft_ws_t **out, weft_session_t *session,
-                    const char *url, const weft_ws_connect_opts_t *co) {
+int weft_ws_connect(weft_ws_t **out, weft_session_t *session, const char *url,
+                    const weft_ws_connect_opts_t *co) {
     if (!out || !session || !url)
         return -EINVAL;
     *out = NULL;
@@ -108,8 +111,9 @@ int weft_ws_connect(weft_ws_t **out, weft_session_t *session,
     if (co && co->headers)
         for (; co->headers[nuser]; nuser += 2)
             if (!co->headers[nuser + 1] || is_reserved(co->headers[nuser])) {
-                weft__log(WEFT_LOG_WARN, "weft_ws_connect: header '%s' is "
-                                         "the handshake's, or has no value",
+                weft__log(WEFT_LOG_WARN,
+                          "weft_ws_connect: header '%s' is "
+                          "the handshake's, or has no value",
                           co->headers[nuser]);
                 return -EINVAL;
             }

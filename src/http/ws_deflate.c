@@ -37,8 +37,8 @@ static int wbits_value(weft_span_t v) {
 /* One permessage-deflate element's parameters. */
 struct pmd_params {
     bool snct, cnct;
-    int smwb;     /* 0: absent */
-    int cmwb;     /* 0: absent; -1: present without a value */
+    int smwb; /* 0: absent */
+    int cmwb; /* 0: absent; -1: present without a value */
 };
 
 /* The extension's parameters may have no value ("; server_no_context_
@@ -154,9 +154,9 @@ ssize_t weft__ws_pmd_accept(const weft_http_field_t *f, size_t nf,
     memset(agreed, 0, sizeof *agreed);
     int my_swb = dflt_wbits(o->server_max_window_bits, SERVER_WBITS);
     int my_cwb = dflt_wbits(o->client_max_window_bits, SERVER_WBITS);
-    for (ssize_t i = 0; (i = weft_http_field_find(f, nf,
-                                                  "Sec-WebSocket-Extensions",
-                                                  (size_t)i)) >= 0;
+    for (ssize_t i = 0;
+         (i = weft_http_field_find(f, nf, "Sec-WebSocket-Extensions",
+                                   (size_t)i)) >= 0;
          i++) {
         weft_http_list_iter_t it;
         weft_http_list_init(&it, f[i].value.ptr, f[i].value.len);
@@ -172,8 +172,8 @@ ssize_t weft__ws_pmd_accept(const weft_http_field_t *f, size_t nf,
             /* A client may ask for a smaller server window; 8 is taken
              * too, the server then sends uncompressed (zlib cannot make a
              * 256-byte raw window, and RSV1 is per message). */
-            a.server_wbits = (uint8_t)(pp.smwb && pp.smwb < my_swb ? pp.smwb
-                                                                   : my_swb);
+            a.server_wbits =
+                (uint8_t)(pp.smwb && pp.smwb < my_swb ? pp.smwb : my_swb);
             /* The client's window can only be limited if it offered the
              * parameter; else it may use 15 and we decompress with 15. */
             a.client_wbits = 15;
@@ -181,10 +181,10 @@ ssize_t weft__ws_pmd_accept(const weft_http_field_t *f, size_t nf,
                 int w = pp.cmwb > 0 && pp.cmwb < my_cwb ? pp.cmwb : my_cwb;
                 a.client_wbits = (uint8_t)w;
             }
-            int n = snprintf(buf, cap, EXT_NAME "%s%s", a.server_nct
-                             ? "; server_no_context_takeover" : "",
-                             a.client_nct ? "; client_no_context_takeover"
-                                          : "");
+            int n =
+                snprintf(buf, cap, EXT_NAME "%s%s",
+                         a.server_nct ? "; server_no_context_takeover" : "",
+                         a.client_nct ? "; client_no_context_takeover" : "");
             if (n >= 0 && (size_t)n < cap && (a.server_wbits < 15 || pp.smwb))
                 n += snprintf(buf + n, cap - (size_t)n,
                               "; server_max_window_bits=%d", a.server_wbits);
@@ -209,11 +209,9 @@ ssize_t weft__ws_pmd_offer(const weft_ws_deflate_opts_t *o, char *buf,
     if (n >= 0 && (size_t)n < cap && cwb < 15)
         n += snprintf(buf + n, cap - (size_t)n, "=%d", cwb);
     if (n >= 0 && (size_t)n < cap && o->server_no_context_takeover)
-        n += snprintf(buf + n, cap - (size_t)n,
-                      "; server_no_context_takeover");
+        n += snprintf(buf + n, cap - (size_t)n, "; server_no_context_takeover");
     if (n >= 0 && (size_t)n < cap && o->client_no_context_takeover)
-        n += snprintf(buf + n, cap - (size_t)n,
-                      "; client_no_context_takeover");
+        n += snprintf(buf + n, cap - (size_t)n, "; client_no_context_takeover");
     if (n >= 0 && (size_t)n < cap && o->server_max_window_bits >= 9 &&
         o->server_max_window_bits < 15)
         n += snprintf(buf + n, cap - (size_t)n, "; server_max_window_bits=%d",
@@ -228,9 +226,9 @@ int weft__ws_pmd_check(const weft_http_field_t *f, size_t nf,
                        struct weft__ws_pmd *agreed) {
     memset(agreed, 0, sizeof *agreed);
     int cwb = dflt_wbits(o->client_max_window_bits, 15);
-    for (ssize_t i = 0; (i = weft_http_field_find(f, nf,
-                                                  "Sec-WebSocket-Extensions",
-                                                  (size_t)i)) >= 0;
+    for (ssize_t i = 0;
+         (i = weft_http_field_find(f, nf, "Sec-WebSocket-Extensions",
+                                   (size_t)i)) >= 0;
          i++) {
         weft_http_list_iter_t it;
         weft_http_list_init(&it, f[i].value.ptr, f[i].value.len);
@@ -263,7 +261,7 @@ int weft__ws_pmd_check(const weft_http_field_t *f, size_t nf,
     return 0;
 }
 
-/* ---- zlib ----------------------------------------------------------------------- */
+/* ---- zlib ---------------------------------------------------------------- */
 
 /* zlib allocates through weft's allocator hooks. */
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
@@ -276,8 +274,8 @@ static void z_free(voidpf opaque, voidpf p) {
     weft__free(p);
 }
 
-void weft__ws_z_init(struct weft__ws_z *z, bool deflate, int wbits,
-                     int level, int mem, bool reset) {
+void weft__ws_z_init(struct weft__ws_z *z, bool deflate, int wbits, int level,
+                     int mem, bool reset) {
     memset(z, 0, sizeof *z);
     z->deflate = deflate;
     z->wbits = wbits;

@@ -10,7 +10,7 @@
 
 #include "ws_int.h"
 
-/* ---- headers -------------------------------------------------------------------- */
+/* ---- headers ------------------------------------------------------------- */
 
 int weft__ws_parse_header(const uint8_t *p, size_t n, struct weft__ws_hdr *h,
                           size_t *need) {
@@ -19,7 +19,10 @@ int weft__ws_parse_header(const uint8_t *p, size_t n, struct weft__ws_hdr *h,
         return 0;
     }
     uint64_t len = p[1] & 0x7f;
-    size_t hl = 2 + (len == 126 ? 2 : len == 127 ? 8 : 0) +
+    size_t hl = 2 +
+                (len == 126   ? 2
+                 : len == 127 ? 8
+                              : 0) +
                 ((p[1] & 0x80) ? 4 : 0);
     if (n < hl) {
         *need = hl;
@@ -44,8 +47,8 @@ int weft__ws_parse_header(const uint8_t *p, size_t n, struct weft__ws_hdr *h,
     return (int)hl;
 }
 
-size_t weft__ws_write_header(uint8_t *out, bool fin, unsigned rsv,
-                             unsigned op, uint64_t len, const uint8_t *key) {
+size_t weft__ws_write_header(uint8_t *out, bool fin, unsigned rsv, unsigned op,
+                             uint64_t len, const uint8_t *key) {
     out[0] = (uint8_t)((fin ? 0x80 : 0) | (rsv & 7) << 4 | (op & 0x0f));
     uint8_t m = key ? 0x80 : 0;
     size_t i;
@@ -70,7 +73,7 @@ size_t weft__ws_write_header(uint8_t *out, bool fin, unsigned rsv,
     return i;
 }
 
-/* ---- masking ------------------------------------------------------------------- */
+/* ---- masking ------------------------------------------------------------- */
 
 unsigned weft__ws_mask_bytewise(uint8_t *dst, const uint8_t *src, size_t n,
                                 const uint8_t key[4], unsigned off) {
@@ -120,7 +123,7 @@ unsigned weft__ws_mask(uint8_t *dst, const uint8_t *src, size_t n,
     return (unsigned)((off + n) & 3);
 }
 
-/* ---- UTF-8 ------------------------------------------------------------------------ */
+/* ---- UTF-8 --------------------------------------------------------------- */
 
 #define HIGH_BITS UINT64_C(0x8080808080808080)
 
@@ -193,7 +196,7 @@ bool weft__utf8_valid(const uint8_t *p, size_t n) {
     return weft__utf8_feed(&u, p, n) == n && weft__utf8_done(&u);
 }
 
-/* ---- close frames ------------------------------------------------------------------ */
+/* ---- close frames -------------------------------------------------------- */
 
 bool weft_ws_close_code_valid(int code) {
     return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
@@ -216,7 +219,7 @@ int weft__ws_close_parse(const uint8_t *p, size_t n, int *code) {
     return 0;
 }
 
-/* ---- the receiver ------------------------------------------------------------------ */
+/* ---- the receiver -------------------------------------------------------- */
 
 void weft__ws_rx_init(struct weft__ws_rx *rx, bool server, bool deflate) {
     memset(rx, 0, sizeof *rx);

@@ -39,8 +39,8 @@ int weft__ws_parse_header(const uint8_t *p, size_t n, struct weft__ws_hdr *h,
 
 /* Write a header into out (at most WS_MAX_HEADER bytes): key NULL for an
  * unmasked frame. rsv: RSV bits (4 for RSV1). Returns its length. */
-size_t weft__ws_write_header(uint8_t *out, bool fin, unsigned rsv,
-                             unsigned op, uint64_t len, const uint8_t *key);
+size_t weft__ws_write_header(uint8_t *out, bool fin, unsigned rsv, unsigned op,
+                             uint64_t len, const uint8_t *key);
 
 /* XOR n bytes of src with the 4-byte key starting at key offset `off`
  * (0..3) into dst (which may be src): 16 bytes at a time with SSE2 on
@@ -78,14 +78,14 @@ enum {
 
 struct weft__ws_ev {
     int kind;
-    unsigned op;    /* DATA: the message's opcode (1, 2); CONTROL: 8, 9, 10 */
-    uint8_t *data;  /* DATA: inside the input; CONTROL: rx->ctl */
+    unsigned op;   /* DATA: the message's opcode (1, 2); CONTROL: 8, 9, 10 */
+    uint8_t *data; /* DATA: inside the input; CONTROL: rx->ctl */
     size_t len;
-    bool first;     /* DATA: the message's first piece */
-    bool fin;       /* DATA: its last piece */
-    bool z;         /* DATA: the message is compressed (RSV1) */
-    int code;       /* ERROR: the close code (1002) */
-    const char *why;/* ERROR: for the log */
+    bool first;      /* DATA: the message's first piece */
+    bool fin;        /* DATA: its last piece */
+    bool z;          /* DATA: the message is compressed (RSV1) */
+    int code;        /* ERROR: the close code (1002) */
+    const char *why; /* ERROR: for the log */
 };
 
 /* The receive state machine: frames in, message pieces out, with every
@@ -129,7 +129,7 @@ int weft__ws_close_parse(const uint8_t *p, size_t n, int *code);
 /* What was agreed (RFC 7692 section 7). */
 struct weft__ws_pmd {
     bool on;
-    bool server_nct, client_nct; /* no context takeover */
+    bool server_nct, client_nct;        /* no context takeover */
     uint8_t server_wbits, client_wbits; /* 9..15 */
 };
 
@@ -140,8 +140,7 @@ struct weft__ws_pmd {
  * -EINVAL for an offer list that does not parse (a 400). */
 ssize_t weft__ws_pmd_accept(const weft_http_field_t *f, size_t nf,
                             const weft_ws_deflate_opts_t *o,
-                            struct weft__ws_pmd *agreed, char *buf,
-                            size_t cap);
+                            struct weft__ws_pmd *agreed, char *buf, size_t cap);
 /* Client: the offer to send, into buf. Returns its length, -ENOSPC. */
 ssize_t weft__ws_pmd_offer(const weft_ws_deflate_opts_t *o, char *buf,
                            size_t cap);
@@ -164,8 +163,8 @@ struct weft__ws_z {
 };
 
 /* Set up (nothing allocated yet). */
-void weft__ws_z_init(struct weft__ws_z *z, bool deflate, int wbits,
-                     int level, int mem, bool reset);
+void weft__ws_z_init(struct weft__ws_z *z, bool deflate, int wbits, int level,
+                     int mem, bool reset);
 void weft__ws_z_free(struct weft__ws_z *z);
 
 /* Decompress a piece of a message: input in[0 .. *in_len) (fin: the
@@ -191,9 +190,9 @@ int weft__ws_deflate(struct weft__ws_z *z, const uint8_t *in, size_t n,
 enum {
     WS_CLOSE_SENT = 1u << 0,
     WS_CLOSE_RCVD = 1u << 1,
-    WS_FAILED = 1u << 2,   /* err holds why */
-    WS_ERR_TOLD = 1u << 3, /* err was returned once */
-    WS_PING_OUT = 1u << 4, /* the heartbeat waits for an answer */
+    WS_FAILED = 1u << 2,     /* err holds why */
+    WS_ERR_TOLD = 1u << 3,   /* err was returned once */
+    WS_PING_OUT = 1u << 4,   /* the heartbeat waits for an answer */
     WS_CLOSE_WAIT = 1u << 5, /* a close deadline runs (the timer) */
 };
 
@@ -202,46 +201,46 @@ struct weft_ws {
     weft_stream_t *s;
     weft_web_request_t *req; /* weft_ws_accept's: the request owns it */
     bool client;
-    bool own_stream;         /* weft_ws_free closes it */
-    unsigned flags;          /* WS_* */
-    int err;                 /* WS_FAILED: the error */
-    int close_code;          /* the peer's */
-    weft_ws_opts_t o;        /* defaults filled in; protocols not kept */
+    bool own_stream;  /* weft_ws_free closes it */
+    unsigned flags;   /* WS_* */
+    int err;          /* WS_FAILED: the error */
+    int close_code;   /* the peer's */
+    weft_ws_opts_t o; /* defaults filled in; protocols not kept */
     char *protocol;
     /* receiving */
     struct weft_task *reader;
     struct weft__ws_rx rx;
-    size_t pending;          /* stream bytes to consume before reading on */
-    uint8_t *mbuf;           /* a message being put together */
+    size_t pending; /* stream bytes to consume before reading on */
+    uint8_t *mbuf;  /* a message being put together */
     size_t mlen, mcap;
     bool assembling;
     bool msg_text;
     struct weft__utf8 u8;
     /* receive_part with compression: input inflated only in part */
     const uint8_t *zin;
-    size_t zin_len, zpend;   /* zpend: its stream bytes, consumed after */
+    size_t zin_len, zpend; /* zpend: its stream bytes, consumed after */
     bool zin_fin;
-    int part_type;           /* receive_part: the message's type */
-    uint8_t *zout;           /* receive_part's output pieces */
+    int part_type; /* receive_part: the message's type */
+    uint8_t *zout; /* receive_part's output pieces */
     /* permessage-deflate */
     struct weft__ws_pmd pmd;
     struct weft__ws_z inf, def;
     /* sending */
-    weft_lock_t tx_lock;     /* one message at a time */
-    int part_op;             /* send_part: the message under way */
+    weft_lock_t tx_lock;         /* one message at a time */
+    int part_op;                 /* send_part: the message under way */
     struct weft_task *part_task; /* ... and the task sending it */
     bool part_z, part_first;
-    bool tx_multi;           /* a message of several frames is going out */
+    bool tx_multi; /* a message of several frames is going out */
     struct weft__utf8 tx_u8;
-    uint8_t *tbuf;           /* masked frames */
+    uint8_t *tbuf; /* masked frames */
     size_t tcap;
-    uint8_t *zbuf;           /* compressed payloads */
+    uint8_t *zbuf; /* compressed payloads */
     size_t zlen, zcap;
     /* heartbeat and close deadline: one lazy timer */
     struct weft__timer timer;
     uint64_t last_rx, ping_at, close_by; /* loop ns */
     uint64_t hb_ns, pong_ns;
-    weft_event_t closed_ev;  /* close handshake over (or failed) */
+    weft_event_t closed_ev; /* close handshake over (or failed) */
     uint8_t close_reason_len;
     char close_reason[124];
     void *data;
@@ -275,8 +274,8 @@ void weft__ws_timer_update(weft_ws_t *ws);
 
 /* Server seams (web_server.c): a hijacked connection's shutdown hook and
  * lingering close. */
-void weft__web_conn_on_shutdown(weft_web_request_t *req,
-                                void (*fn)(void *arg), void *arg);
+void weft__web_conn_on_shutdown(weft_web_request_t *req, void (*fn)(void *arg),
+                                void *arg);
 void weft__web_conn_linger(weft_web_request_t *req);
 
 #endif

@@ -14,12 +14,12 @@
 
 #include "ws_int.h"
 
-#define SMALL_FRAME 1024        /* header + payload copied on the stack */
-#define COPY_MAX (16 * 1024)    /* masked frames up to this: one write */
-#define KEEP_BUF (64 * 1024)    /* scratch kept between messages */
+#define SMALL_FRAME 1024     /* header + payload copied on the stack */
+#define COPY_MAX (16 * 1024) /* masked frames up to this: one write */
+#define KEEP_BUF (64 * 1024) /* scratch kept between messages */
 #define DEFAULT_MAX_QUEUED (1u << 20)
 
-/* ---- low level ------------------------------------------------------------------ */
+/* ---- low level ----------------------------------------------------------- */
 
 int weft__ws_send_control(weft_ws_t *ws, unsigned op, const void *data,
                           size_t len) {
@@ -27,8 +27,8 @@ int weft__ws_send_control(weft_ws_t *ws, unsigned op, const void *data,
     uint8_t key[4];
     if (ws->client)
         weft__ws_random(key, 4);
-    size_t hl = weft__ws_write_header(buf, true, 0, op, len,
-                                      ws->client ? key : NULL);
+    size_t hl =
+        weft__ws_write_header(buf, true, 0, op, len, ws->client ? key : NULL);
     if (len) {
         if (ws->client)
             weft__ws_mask(buf + hl, data, len, key, 0);
@@ -91,8 +91,8 @@ static int write_frame(weft_ws_t *ws, bool fin, unsigned rsv, unsigned op,
     if (ws->client)
         weft__ws_random(key, 4);
     uint8_t hdr[WS_MAX_HEADER];
-    size_t hl = weft__ws_write_header(hdr, fin, rsv, op, len,
-                                      ws->client ? key : NULL);
+    size_t hl =
+        weft__ws_write_header(hdr, fin, rsv, op, len, ws->client ? key : NULL);
     size_t total = hl + len;
     if (total <= SMALL_FRAME) {
         uint8_t buf[SMALL_FRAME];
@@ -138,7 +138,7 @@ static void zbuf_trim(weft_ws_t *ws) {
     }
 }
 
-/* ---- messages -------------------------------------------------------------------- */
+/* ---- messages ------------------------------------------------------------ */
 
 static int tx_check(weft_ws_t *ws, int type, const void *data, size_t len,
                     const char *fn) {
@@ -147,8 +147,9 @@ static int tx_check(weft_ws_t *ws, int type, const void *data, size_t len,
     if (!weft__task_require(fn))
         return -EPERM;
     if (type != WEFT_WS_TEXT && type != WEFT_WS_BINARY) {
-        weft__log(WEFT_LOG_WARN, "%s: type %d is not WEFT_WS_TEXT or "
-                                 "WEFT_WS_BINARY",
+        weft__log(WEFT_LOG_WARN,
+                  "%s: type %d is not WEFT_WS_TEXT or "
+                  "WEFT_WS_BINARY",
                   fn, type);
         return -EINVAL;
     }
@@ -182,8 +183,8 @@ static int send_message(weft_ws_t *ws, int type, const uint8_t *data,
     int err;
     if (z) {
         ws->zlen = 0;
-        err = weft__ws_deflate(&ws->def, data, len, true, &ws->zbuf,
-                               &ws->zlen, &ws->zcap);
+        err = weft__ws_deflate(&ws->def, data, len, true, &ws->zbuf, &ws->zlen,
+                               &ws->zcap);
         if (err)
             return err;
         p = ws->zbuf;
@@ -245,13 +246,14 @@ int weft_ws_send_part(weft_ws_t *ws, int type, const void *data, size_t len,
         return err;
     bool mine = ws->part_op && ws->part_task == weft__task_current();
     if (mine && type != ws->part_op) {
-        weft__log(WEFT_LOG_WARN, "weft_ws_send_part: type %d in the middle "
-                                 "of a message of type %d",
+        weft__log(WEFT_LOG_WARN,
+                  "weft_ws_send_part: type %d in the middle "
+                  "of a message of type %d",
                   type, ws->part_op);
         return -EINVAL;
     }
-    struct weft__utf8 u8 = mine ? ws->tx_u8
-                                : (struct weft__utf8){0, 0x80, 0xbf};
+    struct weft__utf8 u8 =
+        mine ? ws->tx_u8 : (struct weft__utf8){0, 0x80, 0xbf};
     if (type == WEFT_WS_TEXT && !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK) &&
         (weft__utf8_feed(&u8, data, len) != len ||
          (fin && !weft__utf8_done(&u8)))) {
@@ -273,8 +275,8 @@ int weft_ws_send_part(weft_ws_t *ws, int type, const void *data, size_t len,
     size_t n = len;
     if (ws->part_z) {
         ws->zlen = 0;
-        err = weft__ws_deflate(&ws->def, data, len, fin, &ws->zbuf,
-                               &ws->zlen, &ws->zcap);
+        err = weft__ws_deflate(&ws->def, data, len, fin, &ws->zbuf, &ws->zlen,
+                               &ws->zcap);
         p = ws->zbuf;
         n = ws->zlen;
     }
@@ -336,7 +338,7 @@ int weft_ws_pong(weft_ws_t *ws, const void *data, size_t len) {
     return send_ping_pong(ws, WEFT_WS_PONG, data, len, "weft_ws_pong");
 }
 
-/* ---- broadcast ------------------------------------------------------------------- */
+/* ---- broadcast ----------------------------------------------------------- */
 
 /* The frames a broadcast makes: the plain one for every uncompressed
  * server receiver, made once; and compressed payloads, made once per
@@ -349,9 +351,9 @@ struct bcast {
     size_t len;
     uint8_t *plain;
     size_t plain_len;
-    uint8_t *z;      /* the shared compressed payload */
+    uint8_t *z; /* the shared compressed payload */
     size_t zlen, zcap;
-    int zkey[3];     /* its wbits, level, mem; zkey[0] 0: none */
+    int zkey[3]; /* its wbits, level, mem; zkey[0] 0: none */
 };
 
 static int bcast_plain(struct bcast *b, weft_ws_t *ws) {
@@ -401,9 +403,8 @@ static int bcast_own(struct bcast *b, weft_ws_t *ws) {
     if (!err && !f)
         err = -ENOMEM;
     if (!err) {
-        size_t hl = weft__ws_write_header(f, true, z ? 4 : 0,
-                                          (unsigned)b->type, n,
-                                          ws->client ? key : NULL);
+        size_t hl = weft__ws_write_header(f, true, z ? 4 : 0, (unsigned)b->type,
+                                          n, ws->client ? key : NULL);
         if (ws->client)
             weft__ws_mask(f + hl, p, n, key, 0);
         else
@@ -435,8 +436,8 @@ ssize_t weft_ws_broadcast(weft_ws_t *const *wss, size_t n, int type,
         return -EINVAL;
     }
     int policy = opts ? opts->policy : WEFT_WS_BROADCAST_SKIP;
-    size_t max_queued = opts && opts->max_queued ? opts->max_queued
-                                                 : DEFAULT_MAX_QUEUED;
+    size_t max_queued =
+        opts && opts->max_queued ? opts->max_queued : DEFAULT_MAX_QUEUED;
     struct bcast b = {.type = type, .data = data, .len = len};
     int oom = 0;
     for (size_t i = 0; i < n; i++) {

@@ -56,9 +56,8 @@ bool weft_ws_is_upgrade(const weft_web_request_t *req) {
 static bool one_field(const weft_web_request_t *req, const char *name,
                       weft_span_t *v) {
     ssize_t i = weft_http_field_find(req->fields, req->nfields, name, 0);
-    if (i < 0 ||
-        weft_http_field_find(req->fields, req->nfields, name, (size_t)i + 1) >=
-            0)
+    if (i < 0 || weft_http_field_find(req->fields, req->nfields, name,
+                                      (size_t)i + 1) >= 0)
         return false;
     *v = req->fields[i].value;
     return true;
@@ -86,7 +85,7 @@ static const char *choose_protocol(const weft_web_request_t *req,
     return NULL;
 }
 
-/* ---- the request's end and the server's shutdown ------------------------------ */
+/* ---- the request's end and the server's shutdown ------------------------- */
 
 /* The handler returned: a socket still open gets its close frame (not
  * waited for: the server's lingering close drains the answer), and the
@@ -126,7 +125,7 @@ static void server_shutdown(void *arg) {
     weft__ws_timer_update(ws);
 }
 
-/* ---- the handshake ------------------------------------------------------------- */
+/* ---- the handshake ------------------------------------------------------- */
 
 static int set_headers(weft_web_response_t *resp, weft_span_t key,
                        const char *protocol, const char *ext) {
@@ -169,8 +168,8 @@ int weft_ws_accept(weft_ws_t **out, weft_web_request_t *req,
          * the code returned then only closes the connection. */
         int err = weft__web_error_response(req, 426);
         if (!err)
-            err = weft_web_set_header(&req->resp, "Sec-WebSocket-Version",
-                                      "13");
+            err =
+                weft_web_set_header(&req->resp, "Sec-WebSocket-Version", "13");
         if (!err)
             err = weft__web_finish(req);
         return err ? err : WEFT_WEB_HTTP(426);
@@ -184,8 +183,7 @@ int weft_ws_accept(weft_ws_t **out, weft_web_request_t *req,
                                 opts->check_origin_arg))
             return WEFT_WEB_HTTP(403);
     }
-    const char *protocol = choose_protocol(req, opts ? opts->protocols
-                                                     : NULL);
+    const char *protocol = choose_protocol(req, opts ? opts->protocols : NULL);
     struct weft__ws_pmd pmd = {0};
     char ext[256] = "";
     if (opts && (opts->flags & WEFT_WS_DEFLATE) &&
