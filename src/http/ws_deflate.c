@@ -326,23 +326,24 @@ ssize_t weft__ws_inflate(struct weft__ws_z *z, const uint8_t *in,
     z_stream *zs = z->zs;
     size_t have = *in_len, used = 0, produced = 0;
     while (produced < cap) {
-        bool tail = used == have && fin;
-        if (used == have && !fin)
+        bool tail = used == have;
+        if (tail && !fin)
             break;
-        if (tail && z->tail == 4)
-            break;
+        /* The tail goes in after the message; once it is in, calls with
+         * no input still flush what zlib holds back for want of room. */
+        size_t avail = tail ? 4 - (size_t)z->tail : have - used;
         zs->next_in = (Bytef *)(tail ? z_tail + z->tail : in + used);
-        zs->avail_in = (uInt)(tail ? 4 - (size_t)z->tail : have - used);
+        zs->avail_in = (uInt)avail;
         zs->next_out = out + produced;
         zs->avail_out = (uInt)(cap - produced);
-        uInt before_in = zs->avail_in;
         int r = inflate(zs, Z_SYNC_FLUSH);
-        size_t took = before_in - zs->avail_in;
+        size_t took = avail - zs->avail_in;
+        size_t made = cap - zs->avail_out - produced;
         if (tail)
             z->tail = (uint8_t)(z->tail + took);
         else
             used += took;
-        produced = cap - zs->avail_out;
+        produced += made;
         if (r == Z_STREAM_END) {
             /* A final block (BFINAL) ends this deflate stream: what
              * follows starts a new one (and the tail is then moot). */
@@ -355,8 +356,8 @@ ssize_t weft__ws_inflate(struct weft__ws_z *z, const uint8_t *in,
             return -ENOMEM;
         if (r != Z_OK && r != Z_BUF_ERROR)
             return -EINVAL;
-        if (took == 0 && r == Z_BUF_ERROR)
-            break; /* output full, or input exhausted */
+        if (took == 0 && made == 0)
+            break; /* nothing more to do with what there is */
     }
     *in_len = used;
     if (fin && used == have && z->tail == 4 && produced < cap) {
