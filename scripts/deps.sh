@@ -4,7 +4,7 @@
 set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev zlib1g-dev libjansson-dev"
-pkgs_test="check libsubunit-dev openssl curl python3"
+pkgs_test="check libsubunit-dev openssl curl python3 python3-websockets chromium"
 pkgs_bench="g++ libuv1-dev libboost-context-dev wrk nginx-light h2o libhttp-parser-dev libcurl4-openssl-dev python3-aiohttp python3-uvloop"
 pkgs_valgrind="valgrind"
 
@@ -28,6 +28,13 @@ for p in $want; do
     *) missing="$missing $p" ;;
     esac
 done
+
+# WebSocket interop tests run Node's ws: Debian's node and npm, unless a
+# node (with its npm) is there already from elsewhere.
+case " $want " in *" python3-websockets "*)
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        missing="$missing nodejs npm" ;;
+esac
 
 [ -z "$missing" ] && exit 0
 
