@@ -19,9 +19,13 @@
 
 #define DEFAULT_MAX_MESSAGE (4u << 20)
 #define ZOUT_SIZE (16 * 1024) /* receive_part's decompressed pieces */
-#define KEEP_BUF                                                               \
-    (64 * 1024) /* message buffers larger than this go after
-                                 each message */
+/* Message buffers larger than this go after each message. */
+#define KEEP_BUF (64 * 1024)
+/* After this long without a byte from the peer, a socket whose reader
+ * waits gives back the stack pages below the wait and its empty read
+ * buffer (an idle chat client then costs what its parked frames touch:
+ * docs/design.md has the numbers). */
+#define TRIM_NS (2 * WEFT__NS_PER_SEC)
 
 /* ---- random bytes -------------------------------------------------------- */
 
@@ -134,8 +138,8 @@ int weft__ws_new(weft_ws_t **out, weft_stream_t *s, bool client,
     if (o.heartbeat > 0 && isfinite(o.heartbeat)) {
         ws->hb_ns = to_ns(o.heartbeat);
         ws->pong_ns = to_ns(o.pong_timeout);
-        weft__ws_timer_update(ws);
     }
+    weft__ws_timer_update(ws);
     *out = ws;
     return 0;
 }
@@ -229,6 +233,8 @@ void weft__ws_timer_update(weft_ws_t *ws) {
     uint64_t when = UINT64_MAX;
     if (ws->flags & WS_CLOSE_WAIT)
         when = ws->close_by;
+    if (!(ws->flags & WS_TRIMMED) && ws->last_rx + TRIM_NS < when)
+        when = ws->last_rx + TRIM_NS;
     if (ws->hb_ns &&
         !(ws->flags & (WS_CLOSE_SENT | WS_CLOSE_RCVD | WS_FAILED))) {
         uint64_t w = (ws->flags & WS_PING_OUT) ? ws->ping_at + ws->pong_ns
@@ -250,6 +256,19 @@ void weft__ws_timer_update(weft_ws_t *ws) {
     weft__loop_timer_arm(ws->loop, &ws->timer, when);
 }
 
+static void idle_trim(weft_ws_t *ws) {
+    ws->flags |= WS_TRIMMED; /* data that comes in arms it again */
+    if (!ws->idle_wait)
+        return;
+    weft__task_trim_stack(ws->reader);
+    weft_stream_t *s = ws->s;
+    if (s->rlen == 0 && s->rbuf) {
+        weft__free(s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = s->roff = 0;
+    }
+}
+
 static void ws_timer_fire(struct weft__timer *t) {
     weft_ws_t *ws = WEFT__CONTAINER_OF(t, weft_ws_t, timer);
     uint64_t now = ws->loop->now;
@@ -259,6 +278,8 @@ static void ws_timer_fire(struct weft__timer *t) {
         weft__ws_kill(ws, -ETIMEDOUT); /* no close frame came back */
         return;
     }
+    if (!(ws->flags & WS_TRIMMED) && now >= ws->last_rx + TRIM_NS)
+        idle_trim(ws);
     if (ws->hb_ns && !(ws->flags & (WS_CLOSE_SENT | WS_CLOSE_RCVD))) {
         if ((ws->flags & WS_PING_OUT) && ws->last_rx > ws->ping_at)
             ws->flags &= ~(unsigned)WS_PING_OUT; /* anything answers */
@@ -596,11 +617,25 @@ static int rx_next(weft_ws_t *ws, weft_ws_msg_t *msg, bool part) {
     size_t need = 1;
     for (;;) {
         if (s->rlen < need) {
+            /* Nothing buffered and nothing to read: wait for the socket
+             * first, holding no buffer, so that an idle socket's can go
+             * (idle_trim). TLS may hold bytes the socket does not show. */
+            if (s->rlen == 0 && !s->tls && weft__stream_drained(s)) {
+                ws->idle_wait = true;
+                int w = weft__io_wait(&s->io, WEFT__IO_IN);
+                ws->idle_wait = false;
+                if (w < 0 || (ws->flags & WS_FAILED))
+                    return read_failed(ws, w);
+            }
             const void *d;
             ssize_t n = weft_stream_wait_data(s, need, &d);
             if (n < 0 || (size_t)n < need || (ws->flags & WS_FAILED))
                 return read_failed(ws, n < 0 ? n : 0);
             ws->last_rx = ws->loop->now;
+            if (ws->flags & WS_TRIMMED) {
+                ws->flags &= ~(unsigned)WS_TRIMMED;
+                weft__ws_timer_update(ws);
+            }
         }
         struct weft__ws_ev ev;
         size_t used = weft__ws_rx_feed(&ws->rx, rbuf(ws), s->rlen, &ev);

@@ -194,6 +194,7 @@ enum {
     WS_ERR_TOLD = 1u << 3,   /* err was returned once */
     WS_PING_OUT = 1u << 4,   /* the heartbeat waits for an answer */
     WS_CLOSE_WAIT = 1u << 5, /* a close deadline runs (the timer) */
+    WS_TRIMMED = 1u << 6,    /* idle: stack and read buffer given back */
 };
 
 struct weft_ws {
@@ -209,6 +210,8 @@ struct weft_ws {
     char *protocol;
     /* receiving */
     struct weft_task *reader;
+    bool idle_wait;          /* the reader waits for readability with an
+                                empty buffer (the timer may free it) */
     struct weft__ws_rx rx;
     size_t pending; /* stream bytes to consume before reading on */
     uint8_t *mbuf;  /* a message being put together */
