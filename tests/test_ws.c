@@ -1110,21 +1110,8 @@ static size_t evil_len;
 /* A raw server: answers any upgrade, then sends evil_frame. */
 static int evil_conn(weft_stream_t *s, void *arg) {
     (void)arg;
-    char head[4096];
-    ssize_t n = weft_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
-    if (n <= 0)
+    if (raw_accept(s) < 0)
         return 0;
-    head[n] = 0;
-    const char *k = strstr(head, "Sec-WebSocket-Key: ");
-    char acc[29];
-    weft_ws_accept_key(k + 19, 24, acc);
-    char resp[256];
-    int m = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
-                     "\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s"
-                     "\r\n\r\n",
-                     acc);
-    weft_stream_write(s, resp, (size_t)m);
     weft_stream_write(s, evil_frame, evil_len);
     char buf[256];
     while (weft_stream_read(s, buf, sizeof buf) > 0) {

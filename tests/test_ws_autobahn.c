@@ -76,29 +76,11 @@ static void settle(void) {
 
 /* One frame from the other side: 0, or -1 when the connection ended. */
 static int peer_recv(struct peer *p, struct rframe *f) {
-    uint8_t hdr[WS_MAX_HEADER];
-    size_t have = 0, need = 2;
-    struct weft__ws_hdr h;
-    for (;;) {
-        ssize_t r = weft_stream_read_exactly(p->s, hdr + have, need - have);
-        if (r <= 0)
-            return -1;
-        have = need;
-        int hl = weft__ws_parse_header(hdr, have, &h, &need);
-        if (hl > 0)
-            break;
-        ck_assert_int_ge(hl, 0);
-    }
-    ck_assert_msg(h.masked == p->server, "frame masked %d, peer server %d",
-                  h.masked, p->server);
-    ck_assert_msg(h.len <= sizeof rframe_buf, "frame of %llu bytes",
-                  (unsigned long long)h.len);
-    if (h.len && weft_stream_read_exactly(p->s, rframe_buf, h.len) <= 0)
-        return -1;
-    if (h.masked)
-        weft__ws_mask(rframe_buf, rframe_buf, h.len, h.key, 0);
-    *f = (struct rframe){h.op, h.rsv, h.fin, h.masked, rframe_buf, h.len};
-    return 0;
+    int r = frame_recv(p->s, f);
+    if (r == 0)
+        ck_assert_msg(f->masked == p->server, "frame masked %d, peer server %d",
+                      f->masked, p->server);
+    return r;
 }
 
 static uint8_t msg_buf[(16u << 20) + 64];
@@ -290,21 +272,7 @@ static weft_event_t accepted_ev, case_done;
 
 static int raw_server_conn(weft_stream_t *s, void *arg) {
     (void)arg;
-    char head[4096];
-    ssize_t n = weft_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
-    ck_assert_int_gt(n, 0);
-    head[n] = 0;
-    const char *k = strstr(head, "Sec-WebSocket-Key: ");
-    ck_assert_ptr_nonnull(k);
-    char acc[29];
-    weft_ws_accept_key(k + 19, 24, acc);
-    char resp[256];
-    int m = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
-                     "\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s"
-                     "\r\n\r\n",
-                     acc);
-    ck_assert_ok(weft_stream_write(s, resp, (size_t)m));
+    ck_assert_int_eq(raw_accept(s), 0);
     accepted = s;
     weft_event_set(&accepted_ev);
     weft_event_wait(&case_done); /* the case owns s until it is done */

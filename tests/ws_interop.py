@@ -375,7 +375,9 @@ def need_chromium():
     return exe
 
 
-async def chromium_chat(ws_lib, exe, port):
+def launch_chromium(exe):
+    """Headless Chromium with a fresh profile; (process, DevTools URL or
+    None, profile directory)."""
     profile = tempfile.mkdtemp(prefix="weft-chromium-")
     browser = subprocess.Popen(
         [exe, "--headless", "--no-sandbox", "--disable-gpu",
@@ -385,17 +387,29 @@ async def chromium_chat(ws_lib, exe, port):
          "--user-data-dir=" + profile, "--remote-debugging-port=0",
          "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = browser.stderr.readline()
+        if not line:
+            break
+        m = re.search(r"DevTools listening on (ws://\S+)", line)
+        if m:
+            return browser, m.group(1), profile
+    return browser, None, profile
+
+
+def end_chromium(browser, profile):
     try:
-        devtools = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = browser.stderr.readline()
-            if not line:
-                break
-            m = re.search(r"DevTools listening on (ws://\S+)", line)
-            if m:
-                devtools = m.group(1)
-                break
+        browser.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        browser.kill()
+        browser.wait()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+async def chromium_chat(ws_lib, exe, port):
+    browser, devtools, profile = launch_chromium(exe)
+    try:
         check(devtools is not None, "chromium starts with DevTools")
         if not devtools:
             return
@@ -441,34 +455,13 @@ async def chromium_chat(ws_lib, exe, port):
             except Exception:
                 pass
     finally:
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        end_chromium(browser, profile)
 
 
 async def chromium_echo(ws_lib, exe, port):
     """Chromium's own WebSocket against ws_echo: compressed, big, binary."""
-    profile = tempfile.mkdtemp(prefix="weft-chromium-")
-    browser = subprocess.Popen(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-dev-shm-usage",
-         "--user-data-dir=" + profile, "--remote-debugging-port=0",
-         "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    browser, devtools, profile = launch_chromium(exe)
     try:
-        devtools = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not devtools:
-            line = browser.stderr.readline()
-            if not line:
-                break
-            m = re.search(r"DevTools listening on (ws://\S+)", line)
-            devtools = m.group(1) if m else None
         if not devtools:
             check(False, "chromium starts with DevTools")
             return
@@ -508,12 +501,7 @@ async def chromium_echo(ws_lib, exe, port):
             except Exception:
                 pass
     finally:
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        end_chromium(browser, profile)
 
 
 def mode_chromium():

@@ -182,14 +182,15 @@ struct rframe {
 
 static uint8_t rframe_buf[(16u << 20) + 64];
 
-/* Read one frame: 0, or -1 when the connection ended first. */
-static inline int rawc_recv(struct rawc *c, struct rframe *f) {
+/* Read one frame from s (unmasked into rframe_buf): 0, or -1 when the
+ * connection ended first. */
+static inline int frame_recv(weft_stream_t *s, struct rframe *f) {
     uint8_t hdr[WS_MAX_HEADER];
     size_t have = 0, need = 2;
     struct weft__ws_hdr h;
     int hl;
     for (;;) {
-        ssize_t r = weft_stream_read_exactly(c->s, hdr + have, need - have);
+        ssize_t r = weft_stream_read_exactly(s, hdr + have, need - have);
         if (r <= 0)
             return -1;
         have = need;
@@ -200,12 +201,38 @@ static inline int rawc_recv(struct rawc *c, struct rframe *f) {
     }
     ck_assert_msg(h.len <= sizeof rframe_buf, "frame of %llu bytes",
                   (unsigned long long)h.len);
-    if (h.len && weft_stream_read_exactly(c->s, rframe_buf, h.len) <= 0)
+    if (h.len && weft_stream_read_exactly(s, rframe_buf, h.len) <= 0)
         return -1;
     if (h.masked)
         weft__ws_mask(rframe_buf, rframe_buf, h.len, h.key, 0);
     *f = (struct rframe){h.op, h.rsv, h.fin, h.masked, rframe_buf, h.len};
     return 0;
+}
+
+static inline int rawc_recv(struct rawc *c, struct rframe *f) {
+    return frame_recv(c->s, f);
+}
+
+/* A raw server's side of the handshake: read the upgrade, answer 101
+ * with the right accept key. 0, or -1 when the request did not come. */
+static inline int raw_accept(weft_stream_t *s) {
+    char head[4096];
+    ssize_t n = weft_stream_read_until(s, "\r\n\r\n", 4, head,
+                                       sizeof head - 1);
+    if (n <= 0)
+        return -1;
+    head[n] = 0;
+    const char *k = strstr(head, "Sec-WebSocket-Key: ");
+    ck_assert_ptr_nonnull(k);
+    char acc[29];
+    weft_ws_accept_key(k + 19, 24, acc);
+    char resp[256];
+    int m = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+                     "\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s"
+                     "\r\n\r\n",
+                     acc);
+    return weft_stream_write(s, resp, (size_t)m) == 0 ? 0 : -1;
 }
 
 /* Expect a data message (one frame) of this type and payload. */

@@ -421,6 +421,21 @@ static int on_control(weft_ws_t *ws, const struct weft__ws_ev *ev,
     return 1;
 }
 
+/* A message begins: its UTF-8 check starts over. */
+static void msg_start(weft_ws_t *ws, const struct weft__ws_ev *ev) {
+    ws->msg_text =
+        ev->op == WEFT_WS_TEXT && !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
+    ws->u8 = (struct weft__utf8){0, 0x80, 0xbf};
+}
+
+static int inflate_failed(weft_ws_t *ws, int err) {
+    return err == -ENOMEM
+               ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
+                           "out of memory")
+               : fail_told(ws, WEFT_WS_PROTOCOL_ERROR, WEFT_EWS_PROTOCOL,
+                           "compressed data does not inflate");
+}
+
 /* Decompress the piece in[0 .. n) of a message into the message buffer,
  * within max_message. */
 static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n, bool fin) {
@@ -435,11 +450,7 @@ static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n, bool fin) {
         ssize_t k = weft__ws_inflate(&ws->inf, in, &used, fin,
                                      ws->mbuf + ws->mlen, want, &done);
         if (k < 0)
-            return k == -ENOMEM ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
-                                            "out of memory")
-                                : fail_told(ws, WEFT_WS_PROTOCOL_ERROR,
-                                            WEFT_EWS_PROTOCOL,
-                                            "compressed data does not inflate");
+            return inflate_failed(ws, (int)k);
         if ((size_t)k > room)
             return fail_told(ws, WEFT_WS_TOO_BIG, WEFT_EWS_TOO_BIG,
                              "decompressed message over max_message");
@@ -462,9 +473,7 @@ static int inflate_whole(weft_ws_t *ws, const uint8_t *in, size_t n, bool fin) {
 static int on_data_whole(weft_ws_t *ws, const struct weft__ws_ev *ev,
                          size_t used, weft_ws_msg_t *msg) {
     if (ev->first) {
-        ws->msg_text =
-            ev->op == WEFT_WS_TEXT && !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
-        ws->u8 = (struct weft__utf8){0, 0x80, 0xbf};
+        msg_start(ws, ev);
         ws->mlen = 0;
         ws->assembling = true;
     }
@@ -517,11 +526,7 @@ static int part_inflate(weft_ws_t *ws, weft_ws_msg_t *msg) {
         ssize_t k = weft__ws_inflate(&ws->inf, ws->zin, &used, ws->zin_fin,
                                      ws->zout, ZOUT_SIZE, &done);
         if (k < 0)
-            return k == -ENOMEM ? fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
-                                            "out of memory")
-                                : fail_told(ws, WEFT_WS_PROTOCOL_ERROR,
-                                            WEFT_EWS_PROTOCOL,
-                                            "compressed data does not inflate");
+            return inflate_failed(ws, (int)k);
         ws->zin += used;
         ws->zin_len -= used;
         bool fin = ws->zin_fin && done && ws->zin_len == 0;
@@ -550,10 +555,8 @@ static int part_inflate(weft_ws_t *ws, weft_ws_msg_t *msg) {
 static int on_data_part(weft_ws_t *ws, const struct weft__ws_ev *ev,
                         size_t used, weft_ws_msg_t *msg) {
     if (ev->first) {
-        ws->msg_text =
-            ev->op == WEFT_WS_TEXT && !(ws->o.flags & WEFT_WS_NO_UTF8_CHECK);
+        msg_start(ws, ev);
         ws->part_type = (int)ev->op;
-        ws->u8 = (struct weft__utf8){0, 0x80, 0xbf};
     }
     if (ev->z) {
         ws->zin = ev->data;
