@@ -6,6 +6,10 @@
  * conformance suite is test_ws_autobahn.c. */
 #include <zlib.h>
 
+#ifndef MAKE_CERTS
+#error "MAKE_CERTS must name tests/tls/make-certs.sh"
+#endif
+
 #include "ws_support.h"
 
 /* ---- frames -------------------------------------------------------------- */
@@ -1158,6 +1162,74 @@ START_TEST(client_refuses_bad_frames) {
 }
 END_TEST
 
+/* ---- wss: TLS through the session ------------------------------------------ */
+
+static char cert_dir[64];
+
+static const char *cert(const char *name) {
+    static char path[4][128];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(path[i], sizeof path[i], "%s/%s", cert_dir, name);
+    return path[i];
+}
+
+static int wss_main(void *arg) {
+    (void)arg;
+    memset(&echo_opts, 0, sizeof echo_opts);
+    echo_opts.flags = WEFT_WS_DEFLATE;
+    weft_tls_ctx_t *sctx;
+    ck_assert_ok(
+        weft_web_tls_ctx(&sctx, cert("server.crt"), cert("server.key")));
+    weft_web_app_t *app;
+    ck_assert_ok(weft_web_app_new(&app, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/", ws_echo, NULL, NULL));
+    weft_web_runner_t *run;
+    ck_assert_ok(weft_web_runner_new(&run, app, NULL));
+    ck_assert_ok(weft_web_runner_setup(run));
+    weft_web_listen_opts_t lo = {.tls = sctx};
+    ck_assert_ok(weft_web_runner_listen(run, "127.0.0.1", "0", &lo));
+    char u[64];
+    snprintf(u, sizeof u, "wss://localhost:%d/", weft_web_runner_port(run));
+    weft_session_t *sess;
+    weft_session_opts_t so = {.ca_file = cert("ca.crt")};
+    ck_assert_ok(weft_session_new(&sess, &so));
+    weft_ws_t *ws;
+    weft_ws_connect_opts_t co = {.ws.flags = WEFT_WS_DEFLATE};
+    ck_assert_ok(weft_ws_connect(&ws, sess, u, &co));
+    ck_assert(weft_ws_compressed(ws));
+    static char big[100000];
+    memset(big, 'w', sizeof big);
+    ck_assert_ok(weft_ws_send_text(ws, big, sizeof big));
+    expect_msg(ws, WEFT_WS_TEXT, big, sizeof big);
+    ck_assert_ok(weft_ws_close(ws, 1000, NULL));
+    weft_ws_free(ws);
+    /* An untrusted certificate fails the handshake with the TLS error. */
+    weft_session_t *plain;
+    ck_assert_ok(weft_session_new(&plain, NULL));
+    ck_assert_err(weft_ws_connect(&ws, plain, u, NULL), WEFT_ETLS_UNTRUSTED);
+    ck_assert_ok(weft_session_close(plain));
+    ck_assert_ok(weft_session_close(sess));
+    ck_assert_ok(weft_web_runner_shutdown(run, 5));
+    weft_web_runner_free(run);
+    ck_assert_ok(weft_web_app_free(app));
+    weft_tls_ctx_free(sctx);
+    return 0;
+}
+
+START_TEST(wss) {
+    snprintf(cert_dir, sizeof cert_dir, "/tmp/weft-ws-tls-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cert_dir));
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh %s %s", MAKE_CERTS, cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_ok(run_virtual(wss_main, NULL));
+    snprintf(cmd, sizeof cmd, "rm -rf %s", cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(echo_close_code, 1000);
+}
+END_TEST
+
 static Suite *ws_suite(void) {
     Suite *s = suite_create("ws");
     TCase *tc = tcase_create("frames");
@@ -1188,6 +1260,7 @@ static Suite *ws_suite(void) {
     tcase_add_test(tc, max_message_1009);
     tcase_add_test(tc, wrapped_pair);
     tcase_add_test(tc, client_refuses_bad_frames);
+    tcase_add_test(tc, wss);
     suite_add_tcase(s, tc);
     return s;
 }
