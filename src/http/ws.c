@@ -498,7 +498,8 @@ static int on_data_whole(weft_ws_t *ws, const struct weft__ws_ev *ev,
         if (mbuf_grow(ws, ev->len))
             return fail_told(ws, WEFT_WS_INTERNAL_ERROR, -ENOMEM,
                              "out of memory");
-        memcpy(ws->mbuf + ws->mlen, ev->data, ev->len);
+        if (ev->len)
+            memcpy(ws->mbuf + ws->mlen, ev->data, ev->len);
         ws->mlen += ev->len;
     } else {
         err = inflate_whole(ws, ev->data, ev->len, ev->fin);
@@ -763,7 +764,8 @@ int weft_ws_close(weft_ws_t *ws, int code, const char *reason) {
         if (code) {
             p[0] = (uint8_t)(code >> 8);
             p[1] = (uint8_t)code;
-            memcpy(p + 2, reason, rlen);
+            if (rlen)
+                memcpy(p + 2, reason, rlen);
             n = 2 + rlen;
         }
         ws->flags |= WS_CLOSE_SENT;

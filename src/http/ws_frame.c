@@ -89,6 +89,8 @@ unsigned weft__ws_mask_bytewise(uint8_t *dst, const uint8_t *src, size_t n,
  * offset of the stream's buffer. bench/ws_frame measures the widths. */
 unsigned weft__ws_mask(uint8_t *dst, const uint8_t *src, size_t n,
                        const uint8_t key[4], unsigned off) {
+    if (n == 0)
+        return off & 3; /* src may be NULL then */
     uint8_t k[4] = {key[off & 3], key[(off + 1) & 3], key[(off + 2) & 3],
                     key[(off + 3) & 3]};
     uint32_t k32;

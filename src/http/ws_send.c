@@ -363,7 +363,8 @@ static int bcast_plain(struct bcast *b, weft_ws_t *ws) {
             return -ENOMEM;
         size_t hl = weft__ws_write_header(b->plain, true, 0, (unsigned)b->type,
                                           b->len, NULL);
-        memcpy(b->plain + hl, b->data, b->len);
+        if (b->len)
+            memcpy(b->plain + hl, b->data, b->len);
         b->plain_len = hl + b->len;
     }
     return weft_stream_write(ws->s, b->plain, b->plain_len);
@@ -407,7 +408,7 @@ static int bcast_own(struct bcast *b, weft_ws_t *ws) {
                                           n, ws->client ? key : NULL);
         if (ws->client)
             weft__ws_mask(f + hl, p, n, key, 0);
-        else
+        else if (n)
             memcpy(f + hl, p, n);
         err = weft_stream_write(ws->s, f, hl + n);
     }
