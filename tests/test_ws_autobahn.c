@@ -1011,8 +1011,10 @@ static void c_close_code(struct peer *p, const struct acase *k) {
         memset(pay + n, '*', k->len);
         n += k->len;
     }
-    if (k->code == -2) /* 7.3.2: one byte */
+    if (k->code == -2) { /* 7.3.2: one byte */
+        pay[0] = 0x03;
         n = 1;
+    }
     peer_frame(p, true, 0, WEFT_WS_CLOSE, pay, n);
     if (k->valid) {
         struct rframe f;
