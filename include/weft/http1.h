@@ -181,7 +181,8 @@ enum {
     WEFT_HTTP1_CONTENT_LENGTH = 1u << 5,
     /* A Transfer-Encoding field was present. */
     WEFT_HTTP1_TRANSFER_ENCODING = 1u << 6,
-    /* Responses: obs-fold was found and replaced by spaces in the buffer. */
+    /* Responses: obs-fold was found, and replaced by spaces in the buffer,
+     * by this call (a later call on the same buffer finds the spaces). */
     WEFT_HTTP1_FOLDED = 1u << 7,
 };
 
@@ -313,14 +314,16 @@ WEFT_EXPORT ssize_t weft_http1_body_next(weft_http1_body_t *b, const char *in,
  * front of buf, *data_len set to its length. Returns the bytes consumed
  * (len, unless the body ended before: the bytes buf[consumed .. len) are
  * left untouched and belong to the next message), or a WEFT_EHTTP_* code
- * (the contents of buf are then unspecified). */
+ * (*data_len is then the data found before the error, at the front of
+ * buf; the rest of buf is unspecified). */
 WEFT_EXPORT ssize_t weft_http1_body_decode(weft_http1_body_t *b, char *buf,
                                            size_t len, size_t *data_len);
 
 /* Decode into the caller's buffer: body data among in[0 .. len) is copied
  * to out[0 .. cap), *data_len set to the bytes copied. Returns the input
  * bytes consumed: fewer than len when out is full or the body ended. A
- * WEFT_EHTTP_* code on malformed framing. */
+ * WEFT_EHTTP_* code on malformed framing (*data_len is then the data
+ * copied before the error). */
 WEFT_EXPORT ssize_t weft_http1_body_copy(weft_http1_body_t *b, const char *in,
                                          size_t len, char *out, size_t cap,
                                          size_t *data_len);

@@ -384,8 +384,10 @@ ssize_t weft_http1_body_decode(weft_http1_body_t *b, char *buf, size_t len,
     while (at < len) {
         weft_span_t d;
         ssize_t n = next(b, buf + at, len - at, &d, SIZE_MAX);
-        if (n < 0)
+        if (n < 0) {
+            *data_len = out;
             return n;
+        }
         if (n == 0)
             break;
         memmove(buf + out, d.ptr, d.len);
@@ -407,8 +409,10 @@ ssize_t weft_http1_body_copy(weft_http1_body_t *b, const char *in, size_t len,
     while (at < len && n_out < cap) {
         weft_span_t d;
         ssize_t n = next(b, in + at, len - at, &d, cap - n_out);
-        if (n < 0)
+        if (n < 0) {
+            *data_len = n_out;
             return n;
+        }
         if (n == 0)
             break;
         memcpy(out + n_out, d.ptr, d.len);
