@@ -27,8 +27,9 @@
  * be smuggled a second request. Refused, each with its own error code:
  * Content-Length together with Transfer-Encoding; Content-Length values
  * that differ, or that are not all digits; a Transfer-Encoding whose final
- * coding is not chunked, or that names chunked twice; Transfer-Encoding in
- * HTTP/1.0; obs-fold (a field line starting with whitespace); whitespace
+ * coding is not chunked, that names chunked twice, or that has an empty
+ * element (an empty line, "chunked,"); Transfer-Encoding in HTTP/1.0;
+ * obs-fold (a field line starting with whitespace); whitespace
  * between a field name and its colon; CR not followed by LF, and LF not
  * preceded by CR; NUL, DEL and control characters (other than HTAB) in
  * field values; bytes other than visible ASCII in the request target;
