@@ -552,8 +552,8 @@ static const char *http_parser_why(enum http_errno e, const char *in,
             return "http-parser reads Transfer-Encoding as one word, not a "
                    "list (RFC 9110 5.6.1)";
     if (e == HPE_INVALID_CHUNK_SIZE && chunk_bws(in + hn, size - hn))
-        return "http-parser refuses whitespace before a chunk extension's ';' "
-               "(BWS, RFC 9112 7.1.1)";
+        return "http-parser refuses HTAB after a chunk size (BWS before a "
+               "chunk extension, RFC 9112 7.1.1)";
     for (size_t i = 0; i < nf; i++)
         if (response && f[i].space && e == HPE_INVALID_HEADER_TOKEN)
             return "weft's response leniency: whitespace before a colon is "

@@ -10,6 +10,8 @@
 #   FUZZ_TARGETS=re   only the targets whose name matches (grep -E)
 #   FUZZ_JOBS=N       run N targets at once (default 1)
 #   FUZZ_OUT=dir      where to build and keep corpora (default build-fuzz)
+#   FUZZ_CFLAGS=...   optimisation (default -O1)
+#   FUZZ_ARGS=...     more libFuzzer options (e.g. -max_len=1024)
 #   WEFT_LLHTTP_FIXTURES=dir   the llhttp fixtures (default
 #                     ../shared/reference/llhttp-fixtures), for seeds
 #
@@ -27,7 +29,7 @@ secs=${FUZZ_SECONDS:-10}
 out=${FUZZ_OUT:-build-fuzz}
 cc=${FUZZ_CC:-clang}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-common="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Isrc"
+common="-g ${FUZZ_CFLAGS:--O1} -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Isrc"
 mkdir -p "$out/obj" "$out/corpus" "$out/artifacts"
 
 # The library sources, instrumented for coverage.
@@ -86,7 +88,7 @@ run_one() {
     fi
     rc=0
     # shellcheck disable=SC2086
-    "$out/$name" $limit -timeout=10 -print_final_stats=1 \
+    "$out/$name" $limit -timeout=10 -print_final_stats=1 ${FUZZ_ARGS:-} \
         -artifact_prefix="$out/artifacts/$name-" $dict $dirs \
         >"$out/$name.log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log")
