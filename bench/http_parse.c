@@ -43,7 +43,8 @@
 
 #define USAGE "http_parse [--quick] [REPEATS] | --calls N"
 
-/* ---- the messages ------------------------------------------------------------ */
+/* ---- the messages
+ * ------------------------------------------------------------ */
 
 static const char browser_get[] =
     "GET /catalog/shoes/running?size=42&color=blue&sort=price_asc HTTP/1.1\r\n"
@@ -71,7 +72,8 @@ static const char api_post[] =
     "User-Agent: shop-client/2.3\r\n"
     "Accept: application/json\r\n"
     "Content-Type: application/json\r\n"
-    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.dBjftJeZ4CVP\r\n"
+    "Authorization: Bearer "
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.dBjftJeZ4CVP\r\n"
     "Content-Length: 52\r\n"
     "\r\n"
     "{\"item\":\"shoe-42\",\"quantity\":2,\"express\":true,\"n\":1}";
@@ -136,8 +138,8 @@ static const char chunked_response[] =
 enum { M_BROWSER, M_POST, M_PROXY, M_PIPE, M_RESP, M_CHUNKED, NMSG };
 
 static const char *const msg_name[NMSG] = {
-    "browser GET", "API POST", "proxy GET (20 fields)", "pipelined (16 GETs)",
-    "response", "chunked resp."};
+    "browser GET",         "API POST", "proxy GET (20 fields)",
+    "pipelined (16 GETs)", "response", "chunked resp."};
 
 struct msg {
     char *buf;
@@ -160,7 +162,8 @@ static void msg_set(int i, const char *s, int repeat, bool response) {
     msgs[i].response = response;
 }
 
-/* ---- weft ---------------------------------------------------------------------- */
+/* ---- weft
+ * ---------------------------------------------------------------------- */
 
 static size_t sink; /* results go here so the work cannot be dropped */
 
@@ -172,10 +175,10 @@ static int weft_all(const struct msg *m) {
     int n = 0;
     while (at < m->len) {
         int r = m->response
-                    ? weft_http1_parse_response(&h, m->buf + at, m->len - at,
-                                                0, WEFT_HTTP_GET, NULL)
-                    : weft_http1_parse_request(&h, m->buf + at, m->len - at,
-                                               0, NULL);
+                    ? weft_http1_parse_response(&h, m->buf + at, m->len - at, 0,
+                                                WEFT_HTTP_GET, NULL)
+                    : weft_http1_parse_request(&h, m->buf + at, m->len - at, 0,
+                                               NULL);
         if (r < 0)
             return -1;
         at += (size_t)r;
@@ -184,8 +187,8 @@ static int weft_all(const struct msg *m) {
             weft_http1_body_init(&b, &h, NULL, 0);
             while (!weft_http1_body_done(&b) && at < m->len) {
                 weft_span_t d;
-                ssize_t k = weft_http1_body_next(&b, m->buf + at,
-                                                 m->len - at, &d);
+                ssize_t k =
+                    weft_http1_body_next(&b, m->buf + at, m->len - at, &d);
                 if (k <= 0)
                     return -1;
                 at += (size_t)k;
@@ -197,7 +200,8 @@ static int weft_all(const struct msg *m) {
     return n;
 }
 
-/* ---- http-parser ------------------------------------------------------------- */
+/* ---- http-parser
+ * ------------------------------------------------------------- */
 
 struct hp_state {
     weft_span_t url, fields[32][2];
@@ -288,7 +292,8 @@ static int memchr_all(const struct msg *m) {
     return m->count;
 }
 
-/* ---- timing ---------------------------------------------------------------- */
+/* ---- timing ----------------------------------------------------------------
+ */
 
 typedef int (*run_fn)(const struct msg *);
 
@@ -348,8 +353,7 @@ int main(int argc, char **argv) {
             calls = atol(argv[++i]);
             if (i + 1 < argc)
                 only = atoi(argv[++i]);
-        }
-        else if (!strcmp(argv[i], "--quick"))
+        } else if (!strcmp(argv[i], "--quick"))
             quick = true;
         else if (atoi(argv[i]) > 0)
             reps = atoi(argv[i]);
@@ -420,8 +424,7 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "%s [%.0f]", msg_name[m], bytes);
         printf("%-24s %9.1f %7.1f %7.2f %11.1f %7.2f %6.1fx %8.1f %8.1fx\n",
                name, med[m][0], best[m][0], bytes / med[m][0], med[m][1],
-               bytes / med[m][1], mratio[m], med[m][2],
-               med[m][0] / med[m][2]);
+               bytes / med[m][1], mratio[m], med[m][2], med[m][0] / med[m][2]);
     }
 
     printf("\nSlow arrival: the browser GET (%zu bytes) in pieces of k bytes, "
@@ -447,7 +450,8 @@ int main(int argc, char **argv) {
                slow[i][1], slow[i][0] / slow[i][1]);
     }
 
-    printf("\nScanning paths (WEFT_HTTP1_SIMD), browser GET, ns per message\n\n");
+    printf(
+        "\nScanning paths (WEFT_HTTP1_SIMD), browser GET, ns per message\n\n");
     double path_ns[WEFT__HTTP_SIMD_N] = {0};
     for (int lvl = 0; lvl < WEFT__HTTP_SIMD_N; lvl++) {
         if (weft__http_simd_set(lvl) != lvl)

@@ -22,7 +22,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ---- outcome statistics ----------------------------------------------------- */
+/* ---- outcome statistics -----------------------------------------------------
+ */
 
 #define NCAT 256
 static struct {
@@ -57,11 +58,9 @@ static void note(const char *cat, const uint8_t *d, size_t n) {
         size_t o = 0;
         for (size_t j = 0; j < n && o + 5 < sizeof cats[i].example; j++) {
             unsigned char c = d[j];
-            o += (size_t)snprintf(cats[i].example + o,
-                                  sizeof cats[i].example - o,
-                                  c >= 0x20 && c < 0x7f && c != '\\' ? "%c"
-                                                                     : "\\x%02x",
-                                  c);
+            o += (size_t)snprintf(
+                cats[i].example + o, sizeof cats[i].example - o,
+                c >= 0x20 && c < 0x7f && c != '\\' ? "%c" : "\\x%02x", c);
         }
     }
     cats[i].n++;
@@ -78,7 +77,8 @@ static void note(const char *cat, const uint8_t *d, size_t n) {
     }
 }
 
-/* ---- http-parser's view ------------------------------------------------------- */
+/* ---- http-parser's view
+ * ------------------------------------------------------- */
 
 enum { ACCEPT, MORE, REJECT };
 
@@ -163,7 +163,8 @@ static const http_parser_settings hp_settings = {
     .on_message_complete = on_complete,
 };
 
-/* ---- the rules, read naively from the bytes ------------------------------------ */
+/* ---- the rules, read naively from the bytes
+ * ------------------------------------ */
 
 static bool has_bare_lf(const char *b, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -187,7 +188,9 @@ static bool has_ws_line(const char *b, size_t n) {
     return false;
 }
 
-static bool ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+static bool ctl(unsigned char c) {
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
 static bool not_tchar(unsigned char c) {
     return !weft__http_is(c, WEFT__HTTP_TCHAR);
 }
@@ -274,16 +277,17 @@ static size_t naive_fields(const char *b, size_t n, bool skip_start,
         const char *c = memchr(line.ptr, ':', line.len);
         struct nfield *x = &f[k++];
         x->bad = c == NULL || c == line.ptr;
-        x->name = (weft_span_t){line.ptr, c ? (size_t)(c - line.ptr) : line.len};
+        x->name =
+            (weft_span_t){line.ptr, c ? (size_t)(c - line.ptr) : line.len};
         x->space = false;
         while (c && x->name.len && weft__http_ows(x->name.ptr[x->name.len - 1]))
             x->name.len--, x->space = true;
         for (size_t i = 0; i < x->name.len; i++)
             if (not_tchar((unsigned char)x->name.ptr[i]))
                 x->bad = true;
-        x->value = c ? (weft_span_t){c + 1,
-                                     (size_t)(line.ptr + line.len - c - 1)}
-                     : (weft_span_t){line.ptr + line.len, 0};
+        x->value =
+            c ? (weft_span_t){c + 1, (size_t)(line.ptr + line.len - c - 1)}
+              : (weft_span_t){line.ptr + line.len, 0};
         while (x->value.len && weft__http_ows(x->value.ptr[0]))
             x->value.ptr++, x->value.len--;
         while (x->value.len && weft__http_ows(x->value.ptr[x->value.len - 1]))
@@ -331,8 +335,8 @@ static bool start_line_ok(weft_span_t line, bool response) {
         if (ctl((unsigned char)b[i]))
             return false;
     weft_span_t v = version_word(line, response);
-    if (!(v.len == 8 && (!memcmp(v.ptr, "HTTP/1.1", 8) ||
-                         !memcmp(v.ptr, "HTTP/1.0", 8))))
+    if (!(v.len == 8 &&
+          (!memcmp(v.ptr, "HTTP/1.1", 8) || !memcmp(v.ptr, "HTTP/1.0", 8))))
         return false;
     if (response) {
         if (n < 12 || b[8] != ' ' || (n > 12 && b[12] != ' '))
@@ -594,7 +598,8 @@ static const char *http_parser_why(enum http_errno e, const char *in,
     }
 }
 
-/* ---- the comparison ---------------------------------------------------------- */
+/* ---- the comparison
+ * ---------------------------------------------------------- */
 
 static bool span_eq_trim(weft_span_t a, weft_span_t b) {
     while (a.len && weft__http_ows(a.ptr[a.len - 1]))
@@ -669,7 +674,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p.data = &hp;
     size_t hused = http_parser_execute(&p, &hp_settings, in, size);
     enum http_errno he = HTTP_PARSER_ERRNO(&p);
-    int hv = hp.complete                           ? ACCEPT
+    int hv = hp.complete                          ? ACCEPT
              : (he != HPE_OK && he != HPE_PAUSED) ? REJECT
                                                   : MORE;
 
@@ -708,15 +713,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                              (hv == ACCEPT ? hused : size) - head_len, response)
                 : rule_holds(wr, in, hn, NULL, 0, response);
         snprintf(cat, sizeof cat, "weft rejects %s, http-parser %s%s",
-                 weft_err_name(wr), verdict(hv), holds ? "" : ": RULE NOT SEEN");
+                 weft_err_name(wr), verdict(hv),
+                 holds ? "" : ": RULE NOT SEEN");
         note(cat, data, size);
         CHECK(holds);
     } else if (hv == REJECT && wv != REJECT) {
         const char *why = http_parser_why(he, in, size, hn, response, &hp);
         snprintf(cat, sizeof cat, "http-parser rejects %s, weft %s: %s",
                  http_errno_name(he), verdict(wv),
-                 why ? why : wv == MORE ? "(weft has not seen enough yet)"
-                                        : "UNEXPLAINED");
+                 why          ? why
+                 : wv == MORE ? "(weft has not seen enough yet)"
+                              : "UNEXPLAINED");
         note(cat, data, size);
         CHECK(why || wv == MORE);
     } else if (wv != hv) {
@@ -724,7 +731,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  verdict(hv));
         note(cat, data, size);
     } else {
-        snprintf(cat, sizeof cat, "both %s", wv == REJECT ? "reject" : "want more");
+        snprintf(cat, sizeof cat, "both %s",
+                 wv == REJECT ? "reject" : "want more");
         note(cat, data, size);
     }
     free(hp.body);

@@ -42,8 +42,8 @@ static inline void check_head(const weft_http1_head_t *h, const char *buf,
         CHECK(in_buf(nm, buf, (size_t)n) && in_buf(v, buf, (size_t)n));
         CHECK(nm.len > 0 && all_of(nm, WEFT__HTTP_TCHAR));
         CHECK(all_of(v, WEFT__HTTP_FVAL));
-        CHECK(v.len == 0 || (!weft__http_ows(v.ptr[0]) &&
-                             !weft__http_ows(v.ptr[v.len - 1])));
+        CHECK(v.len == 0 ||
+              (!weft__http_ows(v.ptr[0]) && !weft__http_ows(v.ptr[v.len - 1])));
     }
     if (response) {
         CHECK(h->status >= 100 && h->status <= 999);

@@ -30,8 +30,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct fixture_set set = {0};
-    for (size_t i = 0; i < sizeof fixture_files / sizeof fixture_files[0];
-         i++)
+    for (size_t i = 0; i < sizeof fixture_files / sizeof fixture_files[0]; i++)
         if (!fixtures_load(argv[1], fixture_files[i], &set)) {
             fprintf(stderr, "fixture_seeds: cannot read %s/%s\n", argv[1],
                     fixture_files[i]);
@@ -66,8 +65,7 @@ int main(int argc, char **argv) {
         }
         free(copy);
     }
-    printf("fixture_seeds: %zu messages, %zu chunked bodies\n", set.n,
-           chunked);
+    printf("fixture_seeds: %zu messages, %zu chunked bodies\n", set.n, chunked);
     fixtures_free(&set);
     return 0;
 }

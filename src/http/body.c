@@ -19,12 +19,12 @@ enum state {
     S_VAL_START,   /* after '=': BWS, then a token or a quoted string */
     S_VAL_TOKEN,
     S_VAL_QUOTED,
-    S_VAL_ESCAPE,  /* after a backslash in the quoted string */
-    S_VAL_END,     /* after the closing quote */
-    S_VAL_WS,      /* BWS after the value: only before a ';' */
-    S_SIZE_LF,     /* after the chunk line's CR */
-    S_DATA,        /* left bytes of the chunk's data */
-    S_DATA_CR,     /* the CRLF after the data */
+    S_VAL_ESCAPE, /* after a backslash in the quoted string */
+    S_VAL_END,    /* after the closing quote */
+    S_VAL_WS,     /* BWS after the value: only before a ';' */
+    S_SIZE_LF,    /* after the chunk line's CR */
+    S_DATA,       /* left bytes of the chunk's data */
+    S_DATA_CR,    /* the CRLF after the data */
     S_DATA_LF,
     S_TRAILER_FIRST, /* after the last chunk: the trailer section */
     S_TRAILER_LINE,
@@ -356,8 +356,8 @@ static ssize_t next(weft_http1_body_t *b, const char *in, size_t len,
         /* Runs of token or quoted-string characters in extensions. */
         if (b->state == S_EXT_NAME || b->state == S_VAL_TOKEN ||
             b->state == S_VAL_QUOTED) {
-            unsigned cls = b->state == S_VAL_QUOTED ? WEFT__HTTP_QDTEXT
-                                                    : WEFT__HTTP_TCHAR;
+            unsigned cls =
+                b->state == S_VAL_QUOTED ? WEFT__HTTP_QDTEXT : WEFT__HTTP_TCHAR;
             const char *q = p;
             while (q < end && weft__http_is((unsigned char)*q, cls) &&
                    *q != '"' && *q != '\\')
