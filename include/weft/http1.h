@@ -238,8 +238,9 @@ typedef struct weft_http1_head {
  *
  * limits may be NULL (defaults). head->fields may be NULL when
  * head->max_fields is 0 (any field is then too many). Only buf's bytes
- * are read; nothing is allocated, nothing kept. Misuse (head or buf NULL
- * with len > 0): -EINVAL. */
+ * are read; nothing is allocated, nothing kept. Misuse (head NULL, buf
+ * NULL with len > 0, head->fields NULL with max_fields > 0) is logged and
+ * returns -EINVAL. */
 WEFT_EXPORT int weft_http1_parse_request(weft_http1_head_t *head,
                                          const char *buf, size_t len,
                                          size_t prev_len,
@@ -307,7 +308,9 @@ WEFT_EXPORT void weft_http1_body_init(weft_http1_body_t *b,
  * the bytes after the body belong to the next message.
  *
  * Returns a WEFT_EHTTP_* code on malformed chunked framing (the decoder
- * then stays failed and returns that code again). */
+ * then stays failed and returns that code again); -EINVAL, logged, for a
+ * NULL b or data, or NULL in with len > 0 (likewise for the two readers
+ * below and their buffers). */
 WEFT_EXPORT ssize_t weft_http1_body_next(weft_http1_body_t *b, const char *in,
                                          size_t len, weft_span_t *data);
 
