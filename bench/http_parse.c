@@ -292,8 +292,7 @@ static int memchr_all(const struct msg *m) {
     return m->count;
 }
 
-/* ---- timing ----------------------------------------------------------------
- */
+/* ---- timing -------------------------------------------------------------- */
 
 typedef int (*run_fn)(const struct msg *);
 

@@ -22,8 +22,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ---- outcome statistics -----------------------------------------------------
- */
+/* ---- outcome statistics -------------------------------------------------- */
 
 #define NCAT 256
 static struct {

@@ -14,8 +14,7 @@
 #include "http1_drive.h"
 #include "support.h"
 
-/* ---- guarded input ---------------------------------------------------------
- */
+/* ---- guarded input ------------------------------------------------------- */
 
 #define GUARD_ROOM (1u << 20)
 static char *guard_map;
@@ -38,8 +37,7 @@ static char *guarded(const char *s, size_t n) {
     return p;
 }
 
-/* ---- parsing through every path ---------------------------------------------
- */
+/* ---- parsing through every path ------------------------------------------ */
 
 static weft_http_field_t F[128];
 static weft_http1_head_t H;

@@ -15,7 +15,7 @@
 #include "http_int.h"
 #include "scan.h"
 
-/* Where the bytes run out: -EAGAIN, or the limit that cut the input. */
+/* One parse: the input, its limits, and what the fields said. */
 struct ctx {
     const char *buf; /* the head's first byte */
     const char *end; /* buf + min(len, max_head) */
@@ -92,7 +92,7 @@ void weft__http_limits(const weft_http1_limits_t *l,
 #undef PICK
 }
 
-/* ---- the end of the input ----------------------------------------------- */
+/* ---- the end of the input ------------------------------------------------ */
 
 /* The parser needs a byte at p and there is none before lim (the end of
  * the bytes it may look at): a limit was hit if the caller has bytes
@@ -106,8 +106,7 @@ static int need_more(const struct ctx *c, const char *lim, int limit_err) {
     return -EAGAIN;
 }
 
-/* ---- the start line -------------------------------------------------------
- */
+/* ---- the start line ------------------------------------------------------ */
 
 static int method_id(const char *m, size_t n) {
     for (int i = WEFT_HTTP_GET; i <= WEFT_HTTP_PATCH; i++)
@@ -185,8 +184,8 @@ static int line_start(const struct ctx *c, const char **pp, const char **lim) {
 }
 
 /* The line's end at p: CRLF, or a bare LF in a response. Returns the bytes
- * of the terminator, 0 if p is not at one (other_err then), or -EAGAIN /
- * a limit error if the bytes run out. */
+ * of the terminator, other_err if p is not at one, or -EAGAIN / a limit
+ * error if the bytes run out. */
 static int line_end(const struct ctx *c, const char *p, const char *lim,
                     int limit_err, int other_err) {
     if (p == lim)
@@ -201,8 +200,7 @@ static int line_end(const struct ctx *c, const char *p, const char *lim,
     return other_err;
 }
 
-/* ---- the fields that frame the message ------------------------------------
- */
+/* ---- the fields that frame the message ----------------------------------- */
 
 /* Iterate over a comma-separated list (RFC 9110 section 5.6.1): the next
  * element at *pp, without its surrounding whitespace; empty elements are
@@ -403,8 +401,7 @@ static inline int special_field(struct ctx *c, const weft_http_field_t *f) {
     return 0;
 }
 
-/* ---- field lines ----------------------------------------------------------
- */
+/* ---- field lines --------------------------------------------------------- */
 
 /* Overwrite an obs-fold (the line end before a continuation line) with
  * spaces, so that the value stays one span (RFC 9112 section 5.2: a user
@@ -414,8 +411,7 @@ static void unfold(const char *p, int term) {
     memset((char *)(uintptr_t)p, ' ', (size_t)term);
 }
 
-/* ---- the scanning parts, once per path ------------------------------------
- */
+/* ---- the scanning parts, once per path ----------------------------------- */
 
 struct impl {
     int (*head)(struct ctx *c, struct weft__http_fields *f, const char **pp);
@@ -503,8 +499,7 @@ static const struct impl *impl(void) {
     return i;
 }
 
-/* ---- framing ----------------------------------------------------------------
- */
+/* ---- framing ------------------------------------------------------------- */
 
 /* RFC 9112 section 6.3 for a request: Transfer-Encoding must end in a
  * single chunked and come without Content-Length, in HTTP/1.1. */
@@ -579,7 +574,7 @@ static int response_framing(struct ctx *c) {
     return 0;
 }
 
-/* ---- the entry points --------------------------------------------------- */
+/* ---- the entry points ---------------------------------------------------- */
 
 /* Could buf[0 .. len) hold a complete head, given that buf[0 .. prev_len)
  * did not? Looks for an empty line ("\n\n" or "\n\r\n") among the new

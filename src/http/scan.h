@@ -89,7 +89,7 @@ static inline const char *weft__http_scan_token(const char *p,
     return p;
 }
 
-/* ---- x86-64: SSE2 (baseline) and AVX2 (chosen at run time) ------------- */
+/* ---- x86-64: SSE2 (baseline) and AVX2 (chosen at run time) --------------- */
 
 #if defined(__x86_64__) && !defined(WEFT_HTTP_NO_SIMD)
 #define WEFT__HTTP_X86 1

@@ -93,8 +93,7 @@ const char *weft_http_status_reason(int status) {
     return NULL;
 }
 
-/* ---- checks -----------------------------------------------------------------
- */
+/* ---- checks -------------------------------------------------------------- */
 
 static bool all_of(weft_span_t s, unsigned cls) {
     for (size_t i = 0; i < s.len; i++)
