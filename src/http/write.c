@@ -124,8 +124,7 @@ static int check_fields(const weft_http_field_t *fields, size_t n) {
     return 0;
 }
 
-/* ---- output
- * ------------------------------------------------------------------ */
+/* ---- output -------------------------------------------------------------- */
 
 /* Appends to buf[0 .. cap) while there is room, counting what would have
  * been written either way. */
