@@ -43,8 +43,7 @@
 
 #define USAGE "http_parse [--quick] [REPEATS] | --calls N"
 
-/* ---- the messages
- * ------------------------------------------------------------ */
+/* ---- the messages -------------------------------------------------------- */
 
 static const char browser_get[] =
     "GET /catalog/shoes/running?size=42&color=blue&sort=price_asc HTTP/1.1\r\n"
@@ -162,8 +161,7 @@ static void msg_set(int i, const char *s, int repeat, bool response) {
     msgs[i].response = response;
 }
 
-/* ---- weft
- * ---------------------------------------------------------------------- */
+/* ---- weft ---------------------------------------------------------------- */
 
 static size_t sink; /* results go here so the work cannot be dropped */
 
@@ -200,8 +198,7 @@ static int weft_all(const struct msg *m) {
     return n;
 }
 
-/* ---- http-parser
- * ------------------------------------------------------------- */
+/* ---- http-parser --------------------------------------------------------- */
 
 struct hp_state {
     weft_span_t url, fields[32][2];

@@ -76,8 +76,7 @@ static void note(const char *cat, const uint8_t *d, size_t n) {
     }
 }
 
-/* ---- http-parser's view
- * ------------------------------------------------------- */
+/* ---- http-parser's view -------------------------------------------------- */
 
 enum { ACCEPT, MORE, REJECT };
 
@@ -162,8 +161,7 @@ static const http_parser_settings hp_settings = {
     .on_message_complete = on_complete,
 };
 
-/* ---- the rules, read naively from the bytes
- * ------------------------------------ */
+/* ---- the rules, read naively from the bytes ------------------------------ */
 
 static bool has_bare_lf(const char *b, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -597,8 +595,7 @@ static const char *http_parser_why(enum http_errno e, const char *in,
     }
 }
 
-/* ---- the comparison
- * ---------------------------------------------------------- */
+/* ---- the comparison ------------------------------------------------------ */
 
 static bool span_eq_trim(weft_span_t a, weft_span_t b) {
     while (a.len && weft__http_ows(a.ptr[a.len - 1]))

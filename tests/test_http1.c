@@ -108,8 +108,7 @@ static bool span_is(weft_span_t s, const char *want) {
     ck_assert_msg(span_is((s), (want)), "%s is '%.*s', expected '%s'", #s,     \
                   (int)(s).len, (s).ptr ? (s).ptr : "", (want))
 
-/* ---- the request line
- * --------------------------------------------------------- */
+/* ---- the request line ---------------------------------------------------- */
 
 START_TEST(a_simple_request_parses_into_spans) {
     ACCEPT("GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\n"
@@ -243,8 +242,7 @@ START_TEST(empty_lines_before_the_request_line_are_skipped) {
 }
 END_TEST
 
-/* ---- field lines
- * ---------------------------------------------------------------- */
+/* ---- field lines --------------------------------------------------------- */
 
 START_TEST(invalid_token_characters_in_field_names_are_rejected) {
     for (int c = 0; c < 256; c++) {
@@ -365,8 +363,7 @@ static void reject_values(const char *name, const char *const *values, size_t n,
 #define REJECT_VALUES(name, values, err)                                       \
     reject_values((name), (values), sizeof(values) / sizeof((values)[0]), (err))
 
-/* ---- framing
- * ------------------------------------------------------------------- */
+/* ---- framing ------------------------------------------------------------- */
 
 START_TEST(content_length_with_transfer_encoding_is_rejected) {
     REJECT("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: "
@@ -557,8 +554,7 @@ START_TEST(expect_sets_continue_or_other) {
 }
 END_TEST
 
-/* ---- responses
- * ------------------------------------------------------------------- */
+/* ---- responses ----------------------------------------------------------- */
 
 START_TEST(a_simple_response_parses) {
     ACCEPT_RESP("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\n");
@@ -679,8 +675,7 @@ START_TEST(response_framing_follows_rfc9112_section_6_3) {
 }
 END_TEST
 
-/* ---- limits and incomplete input
- * ------------------------------------------------- */
+/* ---- limits and incomplete input ----------------------------------------- */
 
 START_TEST(a_head_cut_anywhere_needs_more) {
     const char req[] = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
@@ -839,8 +834,7 @@ START_TEST(misuse_is_reported) {
 }
 END_TEST
 
-/* ---- bodies
- * ------------------------------------------------------------------- */
+/* ---- bodies -------------------------------------------------------------- */
 
 /* Decode body (after a head that gives framing) whole, returning the data
  * and the bytes consumed; *err gets an error or 0. */
@@ -1240,8 +1234,7 @@ START_TEST(body_copy_fills_a_small_buffer_and_stops) {
 }
 END_TEST
 
-/* ---- over-reads
- * ----------------------------------------------------------------- */
+/* ---- over-reads ---------------------------------------------------------- */
 
 static const char *const corpus[] = {
     "GET /a?b HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: "
@@ -1302,8 +1295,7 @@ START_TEST(no_prefix_of_a_message_is_read_past_its_end) {
 }
 END_TEST
 
-/* ---- the writer
- * ------------------------------------------------------------------- */
+/* ---- the writer ---------------------------------------------------------- */
 
 #define SPAN(s) ((weft_span_t){(s), sizeof(s) - 1})
 
