@@ -9,7 +9,9 @@
  *   head METHOD TARGET 1.MINOR         a request head
  *   head 1.MINOR STATUS REASON         a response head
  *   field NAME: VALUE
- *   frame FRAMING CL FLAGS             (with DRIVE_DETAIL only)
+ *   frame FRAMING CL FLAGS             (with DRIVE_DETAIL only; FLAGS
+ *                                      without WEFT_HTTP1_FOLDED, which
+ *                                      depends on earlier calls)
  *   body BYTES                         the whole body, if not empty
  *   complete                           the body ended
  *   end ok|incomplete|stop|error[ CODE]
@@ -60,8 +62,10 @@ static inline void drive_printf(struct drive_text *t, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    drive_put(t, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n
-                                                            : sizeof tmp - 1);
+    drive_put(t, tmp,
+              n < 0                    ? 0
+              : (size_t)n < sizeof tmp ? (size_t)n
+                                       : sizeof tmp - 1);
 }
 
 /* Bytes, printable ASCII as is (but backslash), others as \xHH. */
@@ -81,14 +85,14 @@ static inline void drive_free(struct drive_text *t) {
 }
 
 enum {
-    DRIVE_RESPONSE = 1 << 0, /* parse responses */
-    DRIVE_HEAD_REQ = 1 << 1, /* responses answer HEAD requests */
+    DRIVE_RESPONSE = 1 << 0,  /* parse responses */
+    DRIVE_HEAD_REQ = 1 << 1,  /* responses answer HEAD requests */
     DRIVE_SKIP_BODY = 1 << 2, /* treat every body as absent */
-    DRIVE_FINISH = 1 << 3,   /* signal the end of input at the end */
-    DRIVE_DETAIL = 1 << 4,   /* write frame lines */
-    DRIVE_NO_PREV = 1 << 5,  /* re-parse heads from scratch (prev_len 0) */
-    DRIVE_COPY = 1 << 6,     /* read bodies with body_copy, small buffer */
-    DRIVE_DECODE = 1 << 7,   /* read bodies with body_decode, in place */
+    DRIVE_FINISH = 1 << 3,    /* signal the end of input at the end */
+    DRIVE_DETAIL = 1 << 4,    /* write frame lines */
+    DRIVE_NO_PREV = 1 << 5,   /* re-parse heads from scratch (prev_len 0) */
+    DRIVE_COPY = 1 << 6,      /* read bodies with body_copy, small buffer */
+    DRIVE_DECODE = 1 << 7,    /* read bodies with body_decode, in place */
 };
 
 struct drive_opts {
@@ -129,7 +133,8 @@ static inline void drive_head(struct drive_text *t, const weft_http1_head_t *h,
     }
     if (flags & DRIVE_DETAIL)
         drive_printf(t, "frame %d %llu %#x\n", h->framing,
-                     (unsigned long long)h->content_length, h->flags);
+                     (unsigned long long)h->content_length,
+                     h->flags & ~(unsigned)WEFT_HTTP1_FOLDED);
 }
 
 /* Whether buf[0 .. n) holds nothing but empty lines. */
@@ -173,23 +178,23 @@ static inline void drive(const char *input, size_t len,
                 h.fields = fields;
                 h.max_fields = sizeof fields / sizeof fields[0];
                 size_t p = o->flags & DRIVE_NO_PREV ? 0 : prev;
-                int r = response
+                int r =
+                    response
+                        ? weft_http1_parse_response(&h, buf, have, p,
+                                                    o->flags & DRIVE_HEAD_REQ
+                                                        ? WEFT_HTTP_HEAD
+                                                        : WEFT_HTTP_GET,
+                                                    o->limits)
+                        : weft_http1_parse_request(&h, buf, have, p, o->limits);
+                if (r == -EAGAIN && eof && p)
+                    r = response
                             ? weft_http1_parse_response(
-                                  &h, buf, have, p,
+                                  &h, buf, have, 0,
                                   o->flags & DRIVE_HEAD_REQ ? WEFT_HTTP_HEAD
                                                             : WEFT_HTTP_GET,
                                   o->limits)
-                            : weft_http1_parse_request(&h, buf, have, p,
+                            : weft_http1_parse_request(&h, buf, have, 0,
                                                        o->limits);
-                if (r == -EAGAIN && eof && p)
-                    r = response ? weft_http1_parse_response(
-                                       &h, buf, have, 0,
-                                       o->flags & DRIVE_HEAD_REQ
-                                           ? WEFT_HTTP_HEAD
-                                           : WEFT_HTTP_GET,
-                                       o->limits)
-                                 : weft_http1_parse_request(&h, buf, have, 0,
-                                                            o->limits);
                 if (r == -EAGAIN) {
                     prev = have;
                     if (!eof)
@@ -224,16 +229,14 @@ static inline void drive(const char *input, size_t len,
                 if (o->flags & DRIVE_COPY) {
                     char small[7];
                     size_t got;
-                    n = weft_http1_body_copy(&b, buf + used, have - used,
-                                             small, sizeof small, &got);
-                    if (n >= 0)
-                        drive_put(&body, small, got);
+                    n = weft_http1_body_copy(&b, buf + used, have - used, small,
+                                             sizeof small, &got);
+                    drive_put(&body, small, got);
                 } else if (o->flags & DRIVE_DECODE) {
                     size_t got;
                     n = weft_http1_body_decode(&b, buf + used, have - used,
                                                &got);
-                    if (n >= 0)
-                        drive_put(&body, buf + used, got);
+                    drive_put(&body, buf + used, got);
                 } else {
                     weft_span_t d;
                     n = weft_http1_body_next(&b, buf + used, have - used, &d);
@@ -255,8 +258,7 @@ static inline void drive(const char *input, size_t len,
             }
             memmove(buf, buf + used, have - used);
             have -= used;
-            if (!weft_http1_body_done(&b) && eof &&
-                (o->flags & DRIVE_FINISH))
+            if (!weft_http1_body_done(&b) && eof && (o->flags & DRIVE_FINISH))
                 weft_http1_body_eof(&b);
             if (!weft_http1_body_done(&b)) {
                 if (!eof)

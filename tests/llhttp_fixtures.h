@@ -216,7 +216,8 @@ static inline void fixture_expect(const char *log, size_t n, const char *in,
             m.begun = true;
         } else if (!strncmp(rest, "header_value complete", 21)) {
             size_t vl = m.value.len;
-            while (vl && (m.value.s[vl - 1] == ' ' || m.value.s[vl - 1] == '\t'))
+            while (vl &&
+                   (m.value.s[vl - 1] == ' ' || m.value.s[vl - 1] == '\t'))
                 vl--;
             drive_puts(&m.fields, "field ");
             drive_bytes(&m.fields, m.field.s ? m.field.s : "", m.field.len);
@@ -262,8 +263,9 @@ static inline void fixture_expect(const char *log, size_t n, const char *in,
             } else {
                 log_body(&m, t);
             }
-            drive_puts(t, code == 22 || code == 23 || code == 5 ? "end stop\n"
-                                                                : "end error\n");
+            drive_puts(t, code == 22 || code == 23 || code == 5
+                              ? "end stop\n"
+                              : "end error\n");
             ended = true;
         } else if (!strncmp(rest, "finish=", 7)) {
             int f = atoi(rest + 7);
@@ -393,17 +395,28 @@ static inline void fixtures_free(struct fixture_set *s) {
 
 /* The files, in the order llhttp's README lists its groups. */
 static const char *const fixture_files[] = {
-    "request/sample.md",          "request/lenient-headers.md",
-    "request/lenient-header-value-relaxed.md", "request/lenient-version.md",
-    "request/method.md",          "request/uri.md",
-    "request/connection.md",      "request/content-length.md",
-    "request/transfer-encoding.md", "request/invalid.md",
-    "request/finish.md",          "request/pausing.md",
-    "request/pipelining.md",      "response/sample.md",
-    "response/connection.md",     "response/content-length.md",
-    "response/transfer-encoding.md", "response/invalid.md",
-    "response/finish.md",         "response/lenient-version.md",
-    "response/pausing.md",        "response/pipelining.md",
+    "request/sample.md",
+    "request/lenient-headers.md",
+    "request/lenient-header-value-relaxed.md",
+    "request/lenient-version.md",
+    "request/method.md",
+    "request/uri.md",
+    "request/connection.md",
+    "request/content-length.md",
+    "request/transfer-encoding.md",
+    "request/invalid.md",
+    "request/finish.md",
+    "request/pausing.md",
+    "request/pipelining.md",
+    "response/sample.md",
+    "response/connection.md",
+    "response/content-length.md",
+    "response/transfer-encoding.md",
+    "response/invalid.md",
+    "response/finish.md",
+    "response/lenient-version.md",
+    "response/pausing.md",
+    "response/pipelining.md",
 };
 
 #endif

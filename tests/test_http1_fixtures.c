@@ -96,8 +96,8 @@ static int check_splits(const struct fixture *f, unsigned flags) {
         struct drive_text t = {0};
         run_ours(f, &o, sp, 2, &t);
         if (strcmp(t.s, whole.s) != 0) {
-            printf("SPLIT %s: %s (at %zu)\n--- whole\n%s--- split\n%s",
-                   f->file, f->name, k, whole.s, t.s);
+            printf("SPLIT %s: %s (at %zu)\n--- whole\n%s--- split\n%s", f->file,
+                   f->name, k, whole.s, t.s);
             bad++;
             drive_free(&t);
             break;
@@ -115,8 +115,8 @@ struct tally {
 static struct tally run_all(bool print_diff, bool print_table) {
     struct tally n = {0};
     if (print_table) {
-        printf("| Fixture | Case | llhttp | weft | Why |\n");
-        printf("|---|---|---|---|---|\n");
+        printf("| Fixture | Case | Type | llhttp | weft | Why |\n");
+        printf("|---|---|---|---|---|---|\n");
     }
     for (size_t i = 0; i < set.n; i++) {
         const struct fixture *f = &set.v[i];
@@ -151,10 +151,10 @@ static struct tally run_all(bool print_diff, bool print_table) {
             /* The verdicts: the end lines. */
             const char *le = strstr(f->expect.s, "end ");
             const char *we = strstr(ours.s, "end ");
-            printf("| %s | %s | %.*s | %.*s | %s |\n", f->file, f->name,
-                   (int)strcspn(le ? le + 4 : "?", "\n"), le ? le + 4 : "?",
-                   (int)strcspn(we ? we + 4 : "?", "\n"), we ? we + 4 : "?",
-                   k ? k->why : "(unlisted)");
+            printf("| %s | %s | %s | %.*s | %.*s | %s |\n", f->file, f->name,
+                   f->type, (int)strcspn(le ? le + 4 : "?", "\n"),
+                   le ? le + 4 : "?", (int)strcspn(we ? we + 4 : "?", "\n"),
+                   we ? we + 4 : "?", k ? k->why : "(unlisted)");
         }
         n.split_bad += check_splits(f, flags);
         drive_free(&ours);
@@ -169,8 +169,7 @@ START_TEST(every_fixture_agrees_or_is_listed) {
            "lenient modes: %d agree), %d listed disagreements\n",
            n.total, n.agree, n.lenient, n.lenient_agree, n.total - n.agree);
     ck_assert_int_gt(n.total, 150);
-    ck_assert_msg(n.unexpected == 0, "%d unlisted disagreements",
-                  n.unexpected);
+    ck_assert_msg(n.unexpected == 0, "%d unlisted disagreements", n.unexpected);
     ck_assert_msg(n.stale == 0, "%d listed cases agree now", n.stale);
     ck_assert_msg(n.split_bad == 0, "%d cases parse differently when split",
                   n.split_bad);
@@ -197,8 +196,7 @@ int main(int argc, char **argv) {
                "source tree)\n");
         return 77;
     }
-    for (size_t i = 0; i < sizeof fixture_files / sizeof fixture_files[0];
-         i++)
+    for (size_t i = 0; i < sizeof fixture_files / sizeof fixture_files[0]; i++)
         if (!fixtures_load(dir, fixture_files[i], &set)) {
             printf("test_http1_fixtures: cannot read %s/%s\n", dir,
                    fixture_files[i]);

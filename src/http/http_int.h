@@ -16,7 +16,8 @@ enum {
     WEFT__HTTP_VCHAR = 1u << 1, /* a target byte: %x21-7E */
     WEFT__HTTP_FVAL = 1u << 2,  /* field-vchar, SP, HTAB, obs-text */
     WEFT__HTTP_HEX = 1u << 3,   /* HEXDIG, either case */
-    WEFT__HTTP_QDTEXT = 1u << 4, /* qdtext: HTAB SP ! %x23-5B %x5D-7E obs-text */
+    WEFT__HTTP_QDTEXT =
+        1u << 4, /* qdtext: HTAB SP ! %x23-5B %x5D-7E obs-text */
 };
 extern const uint8_t weft__http_class[256];
 
@@ -59,8 +60,7 @@ static inline bool weft__http_lower_eq(const char *a, const char *lit,
                                  weft__http_load64(lit + n - 8);
     }
     if (n >= 4)
-        return (weft__http_load32(a) | 0x20202020u) ==
-                   weft__http_load32(lit) &&
+        return (weft__http_load32(a) | 0x20202020u) == weft__http_load32(lit) &&
                (weft__http_load32(a + n - 4) | 0x20202020u) ==
                    weft__http_load32(lit + n - 4);
     for (size_t i = 0; i < n; i++)
@@ -68,6 +68,13 @@ static inline bool weft__http_lower_eq(const char *a, const char *lit,
             return false;
     return true;
 }
+
+/* The methods weft_http_method_t names, by value (write.c). */
+struct weft__http_method {
+    const char *name;
+    size_t len;
+};
+extern const struct weft__http_method weft__http_methods[WEFT_HTTP_PATCH + 1];
 
 /* Resolve a limits pointer (NULL or zeros: defaults; capped at 1 GiB). */
 struct weft__http_limits {
@@ -82,7 +89,9 @@ void weft__http_limits(const weft_http1_limits_t *l,
 struct weft__http_fields {
     weft_http_field_t *fields;
     size_t max, n;
-    bool lenient; /* response rules: bare LF, obs-fold, space before ':' */
+    /* Response rules: bare LF ends a line; in a head (not a trailer
+     * section) obs-fold and whitespace before ':' are taken too. */
+    bool lenient;
 };
 int weft__http_parse_trailers(const char *buf, size_t len, size_t max_len,
                               struct weft__http_fields *f, bool lenient);

@@ -2,14 +2,14 @@
  * bytes, included once per scanning path (portable SWAR, SSE2, AVX2) with
  * IMPL(name) naming the copy, IMPL_ATTR its target attribute, and
  * SCAN_TARGET / SCAN_VALUE / SCAN_TOKEN the loops it inlines (scan.h).
- * parse.c picks a copy once per process (weft__http_simd_set). */
+ * parse.c picks a copy once per process (weft__http_simd_set). The
+ * parameters are undefined at the end, ready for the next copy. */
 
 /* request-line = method SP request-target SP HTTP-version CRLF */
 static IMPL_ATTR int IMPL(request_line)(struct ctx *c, const char **pp) {
     weft_http1_head_t *h = c->head;
-    const char *lim = start_line_lim(c);
-    const char *p = *pp;
-    int r = skip_empty_lines(c, &p, lim);
+    const char *lim, *p = *pp;
+    int r = line_start(c, &p, &lim);
     if (r < 0)
         return r;
 
@@ -36,16 +36,15 @@ static IMPL_ATTR int IMPL(request_line)(struct ctx *c, const char **pp) {
     h->target = (weft_span_t){t, (size_t)(p - t)};
 
     p++;
-    r = version(p, lim);
-    if (r == -EAGAIN)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
+    if (p < lim && *p == ' ')
+        return WEFT_EHTTP_BAD_START_LINE; /* two spaces */
+    r = start_version(c, &p, lim);
     if (r < 0)
         return r;
-    h->minor = r;
-    p += 8;
     r = line_end(c, p, lim, WEFT_EHTTP_LINE_TOO_LONG,
-                 p < lim && weft__http_digit((unsigned char)*p) ? WEFT_EHTTP_BAD_VERSION
-                                           : WEFT_EHTTP_BAD_START_LINE);
+                 p < lim && weft__http_digit((unsigned char)*p)
+                     ? WEFT_EHTTP_BAD_VERSION
+                     : WEFT_EHTTP_BAD_START_LINE);
     if (r < 0)
         return r;
     if ((size_t)(p - c->buf) > c->lim.start_line)
@@ -58,24 +57,19 @@ static IMPL_ATTR int IMPL(request_line)(struct ctx *c, const char **pp) {
  * the SP before an empty reason may be missing (as servers send it). */
 static IMPL_ATTR int IMPL(status_line)(struct ctx *c, const char **pp) {
     weft_http1_head_t *h = c->head;
-    const char *lim = start_line_lim(c);
-    const char *p = *pp;
-    int r = skip_empty_lines(c, &p, lim);
+    const char *lim, *p = *pp;
+    int r = line_start(c, &p, &lim);
     if (r < 0)
         return r;
 
-    r = version(p, lim);
-    if (r == -EAGAIN)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
+    r = start_version(c, &p, lim);
     if (r < 0)
         return r;
-    h->minor = r;
-    p += 8;
     if (p == lim)
         return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
     if (*p != ' ')
         return weft__http_digit((unsigned char)*p) ? WEFT_EHTTP_BAD_VERSION
-                              : WEFT_EHTTP_BAD_START_LINE;
+                                                   : WEFT_EHTTP_BAD_START_LINE;
     p++;
     int status = 0;
     for (int i = 0; i < 3; i++, p++) {
@@ -149,7 +143,7 @@ static IMPL_ATTR int IMPL(field_lines)(struct ctx *c,
         if (*p != ':') {
             if (p == name || !weft__http_ows(*p))
                 return WEFT_EHTTP_BAD_FIELD_NAME;
-            if (!lenient)
+            if (!lenient || c == NULL) /* trailers take no leniency here */
                 return WEFT_EHTTP_SPACE_BEFORE_COLON;
             while (p < lim && weft__http_ows(*p))
                 p++;
@@ -206,7 +200,7 @@ static IMPL_ATTR int IMPL(field_lines)(struct ctx *c,
         const char *value_end = p;
         while (value_end > value && weft__http_ows(value_end[-1]))
             value_end--;
-        if (lenient) /* an unfolded value may start with spaces */
+        if (lenient && c) /* an unfolded value may start with spaces */
             while (value < value_end && weft__http_ows(*value))
                 value++;
         if (f->n == f->max)
@@ -238,3 +232,10 @@ static IMPL_ATTR int IMPL(trailers)(struct weft__http_fields *f,
 }
 
 static const struct impl IMPL(impl) = {IMPL(head), IMPL(trailers)};
+
+/* The template's parameters end with this copy. */
+#undef IMPL
+#undef IMPL_ATTR
+#undef SCAN_TARGET
+#undef SCAN_VALUE
+#undef SCAN_TOKEN

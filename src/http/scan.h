@@ -89,7 +89,7 @@ static inline const char *weft__http_scan_token(const char *p,
     return p;
 }
 
-/* ---- x86-64: SSE2 (baseline) and AVX2 (chosen at run time) ------------- */
+/* ---- x86-64: SSE2 (baseline) and AVX2 (chosen at run time) --------------- */
 
 #if defined(__x86_64__) && !defined(WEFT_HTTP_NO_SIMD)
 #define WEFT__HTTP_X86 1
@@ -165,20 +165,20 @@ weft__http_scan_value_avx2(const char *p, const char *end) {
  * 1 << h, and 0 for bytes >= 0x80. */
 static inline WEFT__HTTP_AVX2_ATTR const char *
 weft__http_scan_token_avx2(const char *p, const char *end) {
-    const __m128i lut_lo =
-        _mm_setr_epi8((char)0xe8, (char)0xfc, (char)0xf8, (char)0xfc,
-                      (char)0xfc, (char)0xfc, (char)0xfc, (char)0xfc,
-                      (char)0xf8, (char)0xf8, (char)0xf4, 0x54, (char)0xd0,
-                      0x54, (char)0xf4, 0x70);
-    const __m128i lut_hi = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)0x80,
-                                         0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i lut_lo = _mm_setr_epi8(
+        (char)0xe8, (char)0xfc, (char)0xf8, (char)0xfc, (char)0xfc, (char)0xfc,
+        (char)0xfc, (char)0xfc, (char)0xf8, (char)0xf8, (char)0xf4, 0x54,
+        (char)0xd0, 0x54, (char)0xf4, 0x70);
+    const __m128i lut_hi = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)0x80, 0,
+                                         0, 0, 0, 0, 0, 0, 0);
     const __m128i nib = _mm_set1_epi8(0x0f);
     for (; end - p >= 16; p += 16) {
         __m128i v = _mm_loadu_si128((const void *)p);
         __m128i lo = _mm_shuffle_epi8(lut_lo, _mm_and_si128(v, nib));
-        __m128i hi = _mm_shuffle_epi8(
-            lut_hi, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
-        __m128i bad = _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
+        __m128i hi =
+            _mm_shuffle_epi8(lut_hi, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        __m128i bad =
+            _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
         unsigned m = (unsigned)_mm_movemask_epi8(bad);
         if (m)
             return p + __builtin_ctz(m);

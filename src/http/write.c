@@ -5,86 +5,95 @@
  * method names and reason phrases. */
 #include "http_int.h"
 
+#define M(id, s) [id] = {s, sizeof(s) - 1}
+const struct weft__http_method weft__http_methods[WEFT_HTTP_PATCH + 1] = {
+    M(WEFT_HTTP_GET, "GET"),         M(WEFT_HTTP_HEAD, "HEAD"),
+    M(WEFT_HTTP_POST, "POST"),       M(WEFT_HTTP_PUT, "PUT"),
+    M(WEFT_HTTP_DELETE, "DELETE"),   M(WEFT_HTTP_CONNECT, "CONNECT"),
+    M(WEFT_HTTP_OPTIONS, "OPTIONS"), M(WEFT_HTTP_TRACE, "TRACE"),
+    M(WEFT_HTTP_PATCH, "PATCH"),
+};
+#undef M
+
 const char *weft_http_method_name(int method) {
-    static const char *const names[] = {
-        [WEFT_HTTP_GET] = "GET",         [WEFT_HTTP_HEAD] = "HEAD",
-        [WEFT_HTTP_POST] = "POST",       [WEFT_HTTP_PUT] = "PUT",
-        [WEFT_HTTP_DELETE] = "DELETE",   [WEFT_HTTP_CONNECT] = "CONNECT",
-        [WEFT_HTTP_OPTIONS] = "OPTIONS", [WEFT_HTTP_TRACE] = "TRACE",
-        [WEFT_HTTP_PATCH] = "PATCH",
-    };
-    if (method <= WEFT_HTTP_OTHER || (size_t)method >= WEFT__ARRAY_LEN(names))
+    if (method <= WEFT_HTTP_OTHER || method > WEFT_HTTP_PATCH)
         return NULL;
-    return names[method];
+    return weft__http_methods[method].name;
 }
 
 const char *weft_http_status_reason(int status) {
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 102: return "Processing";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 207: return "Multi-Status";
-    case 208: return "Already Reported";
-    case 226: return "IM Used";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 305: return "Use Proxy";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 423: return "Locked";
-    case 424: return "Failed Dependency";
-    case 425: return "Too Early";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 451: return "Unavailable For Legal Reasons";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 506: return "Variant Also Negotiates";
-    case 507: return "Insufficient Storage";
-    case 508: return "Loop Detected";
-    case 511: return "Network Authentication Required";
-    }
+    static const struct {
+        short code;
+        const char *text;
+    } reasons[] = {
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {102, "Processing"},
+        {103, "Early Hints"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {203, "Non-Authoritative Information"},
+        {204, "No Content"},
+        {205, "Reset Content"},
+        {206, "Partial Content"},
+        {207, "Multi-Status"},
+        {208, "Already Reported"},
+        {226, "IM Used"},
+        {300, "Multiple Choices"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {305, "Use Proxy"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {402, "Payment Required"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {407, "Proxy Authentication Required"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {411, "Length Required"},
+        {412, "Precondition Failed"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {416, "Range Not Satisfiable"},
+        {417, "Expectation Failed"},
+        {421, "Misdirected Request"},
+        {422, "Unprocessable Content"},
+        {423, "Locked"},
+        {424, "Failed Dependency"},
+        {425, "Too Early"},
+        {426, "Upgrade Required"},
+        {428, "Precondition Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {451, "Unavailable For Legal Reasons"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+        {506, "Variant Also Negotiates"},
+        {507, "Insufficient Storage"},
+        {508, "Loop Detected"},
+        {511, "Network Authentication Required"},
+    };
+    for (size_t i = 0; i < WEFT__ARRAY_LEN(reasons); i++)
+        if (reasons[i].code == status)
+            return reasons[i].text;
     return NULL;
 }
 
-/* ---- checks ----------------------------------------------------------------- */
+/* ---- checks -------------------------------------------------------------- */
 
 static bool all_of(weft_span_t s, unsigned cls) {
     for (size_t i = 0; i < s.len; i++)
@@ -115,7 +124,7 @@ static int check_fields(const weft_http_field_t *fields, size_t n) {
     return 0;
 }
 
-/* ---- output ------------------------------------------------------------------ */
+/* ---- output -------------------------------------------------------------- */
 
 /* Appends to buf[0 .. cap) while there is room, counting what would have
  * been written either way. */
@@ -144,14 +153,19 @@ static ssize_t put_fields(struct out *o, const weft_http_field_t *fields,
     return (ssize_t)o->len;
 }
 
+static bool misuse(const char *buf, size_t cap, int minor, const char *fn) {
+    if ((buf || cap == 0) && (minor == 0 || minor == 1))
+        return false;
+    weft__log(WEFT_LOG_WARN, "%s: NULL buffer or bad version", fn);
+    return true;
+}
+
 ssize_t weft_http1_write_request(char *buf, size_t cap, weft_span_t method,
                                  weft_span_t target, int minor,
                                  const weft_http_field_t *fields,
                                  size_t nfields) {
-    if ((!buf && cap > 0) || (minor != 0 && minor != 1)) {
-        WEFT__MISUSE("weft_http1_write_request", "NULL buffer or bad version");
+    if (misuse(buf, cap, minor, "weft_http1_write_request"))
         return -EINVAL;
-    }
     if (!is_token(method))
         return WEFT_EHTTP_BAD_METHOD;
     if (target.len == 0 || !target.ptr || !all_of(target, WEFT__HTTP_VCHAR))
@@ -167,14 +181,12 @@ ssize_t weft_http1_write_request(char *buf, size_t cap, weft_span_t method,
     return put_fields(&o, fields, nfields);
 }
 
-ssize_t weft_http1_write_response(char *buf, size_t cap, int minor,
-                                  int status, weft_span_t reason,
+ssize_t weft_http1_write_response(char *buf, size_t cap, int minor, int status,
+                                  weft_span_t reason,
                                   const weft_http_field_t *fields,
                                   size_t nfields) {
-    if ((!buf && cap > 0) || (minor != 0 && minor != 1)) {
-        WEFT__MISUSE("weft_http1_write_response", "NULL buffer or bad version");
+    if (misuse(buf, cap, minor, "weft_http1_write_response"))
         return -EINVAL;
-    }
     if (status < 100 || status > 999)
         return WEFT_EHTTP_BAD_STATUS;
     if (!reason.ptr) {
