@@ -245,8 +245,15 @@ static bool handle(weft_web_request_t *req) {
                 err = WEFT_WEB_HTTP(503);
         }
     }
-    if (err == -ECANCELED || task_cancelled())
+    if (task_cancelled())
         return false; /* the connection is going away */
+    if (err == -ECANCELED) {
+        /* A handler that stopped on a graceful shutdown (an event stream
+         * in a stoppable scope): end what it streamed properly. */
+        if (req->resp.prepared && !req->hijacked)
+            weft__web_finish(req);
+        return false;
+    }
     if (err) {
         if (!WEFT_WEB_IS_HTTP(err)) {
             log_failure(req, err);
