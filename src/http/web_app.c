@@ -86,7 +86,7 @@ static void app_free(weft_web_app_t *app) {
 int weft_web_app_free(weft_web_app_t *app) {
     if (!app)
         return 0;
-    if (app->users) {
+    if (atomic_load(&app->users)) {
         weft__log(WEFT_LOG_WARN, "weft_web_app_free: the app is served by a "
                                  "runner (free the runner first)");
         return -EBUSY;
@@ -222,7 +222,7 @@ int weft_web_add_subapp(weft_web_app_t *app, const char *prefix,
         return err;
     if (!sub || !prefix)
         return -EINVAL;
-    if (sub->parent || sub->frozen || sub->users || sub == app) {
+    if (sub->parent || sub->frozen || atomic_load(&sub->users) || sub == app) {
         weft__log(WEFT_LOG_WARN, "weft_web_add_subapp: the sub-application "
                                  "is mounted or served already");
         return -EBUSY;

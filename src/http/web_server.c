@@ -642,7 +642,7 @@ int weft_web_runner_new(weft_web_runner_t **out, weft_web_app_t *app,
     if (run->o.server_name)
         run->server_name_len = strlen(run->o.server_name);
     weft__list_init(&run->conns);
-    app->users++;
+    atomic_fetch_add(&app->users, 1);
     *out = run;
     return 0;
 }
@@ -913,7 +913,7 @@ static void runner_release(weft_web_runner_t *run) {
     for (size_t i = 0; i < run->ls.n; i++)
         weft__free(run->ls.v[i]);
     weft__free(run->ls.v);
-    run->app->users--;
+    atomic_fetch_sub(&run->app->users, 1);
     weft__free(run);
 }
 
