@@ -330,6 +330,29 @@ static ssize_t next(weft_http1_body_t *b, const char *in, size_t len,
         }
         if (b->state == S_DONE || b->state == S_AT_TRAILERS)
             break;
+        /* The usual shapes at once: the CRLF after a chunk's data, and a
+         * chunk line of hex digits and CRLF; anything else byte by byte. */
+        if (b->state == S_DATA_CR && end - p >= 2 && p[0] == '\r' &&
+            p[1] == '\n') {
+            p += 2;
+            b->state = S_SIZE_FIRST;
+            continue;
+        }
+        if (b->state == S_SIZE_FIRST && end - p >= 3) {
+            const char *q = p;
+            uint64_t size = 0;
+            while (q < end && q - p < 15 &&
+                   weft__http_is((unsigned char)*q, WEFT__HTTP_HEX)) {
+                unsigned char c = (unsigned char)*q++;
+                size = size << 4 | (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+            }
+            if (q > p && end - q >= 2 && q[0] == '\r' && q[1] == '\n') {
+                b->left = size;
+                line_done(b);
+                p = q + 2;
+                continue;
+            }
+        }
         int r = step(b, (unsigned char)*p);
         if (r < 0)
             return fail(b, r);

@@ -30,11 +30,39 @@ static inline bool weft__http_digit(unsigned char c) {
     return (unsigned)c - '0' <= 9u;
 }
 
-/* a[0 .. n) equals the lowercase lit[0 .. n), ignoring ASCII case. Exact
- * for token characters: the only bytes that OR 0x20 maps onto a letter are
- * the uppercase letters, and lit holds letters, digits and '-'. */
+static inline uint64_t weft__http_load64(const char *p) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static inline uint32_t weft__http_load32(const char *p) {
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+}
+
+/* a[0 .. n) equals the lowercase lit[0 .. n), ignoring ASCII case, where
+ * a holds token or field-value characters and lit lowercase letters,
+ * digits and '-'. OR 0x20 is then exact: the only such bytes it maps onto
+ * one of lit's are the uppercase letters (0x0D, 0x10-0x19 would map onto
+ * '-' and digits, and cannot occur). Words at a time, the last one
+ * overlapping; n is a constant at every call, so this unrolls. */
 static inline bool weft__http_lower_eq(const char *a, const char *lit,
                                        size_t n) {
+    if (n >= 8) {
+        const uint64_t low = UINT64_C(0x2020202020202020);
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            if ((weft__http_load64(a + i) | low) != weft__http_load64(lit + i))
+                return false;
+        return n % 8 == 0 || (weft__http_load64(a + n - 8) | low) ==
+                                 weft__http_load64(lit + n - 8);
+    }
+    if (n >= 4)
+        return (weft__http_load32(a) | 0x20202020u) ==
+                   weft__http_load32(lit) &&
+               (weft__http_load32(a + n - 4) | 0x20202020u) ==
+                   weft__http_load32(lit + n - 4);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)(a[i] | 0x20) != (unsigned char)lit[i])
             return false;
@@ -58,5 +86,17 @@ struct weft__http_fields {
 };
 int weft__http_parse_trailers(const char *buf, size_t len, size_t max_len,
                               struct weft__http_fields *f, bool lenient);
+
+/* The scanning paths of the head parser (scan.h): the portable one, and
+ * on x86-64 SSE2 (always there) and AVX2 (when the CPU has it). */
+enum { WEFT__HTTP_SWAR, WEFT__HTTP_SSE2, WEFT__HTTP_AVX2, WEFT__HTTP_SIMD_N };
+
+/* Use scanning path `level` from now on, for every thread (-1: the
+ * default: the best the CPU has, or the one $WEFT_HTTP1_SIMD names: swar,
+ * sse2, avx2). A level the CPU lacks gives the best it has. Returns the
+ * level now in use. For tests and benchmarks; parsing threads must not be
+ * running. */
+int weft__http_simd_set(int level);
+const char *weft__http_simd_name(int level);
 
 #endif

@@ -9,6 +9,9 @@
  * 9112's, with the smuggling rules llhttp's strict mode and the request
  * smuggling write-ups (Kettle, "HTTP Desync Attacks", 2019) taught us to
  * check: see docs/design.md, "HTTP/1.1 on the wire". */
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #include "http_int.h"
 #include "scan.h"
 
@@ -147,6 +150,13 @@ static int method_id(const char *m, size_t n) {
 static int version(const char *p, const char *lim) {
     static const char tmpl[] = "HTTP/d.d";
     size_t have = (size_t)(lim - p);
+    if (have >= 8) {
+        uint64_t v = weft__http_load64(p);
+        if (v == weft__http_load64("HTTP/1.1"))
+            return 1;
+        if (v == weft__http_load64("HTTP/1.0"))
+            return 0;
+    }
     for (size_t i = 0; i < 8; i++) {
         if (i == have)
             return -EAGAIN;
@@ -201,112 +211,6 @@ static int line_end(const struct ctx *c, const char *p, const char *lim,
     return other_err;
 }
 
-/* request-line = method SP request-target SP HTTP-version CRLF */
-static int request_line(struct ctx *c, const char **pp) {
-    weft_http1_head_t *h = c->head;
-    const char *lim = start_line_lim(c);
-    const char *p = *pp;
-    int r = skip_empty_lines(c, &p, lim);
-    if (r < 0)
-        return r;
-
-    const char *m = p;
-    while (p < lim && weft__http_is((unsigned char)*p, TCHAR))
-        p++;
-    if (p == lim)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
-    if (*p != ' ' || p == m)
-        return *p == ' ' || *p == '\r' || *p == '\n' ? WEFT_EHTTP_BAD_START_LINE
-                                                     : WEFT_EHTTP_BAD_METHOD;
-    h->method = (weft_span_t){m, (size_t)(p - m)};
-    h->method_id = method_id(m, (size_t)(p - m));
-
-    const char *t = ++p;
-    p = weft__http_scan_target(p, lim);
-    if (p == lim)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
-    if (*p != ' ')
-        return *p == '\r' || *p == '\n' ? WEFT_EHTTP_BAD_START_LINE
-                                        : WEFT_EHTTP_BAD_TARGET;
-    if (p == t)
-        return WEFT_EHTTP_BAD_START_LINE;
-    h->target = (weft_span_t){t, (size_t)(p - t)};
-
-    p++;
-    r = version(p, lim);
-    if (r == -EAGAIN)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
-    if (r < 0)
-        return r;
-    h->minor = r;
-    p += 8;
-    r = line_end(c, p, lim, WEFT_EHTTP_LINE_TOO_LONG,
-                 p < lim && weft__http_digit((unsigned char)*p) ? WEFT_EHTTP_BAD_VERSION
-                                           : WEFT_EHTTP_BAD_START_LINE);
-    if (r < 0)
-        return r;
-    if ((size_t)(p - c->buf) > c->lim.start_line)
-        return WEFT_EHTTP_LINE_TOO_LONG;
-    *pp = p + r;
-    return 0;
-}
-
-/* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF;
- * the SP before an empty reason may be missing (as servers send it). */
-static int status_line(struct ctx *c, const char **pp) {
-    weft_http1_head_t *h = c->head;
-    const char *lim = start_line_lim(c);
-    const char *p = *pp;
-    int r = skip_empty_lines(c, &p, lim);
-    if (r < 0)
-        return r;
-
-    r = version(p, lim);
-    if (r == -EAGAIN)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
-    if (r < 0)
-        return r;
-    h->minor = r;
-    p += 8;
-    if (p == lim)
-        return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
-    if (*p != ' ')
-        return weft__http_digit((unsigned char)*p) ? WEFT_EHTTP_BAD_VERSION
-                              : WEFT_EHTTP_BAD_START_LINE;
-    p++;
-    int status = 0;
-    for (int i = 0; i < 3; i++, p++) {
-        if (p == lim)
-            return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
-        if (!weft__http_digit((unsigned char)*p))
-            return WEFT_EHTTP_BAD_STATUS;
-        status = status * 10 + (*p - '0');
-    }
-    if (status < 100)
-        return WEFT_EHTTP_BAD_STATUS;
-    h->status = status;
-
-    const char *reason = p;
-    if (p < lim && *p == ' ')
-        reason = ++p;
-    else if (p < lim && *p != '\r' && *p != '\n')
-        return WEFT_EHTTP_BAD_STATUS;
-    for (;;) {
-        p = weft__http_scan_value(p, lim);
-        if (p == lim || *p != '\t')
-            break;
-        p++;
-    }
-    r = line_end(c, p, lim, WEFT_EHTTP_LINE_TOO_LONG, WEFT_EHTTP_BAD_REASON);
-    if (r < 0)
-        return r;
-    if ((size_t)(p - c->buf) > c->lim.start_line)
-        return WEFT_EHTTP_LINE_TOO_LONG;
-    h->reason = (weft_span_t){reason, (size_t)(p - reason)};
-    *pp = p + r;
-    return 0;
-}
-
 /* ---- the fields that frame the message ------------------------------------ */
 
 /* Iterate over a comma-separated list (RFC 9110 section 5.6.1): the next
@@ -332,7 +236,8 @@ static bool list_next(const char **pp, const char *end, weft_span_t *el) {
 /* Content-Length = 1*DIGIT; a list of equal values is accepted as one
  * (RFC 9112 section 6.3, rule 5); anything else is an error, and so is a
  * value that differs from an earlier Content-Length field's. */
-static int content_length(struct ctx *c, const char *v, size_t n) {
+static __attribute__((noinline)) int content_length(struct ctx *c,
+                                                    const char *v, size_t n) {
     const char *p = v, *end = v + n;
     for (;;) {
         while (p < end && weft__http_ows(*p))
@@ -363,7 +268,8 @@ static int content_length(struct ctx *c, const char *v, size_t n) {
 /* transfer-coding = token *( OWS ";" OWS token BWS "=" BWS ( token /
  * quoted-string ) ) (RFC 9112 section 7). A coding with parameters is not
  * plain "chunked", so it counts as another coding. */
-static int transfer_encoding(struct ctx *c, const char *v, size_t n) {
+static __attribute__((noinline)) int
+transfer_encoding(struct ctx *c, const char *v, size_t n) {
     const char *p = v, *end = v + n;
     c->te_present = 1;
     for (;;) {
@@ -427,7 +333,8 @@ static int transfer_encoding(struct ctx *c, const char *v, size_t n) {
     }
 }
 
-static void connection(struct ctx *c, const char *v, size_t n) {
+static __attribute__((noinline)) void connection(struct ctx *c,
+                                                 const char *v, size_t n) {
     const char *p = v;
     weft_span_t el;
     while (list_next(&p, v + n, &el)) {
@@ -440,29 +347,39 @@ static void connection(struct ctx *c, const char *v, size_t n) {
     }
 }
 
-/* Look at a field whose name may matter to framing or the connection. The
- * length decides which name to compare. */
-static int special_field(struct ctx *c, const weft_http_field_t *f) {
+static int host_field(struct ctx *c) {
+    if (c->response)
+        return 0;
+    if (c->host)
+        return WEFT_EHTTP_DUP_HOST;
+    c->host = 1;
+    return 0;
+}
+
+static void expect_field(struct ctx *c, const char *v, size_t vn) {
+    if (c->response)
+        return;
+    if (vn == 12 && weft__http_lower_eq(v, "100-continue", 12))
+        c->expect_continue = 1;
+    else
+        c->expect_other = 1;
+}
+
+/* Look at a field whose name may matter to framing or the connection: the
+ * length decides which name to compare (inline: most fields are none of
+ * them), the handlers are out of line. */
+static inline int special_field(struct ctx *c, const weft_http_field_t *f) {
     const char *n = f->name.ptr, *v = f->value.ptr;
     size_t vn = f->value.len;
     switch (f->name.len) {
     case 4:
-        if (!c->response && weft__http_lower_eq(n, "host", 4)) {
-            if (c->host)
-                return WEFT_EHTTP_DUP_HOST;
-            c->host = 1;
-        }
-        return 0;
+        return weft__http_lower_eq(n, "host", 4) ? host_field(c) : 0;
     case 6:
-        if (!c->response && weft__http_lower_eq(n, "expect", 6)) {
-            if (vn == 12 && weft__http_lower_eq(v, "100-continue", 12))
-                c->expect_continue = 1;
-            else
-                c->expect_other = 1;
-        }
+        if (weft__http_lower_eq(n, "expect", 6))
+            expect_field(c, v, vn);
         return 0;
     case 7:
-        if (weft__http_lower_eq(n, "upgrade", 7) && vn > 0)
+        if (vn > 0 && weft__http_lower_eq(n, "upgrade", 7))
             c->upgrade_field = 1;
         return 0;
     case 10:
@@ -491,112 +408,107 @@ static void unfold(const char *p, int term) {
     memset((char *)(uintptr_t)p, ' ', (size_t)term);
 }
 
-/* Field lines from *pp to the empty line that ends them, into f. c is NULL
- * for a trailer section (no framing fields, the buffer's own end). Returns
- * 0 with *pp after the empty line, -EAGAIN / a limit error, or an error. */
-static int field_lines(struct ctx *c, struct weft__http_fields *f,
-                       const char **pp, const char *lim, bool first) {
-    const char *p = *pp;
-    const bool lenient = f->lenient;
-    for (;;) {
-        if (p == lim)
-            return c ? need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE) : -EAGAIN;
-        /* The empty line, or a field name. */
-        if (*p == '\r' || *p == '\n') {
-            int t;
-            if (*p == '\n')
-                t = lenient ? 1 : WEFT_EHTTP_BARE_LF;
-            else if (p + 1 == lim)
-                return c ? need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE)
-                         : -EAGAIN;
-            else
-                t = p[1] == '\n' ? 2 : WEFT_EHTTP_BARE_CR;
-            if (t < 0)
-                return t;
-            *pp = p + t;
-            return 0;
-        }
-        if (weft__http_ows(*p))
-            return first ? WEFT_EHTTP_SPACE_AFTER_START_LINE
-                         : WEFT_EHTTP_OBS_FOLD;
-        first = false;
-        const char *name = p;
-        p = weft__http_scan_token(p, lim);
-        if (p == lim)
-            return c ? need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE) : -EAGAIN;
-        const char *name_end = p;
-        if (*p != ':') {
-            if (p == name || !weft__http_ows(*p))
-                return WEFT_EHTTP_BAD_FIELD_NAME;
-            if (!lenient)
-                return WEFT_EHTTP_SPACE_BEFORE_COLON;
-            while (p < lim && weft__http_ows(*p))
-                p++;
-            if (p == lim)
-                return c ? need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE)
-                         : -EAGAIN;
-            if (*p != ':')
-                return WEFT_EHTTP_BAD_FIELD_NAME;
-        }
-        if (p == name)
-            return WEFT_EHTTP_BAD_FIELD_NAME;
-        p++;
-        while (p < lim && weft__http_ows(*p))
-            p++;
-        const char *value = p;
-        /* The value runs to the line end; HTAB is the only control
-         * character it may hold. A response's obs-fold continues it. */
-        int t;
-        for (;;) {
-            p = weft__http_scan_value(p, lim);
-            if (p == lim)
-                return c ? need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE)
-                         : -EAGAIN;
-            if (*p == '\t') {
-                p++;
-                continue;
-            }
-            if (*p == '\r') {
-                if (p + 1 == lim)
-                    return c ? need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE)
-                             : -EAGAIN;
-                if (p[1] != '\n')
-                    return WEFT_EHTTP_BARE_CR;
-                t = 2;
-            } else if (*p == '\n') {
-                if (!lenient)
-                    return WEFT_EHTTP_BARE_LF;
-                t = 1;
-            } else {
-                return WEFT_EHTTP_BAD_FIELD_VALUE;
-            }
-            if (!lenient || c == NULL)
-                break;
-            if (p + t == lim)
-                return need_more(c, lim, WEFT_EHTTP_HEAD_TOO_LARGE);
-            if (!weft__http_ows(p[t]))
-                break;
-            unfold(p, t);
-            c->head->flags |= WEFT_HTTP1_FOLDED;
-            p += t;
-        }
-        const char *value_end = p;
-        while (value_end > value && weft__http_ows(value_end[-1]))
-            value_end--;
-        while (value < value_end && weft__http_ows(*value))
-            value++; /* an unfolded value may start with spaces */
-        if (f->n == f->max)
-            return WEFT_EHTTP_TOO_MANY_FIELDS;
-        weft_http_field_t *fl = &f->fields[f->n++];
-        fl->name = (weft_span_t){name, (size_t)(name_end - name)};
-        fl->value = (weft_span_t){value, (size_t)(value_end - value)};
-        p += t;
-        if (c) {
-            int r = special_field(c, fl);
-            if (r < 0)
-                return r;
-        }
+/* ---- the scanning parts, once per path ------------------------------------ */
+
+struct impl {
+    int (*head)(struct ctx *c, struct weft__http_fields *f, const char **pp);
+    int (*trailers)(struct weft__http_fields *f, const char **pp,
+                    const char *lim);
+};
+
+#define IMPL(name) name##_swar
+#define IMPL_ATTR
+#define SCAN_TARGET weft__http_scan_target_swar
+#define SCAN_VALUE weft__http_scan_value_swar
+#define SCAN_TOKEN weft__http_scan_token
+#include "parse_impl.h"
+#undef IMPL
+#undef IMPL_ATTR
+#undef SCAN_TARGET
+#undef SCAN_VALUE
+#undef SCAN_TOKEN
+
+#if WEFT__HTTP_X86
+#define IMPL(name) name##_sse2
+#define IMPL_ATTR
+#define SCAN_TARGET weft__http_scan_target_sse2
+#define SCAN_VALUE weft__http_scan_value_sse2
+#define SCAN_TOKEN weft__http_scan_token
+#include "parse_impl.h"
+#undef IMPL
+#undef IMPL_ATTR
+#undef SCAN_TARGET
+#undef SCAN_VALUE
+#undef SCAN_TOKEN
+
+#define IMPL(name) name##_avx2
+#define IMPL_ATTR WEFT__HTTP_AVX2_ATTR
+#define SCAN_TARGET weft__http_scan_target_avx2
+#define SCAN_VALUE weft__http_scan_value_avx2
+#define SCAN_TOKEN weft__http_scan_token_avx2
+#include "parse_impl.h"
+#undef IMPL
+#undef IMPL_ATTR
+#undef SCAN_TARGET
+#undef SCAN_VALUE
+#undef SCAN_TOKEN
+#endif
+
+/* The copy in use: the best this CPU runs, unless $WEFT_HTTP1_SIMD (swar,
+ * sse2, avx2) or weft__http_simd_set() says otherwise. Chosen on first
+ * use; the pointer is written with the same value by whichever threads
+ * race to choose it. */
+static _Atomic(const struct impl *) current;
+
+static int best_level(void) {
+#if WEFT__HTTP_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        return WEFT__HTTP_AVX2;
+    return WEFT__HTTP_SSE2;
+#else
+    return WEFT__HTTP_SWAR;
+#endif
+}
+
+static const struct impl *impl_of(int level) {
+#if WEFT__HTTP_X86
+    if (level == WEFT__HTTP_AVX2)
+        return &impl_avx2;
+    if (level == WEFT__HTTP_SSE2)
+        return &impl_sse2;
+#endif
+    (void)level;
+    return &impl_swar;
+}
+
+const char *weft__http_simd_name(int level) {
+    static const char *const names[] = {"swar", "sse2", "avx2"};
+    return level >= 0 && level < WEFT__HTTP_SIMD_N ? names[level] : "?";
+}
+
+int weft__http_simd_set(int level) {
+    int best = best_level();
+    if (level < 0) {
+        level = best;
+        const char *env = getenv("WEFT_HTTP1_SIMD");
+        for (int i = 0; env && i < WEFT__HTTP_SIMD_N; i++)
+            if (strcmp(env, weft__http_simd_name(i)) == 0)
+                level = i;
     }
+    if (level > best)
+        level = best;
+    atomic_store_explicit(&current, impl_of(level), memory_order_relaxed);
+    return level;
+}
+
+static const struct impl *impl(void) {
+    const struct impl *i = atomic_load_explicit(&current, memory_order_relaxed);
+    if (WEFT__UNLIKELY(!i)) {
+        weft__http_simd_set(-1);
+        i = atomic_load_explicit(&current, memory_order_relaxed);
+    }
+    return i;
 }
 
 /* ---- framing ---------------------------------------------------------------- */
@@ -724,15 +636,12 @@ static int parse_head(weft_http1_head_t *h, const char *buf, size_t len,
     h->content_length = 0;
 
     const char *p = buf;
-    int r = response ? status_line(&c, &p) : request_line(&c, &p);
-    if (r < 0)
-        return r;
     struct weft__http_fields f = {
         .fields = h->fields,
         .max = h->max_fields < c.lim.fields ? h->max_fields : c.lim.fields,
         .lenient = response,
     };
-    r = field_lines(&c, &f, &p, c.end, true);
+    int r = impl()->head(&c, &f, &p);
     h->nfields = f.n;
     if (r < 0)
         return r;
@@ -770,7 +679,7 @@ int weft__http_parse_trailers(const char *buf, size_t len, size_t max_len,
     const char *lim = buf + (len < max_len ? len : max_len);
     f->lenient = lenient;
     f->n = 0;
-    int r = field_lines(NULL, f, &p, lim, false);
+    int r = impl()->trailers(f, &p, lim);
     if (r == -EAGAIN && len > max_len)
         return WEFT_EHTTP_TRAILER_TOO_LARGE;
     return r < 0 ? r : (int)(p - buf);

@@ -89,7 +89,104 @@ static inline const char *weft__http_scan_token(const char *p,
     return p;
 }
 
-#define weft__http_scan_target weft__http_scan_target_swar
-#define weft__http_scan_value weft__http_scan_value_swar
+/* ---- x86-64: SSE2 (baseline) and AVX2 (chosen at run time) ------------- */
+
+#if defined(__x86_64__) && !defined(WEFT_HTTP_NO_SIMD)
+#define WEFT__HTTP_X86 1
+#include <immintrin.h>
+
+#define WEFT__HTTP_AVX2_ATTR __attribute__((target("avx2")))
+
+/* A 16-byte step: the bytes outside the class, as a bit mask. */
+static inline unsigned weft__sse2_target_bad(__m128i v) {
+    __m128i lo = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v);
+    __m128i hi = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x7f)), v);
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(lo, hi));
+}
+
+static inline unsigned weft__sse2_value_bad(__m128i v) {
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+    __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, del));
+}
+
+static inline const char *weft__http_scan_target_sse2(const char *p,
+                                                      const char *end) {
+    for (; end - p >= 16; p += 16) {
+        unsigned m = weft__sse2_target_bad(_mm_loadu_si128((const void *)p));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return weft__http_scan_target_swar(p, end);
+}
+
+static inline const char *weft__http_scan_value_sse2(const char *p,
+                                                     const char *end) {
+    for (; end - p >= 16; p += 16) {
+        unsigned m = weft__sse2_value_bad(_mm_loadu_si128((const void *)p));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return weft__http_scan_value_swar(p, end);
+}
+
+static inline WEFT__HTTP_AVX2_ATTR const char *
+weft__http_scan_target_avx2(const char *p, const char *end) {
+    for (; end - p >= 32; p += 32) {
+        __m256i v = _mm256_loadu_si256((const void *)p);
+        __m256i lo =
+            _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x20)), v);
+        __m256i hi =
+            _mm256_cmpeq_epi8(_mm256_max_epu8(v, _mm256_set1_epi8(0x7f)), v);
+        unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_or_si256(lo, hi));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return weft__http_scan_target_sse2(p, end);
+}
+
+static inline WEFT__HTTP_AVX2_ATTR const char *
+weft__http_scan_value_avx2(const char *p, const char *end) {
+    for (; end - p >= 32; p += 32) {
+        __m256i v = _mm256_loadu_si256((const void *)p);
+        __m256i ctl =
+            _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+        __m256i del = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f));
+        unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_or_si256(ctl, del));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return weft__http_scan_value_sse2(p, end);
+}
+/* Token characters, 16 bytes at a time: each byte's class looked up by
+ * its low and high nibble (vpshufb; the technique of simdjson and
+ * llhttp's SSE path), a tchar when both lookups share a bit. Bit h of
+ * lut_lo[l] says whether byte 0xhl is a tchar (for h < 8); lut_hi[h] is
+ * 1 << h, and 0 for bytes >= 0x80. */
+static inline WEFT__HTTP_AVX2_ATTR const char *
+weft__http_scan_token_avx2(const char *p, const char *end) {
+    const __m128i lut_lo =
+        _mm_setr_epi8((char)0xe8, (char)0xfc, (char)0xf8, (char)0xfc,
+                      (char)0xfc, (char)0xfc, (char)0xfc, (char)0xfc,
+                      (char)0xf8, (char)0xf8, (char)0xf4, 0x54, (char)0xd0,
+                      0x54, (char)0xf4, 0x70);
+    const __m128i lut_hi = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)0x80,
+                                         0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i nib = _mm_set1_epi8(0x0f);
+    for (; end - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const void *)p);
+        __m128i lo = _mm_shuffle_epi8(lut_lo, _mm_and_si128(v, nib));
+        __m128i hi = _mm_shuffle_epi8(
+            lut_hi, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        __m128i bad = _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    return weft__http_scan_token(p, end);
+}
+#else
+#define WEFT__HTTP_X86 0
+#endif
 
 #endif
