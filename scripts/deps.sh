@@ -5,7 +5,7 @@ set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev"
 pkgs_test="check libsubunit-dev openssl curl python3"
-pkgs_bench="g++ libuv1-dev libboost-context-dev libhttp-parser-dev wrk nginx-light h2o"
+pkgs_bench="g++ libuv1-dev libboost-context-dev libhttp-parser-dev libcurl4-openssl-dev wrk nginx-light h2o"
 pkgs_valgrind="valgrind"
 
 want=""

@@ -106,6 +106,9 @@ START_TEST(url_parse_refuses_hostile_urls) {
     /* a NUL inside */
     ck_assert_err(weft_url_parse(&u, S("http://h/a\0b")), -EINVAL);
     ck_assert_err(weft_url_parse(&u, S("http://h\0.evil/")), -EINVAL);
+    /* found by fuzz/http_url.c: inet_pton stops at a NUL */
+    ck_assert_err(weft_url_parse(&u, S("http://[::\0]/")), -EINVAL);
+    ck_assert_err(weft_url_parse(&u, S("//[::1\0x]")), -EINVAL);
 }
 END_TEST
 
@@ -145,6 +148,10 @@ START_TEST(url_serialize_writes_a_parsed_url_back_byte_for_byte) {
     u.host = (weft_span_t){"h", 1};
     u.port = (weft_span_t){"8x", 2};
     ck_assert_err(weft_url_serialize(&u, buf, sizeof buf), -EINVAL);
+    u.port = (weft_span_t){"65536", 5};
+    ck_assert_err(weft_url_serialize(&u, buf, sizeof buf), -EINVAL);
+    u.port = (weft_span_t){"00000080", 8}; /* parses, so serialises */
+    ck_assert_int_eq(weft_url_serialize(&u, buf, sizeof buf), 18);
     u.port = (weft_span_t){"81", 2};
     ck_assert_int_eq(weft_url_serialize(&u, buf, sizeof buf), 12);
     ck_assert_str_eq(buf, "http://h:81/");
@@ -746,7 +753,7 @@ END_TEST
 /* ---- cookies ----------------------------------------------------------- */
 
 START_TEST(cookie_header_pairs) {
-    const char *c = " a=1;b = 2 ;; nameless ;q=\"x y\"; e=; =v;s=a=b;  ";
+    const char *c = " a=1;b = 2 ;; nameless ;q=\"x y\"; e=; =v; = ;s=a=b;  ";
     static const char *const want[][2] = {
         {"a", "1"}, {"b", "2"}, {"", "nameless"}, {"q", "\"x y\""},
         {"e", ""},  {"", "v"},  {"s", "a=b"},
@@ -831,6 +838,7 @@ START_TEST(set_cookie_parse_as_a_user_agent) {
 
     /* ignored as a whole */
     ck_assert_err(setc(&c, ""), -EINVAL);
+    ck_assert_err(weft_set_cookie_parse(&c, NULL, 0), -EINVAL);
     ck_assert_err(setc(&c, "novalue"), -EINVAL);
     ck_assert_err(setc(&c, "novalue; a=b"), -EINVAL);
     ck_assert_err(setc(&c, "=v"), -EINVAL);
@@ -923,6 +931,15 @@ START_TEST(set_cookie_write_refuses_what_could_split_a_response) {
     ck_assert_str_eq(wcookie(&e), "EINVAL");
     e.domain = (weft_span_t){S("")};
     ck_assert_str_eq(wcookie(&e), "EINVAL");
+    static const char *const bad_domains[] = {".a.com", "a.com.", "a..com",
+                                              "a_b.com", "a.com:80", "."};
+    for (size_t i = 0; i < sizeof bad_domains / sizeof bad_domains[0]; i++) {
+        e.domain = (weft_span_t){bad_domains[i], strlen(bad_domains[i])};
+        ck_assert_msg(strcmp(wcookie(&e), "EINVAL") == 0, "wrote %s",
+                      bad_domains[i]);
+    }
+    e.domain = (weft_span_t){S("a-1.b2.com")};
+    ck_assert_str_eq(wcookie(&e), "a=v; Domain=a-1.b2.com");
     e.domain = (weft_span_t){NULL, 0};
     e.samesite = WEFT_SAMESITE_NONE; /* without Secure */
     ck_assert_str_eq(wcookie(&e), "EINVAL");
@@ -1100,6 +1117,62 @@ START_TEST(cookie_date_algorithm_of_rfc6265_5_1_1) {
 }
 END_TEST
 
+START_TEST(overlong_inputs_are_handled_in_bounds) {
+    enum { N = 1 << 20 };
+    char *in = malloc(2 * N), *out = malloc(2 * N);
+    ck_assert_ptr_nonnull(in);
+    ck_assert_ptr_nonnull(out);
+    /* a megabyte of segments, then as many ".." encoded: back to "/" */
+    size_t n = 0;
+    while (n + 4 <= N / 2)
+        memcpy(in + n, "/abc", 4), n += 4;
+    size_t segs = n / 4;
+    for (size_t i = 0; i < segs; i++)
+        memcpy(in + n, "/%2e.", 5), n += 5;
+    memcpy(in + n, "/x", 2), n += 2;
+    ck_assert_int_eq(weft_http_path_normalize(out, 2 * N, in, n, 0), 2);
+    ck_assert_str_eq(out, "/x");
+    ck_assert_int_eq(weft_http_path_normalize(out, 2 * N, in, n,
+                                              WEFT_PATH_REJECT_ESCAPE), 2);
+    memcpy(in + n - 2, "/%2e.", 5); /* one ".." too many */
+    ck_assert_err(weft_http_path_normalize(out, 2 * N, in, n + 3,
+                                           WEFT_PATH_REJECT_ESCAPE), -EINVAL);
+    ck_assert_err(weft_http_path_normalize(out, 100, in, n, 0), -ENOSPC);
+    /* a megabyte URL parses, serialises and resolves */
+    memcpy(in, "http://h/", 9);
+    memset(in + 9, 'a', N - 9);
+    weft_url_t u, r, res;
+    ck_assert_ok(weft_url_parse(&u, in, N));
+    ck_assert_uint_eq(u.path.len, N - 8);
+    ck_assert_int_eq(weft_url_serialize(&u, out, N + 1), N);
+    ck_assert_ok(weft_url_parse(&r, S("../../b")));
+    ck_assert_int_eq(weft_url_resolve(&u, &r, out, 2 * N, &res), 10);
+    ck_assert_str_eq(out, "http://h/b");
+    /* a megabyte of commas and semicolons */
+    memset(in, ',', N);
+    weft_http_list_iter_t it;
+    weft_span_t e, k, v;
+    weft_http_list_init(&it, in, N);
+    ck_assert_int_eq(weft_http_list_next(&it, &e), 0);
+    memset(in, ';', N);
+    weft_cookie_iter_t ci;
+    weft_cookie_init(&ci, in, N);
+    ck_assert_int_eq(weft_cookie_next(&ci, &k, &v), 0);
+    memset(in, '&', N);
+    weft_query_iter_t qi;
+    weft_query_init(&qi, in, N);
+    ck_assert_int_eq(weft_query_next(&qi, &k, &v), 0);
+    /* an overlong date, digits that would overflow */
+    memset(in, '9', N);
+    time_t t;
+    ck_assert_err(weft_http_date_parse(in, N, &t), -EINVAL);
+    ck_assert_err(weft_cookie_date_parse(in, N, &t), -EINVAL);
+    ck_assert_err(weft_http_qvalue(in, N), -EINVAL);
+    free(in);
+    free(out);
+}
+END_TEST
+
 static Suite *httpmsg_suite(void) {
     Suite *s = suite_create("httpmsg");
     TCase *url = tcase_create("url");
@@ -1142,6 +1215,10 @@ static Suite *httpmsg_suite(void) {
     tcase_add_test(date, date_parse_two_digit_years_within_50_years);
     tcase_add_test(date, cookie_date_algorithm_of_rfc6265_5_1_1);
     suite_add_tcase(s, date);
+
+    TCase *hostile = tcase_create("hostile");
+    tcase_add_test(hostile, overlong_inputs_are_handled_in_bounds);
+    suite_add_tcase(s, hostile);
     return s;
 }
 

@@ -69,8 +69,9 @@ enum {
  * and malformed percent escapes are refused anywhere; bytes >= 0x80 and
  * the printable characters RFC 3986 leaves out (" < > [ \ ] ^ ` { | })
  * are tolerated in userinfo, path, query and fragment, as browsers send
- * them ("?filter[a]=1") and servers accept them. The parse is generic: the scheme is not looked at
- * (a client checks for "http"/"https" and a host itself).
+ * them ("?filter[a]=1") and servers accept them. The parse is generic:
+ * the scheme is not looked at (a client checks for "http"/"https" and a
+ * host itself).
  * Returns 0, or -EINVAL (malformed; *u is then unspecified). */
 WEFT_EXPORT int weft_url_parse(weft_url_t *u, const char *s, size_t n);
 
@@ -81,8 +82,12 @@ WEFT_EXPORT int weft_url_parse(weft_url_t *u, const char *s, size_t n);
  * 5.2.4 says ("../../../g" against "http://a/b/c/d" gives "http://a/g"),
  * and a fragment is taken from ref only (a client following a redirect
  * keeps the original fragment when Location has none, RFC 9110 10.2.2: its
- * choice). Returns the length of the result, -EINVAL if base has no scheme,
- * -ENOSPC if buf is too small. base, ref and buf must not overlap. */
+ * choice). Without an authority, a path that would start with "//" is
+ * written "/.//..." so that it does not read back as one. buf must hold
+ * the result before its dot segments are removed. Returns the length of
+ * the result, -EINVAL if base has no scheme (or the parts, built by hand,
+ * do not parse), -ENOSPC if buf is too small. base, ref and buf must not
+ * overlap. */
 WEFT_EXPORT ssize_t weft_url_resolve(const weft_url_t *base,
                                      const weft_url_t *ref, char *buf,
                                      size_t cap, weft_url_t *out);
@@ -96,7 +101,8 @@ WEFT_EXPORT ssize_t weft_url_resolve(const weft_url_t *base,
  * weft_url_parse is written back byte for byte. Returns the length, or
  * -ENOSPC, or -EINVAL if the parts cannot form a URL that would parse
  * back to them (a path that does not start with '/' after an authority, a
- * path starting with "//" without one, a port that is not digits). */
+ * path starting with "//" without one, a port that is not digits up to
+ * 65535). */
 WEFT_EXPORT ssize_t weft_url_serialize(const weft_url_t *u, char *buf,
                                        size_t cap);
 
@@ -372,8 +378,8 @@ WEFT_EXPORT int weft_http_choose_encoding(const weft_http_field_t *f,
 /* Iterates the pairs of a Cookie header value ("a=1; b=2"), which
  * browsers fill with whatever servers set: pairs are split at ';', name
  * and value at the first '=' and trimmed of spaces and tabs. A pair with
- * no '=' has an empty name (browsers' nameless cookie); empty pairs are
- * skipped. Values are as sent, double quotes included (RFC 6265 4.1.1
+ * no '=' has an empty name (browsers' nameless cookie); empty pairs, and
+ * pairs with neither name nor value ("="), are skipped. Values are as sent, double quotes included (RFC 6265 4.1.1
  * makes them part of the value). Initialise with weft_cookie_init. */
 typedef struct weft_cookie_iter {
     const char *p, *end;
@@ -448,7 +454,9 @@ WEFT_EXPORT int weft_set_cookie_parse(weft_set_cookie_t *c, const char *s,
  * a value with bytes outside cookie-octet (controls, space, '"', ',',
  * ';', '\\', >= 0x80; a value wholly in double quotes is fine), which
  * weft_pct_encode(WEFT_PCT_COMPONENT) avoids; a domain that is not
- * letters, digits, '-' and '.'; a path with controls or ';'; a negative
+ * labels of letters, digits and '-' between single dots (no leading dot:
+ * browsers drop it, RFC 6265 5.2.3); a path that does not start with '/'
+ * or holds controls, bytes >= 0x80 or ';'; a negative
  * max_age; SameSite=None without Secure, and Partitioned without Secure
  * (browsers drop both). Returns the length, -EINVAL, -ENOSPC, or -ERANGE
  * (expires outside years 1601..9999). */

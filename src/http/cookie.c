@@ -28,16 +28,14 @@ static void split_pair(const char *p, const char *pe, weft_span_t *name,
 int weft_cookie_next(weft_cookie_iter_t *it, weft_span_t *name,
                      weft_span_t *value) {
     while (it->p < it->end) {
-        const char *p = it->p;
-        const char *semi = memchr(p, ';', (size_t)(it->end - p));
-        const char *pe = semi ? semi : it->end;
-        it->p = semi ? semi + 1 : it->end;
+        const char *pe, *p = weft__piece(&it->p, it->end, ';', &pe);
         size_t len = (size_t)(pe - p);
         p = weft__trim(p, &len);
         if (len == 0)
             continue;
         split_pair(p, p + len, name, value);
-        return 1;
+        if (name->len || value->len) /* "=" alone is nothing */
+            return 1;
     }
     return 0;
 }
@@ -112,33 +110,31 @@ static void set_cookie_attr(weft_set_cookie_t *c, weft_span_t name,
 
 int weft_set_cookie_parse(weft_set_cookie_t *c, const char *s, size_t n) {
     memset(c, 0, sizeof *c);
+    if (!s || !n)
+        return -EINVAL;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
             return -EINVAL;
     }
     const char *end = s + n;
-    const char *semi = n ? memchr(s, ';', n) : NULL;
+    const char *semi = memchr(s, ';', n);
     const char *nv_end = semi ? semi : end;
-    if (!n || !memchr(s, '=', (size_t)(nv_end - s)))
+    if (!memchr(s, '=', (size_t)(nv_end - s)))
         return -EINVAL;
     split_pair(s, nv_end, &c->name, &c->value);
     if (c->name.len == 0)
         return -EINVAL;
     if (c->name.len + c->value.len > 4096)
         return -E2BIG;
-    for (const char *p = nv_end; p < end;) {
-        p++; /* the ';' */
-        const char *ae = memchr(p, ';', (size_t)(end - p));
-        if (!ae)
-            ae = end;
+    for (const char *next = semi ? semi + 1 : end; next < end;) {
+        const char *ae, *p = weft__piece(&next, end, ';', &ae);
         weft_span_t an, av;
         split_pair(p, ae, &an, &av);
         if (!memchr(p, '=', (size_t)(ae - p)))
             an = av, av = (weft_span_t){ae, 0};
         if (av.len <= 1024) /* 6265bis: longer values are ignored */
             set_cookie_attr(c, an, av);
-        p = ae;
     }
     return 0;
 }
@@ -156,12 +152,15 @@ static bool cookie_value_ok(weft_span_t v) {
     return true;
 }
 
+/* Labels of letters, digits and '-' between single dots: no empty label,
+ * so no leading dot (RFC 6265 5.2.3 drops it; leave it out). */
 static bool domain_ok(weft_span_t d) {
-    if (!d.len)
+    if (!d.len || d.ptr[0] == '.' || d.ptr[d.len - 1] == '.')
         return false;
     for (size_t i = 0; i < d.len; i++) {
         unsigned char c = (unsigned char)d.ptr[i];
-        if (!weft__cc(c, WEFT__C_ALPHA | WEFT__C_DIGIT) && c != '-' && c != '.')
+        if (c == '.' ? d.ptr[i - 1] == '.'
+                     : !weft__cc(c, WEFT__C_ALPHA | WEFT__C_DIGIT) && c != '-')
             return false;
     }
     return true;

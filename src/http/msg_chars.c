@@ -34,6 +34,12 @@
 #define CC_SCHEME(c)                                                           \
     (CC_ALPHA(c) || CC_DIGIT(c) || (c) == '+' || (c) == '-' || (c) == '.')
 
+#define CC_PCHAR(c) (CC_UNRES(c) || CC_SUB(c) || (c) == ':' || (c) == '@')
+#define CC_USERINFO(c) (CC_UNRES(c) || CC_SUB(c) || (c) == ':' || CC_LOOSE(c))
+#define CC_PATH(c) (CC_PCHAR(c) || (c) == '/' || CC_LOOSE(c))
+#define CC_QUERY(c) (CC_PATH(c) || (c) == '?')
+#define CC_URLDELIM(c) ((c) == ':' || (c) == '/' || (c) == '?' || (c) == '#')
+
 #define CC(c)                                                                  \
     (uint16_t)((CC_ALPHA(c) ? WEFT__C_ALPHA : 0) |                             \
                (CC_DIGIT(c) ? WEFT__C_DIGIT : 0) |                             \
@@ -44,7 +50,11 @@
                (CC_LOOSE(c) ? WEFT__C_LOOSE : 0) |                             \
                (CC_COOKIE(c) ? WEFT__C_COOKIE : 0) |                           \
                (CC_FORM(c) ? WEFT__C_FORM : 0) |                               \
-               (CC_SCHEME(c) ? WEFT__C_SCHEME : 0))
+               (CC_SCHEME(c) ? WEFT__C_SCHEME : 0) |                           \
+               (CC_USERINFO(c) ? WEFT__C_USERINFO : 0) |                       \
+               (CC_PATH(c) ? WEFT__C_PATH : 0) |                               \
+               (CC_QUERY(c) ? WEFT__C_QUERY : 0) |                             \
+               (CC_URLDELIM(c) ? WEFT__C_URLDELIM : 0))
 #define CC4(i) CC(i), CC((i) + 1), CC((i) + 2), CC((i) + 3)
 #define CC16(i) CC4(i), CC4((i) + 4), CC4((i) + 8), CC4((i) + 12)
 #define CC64(i) CC16(i), CC16((i) + 16), CC16((i) + 32), CC16((i) + 48)

@@ -24,6 +24,13 @@ enum {
     WEFT__C_COOKIE = 1u << 7,     /* cookie-octet */
     WEFT__C_FORM = 1u << 8,       /* kept by the form encoding */
     WEFT__C_SCHEME = 1u << 9,     /* ALPHA DIGIT + - . */
+    /* What may stand as it is (escapes aside) in a userinfo, a path, a
+     * query or fragment: the RFC 3986 sets plus WEFT__C_LOOSE. */
+    WEFT__C_USERINFO = 1u << 10,  /* unreserved sub-delims ':' */
+    WEFT__C_PATH = 1u << 11,      /* pchar '/' */
+    WEFT__C_QUERY = 1u << 12,     /* pchar '/' '?' */
+    WEFT__C_URLDELIM = 1u << 13,  /* ':' '/' '?' '#': where a scheme or an
+                                     authority ends */
 };
 
 extern const uint16_t weft__http_cc[256];
@@ -78,6 +85,17 @@ static inline const char *weft__trim(const char *s, size_t *n) {
         s++, (*n)--;
     while (*n && weft__ows(s[*n - 1]))
         (*n)--;
+    return s;
+}
+
+/* The next piece of [*p, end) up to the separator sep: returns its start,
+ * sets *pe to its end and moves *p past the separator (or to end). */
+static inline const char *weft__piece(const char **p, const char *end,
+                                      char sep, const char **pe) {
+    const char *s = *p;
+    const char *q = memchr(s, sep, (size_t)(end - s));
+    *pe = q ? q : end;
+    *p = q ? q + 1 : end;
     return s;
 }
 

@@ -160,10 +160,7 @@ void weft_query_init(weft_query_iter_t *it, const char *s, size_t n) {
 int weft_query_next(weft_query_iter_t *it, weft_span_t *key,
                     weft_span_t *value) {
     while (it->p < it->end) {
-        const char *p = it->p;
-        const char *amp = memchr(p, '&', (size_t)(it->end - p));
-        const char *pe = amp ? amp : it->end;
-        it->p = amp ? amp + 1 : it->end;
+        const char *pe, *p = weft__piece(&it->p, it->end, '&', &pe);
         if (pe == p)
             continue;
         const char *eq = memchr(p, '=', (size_t)(pe - p));

@@ -8,23 +8,15 @@ static weft_span_t span(const char *p, const char *end) {
     return (weft_span_t){p, (size_t)(end - p)};
 }
 
-/* Whether [p, end) holds only what a component may: pchar, escapes, the
- * characters tolerated (WEFT__C_LOOSE) when `loose`, and those of
- * `extra`. */
-static bool valid_run(const char *p, const char *end, const char *extra,
-                      bool loose) {
+/* Whether [p, end) holds only bytes of class `cls` and well-formed
+ * percent escapes. */
+static bool valid_run(const char *p, const char *end, unsigned cls) {
     for (; p < end; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (weft__pchar(c) || (loose && weft__cc(c, WEFT__C_LOOSE)))
+        if (WEFT__LIKELY(weft__cc((unsigned char)*p, cls)))
             continue;
-        if (c == '%') {
-            if (weft__pct_byte(p, (size_t)(end - p)) < 0)
-                return false;
-            p += 2;
-            continue;
-        }
-        if (!c || !strchr(extra, c))
+        if (weft__pct_byte(p, (size_t)(end - p)) < 0)
             return false;
+        p += 2;
     }
     return true;
 }
@@ -48,6 +40,10 @@ static bool valid_ipv6(const char *p, const char *end) {
     unsigned char bin[16];
     if (n == 0 || n >= sizeof tmp)
         return false;
+    for (size_t i = 0; i < n; i++) /* inet_pton would stop at a NUL */
+        if (!weft__cc((unsigned char)p[i], WEFT__C_HEX) && p[i] != ':' &&
+            p[i] != '.')
+            return false;
     memcpy(tmp, p, n);
     tmp[n] = 0;
     if (inet_pton(AF_INET6, tmp, bin) != 1)
@@ -84,7 +80,7 @@ static int parse_port(const char *p, const char *end, int *out) {
 static int parse_authority(weft_url_t *u, const char *p, const char *end) {
     const char *at = memchr(p, '@', (size_t)(end - p));
     if (at) {
-        if (!valid_run(p, at, "", true) || memchr(p, '@', (size_t)(at - p)))
+        if (!valid_run(p, at, WEFT__C_USERINFO))
             return -EINVAL;
         u->userinfo = span(p, at);
         p = at + 1;
@@ -126,12 +122,19 @@ static const char *find_any(const char *p, const char *end, const char *set) {
     return p;
 }
 
+/* The first of ':' '/' '?' '#' from p, or end. */
+static const char *find_delim(const char *p, const char *end) {
+    while (p < end && !weft__cc((unsigned char)*p, WEFT__C_URLDELIM))
+        p++;
+    return p;
+}
+
 /* path, then "?" query, then "#" fragment, from p on. */
 static int parse_tail(weft_url_t *u, const char *p, const char *end) {
     const char *q = p;
     while (q < end && *q != '?' && *q != '#')
         q++;
-    if (!valid_run(p, q, "/", true))
+    if (!valid_run(p, q, WEFT__C_PATH))
         return -EINVAL;
     u->path = span(p, q);
     if (q < end && *q == '?') {
@@ -139,12 +142,12 @@ static int parse_tail(weft_url_t *u, const char *p, const char *end) {
         q = memchr(p, '#', (size_t)(end - p));
         if (!q)
             q = end;
-        if (!valid_run(p, q, "/?", true))
+        if (!valid_run(p, q, WEFT__C_QUERY))
             return -EINVAL;
         u->query = span(p, q);
     }
     if (q < end) { /* '#' */
-        if (!valid_run(q + 1, end, "/?", true))
+        if (!valid_run(q + 1, end, WEFT__C_QUERY))
             return -EINVAL;
         u->fragment = span(q + 1, end);
     }
@@ -159,7 +162,7 @@ int weft_url_parse(weft_url_t *u, const char *s, size_t n) {
         s = empty, n = 0;
     const char *p = s, *end = s + n;
     /* Appendix B's split: a ':' before any of "/?#" ends a scheme. */
-    const char *q = find_any(p, end, ":/?#");
+    const char *q = find_delim(p, end);
     if (q < end && *q == ':') {
         if (!valid_scheme(p, q))
             return -EINVAL; /* also a relative path whose first segment
@@ -169,7 +172,9 @@ int weft_url_parse(weft_url_t *u, const char *s, size_t n) {
     }
     if (end - p >= 2 && p[0] == '/' && p[1] == '/') {
         p += 2;
-        q = find_any(p, end, "/?#");
+        q = p;
+        while ((q = find_delim(q, end)) < end && *q == ':')
+            q++;
         int r = parse_authority(u, p, q);
         if (r < 0)
             return r;
@@ -271,11 +276,11 @@ ssize_t weft_url_serialize(const weft_url_t *u, char *buf, size_t cap) {
     size_t plen = u->path.len;
     if (u->scheme.ptr && !valid_scheme(u->scheme.ptr, u->scheme.ptr + u->scheme.len))
         return -EINVAL;
-    if (u->port.ptr && (!u->host.ptr || u->port.len > 5))
+    int port;
+    if (u->port.ptr && (!u->host.ptr ||
+                        parse_port(u->port.ptr, u->port.ptr + u->port.len,
+                                   &port) < 0))
         return -EINVAL;
-    for (size_t i = 0; u->port.ptr && i < u->port.len; i++)
-        if (!weft__cc((unsigned char)u->port.ptr[i], WEFT__C_DIGIT))
-            return -EINVAL;
     if (u->host.ptr ? plen && path[0] != '/'
                     : plen >= 2 && path[0] == '/' && path[1] == '/')
         return -EINVAL;
