@@ -363,13 +363,11 @@ static ssize_t wait_idle(weft_web_conn_t *c) {
         weft__loop_timer_arm(run->loop, &c->idle_timer,
                              next_fire(c, run->loop->now)))
         return 0;
-    weft_scope_t sc;
-    ssize_t n = 0;
-    if (weft_scope_enter(&sc, INFINITY, WEFT_SCOPE_STOPPABLE) == 0) {
-        const void *buf;
-        n = weft_stream_wait_data(c->s, 1, &buf);
-        weft_scope_exit(&sc);
-    }
+    /* No stoppable scope here (two scope operations a request): the
+     * runner's shutdown cancels the connections it finds idle, and one
+     * that finishes a request later sees weft_stop_requested above. */
+    const void *buf;
+    ssize_t n = weft_stream_wait_data(c->s, 1, &buf);
     c->idle = false;
     return n;
 }
@@ -865,6 +863,13 @@ int weft_web_runner_shutdown(weft_web_runner_t *run, double grace) {
             closers[i] = NULL;
     }
     weft_yield(); /* let them stop the listeners first */
+    /* Close the idle keep-alive connections (those between requests). */
+    for (struct weft__list *pos = run->conns.next; pos != &run->conns;
+         pos = pos->next) {
+        weft_web_conn_t *c = WEFT__CONTAINER_OF(pos, weft_web_conn_t, link);
+        if (c->idle)
+            weft_task_cancel(c->task);
+    }
     /* 3. on_shutdown. */
     if (run->started_ok) {
         size_t n;
