@@ -5,6 +5,7 @@
 #   make bench     build and run the benchmarks (they print tables)
 #   make install   PREFIX=/usr/local
 #   make valgrind  the test suite under valgrind
+#   make fuzz      build fuzz/*.c as libFuzzer targets, run each FUZZ_SECONDS
 #
 # Each target first installs the Debian packages it needs (as root), or
 # prints the apt-get line to run.
@@ -34,7 +35,7 @@ CMAKE_ARGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWEFT_SANITIZE=$(SANITIZE) \
 	-DWEFT_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) -DWEFT_CORO=$(CORO) \
 	-DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-.PHONY: all build demo test bench install valgrind clean
+.PHONY: all build demo test bench install valgrind fuzz clean
 
 all: build
 
@@ -72,6 +73,13 @@ bench:
 	@cmake -S . -B build $(CMAKE_ARGS) -DWEFT_BUILD_BENCH=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 	@build/bench/run_all.sh build/bench
+
+# Each fuzz/*.c is a libFuzzer target (clang, ASan + UBSan); fuzz/run.sh
+# says what else it reads (FUZZ_RUNS, FUZZ_TARGETS, FUZZ_JOBS).
+FUZZ_SECONDS ?= 10
+fuzz:
+	@scripts/deps.sh fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 install: build
 	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -1,12 +1,15 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, or say exactly what to
-# install. Usage: scripts/deps.sh build|test|bench|valgrind ...
+# install. Usage: scripts/deps.sh build|test|bench|valgrind|fuzz ...
 set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev"
 pkgs_test="check libsubunit-dev openssl curl python3"
 pkgs_bench="g++ libuv1-dev libboost-context-dev libhttp-parser-dev libcurl4-openssl-dev wrk nginx-light h2o"
 pkgs_valgrind="valgrind"
+# libFuzzer comes with clang's runtime (libclang-rt-dev); http-parser is
+# the differential target's peer.
+pkgs_fuzz="clang libclang-rt-dev libhttp-parser-dev"
 
 want=""
 for target in "$@"; do
@@ -15,6 +18,7 @@ for target in "$@"; do
     test) want="$want $pkgs_build $pkgs_test" ;;
     bench) want="$want $pkgs_build $pkgs_bench" ;;
     valgrind) want="$want $pkgs_build $pkgs_test $pkgs_valgrind" ;;
+    fuzz) want="$want $pkgs_build $pkgs_fuzz" ;;
     *) echo "deps.sh: unknown target '$target'" >&2; exit 2 ;;
     esac
 done

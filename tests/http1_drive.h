@@ -9,7 +9,9 @@
  *   head METHOD TARGET 1.MINOR         a request head
  *   head 1.MINOR STATUS REASON         a response head
  *   field NAME: VALUE
- *   frame FRAMING CL FLAGS             (with DRIVE_DETAIL only)
+ *   frame FRAMING CL FLAGS             (with DRIVE_DETAIL only; FLAGS
+ *                                      without WEFT_HTTP1_FOLDED, which
+ *                                      depends on earlier calls)
  *   body BYTES                         the whole body, if not empty
  *   complete                           the body ended
  *   end ok|incomplete|stop|error[ CODE]
@@ -129,7 +131,8 @@ static inline void drive_head(struct drive_text *t, const weft_http1_head_t *h,
     }
     if (flags & DRIVE_DETAIL)
         drive_printf(t, "frame %d %llu %#x\n", h->framing,
-                     (unsigned long long)h->content_length, h->flags);
+                     (unsigned long long)h->content_length,
+                     h->flags & ~(unsigned)WEFT_HTTP1_FOLDED);
 }
 
 /* Whether buf[0 .. n) holds nothing but empty lines. */
@@ -226,14 +229,12 @@ static inline void drive(const char *input, size_t len,
                     size_t got;
                     n = weft_http1_body_copy(&b, buf + used, have - used,
                                              small, sizeof small, &got);
-                    if (n >= 0)
-                        drive_put(&body, small, got);
+                    drive_put(&body, small, got);
                 } else if (o->flags & DRIVE_DECODE) {
                     size_t got;
                     n = weft_http1_body_decode(&b, buf + used, have - used,
                                                &got);
-                    if (n >= 0)
-                        drive_put(&body, buf + used, got);
+                    drive_put(&body, buf + used, got);
                 } else {
                     weft_span_t d;
                     n = weft_http1_body_next(&b, buf + used, have - used, &d);

@@ -115,8 +115,8 @@ struct tally {
 static struct tally run_all(bool print_diff, bool print_table) {
     struct tally n = {0};
     if (print_table) {
-        printf("| Fixture | Case | llhttp | weft | Why |\n");
-        printf("|---|---|---|---|---|\n");
+        printf("| Fixture | Case | Type | llhttp | weft | Why |\n");
+        printf("|---|---|---|---|---|---|\n");
     }
     for (size_t i = 0; i < set.n; i++) {
         const struct fixture *f = &set.v[i];
@@ -151,7 +151,8 @@ static struct tally run_all(bool print_diff, bool print_table) {
             /* The verdicts: the end lines. */
             const char *le = strstr(f->expect.s, "end ");
             const char *we = strstr(ours.s, "end ");
-            printf("| %s | %s | %.*s | %.*s | %s |\n", f->file, f->name,
+            printf("| %s | %s | %s | %.*s | %.*s | %s |\n", f->file, f->name,
+                   f->type,
                    (int)strcspn(le ? le + 4 : "?", "\n"), le ? le + 4 : "?",
                    (int)strcspn(we ? we + 4 : "?", "\n"), we ? we + 4 : "?",
                    k ? k->why : "(unlisted)");

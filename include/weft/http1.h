@@ -27,8 +27,9 @@
  * be smuggled a second request. Refused, each with its own error code:
  * Content-Length together with Transfer-Encoding; Content-Length values
  * that differ, or that are not all digits; a Transfer-Encoding whose final
- * coding is not chunked, or that names chunked twice; Transfer-Encoding in
- * HTTP/1.0; obs-fold (a field line starting with whitespace); whitespace
+ * coding is not chunked, that names chunked twice, or that has an empty
+ * element (an empty line, "chunked,"); Transfer-Encoding in HTTP/1.0;
+ * obs-fold (a field line starting with whitespace); whitespace
  * between a field name and its colon; CR not followed by LF, and LF not
  * preceded by CR; NUL, DEL and control characters (other than HTAB) in
  * field values; bytes other than visible ASCII in the request target;
@@ -181,7 +182,8 @@ enum {
     WEFT_HTTP1_CONTENT_LENGTH = 1u << 5,
     /* A Transfer-Encoding field was present. */
     WEFT_HTTP1_TRANSFER_ENCODING = 1u << 6,
-    /* Responses: obs-fold was found and replaced by spaces in the buffer. */
+    /* Responses: obs-fold was found, and replaced by spaces in the buffer,
+     * by this call (a later call on the same buffer finds the spaces). */
     WEFT_HTTP1_FOLDED = 1u << 7,
 };
 
@@ -313,14 +315,16 @@ WEFT_EXPORT ssize_t weft_http1_body_next(weft_http1_body_t *b, const char *in,
  * front of buf, *data_len set to its length. Returns the bytes consumed
  * (len, unless the body ended before: the bytes buf[consumed .. len) are
  * left untouched and belong to the next message), or a WEFT_EHTTP_* code
- * (the contents of buf are then unspecified). */
+ * (*data_len is then the data found before the error, at the front of
+ * buf; the rest of buf is unspecified). */
 WEFT_EXPORT ssize_t weft_http1_body_decode(weft_http1_body_t *b, char *buf,
                                            size_t len, size_t *data_len);
 
 /* Decode into the caller's buffer: body data among in[0 .. len) is copied
  * to out[0 .. cap), *data_len set to the bytes copied. Returns the input
  * bytes consumed: fewer than len when out is full or the body ended. A
- * WEFT_EHTTP_* code on malformed framing. */
+ * WEFT_EHTTP_* code on malformed framing (*data_len is then the data
+ * copied before the error). */
 WEFT_EXPORT ssize_t weft_http1_body_copy(weft_http1_body_t *b, const char *in,
                                          size_t len, char *out, size_t cap,
                                          size_t *data_len);

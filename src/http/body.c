@@ -353,6 +353,24 @@ static ssize_t next(weft_http1_body_t *b, const char *in, size_t len,
                 continue;
             }
         }
+        /* Runs of token or quoted-string characters in extensions. */
+        if (b->state == S_EXT_NAME || b->state == S_VAL_TOKEN ||
+            b->state == S_VAL_QUOTED) {
+            unsigned cls = b->state == S_VAL_QUOTED ? WEFT__HTTP_QDTEXT
+                                                    : WEFT__HTTP_TCHAR;
+            const char *q = p;
+            while (q < end && weft__http_is((unsigned char)*q, cls) &&
+                   *q != '"' && *q != '\\')
+                q++;
+            if (q > p) {
+                /* count <= max_ext here (it failed when it went over). */
+                if ((size_t)(q - p) > b->max_ext - b->count)
+                    return fail(b, WEFT_EHTTP_CHUNK_EXT_TOO_LONG);
+                b->count += (uint32_t)(q - p);
+                p = q;
+                continue;
+            }
+        }
         int r = step(b, (unsigned char)*p);
         if (r < 0)
             return fail(b, r);
@@ -384,8 +402,10 @@ ssize_t weft_http1_body_decode(weft_http1_body_t *b, char *buf, size_t len,
     while (at < len) {
         weft_span_t d;
         ssize_t n = next(b, buf + at, len - at, &d, SIZE_MAX);
-        if (n < 0)
+        if (n < 0) {
+            *data_len = out;
             return n;
+        }
         if (n == 0)
             break;
         memmove(buf + out, d.ptr, d.len);
@@ -407,8 +427,10 @@ ssize_t weft_http1_body_copy(weft_http1_body_t *b, const char *in, size_t len,
     while (at < len && n_out < cap) {
         weft_span_t d;
         ssize_t n = next(b, in + at, len - at, &d, cap - n_out);
-        if (n < 0)
+        if (n < 0) {
+            *data_len = n_out;
             return n;
+        }
         if (n == 0)
             break;
         memcpy(out + n_out, d.ptr, d.len);

@@ -82,7 +82,9 @@ void weft__http_limits(const weft_http1_limits_t *l,
 struct weft__http_fields {
     weft_http_field_t *fields;
     size_t max, n;
-    bool lenient; /* response rules: bare LF, obs-fold, space before ':' */
+    /* Response rules: bare LF ends a line; in a head (not a trailer
+     * section) obs-fold and whitespace before ':' are taken too. */
+    bool lenient;
 };
 int weft__http_parse_trailers(const char *buf, size_t len, size_t max_len,
                               struct weft__http_fields *f, bool lenient);

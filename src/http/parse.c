@@ -273,10 +273,22 @@ transfer_encoding(struct ctx *c, const char *v, size_t n) {
     const char *p = v, *end = v + n;
     c->te_present = 1;
     for (;;) {
-        while (p < end && (*p == ',' || weft__http_ows(*p)))
+        while (p < end && weft__http_ows(*p))
             p++;
-        if (p == end)
-            return 0;
+        if (p == end || *p == ',') {
+            /* An empty element: "chunked," or an empty field line, which a
+             * proxy that takes the last line or checks the value's end
+             * reads as no chunked at all. Refused in requests (stricter
+             * than RFC 9110 5.6.1, which has recipients skip them; the
+             * differential fuzzer found http-parser refusing them too),
+             * skipped in responses. */
+            if (!c->response)
+                return WEFT_EHTTP_BAD_TE;
+            if (p == end)
+                return 0;
+            p++;
+            continue;
+        }
         const char *tok = p;
         while (p < end && weft__http_is((unsigned char)*p, TCHAR))
             p++;
@@ -330,6 +342,9 @@ transfer_encoding(struct ctx *c, const char *v, size_t n) {
         else
             c->te_other = 1;
         c->te_last_chunked = chunked;
+        if (p == end)
+            return 0;
+        p++;
     }
 }
 

@@ -36,6 +36,8 @@ static IMPL_ATTR int IMPL(request_line)(struct ctx *c, const char **pp) {
     h->target = (weft_span_t){t, (size_t)(p - t)};
 
     p++;
+    if (p < lim && *p == ' ')
+        return WEFT_EHTTP_BAD_START_LINE; /* two spaces */
     r = version(p, lim);
     if (r == -EAGAIN)
         return need_more(c, lim, WEFT_EHTTP_LINE_TOO_LONG);
@@ -149,7 +151,7 @@ static IMPL_ATTR int IMPL(field_lines)(struct ctx *c,
         if (*p != ':') {
             if (p == name || !weft__http_ows(*p))
                 return WEFT_EHTTP_BAD_FIELD_NAME;
-            if (!lenient)
+            if (!lenient || c == NULL) /* trailers take no leniency here */
                 return WEFT_EHTTP_SPACE_BEFORE_COLON;
             while (p < lim && weft__http_ows(*p))
                 p++;
@@ -206,7 +208,7 @@ static IMPL_ATTR int IMPL(field_lines)(struct ctx *c,
         const char *value_end = p;
         while (value_end > value && weft__http_ows(value_end[-1]))
             value_end--;
-        if (lenient) /* an unfolded value may start with spaces */
+        if (lenient && c) /* an unfolded value may start with spaces */
             while (value < value_end && weft__http_ows(*value))
                 value++;
         if (f->n == f->max)
