@@ -1601,6 +1601,16 @@ START_TEST(hello_server_shutdown_under_load_answers_every_request_it_took) {
 }
 END_TEST
 
+START_TEST(hello_server_port_in_use_gives_one_line_and_status_1) {
+    char port[8];
+    int fd = bound_socket(SOCK_STREAM, port);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    run_example("hello_server", "--workers", "2", port, NULL);
+    close(fd);
+    assert_one_line_error(1, "hello_server: cannot serve on 127.0.0.1:");
+}
+END_TEST
+
 START_TEST(hello_server_with_two_workers) {
     struct server srv;
     start_server(&srv, LISTENING_HTTP, "hello_server", "--workers", "2",
@@ -1658,6 +1668,7 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc,
                    hello_server_shutdown_under_load_answers_every_request_it_took);
     tcase_add_test(tc, hello_server_with_two_workers);
+    tcase_add_test(tc, hello_server_port_in_use_gives_one_line_and_status_1);
     suite_add_tcase(s, tc);
 
     /* echo over TLS: with certificates made once for these tests. */

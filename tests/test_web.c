@@ -694,6 +694,24 @@ START_TEST(grace_expires) {
 }
 END_TEST
 
+/* A handler past handler_timeout: its wait ends with -ETIMEDOUT, the
+ * client gets 503, the request's clean-up runs. */
+static void t_handler_deadline(struct srv *s) {
+    released = false;
+    double t0 = now();
+    exchange(s->port, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ck_has("HTTP/1.1 503 Service Unavailable\r\n");
+    ck_assert_double_eq_tol(now() - t0, 1.5, 1e-6);
+    ck_assert(released);
+}
+
+START_TEST(handler_deadline) {
+    slow_secs = 100;
+    weft_web_server_opts_t o = {.handler_timeout = 1.5};
+    run_test(slow_setup, t_handler_deadline, &o);
+}
+END_TEST
+
 /* ---- filters, files, cookies, the arena --------------------------------------------- */
 
 static int upper_write(void *state, weft_web_filter_out_t *o,
@@ -944,6 +962,7 @@ int main(void) {
     tcase_add_test(tc, timeouts);
     tcase_add_test(tc, graceful_shutdown);
     tcase_add_test(tc, grace_expires);
+    tcase_add_test(tc, handler_deadline);
     tcase_add_test(tc, filters_files_cookies);
     tcase_add_test(tc, app_misuse);
     tcase_add_test(tc, tls_alpn_and_connection_hook);

@@ -150,7 +150,8 @@ typedef int (*weft_web_signal_fn)(weft_web_app_t *app, void *arg);
 typedef void (*weft_web_stop_fn)(weft_web_app_t *app, void *arg);
 
 /* on_response_prepare: called just before a response's head is sent
- * (whatever the body: bytes, a file, a stream, an error), with the
+ * (whatever the body: bytes, a file, a stream, an error; not for the 4xx
+ * answering a head the parser refused, which reaches no app), with the
  * response still open to change: add headers, change the status, install
  * a body filter (compression). A negative return is a failure of the
  * request: a 500 instead, if nothing was sent yet. Runs in the connection's
@@ -469,11 +470,13 @@ WEFT_EXPORT void *weft_web_get(const weft_web_request_t *req,
  * configured), Content-Length or Transfer-Encoding: chunked (chosen from
  * the body: a length when it is known, chunked for a stream without one on
  * HTTP/1.1, the end of the connection on HTTP/1.0), and Connection:
- * keep-alive / close as needed. Setting those yourself is refused
- * (-EINVAL), except Content-Length before a stream (use
- * weft_web_set_content_length). Names and values are checked: CR, LF and
- * NUL are refused (-EINVAL: no response splitting), as are names that are
- * not tokens. */
+ * keep-alive / close as needed. Content-Length and Transfer-Encoding are
+ * the server's alone (-EINVAL; weft_web_set_content_length announces a
+ * stream's length); a Date, Server or Connection field of your own
+ * replaces the server's (a Connection of yours is sent as it is, for an
+ * upgrade). Names and values are checked: CR, LF, NUL and other controls
+ * are refused (-EINVAL, logged: no response splitting), as are names that
+ * are not tokens. */
 
 /* The request's response. */
 WEFT_EXPORT weft_web_response_t *weft_web_resp(weft_web_request_t *req);
@@ -611,8 +614,9 @@ WEFT_EXPORT bool weft_web_prepared(const weft_web_request_t *req);
  * -ECANCELED. Empty writes are ignored. */
 WEFT_EXPORT int weft_web_write(weft_web_request_t *req, const void *data,
                                size_t len);
-/* End the body (the last chunk for chunked), and wait until it is sent.
- * Returns 0 or the errors of weft_web_write. */
+/* End the body (the last chunk for chunked); waits, as weft_web_write
+ * does, while the client is slow to take what is queued. Returns 0 or the
+ * errors of weft_web_write. */
 WEFT_EXPORT int weft_web_write_eof(weft_web_request_t *req);
 
 /* After the response: close the connection rather than keep it alive
@@ -721,9 +725,9 @@ WEFT_EXPORT int weft_web_tls_ctx(weft_tls_ctx_t **out, const char *cert_file,
 
 /* A runner serves one app on the loop of the calling thread (aiohttp's
  * AppRunner). new: the caller's (weft_web_runner_free). opts may be NULL
- * (and is copied). From a loop's thread. Returns 0, -EINVAL, -ENOMEM,
- * -EPERM (no loop running on this thread), -EBUSY (the app is served by
- * another runner of this loop). */
+ * (and is copied). From a loop's thread. Several runners (one per worker
+ * loop) may serve one app. Returns 0, -EINVAL (NULL, or a sub-app),
+ * -ENOMEM, -EPERM (no loop running on this thread). */
 WEFT_EXPORT int weft_web_runner_new(weft_web_runner_t **out,
                                     weft_web_app_t *app,
                                     const weft_web_server_opts_t *opts);

@@ -91,7 +91,7 @@ static void app_free(weft_web_app_t *app) {
 int weft_web_app_free(weft_web_app_t *app) {
     if (!app)
         return 0;
-    if (app->users) {
+    if (atomic_load(&app->users)) {
         weft__log(WEFT_LOG_WARN, "weft_web_app_free: the app is served by a "
                                  "runner (free the runner first)");
         return -EBUSY;
@@ -227,7 +227,7 @@ int weft_web_add_subapp(weft_web_app_t *app, const char *prefix,
         return err;
     if (!sub || !prefix)
         return -EINVAL;
-    if (sub->parent || sub->frozen || sub->users || sub == app) {
+    if (sub->parent || sub->frozen || atomic_load(&sub->users) || sub == app) {
         weft__log(WEFT_LOG_WARN, "weft_web_add_subapp: the sub-application "
                                  "is mounted or served already");
         return -EBUSY;
@@ -296,26 +296,26 @@ int weft_web_cleanup_ctx(weft_web_app_t *app, weft_web_signal_fn start,
     return VEC_PUSH(app->ctxs, s);
 }
 
+/* Add a response signal (prepare or sent) to vec. */
+#define CB_ADD(app, fnname, vec, fn, arg)                                      \
+    do {                                                                       \
+        int err_ = check_open((app), fnname);                                  \
+        if (err_)                                                              \
+            return err_;                                                       \
+        if (!(fn))                                                             \
+            return -EINVAL;                                                    \
+        struct web_cb c_ = {(void *)(fn), (arg)};                              \
+        return VEC_PUSH((app)->vec, c_);                                       \
+    } while (0)
+
 int weft_web_on_response_prepare(weft_web_app_t *app, weft_web_prepare_fn fn,
                                  void *arg) {
-    int err = check_open(app, "weft_web_on_response_prepare");
-    if (err)
-        return err;
-    if (!fn)
-        return -EINVAL;
-    struct web_cb c = {(void *)fn, arg};
-    return VEC_PUSH(app->prepare, c);
+    CB_ADD(app, "weft_web_on_response_prepare", prepare, fn, arg);
 }
 
 int weft_web_on_response_sent(weft_web_app_t *app, weft_web_sent_fn fn,
                               void *arg) {
-    int err = check_open(app, "weft_web_on_response_sent");
-    if (err)
-        return err;
-    if (!fn)
-        return -EINVAL;
-    struct web_cb c = {(void *)fn, arg};
-    return VEC_PUSH(app->sent, c);
+    CB_ADD(app, "weft_web_on_response_sent", sent, fn, arg);
 }
 
 int weft_web_app_on_free(weft_web_app_t *app, void (*fn)(void *),
@@ -328,35 +328,33 @@ int weft_web_app_on_free(weft_web_app_t *app, void (*fn)(void *),
 
 /* ---- the freeze ------------------------------------------------------------------ */
 
+/* n1 entries of a then n2 of b, in new memory (one spare slot). */
+static void *joined(const void *a, size_t n1, const void *b, size_t n2,
+                    size_t size) {
+    char *v = weft__malloc((n1 + n2 + 1) * size);
+    if (v && n1)
+        memcpy(v, a, n1 * size);
+    if (v && n2)
+        memcpy(v + n1 * size, b, n2 * size);
+    return v;
+}
+
 /* The parent's chain followed by this app's own, for middlewares and the
  * response signals. */
 static int chains(weft_web_app_t *app) {
     const weft_web_app_t *p = app->parent;
-    size_t pm = p ? p->nchain : 0, pp = p ? p->nprep : 0,
-           ps = p ? p->nsent : 0;
-    app->nchain = pm + app->mws.n;
-    app->nprep = pp + app->prepare.n;
-    app->nsent = ps + app->sent.n;
-    app->chain = weft__malloc((app->nchain + 1) * sizeof *app->chain);
-    app->prep_chain = weft__malloc((app->nprep + 1) * sizeof *app->prep_chain);
-    app->sent_chain = weft__malloc((app->nsent + 1) * sizeof *app->sent_chain);
-    if (!app->chain || !app->prep_chain || !app->sent_chain)
-        return -ENOMEM;
-    if (pm)
-        memcpy(app->chain, p->chain, pm * sizeof *app->chain);
-    if (app->mws.n)
-        memcpy(app->chain + pm, app->mws.v, app->mws.n * sizeof *app->chain);
-    if (pp)
-        memcpy(app->prep_chain, p->prep_chain, pp * sizeof *app->prep_chain);
-    if (app->prepare.n)
-        memcpy(app->prep_chain + pp, app->prepare.v,
-               app->prepare.n * sizeof *app->prep_chain);
-    if (ps)
-        memcpy(app->sent_chain, p->sent_chain, ps * sizeof *app->sent_chain);
-    if (app->sent.n)
-        memcpy(app->sent_chain + ps, app->sent.v,
-               app->sent.n * sizeof *app->sent_chain);
-    return 0;
+    app->nchain = (p ? p->nchain : 0) + app->mws.n;
+    app->nprep = (p ? p->nprep : 0) + app->prepare.n;
+    app->nsent = (p ? p->nsent : 0) + app->sent.n;
+    app->chain = joined(p ? p->chain : NULL, p ? p->nchain : 0, app->mws.v,
+                        app->mws.n, sizeof *app->chain);
+    app->prep_chain = joined(p ? p->prep_chain : NULL, p ? p->nprep : 0,
+                             app->prepare.v, app->prepare.n,
+                             sizeof *app->prep_chain);
+    app->sent_chain = joined(p ? p->sent_chain : NULL, p ? p->nsent : 0,
+                             app->sent.v, app->sent.n,
+                             sizeof *app->sent_chain);
+    return app->chain && app->prep_chain && app->sent_chain ? 0 : -ENOMEM;
 }
 
 /* Add app's routes (and its sub-apps', recursively) to the root's

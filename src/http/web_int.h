@@ -2,6 +2,7 @@
 #ifndef WEFT_HTTP_WEB_INT_H
 #define WEFT_HTTP_WEB_INT_H
 
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "../net/net_int.h"
@@ -63,7 +64,7 @@ struct weft_web_app {
     /* Made by the freeze (root app only: the router holds every route of
      * the tree, prefixes prepended). */
     bool frozen;
-    unsigned users;           /* runners serving it (root) */
+    atomic_uint users; /* runners serving it (root): worker threads count */
     struct web_mw *chain;     /* middlewares from the root down to here */
     size_t nchain;
     struct web_cb *prep_chain; /* prepare signals, root's first */

@@ -485,6 +485,12 @@ ssize_t weft_web_read_body(weft_web_request_t *req, const void **data,
     }
     if (req->body_started)
         return -EALREADY;
+    if (req->framing == FRAME_NONE) {
+        req->body = "";
+        req->body_whole = true;
+        *data = req->body;
+        return 0;
+    }
     size_t limit = body_limit(req, max);
     if (req->framing == FRAME_LENGTH && (uint64_t)req->content_length > limit)
         return WEFT_WEB_HTTP(413);

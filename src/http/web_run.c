@@ -50,6 +50,7 @@ struct shared {
     weft_loop_t *main_loop;
     weft_event_t news; /* a worker is ready or done (main loop) */
     bool news_closed;  /* destroyed: late callbacks leave it alone */
+    unsigned nlaunched; /* worker threads created */
     unsigned nready, ndone;
     int err;
 };
@@ -196,16 +197,13 @@ static int start_workers(struct shared *sh) {
         int rc = pthread_create(&w->thread, NULL, worker_thread, w);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0) {
-            pthread_mutex_lock(&sh->mu);
             w->err = -rc;
-            sh->nready++;
-            sh->ndone++;
-            pthread_mutex_unlock(&sh->mu);
-            continue;
+            break;
         }
         w->started = true;
+        sh->nlaunched++;
     }
-    wait_news(sh, &sh->nready, sh->n - 1);
+    wait_news(sh, &sh->nready, sh->nlaunched);
     for (unsigned i = 1; i < sh->n; i++)
         if (sh->w[i].err)
             return sh->w[i].err;
@@ -239,7 +237,7 @@ static int main_worker(void *arg) {
             post_all(sh, hurry_cb); /* a second signal: no more grace */
         weft_web_runner_free(run);
     }
-    wait_news(sh, &sh->ndone, sh->n - 1);
+    wait_news(sh, &sh->ndone, sh->nlaunched);
     for (unsigned i = 1; i < sh->n; i++)
         if (sh->w[i].started)
             pthread_join(sh->w[i].thread, NULL);

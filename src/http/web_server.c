@@ -247,8 +247,15 @@ static bool handle(weft_web_request_t *req) {
                 err = WEFT_WEB_HTTP(503);
         }
     }
-    if (err == -ECANCELED || task_cancelled())
+    if (task_cancelled())
         return false; /* the connection is going away */
+    if (err == -ECANCELED) {
+        /* A handler that stopped on a graceful shutdown (an event stream
+         * in a stoppable scope): end what it streamed properly. */
+        if (req->resp.prepared && !req->hijacked)
+            weft__web_finish(req);
+        return false;
+    }
     if (err) {
         if (!WEFT_WEB_IS_HTTP(err)) {
             log_failure(req, err);
@@ -358,13 +365,11 @@ static ssize_t wait_idle(weft_web_conn_t *c) {
         weft__loop_timer_arm(run->loop, &c->idle_timer,
                              next_fire(c, run->loop->now)))
         return 0;
-    weft_scope_t sc;
-    ssize_t n = 0;
-    if (weft_scope_enter(&sc, INFINITY, WEFT_SCOPE_STOPPABLE) == 0) {
-        const void *buf;
-        n = weft_stream_wait_data(c->s, 1, &buf);
-        weft_scope_exit(&sc);
-    }
+    /* No stoppable scope here (two scope operations a request): the
+     * runner's shutdown cancels the connections it finds idle, and one
+     * that finishes a request later sees weft_stop_requested above. */
+    const void *buf;
+    ssize_t n = weft_stream_wait_data(c->s, 1, &buf);
     c->idle = false;
     return n;
 }
@@ -647,7 +652,7 @@ int weft_web_runner_new(weft_web_runner_t **out, weft_web_app_t *app,
     if (run->o.server_name)
         run->server_name_len = strlen(run->o.server_name);
     weft__list_init(&run->conns);
-    app->users++;
+    atomic_fetch_add(&app->users, 1);
     *out = run;
     return 0;
 }
@@ -871,12 +876,15 @@ int weft_web_runner_shutdown(weft_web_runner_t *run, double grace) {
     }
     weft_yield(); /* let them stop the listeners first */
     /* Connections taken over by another protocol end their way
-     * (WebSockets: a close frame 1001), their handlers still running. */
+     * (WebSockets: a close frame 1001), their handlers still running;
+     * idle keep-alive connections (those between requests) close. */
     struct weft__list *it, *tmp;
     weft__list_foreach_safe(it, tmp, &run->conns) {
         weft_web_conn_t *c = WEFT__CONTAINER_OF(it, weft_web_conn_t, link);
         if (c->on_shutdown)
             c->on_shutdown(c->on_shutdown_arg);
+        else if (c->idle)
+            weft_task_cancel(c->task);
     }
     /* 3. on_shutdown. */
     if (run->started_ok) {
@@ -926,7 +934,7 @@ static void runner_release(weft_web_runner_t *run) {
     for (size_t i = 0; i < run->ls.n; i++)
         weft__free(run->ls.v[i]);
     weft__free(run->ls.v);
-    run->app->users--;
+    atomic_fetch_sub(&run->app->users, 1);
     weft__free(run);
 }
 

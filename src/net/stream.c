@@ -309,7 +309,9 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
         if (w < 0)
             return w;
     }
-    ssize_t n = weft__op_read(&s->io, buf, len);
+    ssize_t n = s->flags & WEFT__STREAM_SOCKET
+                    ? weft__op_recv(&s->io, buf, len)
+                    : weft__op_read(&s->io, buf, len);
     if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
          * data is a state that no later edge will announce again. */

@@ -98,6 +98,10 @@ ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len) {
     RETRY(io, WEFT__IO_IN, read(io->fd, buf, len));
 }
 
+ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len) {
+    RETRY(io, WEFT__IO_IN, recv(io->fd, buf, len, 0));
+}
+
 ssize_t weft__op_write(struct weft__io *io, const void *buf, size_t len) {
     RETRY(io, WEFT__IO_OUT, write(io->fd, buf, len));
 }

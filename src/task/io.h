@@ -39,6 +39,9 @@ void weft__io_close(weft_loop_t *loop, struct weft__io *io);
 int weft__io_wait(struct weft__io *io, uint32_t events);
 
 ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len);
+/* recv(2) with no flags: read(2) for sockets, without the VFS layer's
+ * file-position and read_iter steps. */
+ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len);
 ssize_t weft__op_write(struct weft__io *io, const void *buf, size_t len);
 ssize_t weft__op_readv(struct weft__io *io, const struct iovec *iov, int n);
 ssize_t weft__op_writev(struct weft__io *io, const struct iovec *iov, int n);
