@@ -229,8 +229,15 @@ static int set_url(struct weft__hc_req *rq, char *url, int bad) {
     p += u->host.len;
     if (v6)
         *p++ = ']';
-    if (u->port_num >= 0 && u->port_num != dflt)
-        p += snprintf(p, 8, ":%u", (unsigned)u->port_num & 0xffff);
+    if (u->port_num >= 0 && u->port_num != dflt) {
+        char digits[8];
+        int nd = 0;
+        for (unsigned v = (unsigned)u->port_num; v || !nd; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        *p++ = ':';
+        while (nd)
+            *p++ = digits[--nd];
+    }
     *p = 0;
     return 0;
 }
