@@ -232,6 +232,10 @@ static int ts_respond(struct tsrv *t, weft_stream_t *s,
         }
         return ts_ok(s, "text/plain", "finally", 7);
     }
+    if (ts_prefix(tg, "/upgrade"))
+        return ts_write(s, "HTTP/1.1 101 Switching Protocols\r\n"
+                           "Upgrade: test\r\nConnection: Upgrade\r\n\r\n"
+                           "after the head") || 1;
     if (ts_prefix(tg, "/json")) {
         static const char j[] = "{\"a\": [1, 2, 3], \"s\": \"caf\\u00e9\"}";
         return ts_ok(s, "application/json", j, sizeof j - 1);

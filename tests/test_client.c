@@ -3,7 +3,9 @@
  * timeouts (on the virtual clock), broken responses, decompression, the
  * pool's limits and reuse (connections counted on the server's side),
  * middlewares, retries, tracing, TLS with the suite's certificates. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -1518,6 +1520,92 @@ START_TEST(json) {
 }
 END_TEST
 
+/* ---- upgrades, DNS ----------------------------------------------------------------- */
+
+static int hijack_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    weft_client_req_opts_t o = {
+        .headers = (const char *[]){"Connection", "Upgrade", "Upgrade",
+                                    "test", NULL}};
+    ck_assert_ok(weft_session_get(s, U("/upgrade"), &o, &r));
+    ck_assert_int_eq(weft_client_status(r), 101);
+    weft_stream_t *st = weft_client_hijack(r);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_ptr_null(weft_client_hijack(r));
+    char buf[64];
+    ssize_t n = weft_stream_read_exactly(st, buf, 14);
+    ck_assert_int_eq(n, 14);
+    ck_assert_int_eq(memcmp(buf, "after the head", 14), 0);
+    weft_client_release(r);
+    weft_session_stats_t ss;
+    weft_session_stats(s, &ss);
+    ck_assert_uint_eq(ss.open, 0);
+    ck_assert_ok(weft_stream_close(st));
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(hijack_after_upgrade) {
+    ck_assert_ok(run_virtual(hijack_main, NULL));
+}
+END_TEST
+
+/* A DNS server that says NXDOMAIN to every question. */
+static int nx_dns(void *arg) {
+    weft_udp_t *u = arg;
+    unsigned char q[512];
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n = weft_udp_recvfrom(u, q, sizeof q, &from, &fl);
+    if (n < 12)
+        return 0;
+    q[2] = 0x81;        /* a response, recursion desired */
+    q[3] = 0x83;        /* recursion available, NXDOMAIN */
+    memset(q + 6, 0, 6); /* no answers */
+    weft_udp_sendto(u, q, (size_t)n, (struct sockaddr *)&from, fl);
+    return nx_dns(arg);
+}
+
+static int dns_main(void *arg) {
+    (void)arg;
+    weft_udp_t *u;
+    ck_assert_ok(weft_udp_open(&u, "127.0.0.1", "0", NULL, NULL, AF_INET, 0));
+    struct sockaddr_storage a;
+    socklen_t al;
+    ck_assert_ok(weft_udp_sockname(u, &a, &al));
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d",
+             ntohs(((struct sockaddr_in *)&a)->sin_port));
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, nx_dns, u, NULL));
+    ck_assert_ok(weft_dns_set_servers(weft_loop_current(), servers));
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    weft_client_error_t e;
+    weft_client_req_opts_t o = {.error = &e};
+    ck_assert_err(weft_session_get(s, "http://nx.test/", &o, &r),
+                  WEFT_EAI_NONAME);
+    ck_assert_str_eq(e.msg, "GET http://nx.test/: dns: no such host "
+                            "'nx.test' (NXDOMAIN)");
+    ck_assert_ok(weft_session_close(s));
+    weft_task_cancel(t);
+    weft_join(t);
+    weft_task_release(t);
+    weft_udp_close(u);
+    return 0;
+}
+
+START_TEST(dns_errors) {
+    ck_assert_ok(weft_run(dns_main, NULL));
+}
+END_TEST
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -1545,6 +1633,8 @@ Suite *client_suite(void) {
     tcase_add_test(tc, outside_a_loop);
     tcase_add_test(tc, tls_and_proxies);
     tcase_add_test(tc, json);
+    tcase_add_test(tc, hijack_after_upgrade);
+    tcase_add_test(tc, dns_errors);
 #ifdef FETCH
     tcase_add_test(tc, fetch_example);
 #endif
