@@ -1244,7 +1244,7 @@ static int tls_main(void *arg) {
                           .key_file = cert("server.key"),
                           .alpn = "http/1.1"};
     ck_assert_ok(weft_tls_server_ctx(&sctx, &to));
-    ts_start_tls(&T, sctx);
+    ts_start_ctx(&T, sctx);
     weft_session_t *s;
     weft_client_response_t *r;
     weft_client_error_t e;

@@ -132,11 +132,8 @@ static int resp_fail(weft_client_response_t *r, int code, const char *fmt, ...)
 
 /* The connection is unusable after a failed read: close it. */
 static void drop_conn(weft_client_response_t *r) {
-    if (r->conn && r->s) {
-        r->s->busy++;
+    if (r->conn && r->s)
         weft__hc_put(r->s, r->conn, WEFT__HC_ABORT);
-        r->s->busy--;
-    }
     r->conn = NULL;
     r->consume = 0;
 }
