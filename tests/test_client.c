@@ -14,6 +14,7 @@
 #include "http_testsrv.h"
 #include "http/client_int.h"
 #include <weft/json.h>
+#include <weft/web_static.h>
 
 static struct tsrv T;
 static char url[256];
@@ -1606,6 +1607,102 @@ START_TEST(dns_errors) {
 }
 END_TEST
 
+/* ---- against weft's own server (weft/web.h) ------------------------------------- */
+
+static int h_login(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_web_response_t *resp = weft_web_resp(req);
+    weft_web_cookie_opts_t co = {.path = "/", .http_only = true};
+    ck_assert_ok(weft_web_set_cookie(resp, "session", "s3cret", &co));
+    weft_web_set_status(resp, 303, NULL);
+    weft_web_set_header(resp, "Location", "/me");
+    return 0;
+}
+
+static int h_me(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    const char *c = weft_web_cookie(req, "session");
+    if (!c)
+        return WEFT_WEB_HTTP(401);
+    char pad[2000];
+    memset(pad, 'z', sizeof pad - 1); /* worth compressing */
+    pad[sizeof pad - 1] = 0;
+    json_t *v = json_pack("{s:s, s:s}", "session", c, "pad", pad);
+    return weft_web_json_take(req, 200, v);
+}
+
+static int h_echo_json(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    json_t *body;
+    int err = weft_web_read_json(req, &body, 0);
+    if (err < 0)
+        return err;
+    return weft_web_json(req, 201, body);
+}
+
+static int web_main(void *arg) {
+    (void)arg;
+    weft_web_app_t *app;
+    ck_assert_ok(weft_web_app_new(&app, NULL));
+    ck_assert_ok(weft_web_route(app, "POST", "/login", h_login, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/me", h_me, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "PUT", "/items", h_echo_json, NULL, NULL));
+    ck_assert_ok(weft_web_compress(app, NULL));
+    weft_web_runner_t *run;
+    ck_assert_ok(weft_web_runner_new(&run, app, NULL));
+    ck_assert_ok(weft_web_runner_setup(run));
+    ck_assert_ok(weft_web_runner_listen(run, "127.0.0.1", "0", NULL));
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d",
+             weft_web_runner_port(run));
+    weft_session_opts_t so = {.base_url = base};
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, &so));
+    weft_client_response_t *r;
+    /* unauthorised, then a login whose 303 sets the cookie, and the
+     * JSON answer comes back gzipped and chunked */
+    ck_assert_ok(weft_session_get(s, "/me", NULL, &r));
+    ck_assert_int_eq(weft_client_status(r), 401);
+    weft_client_release(r);
+    ck_assert_ok(weft_session_post(s, "/login", NULL, &r));
+    ck_assert_int_eq(weft_client_status(r), 200);
+    size_t n;
+    weft_client_history(r, &n);
+    ck_assert_uint_eq(n, 1);
+    weft_span_t v;
+    ck_assert_ok(weft_client_header(r, "Content-Encoding", &v));
+    ck_assert(weft__hc_span_eq(v, "gzip"));
+    json_t *j;
+    ck_assert_ok(weft_client_json(r, &j, 0, NULL));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "session")),
+                     "s3cret");
+    json_decref(j);
+    weft_client_release(r);
+    /* JSON both ways, with PUT */
+    json_t *q = json_pack("{s:[i,i]}", "ids", 1, 2);
+    ck_assert_ok(weft_session_request_json(s, "PUT", "/items", q, NULL, &r));
+    json_decref(q);
+    ck_assert_int_eq(weft_client_status(r), 201);
+    ck_assert_ok(weft_client_json(r, &j, 0, NULL));
+    ck_assert_int_eq(json_array_size(json_object_get(j, "ids")), 2);
+    json_decref(j);
+    weft_client_release(r);
+    weft_session_stats_t st;
+    weft_session_stats(s, &st);
+    ck_assert_uint_eq(st.connections_created, 1);
+    ck_assert_uint_eq(weft_web_runner_connections(run), 1);
+    ck_assert_ok(weft_session_close(s));
+    ck_assert_ok(weft_web_runner_shutdown(run, 1));
+    weft_web_runner_free(run);
+    weft_web_app_free(app);
+    return 0;
+}
+
+START_TEST(against_weft_server) {
+    ck_assert_ok(run_virtual(web_main, NULL));
+}
+END_TEST
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -1635,6 +1732,7 @@ Suite *client_suite(void) {
     tcase_add_test(tc, json);
     tcase_add_test(tc, hijack_after_upgrade);
     tcase_add_test(tc, dns_errors);
+    tcase_add_test(tc, against_weft_server);
 #ifdef FETCH
     tcase_add_test(tc, fetch_example);
 #endif
