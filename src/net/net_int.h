@@ -82,6 +82,10 @@ void weft__tls_free(struct weft__tls *t);
 /* Wrap an fd (already non-blocking and close-on-exec) in a stream. */
 int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
                      weft_stream_t **out);
+/* The same for a SOCK_STREAM socket (TCP) the caller made: what fd is
+ * need not be asked (no fstat, no SO_TYPE). */
+int weft__stream_new_tcp(weft_loop_t *loop, int fd,
+                         const weft_stream_opts_t *o, weft_stream_t **out);
 
 /* Close now: release the fd, wake the tasks inside with -EBADF; the memory
  * goes when the last of them leaves (and, for a server's connection, once
