@@ -232,6 +232,10 @@ static int ts_respond(struct tsrv *t, weft_stream_t *s,
         }
         return ts_ok(s, "text/plain", "finally", 7);
     }
+    if (ts_prefix(tg, "/upgrade"))
+        return ts_write(s, "HTTP/1.1 101 Switching Protocols\r\n"
+                           "Upgrade: test\r\nConnection: Upgrade\r\n\r\n"
+                           "after the head") || 1;
     if (ts_prefix(tg, "/json")) {
         static const char j[] = "{\"a\": [1, 2, 3], \"s\": \"caf\\u00e9\"}";
         return ts_ok(s, "application/json", j, sizeof j - 1);
@@ -310,20 +314,9 @@ out:
     return ret;
 }
 
-static void ts_start(struct tsrv *t) {
-    memset(t, 0, sizeof *t);
-    weft_server_opts_t o = {.tls = NULL};
-    int err = weft_start_server(weft_loop_current(), &t->srv, "127.0.0.1", "0",
-                                ts_handler, t, &o);
-    if (err) {
-        fprintf(stderr, "test server: %s\n", weft_strerror(err));
-        abort();
-    }
-    t->port = weft_server_port(t->srv);
-    snprintf(t->base, sizeof t->base, "http://127.0.0.1:%d", t->port);
-}
-
-__attribute__((unused)) static void ts_start_tls(struct tsrv *t, weft_tls_ctx_t *ctx) {
+/* Serve on 127.0.0.1 (TLS with ctx, if not NULL: then base names
+ * localhost, the certificate's name). */
+static void ts_start_ctx(struct tsrv *t, weft_tls_ctx_t *ctx) {
     memset(t, 0, sizeof *t);
     weft_server_opts_t o = {.tls = ctx};
     int err = weft_start_server(weft_loop_current(), &t->srv, "127.0.0.1", "0",
@@ -333,7 +326,12 @@ __attribute__((unused)) static void ts_start_tls(struct tsrv *t, weft_tls_ctx_t 
         abort();
     }
     t->port = weft_server_port(t->srv);
-    snprintf(t->base, sizeof t->base, "https://localhost:%d", t->port);
+    snprintf(t->base, sizeof t->base, ctx ? "https://localhost:%d"
+                                          : "http://127.0.0.1:%d", t->port);
+}
+
+static void ts_start(struct tsrv *t) {
+    ts_start_ctx(t, NULL);
 }
 
 static void ts_stop(struct tsrv *t) {

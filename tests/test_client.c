@@ -3,7 +3,9 @@
  * timeouts (on the virtual clock), broken responses, decompression, the
  * pool's limits and reuse (connections counted on the server's side),
  * middlewares, retries, tracing, TLS with the suite's certificates. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "http_testsrv.h"
 #include "http/client_int.h"
 #include <weft/json.h>
+#include <weft/web_static.h>
 
 static struct tsrv T;
 static char url[256];
@@ -1242,7 +1245,7 @@ static int tls_main(void *arg) {
                           .key_file = cert("server.key"),
                           .alpn = "http/1.1"};
     ck_assert_ok(weft_tls_server_ctx(&sctx, &to));
-    ts_start_tls(&T, sctx);
+    ts_start_ctx(&T, sctx);
     weft_session_t *s;
     weft_client_response_t *r;
     weft_client_error_t e;
@@ -1518,6 +1521,188 @@ START_TEST(json) {
 }
 END_TEST
 
+/* ---- upgrades, DNS ----------------------------------------------------------------- */
+
+static int hijack_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    weft_client_req_opts_t o = {
+        .headers = (const char *[]){"Connection", "Upgrade", "Upgrade",
+                                    "test", NULL}};
+    ck_assert_ok(weft_session_get(s, U("/upgrade"), &o, &r));
+    ck_assert_int_eq(weft_client_status(r), 101);
+    weft_stream_t *st = weft_client_hijack(r);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_ptr_null(weft_client_hijack(r));
+    char buf[64];
+    ssize_t n = weft_stream_read_exactly(st, buf, 14);
+    ck_assert_int_eq(n, 14);
+    ck_assert_int_eq(memcmp(buf, "after the head", 14), 0);
+    weft_client_release(r);
+    weft_session_stats_t ss;
+    weft_session_stats(s, &ss);
+    ck_assert_uint_eq(ss.open, 0);
+    ck_assert_ok(weft_stream_close(st));
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(hijack_after_upgrade) {
+    ck_assert_ok(run_virtual(hijack_main, NULL));
+}
+END_TEST
+
+/* A DNS server that says NXDOMAIN to every question. */
+static int nx_dns(void *arg) {
+    weft_udp_t *u = arg;
+    unsigned char q[512];
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n = weft_udp_recvfrom(u, q, sizeof q, &from, &fl);
+    if (n < 12)
+        return 0;
+    q[2] = 0x81;        /* a response, recursion desired */
+    q[3] = 0x83;        /* recursion available, NXDOMAIN */
+    memset(q + 6, 0, 6); /* no answers */
+    weft_udp_sendto(u, q, (size_t)n, (struct sockaddr *)&from, fl);
+    return nx_dns(arg);
+}
+
+static int dns_main(void *arg) {
+    (void)arg;
+    weft_udp_t *u;
+    ck_assert_ok(weft_udp_open(&u, "127.0.0.1", "0", NULL, NULL, AF_INET, 0));
+    struct sockaddr_storage a;
+    socklen_t al;
+    ck_assert_ok(weft_udp_sockname(u, &a, &al));
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d",
+             ntohs(((struct sockaddr_in *)&a)->sin_port));
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, nx_dns, u, NULL));
+    ck_assert_ok(weft_dns_set_servers(weft_loop_current(), servers));
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, NULL));
+    weft_client_response_t *r;
+    weft_client_error_t e;
+    weft_client_req_opts_t o = {.error = &e};
+    ck_assert_err(weft_session_get(s, "http://nx.test/", &o, &r),
+                  WEFT_EAI_NONAME);
+    ck_assert_str_eq(e.msg, "GET http://nx.test/: dns: no such host "
+                            "'nx.test' (NXDOMAIN)");
+    ck_assert_ok(weft_session_close(s));
+    weft_task_cancel(t);
+    weft_join(t);
+    weft_task_release(t);
+    weft_udp_close(u);
+    return 0;
+}
+
+START_TEST(dns_errors) {
+    ck_assert_ok(weft_run(dns_main, NULL));
+}
+END_TEST
+
+/* ---- against weft's own server (weft/web.h) ------------------------------------- */
+
+static int h_login(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_web_response_t *resp = weft_web_resp(req);
+    weft_web_cookie_opts_t co = {.path = "/", .http_only = true};
+    ck_assert_ok(weft_web_set_cookie(resp, "session", "s3cret", &co));
+    weft_web_set_status(resp, 303, NULL);
+    weft_web_set_header(resp, "Location", "/me");
+    return 0;
+}
+
+static int h_me(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    const char *c = weft_web_cookie(req, "session");
+    if (!c)
+        return WEFT_WEB_HTTP(401);
+    char pad[2000];
+    memset(pad, 'z', sizeof pad - 1); /* worth compressing */
+    pad[sizeof pad - 1] = 0;
+    json_t *v = json_pack("{s:s, s:s}", "session", c, "pad", pad);
+    return weft_web_json_take(req, 200, v);
+}
+
+static int h_echo_json(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    json_t *body;
+    int err = weft_web_read_json(req, &body, 0);
+    if (err < 0)
+        return err;
+    return weft_web_json(req, 201, body);
+}
+
+static int web_main(void *arg) {
+    (void)arg;
+    weft_web_app_t *app;
+    ck_assert_ok(weft_web_app_new(&app, NULL));
+    ck_assert_ok(weft_web_route(app, "POST", "/login", h_login, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/me", h_me, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "PUT", "/items", h_echo_json, NULL, NULL));
+    ck_assert_ok(weft_web_compress(app, NULL));
+    weft_web_runner_t *run;
+    ck_assert_ok(weft_web_runner_new(&run, app, NULL));
+    ck_assert_ok(weft_web_runner_setup(run));
+    ck_assert_ok(weft_web_runner_listen(run, "127.0.0.1", "0", NULL));
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d",
+             weft_web_runner_port(run));
+    weft_session_opts_t so = {.base_url = base};
+    weft_session_t *s;
+    ck_assert_ok(weft_session_new(&s, &so));
+    weft_client_response_t *r;
+    /* unauthorised, then a login whose 303 sets the cookie, and the
+     * JSON answer comes back gzipped and chunked */
+    ck_assert_ok(weft_session_get(s, "/me", NULL, &r));
+    ck_assert_int_eq(weft_client_status(r), 401);
+    weft_client_release(r);
+    ck_assert_ok(weft_session_post(s, "/login", NULL, &r));
+    ck_assert_int_eq(weft_client_status(r), 200);
+    size_t n;
+    weft_client_history(r, &n);
+    ck_assert_uint_eq(n, 1);
+    weft_span_t v;
+    ck_assert_ok(weft_client_header(r, "Content-Encoding", &v));
+    ck_assert(weft__hc_span_eq(v, "gzip"));
+    json_t *j;
+    ck_assert_ok(weft_client_json(r, &j, 0, NULL));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "session")),
+                     "s3cret");
+    json_decref(j);
+    weft_client_release(r);
+    /* JSON both ways, with PUT */
+    json_t *q = json_pack("{s:[i,i]}", "ids", 1, 2);
+    ck_assert_ok(weft_session_request_json(s, "PUT", "/items", q, NULL, &r));
+    json_decref(q);
+    ck_assert_int_eq(weft_client_status(r), 201);
+    ck_assert_ok(weft_client_json(r, &j, 0, NULL));
+    ck_assert_int_eq(json_array_size(json_object_get(j, "ids")), 2);
+    json_decref(j);
+    weft_client_release(r);
+    weft_session_stats_t st;
+    weft_session_stats(s, &st);
+    ck_assert_uint_eq(st.connections_created, 1);
+    ck_assert_uint_eq(weft_web_runner_connections(run), 1);
+    ck_assert_ok(weft_session_close(s));
+    ck_assert_ok(weft_web_runner_shutdown(run, 1));
+    weft_web_runner_free(run);
+    weft_web_app_free(app);
+    return 0;
+}
+
+START_TEST(against_weft_server) {
+    ck_assert_ok(run_virtual(web_main, NULL));
+}
+END_TEST
+
 Suite *client_suite(void);
 Suite *client_suite(void) {
     Suite *s = suite_create("client");
@@ -1545,6 +1730,9 @@ Suite *client_suite(void) {
     tcase_add_test(tc, outside_a_loop);
     tcase_add_test(tc, tls_and_proxies);
     tcase_add_test(tc, json);
+    tcase_add_test(tc, hijack_after_upgrade);
+    tcase_add_test(tc, dns_errors);
+    tcase_add_test(tc, against_weft_server);
 #ifdef FETCH
     tcase_add_test(tc, fetch_example);
 #endif

@@ -136,7 +136,8 @@ static size_t v2(unsigned char *out, unsigned char ver_cmd,
     memcpy(out, sig, 12);
     out[12] = ver_cmd, out[13] = fam;
     out[14] = (unsigned char)(n >> 8), out[15] = (unsigned char)n;
-    memcpy(out + 16, body, n);
+    if (n) /* body may be NULL: memcpy's arguments must not be (UBSan) */
+        memcpy(out + 16, body, n);
     return 16 + n;
 }
 

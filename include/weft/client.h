@@ -475,13 +475,15 @@ typedef struct weft_session_opts {
 WEFT_EXPORT int weft_session_new(weft_session_t **out,
                                  const weft_session_opts_t *opts);
 
-/* Close every connection and free the session (aiohttp's close()). From
- * the loop's thread, in a task or not: it does not wait (idle connections
- * are closed at once, TLS ones without waiting for close_notify to be
- * sent). A session in use (a task inside one of its requests or body
- * reads) is not closed: -EBUSY, logged. Responses not yet released lose
- * their connection (a later read returns -EBADF) but stay valid until
- * weft_client_release, which then only frees them. Returns 0, -EBUSY,
+/* Close the session (aiohttp's close()): its idle connections are closed
+ * at once (TLS ones without waiting for close_notify to be sent), and it
+ * takes no more requests. From the loop's thread, in a task or not: it
+ * does not wait. A session in use (a task inside one of its requests or
+ * body reads) is not closed: -EBUSY, logged. Responses not yet released
+ * stay valid, their bodies readable; their connections are closed when
+ * they are released, and the session's memory goes with the last of
+ * them. Close sessions before their loop ends (weft_run returns): a
+ * session left open leaks. Returns 0, -EBUSY, -EINVAL (closed twice),
  * -EPERM (foreign thread). NULL is ignored (0). */
 WEFT_EXPORT int weft_session_close(weft_session_t *s);
 

@@ -208,28 +208,53 @@ static int set_url(struct weft__hc_req *rq, char *url, int bad) {
     weft_url_t *u = &rq->u;
     if (weft_url_parse(u, url, strlen(url)) < 0)
         return weft__hc_fail(rq, bad, "malformed URL");
-    if (!weft__hc_span_eq(u->scheme, "http") &&
-        !weft__hc_span_eq(u->scheme, "https"))
+    bool https = weft__hc_span_eq(u->scheme, "https");
+    if (!https && !weft__hc_span_eq(u->scheme, "http"))
         return weft__hc_fail(rq, bad, "not an http or https URL");
     ssize_t n = weft_url_host(u, rq->host, sizeof rq->host);
     if (n <= 0)
         return weft__hc_fail(rq, bad, "no host in the URL");
-    rq->https = is_https(u);
-    rq->port = (uint16_t)(u->port_num >= 0 ? u->port_num
-                                           : weft_url_default_port(u->scheme));
+    int dflt = https ? 443 : 80;
+    rq->https = https;
+    rq->port = (uint16_t)(u->port_num >= 0 ? u->port_num : dflt);
     /* The Host header: the authority as sent, without userinfo, the
      * default port left out (RFC 9110 7.2). */
-    int dflt = weft_url_default_port(u->scheme);
-    if (u->port_num >= 0 && u->port_num != dflt)
-        snprintf(rq->hostport, sizeof rq->hostport, "%s%.*s%s:%d",
-                 u->flags & WEFT_URL_IPV6 ? "[" : "", (int)u->host.len,
-                 u->host.ptr, u->flags & WEFT_URL_IPV6 ? "]" : "",
-                 u->port_num);
-    else
-        snprintf(rq->hostport, sizeof rq->hostport, "%s%.*s%s",
-                 u->flags & WEFT_URL_IPV6 ? "[" : "", (int)u->host.len,
-                 u->host.ptr, u->flags & WEFT_URL_IPV6 ? "]" : "");
+    bool v6 = u->flags & WEFT_URL_IPV6;
+    char *p = rq->hostport;
+    if (u->host.len + 10 > sizeof rq->hostport)
+        return weft__hc_fail(rq, bad, "host name too long");
+    if (v6)
+        *p++ = '[';
+    memcpy(p, u->host.ptr, u->host.len);
+    p += u->host.len;
+    if (v6)
+        *p++ = ']';
+    if (u->port_num >= 0 && u->port_num != dflt) {
+        char digits[8];
+        int nd = 0;
+        for (unsigned v = (unsigned)u->port_num; v || !nd; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        *p++ = ':';
+        while (nd)
+            *p++ = digits[--nd];
+    }
+    *p = 0;
     return 0;
+}
+
+/* Whether url starts with a scheme ("http:"): an absolute URL. */
+static bool has_scheme(const char *url) {
+    if (!((*url >= 'a' && *url <= 'z') || (*url >= 'A' && *url <= 'Z')))
+        return false;
+    for (const char *p = url + 1; *p; p++) {
+        if (*p == ':')
+            return true;
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' ||
+              *p == '.'))
+            return false;
+    }
+    return false;
 }
 
 /* The first URL: url resolved against base_url, with params added to its
@@ -238,13 +263,20 @@ static int first_url(struct weft__hc_req *rq, const char *url,
                      const char *const *params) {
     weft_session_t *s = rq->s;
     size_t ul = strlen(url);
-    weft_url_t ref;
-    if (weft_url_parse(&ref, url, ul) < 0) {
-        rq->url = weft__hc_strdup(url);
-        return weft__hc_fail(rq, WEFT_ECLIENT_BAD_URL, "malformed URL");
-    }
     char *abs;
-    if (!ref.scheme.ptr && s->base_url) {
+    if (!s->base_url || has_scheme(url)) {
+        if (ul < sizeof rq->urlbuf && !(params && params[0])) {
+            memcpy(rq->urlbuf, url, ul + 1); /* the common case: no malloc */
+            abs = rq->urlbuf;
+        } else if (!(abs = weft__hc_strdup(url))) {
+            return -ENOMEM;
+        }
+    } else {
+        weft_url_t ref;
+        if (weft_url_parse(&ref, url, ul) < 0) {
+            rq->url = weft__hc_strdup(url);
+            return weft__hc_fail(rq, WEFT_ECLIENT_BAD_URL, "malformed URL");
+        }
         size_t cap = strlen(s->base_url) + ul + 8;
         abs = weft__malloc(cap);
         if (!abs)
@@ -256,13 +288,6 @@ static int first_url(struct weft__hc_req *rq, const char *url,
             return weft__hc_fail(rq, WEFT_ECLIENT_BAD_URL,
                                  "cannot resolve against the base URL");
         }
-    } else if (ul < sizeof rq->urlbuf && !(params && params[0])) {
-        memcpy(rq->urlbuf, url, ul + 1); /* the common case: no malloc */
-        abs = rq->urlbuf;
-    } else {
-        abs = weft__hc_strdup(url);
-        if (!abs)
-            return -ENOMEM;
     }
     if (params && params[0]) {
         /* Add the encoded pairs before any fragment. */
@@ -400,11 +425,10 @@ static void store_cookies(struct weft__hc_req *rq, weft_client_response_t *r) {
     if (!s->jar)
         return;
     const weft_http_field_t *f = r->head.fields;
-    size_t n = r->head.nfields;
-    for (ssize_t i = weft_http_field_find(f, n, "Set-Cookie", 0); i >= 0;
-         i = weft_http_field_find(f, n, "Set-Cookie", (size_t)i + 1))
-        weft__cookie_jar_update_url(s->jar, &rq->u, rq->host,
-                                    f[i].value.ptr, f[i].value.len);
+    for (size_t i = 0; i < r->head.nfields; i++)
+        if (f[i].name.len == 10 && weft__hc_span_eq(f[i].name, "Set-Cookie"))
+            weft__cookie_jar_update_url(s->jar, &rq->u, rq->host,
+                                        f[i].value.ptr, f[i].value.len);
 }
 
 static int core(struct weft__hc_req *rq, weft_client_response_t **resp) {
@@ -754,6 +778,7 @@ int weft_session_request(weft_session_t *s, const char *method,
     struct weft__hc_req rq;
     memset(&rq, 0, offsetof(struct weft__hc_req, msg));
     rq.msg[0] = 0;
+    rq.host[0] = rq.hostport[0] = 0;
     rq.s = s;
     rq.method = method;
     rq.method_id = method_id(method);

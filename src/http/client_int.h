@@ -157,17 +157,13 @@ struct weft__hc_req {
     bool idempotent;
     /* the URL of this hop: urlbuf, or a weft__malloc'd string */
     char *url;
-    char urlbuf[512];
     weft_url_t u;
-    char host[256]; /* as net.h takes it */
-    char hostport[270]; /* the Host header */
     uint16_t port;
     bool https;
     /* headers: the session's and the caller's (borrowed), and those a
      * middleware set (copied: owned[]) */
     struct weft__hc_hdr *h;
     size_t nh, caph;
-    struct weft__hc_hdr hbuf[24];
     char **owned;
     size_t nowned;
     const weft_client_body_t *body;
@@ -183,9 +179,14 @@ struct weft__hc_req {
     size_t max_body;
     int timeout_kind;  /* which of ours expired */
     const char *phase; /* what we were doing, for a timeout's message */
-    char msg[WEFT_CLIENT_ERRMSG_SIZE]; /* the detail of the failure */
     void *trace_ctx;
     weft_client_request_t *pub;
+    /* Buffers last: a request clears the members above only. */
+    char msg[WEFT_CLIENT_ERRMSG_SIZE]; /* the detail of the failure */
+    char host[256];     /* as net.h takes it */
+    char hostport[270]; /* the Host header */
+    char urlbuf[512];
+    struct weft__hc_hdr hbuf[24];
 };
 
 struct weft_client_request {

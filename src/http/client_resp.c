@@ -132,11 +132,8 @@ static int resp_fail(weft_client_response_t *r, int code, const char *fmt, ...)
 
 /* The connection is unusable after a failed read: close it. */
 static void drop_conn(weft_client_response_t *r) {
-    if (r->conn && r->s) {
-        r->s->busy++;
+    if (r->conn && r->s)
         weft__hc_put(r->s, r->conn, WEFT__HC_ABORT);
-        r->s->busy--;
-    }
     r->conn = NULL;
     r->consume = 0;
 }
@@ -377,11 +374,15 @@ static int keep_head(weft_client_response_t *r, const char *buf, size_t len) {
 
 static int content_coding(weft_client_response_t *r) {
     weft_span_t v = {0};
-    ssize_t i = weft_http_field_find(r->head.fields, r->head.nfields,
-                                     "Content-Encoding", 0);
-    if (i < 0)
+    const weft_http_field_t *f = r->head.fields;
+    size_t i = 0;
+    while (i < r->head.nfields &&
+           !(f[i].name.len == 16 &&
+             weft__hc_span_eq(f[i].name, "Content-Encoding")))
+        i++;
+    if (i == r->head.nfields)
         return WEFT__HC_Z_NONE;
-    v = r->head.fields[i].value;
+    v = f[i].value;
     if (weft__hc_span_eq(v, "gzip") || weft__hc_span_eq(v, "x-gzip"))
         return WEFT__HC_Z_AUTO;
     if (weft__hc_span_eq(v, "deflate"))

@@ -281,6 +281,7 @@ int weft__static_serve(weft_web_request_t *req,
     weft_web_response_t *resp = weft_web_resp(req);
     const char *type = weft_web_mime_type(rel);
     bool vary = false;
+    struct stat gst; /* st may point at it: it must live to the end */
     /* A precompressed sibling, if the client takes gzip. */
     if (!(root->flags & WEFT_WEB_STATIC_NO_GZIP)) {
         size_t n = strlen(rel);
@@ -292,7 +293,6 @@ int weft__static_serve(weft_web_request_t *req,
         memcpy(gz, rel, n);
         memcpy(gz + n, ".gz", 4);
         int gfd;
-        struct stat gst;
         if (weft__file_open(root, gz, &gfd, &gst) == 0) {
             if (S_ISREG(gst.st_mode)) {
                 vary = true;

@@ -13,7 +13,8 @@
 
 struct he {
     struct weft__wait *owner_wait; /* the caller's, while it waits */
-    int winner;     /* the connected fd, or -1 */
+    const weft_stream_opts_t *so;
+    weft_stream_t *winner; /* the connected stream, or NULL */
     int last_err;
     const struct addrinfo *last_failed; /* the address of last_err */
     size_t running; /* attempts not finished */
@@ -45,16 +46,41 @@ static int connect_to(const struct sockaddr *sa, socklen_t len) {
     return fd;
 }
 
+/* A TCP stream connected to sa. The stream is made first and connects on
+ * its own registration: one epoll_ctl instead of three (a temporary one
+ * added and deleted, then the stream's). */
+static int connect_stream(const struct sockaddr *sa, socklen_t len,
+                          const weft_stream_opts_t *so, weft_stream_t **out) {
+    int fd = weft__socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return fd;
+    weft_stream_t *st;
+    int r = weft__stream_new_sock(weft_loop_current(), fd, sa->sa_family, so,
+                                   &st);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    r = weft__op_connect(&st->io, sa, len);
+    if (r < 0) {
+        weft__stream_close_now(st);
+        return r;
+    }
+    *out = st;
+    return 0;
+}
+
 static int attempt_run(void *arg) {
     struct attempt *a = arg;
     struct he *he = a->he;
-    int fd = connect_to(a->ai->ai_addr, a->ai->ai_addrlen);
-    if (fd >= 0 && he->winner < 0)
-        he->winner = fd;
-    else if (fd >= 0)
-        close(fd);
-    else if (fd != -ECANCELED) {
-        he->last_err = fd;
+    weft_stream_t *st = NULL;
+    int r = connect_stream(a->ai->ai_addr, a->ai->ai_addrlen, he->so, &st);
+    if (r == 0 && !he->winner)
+        he->winner = st;
+    else if (r == 0)
+        weft__stream_close_now(st);
+    else if (r != -ECANCELED) {
+        he->last_err = r;
         he->last_failed = a->ai;
     }
     he->running--;
@@ -89,12 +115,13 @@ static size_t interleave(const struct addrinfo *list,
 #define MAX_ADDRS 16
 
 static int happy_eyeballs(const struct addrinfo *list, double delay,
-                          int *fd_out, struct sockaddr_storage *failed,
+                          const weft_stream_opts_t *so, weft_stream_t **out,
+                          struct sockaddr_storage *failed,
                           socklen_t *failed_len) {
     const struct addrinfo *addrs[MAX_ADDRS];
     struct attempt att[MAX_ADDRS];
     size_t n = interleave(list, addrs, MAX_ADDRS);
-    struct he he = {.winner = -1, .last_err = -EHOSTUNREACH};
+    struct he he = {.so = so, .last_err = -EHOSTUNREACH};
     weft_group_t g;
     int err = weft_group_enter(&g);
     if (err)
@@ -105,7 +132,7 @@ static int happy_eyeballs(const struct addrinfo *list, double delay,
     int result = 0;
     double started = 0; /* when the last attempt started */
     bool start = true;  /* start the next attempt now */
-    while (he.winner < 0) {
+    while (!he.winner) {
         /* RFC 8305 section 5: an attempt that failed (any of those
          * running, not only the last) starts the next at once. Attempts
          * are cancelled only once this loop is left, so while it runs an
@@ -157,12 +184,12 @@ static int happy_eyeballs(const struct addrinfo *list, double delay,
     }
     weft_group_cancel(&g); /* the attempts still running */
     int ge = weft_group_exit(&g);
-    if (he.winner >= 0 && result == 0 && ge == 0) {
-        *fd_out = he.winner;
+    if (he.winner && result == 0 && ge == 0) {
+        *out = he.winner;
         return 0;
     }
-    if (he.winner >= 0)
-        close(he.winner);
+    if (he.winner)
+        weft__stream_close_now(he.winner);
     if (result)
         return result;
     if (!ge && failed && he.last_failed &&
@@ -177,15 +204,8 @@ int weft__connect_addrs(const struct addrinfo *list, double delay,
                         const weft_stream_opts_t *so, weft_stream_t **out,
                         struct sockaddr_storage *failed,
                         socklen_t *failed_len) {
-    int fd = -1;
-    int err = happy_eyeballs(list, delay ? delay : DEFAULT_HE_DELAY, &fd,
-                             failed, failed_len);
-    if (err)
-        return err;
-    err = weft__stream_new(weft_loop_current(), fd, so, out);
-    if (err)
-        close(fd);
-    return err;
+    return happy_eyeballs(list, delay ? delay : DEFAULT_HE_DELAY, so, out,
+                          failed, failed_len);
 }
 
 static int connect_in_scope(weft_stream_t **out, const char *host,

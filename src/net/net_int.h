@@ -82,12 +82,10 @@ void weft__tls_free(struct weft__tls *t);
 /* Wrap an fd (already non-blocking and close-on-exec) in a stream. */
 int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
                      weft_stream_t **out);
-/* The same for a SOCK_STREAM socket of `family` the caller just accepted
- * (family 0: find out, as weft__stream_new), sparing fstat and
- * getsockopt. */
-int weft__stream_new_kind(weft_loop_t *loop, int fd,
-                          const weft_stream_opts_t *o, int family,
-                          weft_stream_t **out);
+/* The same for a SOCK_STREAM socket of `family` the caller made or
+ * accepted: what fd is need not be asked (no fstat, no SO_TYPE). */
+int weft__stream_new_sock(weft_loop_t *loop, int fd, int family,
+                          const weft_stream_opts_t *o, weft_stream_t **out);
 
 /* A server connection's peer address, as accept gave it (no getpeername
  * call). 0, or -ENOTCONN for a stream that is not a server's. */

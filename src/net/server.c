@@ -168,8 +168,8 @@ static void start_conn(weft_server_t *srv, int fd, int family,
                        socklen_t peer_len) {
     struct weft__conn *c = weft__malloc(sizeof *c);
     weft_stream_t *s = NULL;
-    int err = c ? weft__stream_new_kind(srv->loop, fd, &srv->opts.stream,
-                                        family, &s)
+    int err = c ? weft__stream_new_sock(srv->loop, fd, family,
+                                        &srv->opts.stream, &s)
                 : -ENOMEM;
     if (err) {
         close(fd);

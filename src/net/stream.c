@@ -690,14 +690,12 @@ int weft_stream_shutdown(weft_stream_t *s) {
 
 /* ---- creating and closing -------------------------------------------------------- */
 
-int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
-                     weft_stream_t **out) {
-    return weft__stream_new_kind(loop, fd, o, 0, out);
-}
-
-int weft__stream_new_kind(weft_loop_t *loop, int fd,
-                          const weft_stream_opts_t *o, int family,
-                          weft_stream_t **out) {
+/* A stream for fd; kind: 0 to find out what fd is (fstat, SO_TYPE), or
+ * WEFT__STREAM_SOCKET | WEFT__STREAM_BYTES for a stream socket made or
+ * accepted here. nodelay: set TCP_NODELAY on a socket (unless the options
+ * ask for Nagle); false for a Unix socket known as such. */
+static int stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
+                      uint32_t kind, bool nodelay, weft_stream_t **out) {
     pthread_once(&sigpipe_once, ignore_sigpipe);
     weft_stream_t *s = weft__calloc(1, sizeof *s);
     if (!s)
@@ -710,30 +708,27 @@ int weft__stream_new_kind(weft_loop_t *loop, int fd,
     if (s->low > s->high)
         s->low = s->high;
     weft__list_init(&s->drainers);
-    if (family) {
-        /* A stream socket the caller just accepted: no need to ask. */
-        s->flags |= WEFT__STREAM_SOCKET | WEFT__STREAM_BYTES;
+    if (!kind) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            st.st_mode = 0;
+        if (S_ISSOCK(st.st_mode)) {
+            kind = WEFT__STREAM_SOCKET;
+            int type = 0;
+            socklen_t tl = sizeof type;
+            if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+                type == SOCK_STREAM)
+                kind |= WEFT__STREAM_BYTES;
+        } else if (S_ISFIFO(st.st_mode)) {
+            kind = WEFT__STREAM_BYTES; /* pipes and FIFOs */
+        }
+    }
+    s->flags |= kind;
+    if ((kind & WEFT__STREAM_SOCKET) && nodelay &&
+        !(o && (o->flags & WEFT_STREAM_NAGLE))) {
         int one = 1;
-        if (family != AF_UNIX && !(o && (o->flags & WEFT_STREAM_NAGLE)))
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        goto known;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        st.st_mode = 0;
-    if (S_ISSOCK(st.st_mode)) {
-        s->flags |= WEFT__STREAM_SOCKET;
-        int one = 1, type = 0;
-        socklen_t tl = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
-            type == SOCK_STREAM)
-            s->flags |= WEFT__STREAM_BYTES;
-        if (!(o && (o->flags & WEFT_STREAM_NAGLE)))
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    } else if (S_ISFIFO(st.st_mode)) {
-        s->flags |= WEFT__STREAM_BYTES; /* pipes and FIFOs */
-    }
-known:;
     int err = weft__io_open(loop, &s->io, fd);
     if (err) {
         weft__free(s);
@@ -742,6 +737,17 @@ known:;
     s->io.notify = stream_notify;
     *out = s;
     return 0;
+}
+
+int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
+                     weft_stream_t **out) {
+    return stream_new(loop, fd, o, 0, true, out);
+}
+
+int weft__stream_new_sock(weft_loop_t *loop, int fd, int family,
+                          const weft_stream_opts_t *o, weft_stream_t **out) {
+    return stream_new(loop, fd, o, WEFT__STREAM_SOCKET | WEFT__STREAM_BYTES,
+                      family != AF_UNIX, out);
 }
 
 int weft_stream_from_fd(weft_loop_t *loop, weft_stream_t **out, int fd,
