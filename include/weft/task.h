@@ -25,6 +25,25 @@
  * short. A timeout is always -ETIMEDOUT and a cancellation -ECANCELED; when
  * both arrive together the cancellation wins.
  *
+ * Who owns an interruption (Trio's rule, asyncio's "only the topmost
+ * context manager raises TimeoutError"): a wait is interrupted on behalf of
+ * the OUTERMOST scope that can see it and has expired or been cancelled,
+ * looking outward from the wait up to the first shield; beyond every scope,
+ * unless a shield stands in the way, the task's own cancellation is the
+ * outermost of all. The wait returns -ETIMEDOUT if that owner is a
+ * deadline, -ECANCELED if it is a cancellation (the task's, a group's, a
+ * stop request in a stoppable scope). Inner scopes that expired too let it
+ * through: their exit returns 0, your code passes the wait's -ETIMEDOUT on,
+ * and the owner's exit returns -ETIMEDOUT (weft_group_exit: returns it and
+ * passes it on). So two nested scopes with the same deadline, or an outer
+ * fail-after that expired while an inner move-on-after did (a library's
+ * own timeout), report the timeout at the outer scope, never nowhere. The
+ * decision is taken when the task runs again, and again at each exit:
+ * deadlines that passed while the loop was blocked count, and a scope that
+ * caught a timeout hands it to an outer one that has expired by its exit.
+ * A shielded scope sees nothing outside it: its own deadline is its own,
+ * even in a task that is cancelled (the cancel shows after the shield).
+ *
  * Calls that wait (weft_sleep, weft_join, weft_await, weft_gather,
  * weft_wait_for, weft_group_exit) fail with -EPERM outside a task.
  */
@@ -189,7 +208,10 @@ WEFT_EXPORT bool weft_scope_expired(const weft_scope_t *scope);
 /* Leave the scope. Returns -ETIMEDOUT if its deadline cut short a wait
  * inside it (fail_after; ignore the value for move_on_after), else 0; if
  * the deadline cut a wait and the task has been cancelled since, it
- * returns -ECANCELED (a cancel is never turned into a timeout). Exiting a
+ * returns -ECANCELED (a cancel is never turned into a timeout); if an outer
+ * scope has expired by then, the timeout is that scope's and this exit
+ * returns 0 (see "Who owns an interruption" above; a shielded scope keeps
+ * its own timeout either way). Exiting a
  * scope that is not the innermost one of this task is misuse: logged,
  * -EINVAL, and the scope is removed anyway. -EINVAL (logged, nothing done)
  * for a scope not open in this task or a group (use weft_group_exit);
@@ -202,8 +224,10 @@ WEFT_EXPORT int weft_scope_exit(weft_scope_t *scope);
  * waits of the group's owner between enter and exit (which return
  * -ECANCELED), and exit returns that error. If the owner is cancelled or an
  * outer deadline expires, exit cancels the children, waits for them, and
- * returns -ECANCELED / -ETIMEDOUT. Storage is caller-allocated, like a scope,
- * and a group is a scope: exit it in order with the others. */
+ * returns -ECANCELED / -ETIMEDOUT: also when it happens while the children
+ * of a group that was already being cancelled unwind (the outer scope owns
+ * the timeout, and its exit reports it). Storage is caller-allocated, like
+ * a scope, and a group is a scope: exit it in order with the others. */
 typedef struct weft_group {
     uint64_t private_[24];
 } weft_group_t;

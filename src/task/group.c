@@ -148,22 +148,18 @@ int weft_group_exit(weft_group_t *group) {
                   (void *)group);
         misuse = -EINVAL;
     }
-    int interrupted = 0;
     while (g->n > 0) {
         struct weft__wait w = {.noint = (g->flags & WEFT__GROUP_CANCELLED) !=
                                         0};
         g->exit_wait = &w;
         int r = weft__park(&w);
         g->exit_wait = NULL;
-        if (r < 0) {
-            /* Interrupted: by the group's own cancellation (a child failed,
-             * or weft_group_cancel), or from outside (the owner cancelled,
-             * an outer deadline). Either way the children are cancelled
-             * and awaited without further interruption. */
-            if (w.by != &g->scope && !interrupted)
-                interrupted = r;
+        /* Interrupted: by the group's own cancellation (a child failed,
+         * or weft_group_cancel), or from outside (the owner cancelled, an
+         * outer deadline). Either way the children are cancelled and
+         * awaited without further interruption. */
+        if (r < 0)
             weft__group_cancel(g);
-        }
     }
     g->flags &= ~(uint32_t)WEFT__GROUP_OPEN;
     weft__scope_pop(&g->scope);
@@ -172,17 +168,9 @@ int weft_group_exit(weft_group_t *group) {
         return misuse;
     if (g->first_error)
         return g->first_error;
-    /* Cancelled while the children unwound (exit's wait could not be
-     * interrupted then): still a cancellation. */
-    struct weft__scope *by0;
-    if (!interrupted && weft__task_pending(t, &by0) == -ECANCELED)
-        return -ECANCELED;
-    if (interrupted) {
-        /* Our own cancellation (a child failed) is not an error of exit;
-         * anything else is reported as it came. */
-        struct weft__scope *by;
-        int p = weft__task_pending(t, &by);
-        return p ? p : interrupted;
-    }
-    return 0;
+    /* The group's own cancellation is not an error of exit; what
+     * interrupts waits outside it is (the owner cancelled, an outer
+     * deadline, also one that passed while the children unwound), and
+     * passes on to the scope it belongs to. */
+    return weft__scope_outcome(t, &g->scope);
 }

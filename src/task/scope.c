@@ -16,32 +16,61 @@ static inline struct weft__scope *S(weft_scope_t *s) {
     return (struct weft__scope *)(void *)s;
 }
 
-int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
-    struct weft__scope *expired = NULL;
+/* What interrupts a wait inside scope `s` of t's chain (NULL: outside
+ * every scope): walking outward up to the first shield, the outermost
+ * scope that is cancelled (a group's cancellation, a stop request in a
+ * stoppable scope) or expired; beyond every scope, unless a shield stands
+ * in the way, the task's own cancellation, the outermost of all. This is
+ * Trio's rule: an interruption belongs to the outermost cancelled scope
+ * that can see it, so an inner scope that expired too lets it through. */
+static int pending_from(const struct weft_task *t, struct weft__scope *s,
+                        struct weft__scope **by) {
+    int err = 0;
     *by = NULL;
-    for (struct weft__scope *s = t->scopes; s; s = s->outer) {
-        if (s->flags & WEFT__SCOPE_CANCELLED) {
+    for (; s; s = s->outer) {
+        if ((s->flags & WEFT__SCOPE_CANCELLED) ||
+            ((s->flags & WEFT__SCOPE_STOPPABLE) &&
+             (t->flags & WEFT__TASK_STOP))) {
+            err = -ECANCELED;
             *by = s;
-            return -ECANCELED;
-        }
-        if ((s->flags & WEFT__SCOPE_STOPPABLE) &&
-            (t->flags & WEFT__TASK_STOP)) {
+        } else if (s->flags & WEFT__SCOPE_EXPIRED) {
+            err = -ETIMEDOUT;
             *by = s;
-            return -ECANCELED;
         }
-        if ((s->flags & WEFT__SCOPE_EXPIRED) && !expired)
-            expired = s;
         if (s->flags & WEFT__SCOPE_SHIELD)
-            goto shielded;
+            return err;
     }
-    if (t->flags & WEFT__TASK_CANCELLED)
+    if (t->flags & WEFT__TASK_CANCELLED) {
+        *by = NULL;
         return -ECANCELED;
-shielded:
-    if (expired) {
-        *by = expired;
-        return -ETIMEDOUT;
     }
-    return 0;
+    return err;
+}
+
+int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
+    return pending_from(t, t->scopes, by);
+}
+
+static void catch_up(struct weft_task *t);
+
+int weft__task_interrupted(struct weft_task *t) {
+    catch_up(t);
+    struct weft__scope *by;
+    int err = pending_from(t, t->scopes, &by);
+    if (err == -ETIMEDOUT)
+        by->flags |= WEFT__SCOPE_CAUGHT;
+    return err;
+}
+
+int weft__scope_outcome(struct weft_task *t, struct weft__scope *s) {
+    if (s->flags & WEFT__SCOPE_SHIELD)
+        return 0;
+    catch_up(t);
+    struct weft__scope *by;
+    int err = pending_from(t, s->outer, &by);
+    if (err == -ETIMEDOUT)
+        by->flags |= WEFT__SCOPE_CAUGHT;
+    return err;
 }
 
 void weft__task_recheck(struct weft_task *t) {
@@ -79,6 +108,16 @@ static bool expire_due(struct weft_task *t, uint64_t now) {
         }
     }
     return any;
+}
+
+/* Deadlines that passed while the loop could not fire their timer (a
+ * blocking call, weft_loop_advance) are marked where an interruption is
+ * being decided, so the outermost expired scope is found as it is now. */
+static void catch_up(struct weft_task *t) {
+    if (expire_due(t, t->loop->now)) {
+        weft__task_recheck(t);
+        rearm(t);
+    }
 }
 
 static void deadline_fire(struct weft__timer *tm) {
@@ -224,14 +263,18 @@ int weft_scope_exit(weft_scope_t *scope) {
     }
     bool caught = (s->flags & WEFT__SCOPE_CAUGHT) != 0;
     weft__scope_pop(s);
-    if (err)
+    if (err || !caught)
         return err;
-    if (!caught)
-        return 0;
-    /* The deadline cut a wait short. If the task has been cancelled
-     * meanwhile, say so: a cancel is never turned into a timeout. */
-    struct weft__scope *by;
-    if (weft__task_pending(t, &by) == -ECANCELED)
+    /* The deadline cut a wait short. Whatever interrupts waits outside
+     * the scope now takes it over (Trio's rule, task.h): a cancellation
+     * is reported as such, never turned into a timeout; a timeout of an
+     * outer scope belongs to that scope, and this one lets it through. */
+    switch (weft__scope_outcome(t, s)) {
+    case -ECANCELED:
         return -ECANCELED;
-    return -ETIMEDOUT;
+    case -ETIMEDOUT:
+        return 0;
+    default:
+        return -ETIMEDOUT;
+    }
 }

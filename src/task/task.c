@@ -185,13 +185,29 @@ static void task_entry(struct weft__ctx *prev, struct weft__ctx *self) {
 
 static __attribute__((noinline)) int late_interrupt(struct weft_task *t,
                                                     int r) {
+    int err = weft__task_interrupted(t);
+    return err ? err : r;
+}
+
+/* The wait was ended by an interruption. Who owns it is decided now, when
+ * the task runs again: a cancel that arrived meanwhile wins over the
+ * timeout (bpo-42130), and an outer scope that expired meanwhile takes
+ * the timeout over (the outermost expired scope owns it). The scope whose
+ * deadline cut the wait stays marked: its exit reports the cancel. */
+static __attribute__((noinline)) int interrupted_result(struct weft_task *t,
+                                                        struct weft__wait *w,
+                                                        int r) {
+    if (r == -ETIMEDOUT && w->by)
+        w->by->flags |= WEFT__SCOPE_CAUGHT;
     struct weft__scope *by;
     int err = weft__task_pending(t, &by);
-    if (!err)
-        return r;
-    if (err == -ETIMEDOUT && by)
-        by->flags |= WEFT__SCOPE_CAUGHT;
-    return err;
+    if (err) {
+        r = err;
+        w->by = by;
+        if (err == -ETIMEDOUT)
+            by->flags |= WEFT__SCOPE_CAUGHT;
+    }
+    return r;
 }
 
 static inline int park_result(struct weft_task *t, struct weft__wait *w,
@@ -200,18 +216,8 @@ static inline int park_result(struct weft_task *t, struct weft__wait *w,
      * again: a wait that consumed nothing says so now. */
     if (WEFT__UNLIKELY(t->pending) && r >= 0 && !w->consumes && !w->noint)
         return late_interrupt(t, r);
-    if (WEFT__UNLIKELY(w->interrupted != 0)) {
-        if (r == -ETIMEDOUT) {
-            struct weft__scope *by;
-            /* The scope cut the wait; its exit reports -ECANCELED if the
-             * task is cancelled by then. A cancel that arrived with the
-             * timeout wins (bpo-42130). */
-            if (w->by)
-                w->by->flags |= WEFT__SCOPE_CAUGHT;
-            if (weft__task_pending(t, &by) == -ECANCELED)
-                r = -ECANCELED;
-        }
-    }
+    if (WEFT__UNLIKELY(w->interrupted != 0) && r == w->interrupted)
+        return interrupted_result(t, w, r);
     return r;
 }
 
@@ -595,11 +601,7 @@ static int sleep_abort(struct weft__wait *w) {
 static __attribute__((noinline, cold)) int yield_slow(struct weft_task *t) {
     if (!t)
         return weft__task_require("weft_yield") ? 0 : -EPERM;
-    struct weft__scope *by;
-    int err = weft__task_pending(t, &by);
-    if (err && err == -ETIMEDOUT && by)
-        by->flags |= WEFT__SCOPE_CAUGHT;
-    return err;
+    return weft__task_interrupted(t);
 }
 
 /* weft_yield for a task with something pending or its own FP state. */
@@ -638,13 +640,9 @@ int weft_sleep(double seconds) {
         return -EPERM;
     weft_loop_t *loop = t->loop;
     if (t->pending) {
-        struct weft__scope *by;
-        int err = weft__task_pending(t, &by);
-        if (err) {
-            if (err == -ETIMEDOUT && by)
-                by->flags |= WEFT__SCOPE_CAUGHT;
+        int err = weft__task_interrupted(t);
+        if (err)
             return err;
-        }
     }
     int err = weft__loop_timer_arm(loop, &t->timer,
                                    weft__loop_deadline(loop, ns));

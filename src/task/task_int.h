@@ -218,8 +218,16 @@ static inline void weft__wait_wake(struct weft__wait *w, int result) {
  * should be. */
 void weft__task_interrupt(struct weft_task *t);
 /* What would interrupt a wait of t now: 0, -ECANCELED or -ETIMEDOUT, and
- * the scope responsible (NULL for the task's own cancellation). */
+ * the scope responsible: the outermost interrupted scope the wait can see
+ * (NULL for the task's own cancellation). */
 int weft__task_pending(const struct weft_task *t, struct weft__scope **by);
+/* weft__task_pending() for a wait that fails at once: a timeout marks the
+ * scope responsible as having cut a wait (its exit reports it). */
+int weft__task_interrupted(struct weft_task *t);
+/* Scope s (or a group's scope) is closing: what interrupts waits just
+ * outside it, unless it is a shield (0 then). A timeout found there is
+ * marked as caught by its scope, the interruption passing out to it. */
+int weft__scope_outcome(struct weft_task *t, struct weft__scope *s);
 /* Recompute t->pending after a scope left or a flag changed. */
 void weft__task_recheck(struct weft_task *t);
 
