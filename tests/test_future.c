@@ -537,7 +537,10 @@ static int await_misuse(void *arg) {
     ck_assert_logged(1, "another loop");
     logcap_stop();
     c->rc_null = weft_await(NULL, NULL);
+    logcap_start();
     c->rc_self = weft_await(weft_task_future(weft_task_current()), NULL);
+    ck_assert_logged(1, "its own future");
+    logcap_stop();
     return 0;
 }
 

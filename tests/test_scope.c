@@ -623,6 +623,86 @@ static int exit_from_callback_main(void *arg) {
     return 0;
 }
 
+/* Issue 16 item 5: entering a scope that is open already used to make the
+ * chain point to itself and loop forever. */
+struct reenter {
+    weft_scope_t s;
+    int rc;
+};
+
+static int reenter_someone_elses(void *arg) {
+    struct reenter *r = arg;
+    r->rc = weft_scope_enter(&r->s, 1, 0);
+    return 0;
+}
+
+static int reenter_main(void *arg) {
+    struct reenter *r = arg;
+    weft_scope_t inner;
+    ck_assert_ok(weft_scope_enter(&r->s, 2, 0));
+    ck_assert_ok(weft_scope_enter(&inner, 10, 0));
+    logcap_start();
+    ck_assert_err(weft_scope_enter(&r->s, 5, 0), -EINVAL);
+    ck_assert_logged(1, "weft_scope_enter: scope");
+    ck_assert_err(weft_scope_enter_at(&inner, 5, 0), -EINVAL);
+    ck_assert_logged(2, "weft_scope_enter_at: scope");
+    ck_assert(strstr(logcap.last, "already open") != NULL);
+    /* From another task: refused as well. */
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, reenter_someone_elses, r, NULL));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    ck_assert_err(r->rc, -EINVAL);
+    ck_assert_int_eq(logcap.n, 3);
+    logcap_stop();
+    /* Both scopes are as they were: the outer deadline still applies. */
+    ck_assert_err(weft_sleep(5), -ETIMEDOUT);
+    ck_assert_time(2.0);
+    ck_assert_ok(weft_scope_exit(&inner));
+    ck_assert_err(weft_scope_exit(&r->s), -ETIMEDOUT);
+    /* Closed, it may be entered again. */
+    ck_assert_ok(weft_scope_enter(&r->s, 1, 0));
+    ck_assert_ok(weft_scope_exit(&r->s));
+    return 0;
+}
+
+START_TEST(enter_of_an_open_scope_is_einval_and_logged) {
+    struct reenter r = {.rc = 1};
+    ck_assert_ok(run_virtual(reenter_main, &r));
+}
+END_TEST
+
+/* A scope left open by a task that returned looks open by its marks; it
+ * is not in any live task's chain, so the memory may hold a new scope. */
+static int leaves_scope_open(void *arg) {
+    ck_assert_ok(weft_scope_enter(arg, 1, 0));
+    return 0;
+}
+
+static int stale_scope_main(void *arg) {
+    (void)arg;
+    weft_scope_t *s = malloc(sizeof *s);
+    ck_assert_ptr_nonnull(s);
+    weft_task_t *t;
+    logcap_start();
+    ck_assert_ok(weft_spawn(&t, leaves_scope_open, s, NULL));
+    ck_assert_ok(weft_join(t));
+    ck_assert_logged(1, "did not exit");
+    weft_task_release(t);
+    ck_assert_ok(weft_scope_enter(s, 1, 0));
+    ck_assert_int_eq(logcap.n, 1);
+    logcap_stop();
+    ck_assert_err(weft_sleep(2), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(s), -ETIMEDOUT);
+    free(s);
+    return 0;
+}
+
+START_TEST(a_stale_open_mark_does_not_refuse_enter) {
+    ck_assert_ok(run_virtual(stale_scope_main, NULL));
+}
+END_TEST
+
 START_TEST(scope_calls_outside_a_task_are_eperm) {
     weft_scope_t s;
     memset(&s, 0, sizeof s);
@@ -1103,6 +1183,8 @@ static Suite *scope_suite(void) {
     tcase_add_test(mis, exit_out_of_order_is_einval_and_logged);
     tcase_add_test(mis, exit_by_another_task_is_einval_and_logged);
     tcase_add_test(mis, scope_calls_outside_a_task_are_eperm);
+    tcase_add_test(mis, enter_of_an_open_scope_is_einval_and_logged);
+    tcase_add_test(mis, a_stale_open_mark_does_not_refuse_enter);
     suite_add_tcase(s, mis);
 
     TCase *race = tcase_create("races");

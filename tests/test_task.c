@@ -238,7 +238,10 @@ static void join_in_callback(void *arg) {
 
 static int join_misuse_main(void *arg) {
     (void)arg;
+    logcap_start();
     ck_assert_err(weft_join(weft_task_current()), -EDEADLK);
+    ck_assert_logged(1, "cannot join itself");
+    logcap_stop();
     ck_assert_err(weft_join(NULL), -EINVAL);
     weft_task_t *t;
     ck_assert_ok(weft_spawn(&t, sleep_arg, (void *)10, NULL));
@@ -254,6 +257,36 @@ static int join_misuse_main(void *arg) {
     weft_task_release(t);
     return 0;
 }
+
+/* Issue 16 item 9: waiting for yourself is -EDEADLK with a log line, as
+ * every other misuse is reported. */
+static int self_wait_main(void *arg) {
+    (void)arg;
+    weft_task_t *self = weft_task_current();
+    weft_future_t *own = weft_task_future(self);
+    logcap_start();
+    ck_assert_err(weft_join(self), -EDEADLK);
+    ck_assert_logged(1, "weft_join: task 'main-task' cannot join itself");
+    ck_assert_err(weft_await(own, NULL), -EDEADLK);
+    ck_assert_logged(2, "weft_await: task");
+    ck_assert(strstr(logcap.last, "its own future") != NULL);
+    ck_assert_err(weft_wait_for(own, 1, NULL), -EDEADLK);
+    ck_assert_logged(3, "weft_await: task");
+    weft_future_t *fs[1] = {own};
+    ck_assert_err(weft_gather(fs, 1, 0), -EDEADLK);
+    ck_assert_logged(4, "weft_gather: future 0 is the gathering task's own");
+    logcap_stop();
+    return 0;
+}
+
+START_TEST(join_or_await_yourself_is_edeadlk_and_logged) {
+    weft_run_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.loop.flags = WEFT_LOOP_VIRTUAL_CLOCK;
+    o.main.name = "main-task";
+    ck_assert_ok(weft_run_opts(self_wait_main, NULL, &o));
+}
+END_TEST
 
 START_TEST(join_self_null_and_outside_a_task) {
     ck_assert_ok(run_virtual(join_misuse_main, NULL));
@@ -1484,6 +1517,7 @@ static Suite *task_suite(void) {
     tcase_add_test(tc, ids_are_unique);
     tcase_add_test(tc, results_and_status);
     tcase_add_test(tc, join_self_null_and_outside_a_task);
+    tcase_add_test(tc, join_or_await_yourself_is_edeadlk_and_logged);
     tcase_add_test(tc, two_yielding_tasks_interleave);
     tcase_add_test(tc, sleep_zero_lets_others_run);
     tcase_add_test(tc, sleepers_wake_in_deadline_order_at_exact_times);

@@ -103,7 +103,8 @@ WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
  * when it is an executor job whose function is running, until the function
  * has returned (exec.h); then it returns -ECANCELED (or -ETIMEDOUT for a
  * deadline). Returns -EPERM outside a task, -EINVAL for NULL or a future
- * of another loop (logged), -EDEADLK for the awaiting task's own future.
+ * of another loop (logged), -EDEADLK for the awaiting task's own future
+ * (logged).
  * *value is NULL unless the status is >= 0. */
 WEFT_EXPORT int weft_await(weft_future_t *future, void **value);
 

@@ -152,7 +152,7 @@ WEFT_EXPORT bool weft_stop_requested(void);
  * cancelled (or a deadline scope expires) while it waits, the joined task
  * is cancelled too and weft_join() returns -ECANCELED (-ETIMEDOUT) once it
  * has finished unwinding, as asyncio's `await task`. Joining yourself is
- * -EDEADLK. Does not drop your reference. */
+ * -EDEADLK (logged). Does not drop your reference. */
 WEFT_EXPORT int weft_join(weft_task_t *task);
 
 /* Suspend the current task for `seconds`. 0 (or less) gives up control:
@@ -187,8 +187,9 @@ enum {
 /* Enter a scope whose deadline is `timeout` seconds from now
  * (asyncio.timeout(delay)). A negative timeout counts as 0 (expired at
  * once); INFINITY means no deadline (a plain shield or stoppable scope).
- * Returns 0, -EPERM outside a task, -EINVAL (NaN, NULL). On error the scope
- * is not entered. */
+ * Returns 0, -EPERM outside a task, -EINVAL (NaN, NULL; a scope that is
+ * open already, in this task or another: logged). On error the scope is not
+ * entered. */
 WEFT_EXPORT int weft_scope_enter(weft_scope_t *scope, double timeout,
                                  unsigned flags);
 
@@ -232,7 +233,8 @@ typedef struct weft_group {
     uint64_t private_[24];
 } weft_group_t;
 
-/* Open a group owned by the current task. Returns 0, -EPERM, -EINVAL. */
+/* Open a group owned by the current task. Returns 0, -EPERM, -EINVAL (NULL;
+ * a group that is open already: logged, and it is left as it was). */
 WEFT_EXPORT int weft_group_enter(weft_group_t *group);
 
 /* Spawn a child into an open group (from the loop's thread: any task of
@@ -245,7 +247,8 @@ WEFT_EXPORT int weft_group_spawn(weft_group_t *group, weft_task_t **out,
                                  const weft_spawn_opts_t *opts);
 
 /* Cancel every child and the owner's waits inside the group. Returns 0,
- * -EINVAL (not a group). */
+ * -EINVAL (logged) for a group that is not open (never entered, or exited:
+ * its owner may be gone), -EPERM from another thread. */
 WEFT_EXPORT int weft_group_cancel(weft_group_t *group);
 
 /* Number of children still running. */
@@ -272,7 +275,8 @@ enum {
  * Results stay in the futures, in your order. Returns -ENOMEM before
  * anything happens if it cannot allocate its n bookkeeping slots (no future
  * was touched; a child's own -ENOMEM comes with that future done), and
- * -EINVAL / -EPERM / -EDEADLK for misuse, likewise before anything. */
+ * -EINVAL / -EPERM / -EDEADLK (logged) for misuse, likewise before
+ * anything. */
 WEFT_EXPORT int weft_gather(weft_future_t *const *futures, size_t n,
                             unsigned flags);
 

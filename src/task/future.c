@@ -328,8 +328,12 @@ int weft_await(weft_future_t *f, void **value) {
         weft__log(WEFT_LOG_WARN, "weft_await: future of another loop");
         return -EINVAL;
     }
-    if (f == &t->fut)
+    if (f == &t->fut) {
+        weft__log(WEFT_LOG_WARN, "weft_await: task %p cannot await its own "
+                                 "future (it would wait forever)",
+                  (void *)t);
         return -EDEADLK;
+    }
     /* Done already: no suspension, so no cancellation point (asyncio). */
     if (f->state == WEFT__FUT_DONE)
         return weft_future_result(f, value);

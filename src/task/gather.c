@@ -51,8 +51,13 @@ static int check_futures(struct weft_task *t, weft_future_t *const *futs,
                       i);
             return -EINVAL;
         }
-        if (futs[i] == &t->fut)
+        if (futs[i] == &t->fut) {
+            weft__log(WEFT_LOG_WARN, "weft_gather: future %zu is the "
+                                     "gathering task's own (it would wait "
+                                     "forever)",
+                      i);
             return -EDEADLK;
+        }
     }
     return 0;
 }

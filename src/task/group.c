@@ -34,6 +34,11 @@ int weft_group_enter(weft_group_t *group) {
     if (!group)
         return -EINVAL;
     struct weft__group *g = G(group);
+    if (weft__scope_is_open(t, &g->scope)) {
+        weft__log(WEFT_LOG_WARN, "weft_group_enter: group %p is already open",
+                  (void *)group);
+        return -EINVAL;
+    }
     g->owner = t;
     weft__list_init(&g->children);
     g->n = 0;
@@ -78,14 +83,17 @@ void weft__group_cancel(struct weft__group *g) {
 }
 
 int weft_group_cancel(weft_group_t *group) {
-    if (!group || G(group)->magic != GROUP_MAGIC)
+    /* Only an open group's owner is known to be alive: an exited group's
+     * may have finished and been freed. */
+    if (!group || !is_open(G(group))) {
+        weft__log(WEFT_LOG_WARN, "weft_group_cancel: group %p is not open",
+                  (void *)group);
         return -EINVAL;
-    struct weft__group *g = G(group);
-    if (g->owner) {
-        int err = weft__loop_check(g->owner->loop, "weft_group_cancel");
-        if (err)
-            return err;
     }
+    struct weft__group *g = G(group);
+    int err = weft__loop_check(g->owner->loop, "weft_group_cancel");
+    if (err)
+        return err;
     weft__group_cancel(g);
     return 0;
 }

@@ -185,6 +185,32 @@ static int deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
     return 0;
 }
 
+static bool active(const struct weft__scope *s) {
+    return s->magic == SCOPE_MAGIC && (s->flags & WEFT__SCOPE_ACTIVE);
+}
+
+bool weft__scope_is_open(struct weft_task *t, const struct weft__scope *s) {
+    if (!active(s))
+        return false;
+    /* The marks alone could be left over from a scope whose task returned
+     * without leaving it: the scope must be in the chain of a live task.
+     * Only pointers are compared until that task is found. */
+    struct weft_task *owner = s->task;
+    if (owner != t) {
+        struct weft__tasks *ts = t->loop->tasks;
+        struct weft__list *pos;
+        for (pos = ts->live.next; pos != &ts->live; pos = pos->next)
+            if (WEFT__CONTAINER_OF(pos, struct weft_task, lnode) == owner)
+                break;
+        if (pos == &ts->live)
+            return false;
+    }
+    for (const struct weft__scope *c = owner->scopes; c; c = c->outer)
+        if (c == s)
+            return true;
+    return false;
+}
+
 static int enter(weft_scope_t *scope, double secs, bool absolute,
                  unsigned flags, const char *fn) {
     struct weft_task *t = weft__task_require(fn);
@@ -196,6 +222,11 @@ static int enter(weft_scope_t *scope, double secs, bool absolute,
         deadline_ns(t->loop, secs, absolute, &deadline))
         return -EINVAL;
     struct weft__scope *s = S(scope);
+    if (weft__scope_is_open(t, s)) {
+        weft__log(WEFT_LOG_WARN, "%s: scope %p is already open", fn,
+                  (void *)scope);
+        return -EINVAL;
+    }
     weft__scope_push(t, s, flags);
     if (deadline < WEFT__NS_INF)
         weft__scope_arm(s, deadline);
@@ -209,10 +240,6 @@ int weft_scope_enter(weft_scope_t *scope, double timeout, unsigned flags) {
 int weft_scope_enter_at(weft_scope_t *scope, double deadline,
                         unsigned flags) {
     return enter(scope, deadline, true, flags, "weft_scope_enter_at");
-}
-
-static bool active(const struct weft__scope *s) {
-    return s->magic == SCOPE_MAGIC && (s->flags & WEFT__SCOPE_ACTIVE);
 }
 
 int weft_scope_reschedule(weft_scope_t *scope, double deadline) {

@@ -658,8 +658,12 @@ int weft_join(weft_task_t *task) {
         return -EPERM;
     if (!task)
         return -EINVAL;
-    if (task == t)
+    if (task == t) {
+        weft__log(WEFT_LOG_WARN, "weft_join: task '%s' cannot join itself "
+                                 "(it would wait forever)",
+                  task_name(t));
         return -EDEADLK;
+    }
     return weft_await(&task->fut, NULL);
 }
 
