@@ -184,6 +184,38 @@ static int reschedule_main(void *arg) {
     return 0;
 }
 
+/* Issue 16 item 14: asyncio's Timeout.when(). */
+static int deadline_main(void *arg) {
+    (void)arg;
+    weft_scope_t s;
+    memset(&s, 0, sizeof s);
+    ck_assert(isnan(weft_scope_deadline(&s))); /* never entered */
+    ck_assert(isnan(weft_scope_deadline(NULL)));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_ok(weft_scope_enter(&s, 2.5, 0));
+    ck_assert_double_eq_tol(weft_scope_deadline(&s), 3.5, 1e-9);
+    ck_assert_ok(weft_scope_reschedule(&s, 10));
+    ck_assert_double_eq_tol(weft_scope_deadline(&s), 10, 1e-9);
+    ck_assert_ok(weft_scope_reschedule(&s, INFINITY));
+    ck_assert(isinf(weft_scope_deadline(&s)));
+    ck_assert_ok(weft_scope_reschedule(&s, 4));
+    ck_assert_ok(weft_scope_exit(&s));
+    ck_assert_double_eq_tol(weft_scope_deadline(&s), 4, 1e-9); /* after */
+    ck_assert_ok(weft_scope_enter(&s, INFINITY, WEFT_SCOPE_SHIELD));
+    ck_assert(isinf(weft_scope_deadline(&s)));
+    ck_assert_ok(weft_scope_exit(&s));
+    weft_group_t g;
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert(isinf(weft_scope_deadline((weft_scope_t *)(void *)&g)));
+    ck_assert_ok(weft_group_exit(&g));
+    return 0;
+}
+
+START_TEST(deadline_reads_back_as_loop_time) {
+    ck_assert_ok(run_virtual(deadline_main, NULL));
+}
+END_TEST
+
 START_TEST(reschedule_earlier_later_infinity_and_past) {
     ck_assert_ok(run_virtual(reschedule_main, NULL));
 }
@@ -1160,6 +1192,7 @@ static Suite *scope_suite(void) {
     tcase_add_test(tc, enter_at_uses_absolute_loop_time);
     tcase_add_test(tc, nan_null_and_bad_flags_are_refused_infinity_is_none);
     tcase_add_test(tc, reschedule_earlier_later_infinity_and_past);
+    tcase_add_test(tc, deadline_reads_back_as_loop_time);
     tcase_add_test(tc, reschedule_of_a_waiting_task_to_later_time);
     tcase_add_test(tc, reschedule_of_a_waiting_task_into_the_past_wakes_it);
     tcase_add_test(tc, reschedule_of_a_waiting_task_to_now_wakes_it);

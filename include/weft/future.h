@@ -108,6 +108,17 @@ WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
  * *value is NULL unless the status is >= 0. */
 WEFT_EXPORT int weft_await(weft_future_t *future, void **value);
 
+/* asyncio.shield: a new future (the shield) that completes as `future`
+ * does, with its status and value, but whose cancellation leaves `future`
+ * alone. Await the shield, or give it to weft_wait_for or weft_gather: if
+ * the waiting task is cancelled or its deadline passes, the shield is
+ * cancelled and `future` (a task, say) carries on; its outcome stays
+ * readable in `future`. The shield holds a reference to `future`; the
+ * caller owns the shield (weft_future_release). Its outcome cannot be set
+ * by hand (weft_future_set_result: -EINVAL). Returns 0, -EINVAL (NULL),
+ * -ENOMEM, -ESHUTDOWN (closed loop), -EPERM (foreign thread). */
+WEFT_EXPORT int weft_shield(weft_future_t *future, weft_future_t **out);
+
 #ifdef __cplusplus
 }
 #endif

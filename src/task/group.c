@@ -67,14 +67,14 @@ int weft_group_spawn(weft_group_t *group, weft_task_t **out, weft_task_fn fn,
     return weft__spawn(g->owner->loop, g, out, fn, arg, opts);
 }
 
-void weft__group_cancel(struct weft__group *g) {
+void weft__group_cancel(struct weft__group *g, const char *why) {
     if (g->flags & WEFT__GROUP_CANCELLED)
         return;
     g->flags |= WEFT__GROUP_CANCELLED;
     struct weft__list *pos;
     for (pos = g->children.next; pos != &g->children; pos = pos->next) {
         struct weft_task *c = WEFT__CONTAINER_OF(pos, struct weft_task, gnode);
-        weft_task_cancel(c);
+        weft__task_cancel(c, why);
     }
     if (g->owner && !(g->flags & WEFT__GROUP_ROOT)) {
         g->scope.flags |= WEFT__SCOPE_CANCELLED;
@@ -94,7 +94,7 @@ int weft_group_cancel(weft_group_t *group) {
     int err = weft__loop_check(g->owner->loop, "weft_group_cancel");
     if (err)
         return err;
-    weft__group_cancel(g);
+    weft__group_cancel(g, "its task group was cancelled");
     return 0;
 }
 
@@ -118,7 +118,8 @@ void weft__group_orphan(struct weft_task *owner) {
         c->gowner = NULL;
         weft__list_push_back(&root->children, &c->gnode);
         root->n++;
-        weft_task_cancel(c);
+        weft__task_cancel(c, "the owner of its task group returned without "
+                             "exiting it");
     }
 }
 
@@ -132,7 +133,7 @@ void weft__group_child_done(struct weft_task *t, int status) {
     if (status < 0 && status != -ECANCELED && !g->first_error) {
         g->first_error = status;
         t->fut.retrieved = 1; /* weft_group_exit reports it */
-        weft__group_cancel(g);
+        weft__group_cancel(g, "a task of its group failed");
     }
     if (g->n == 0)
         weft__wait_wake(g->exit_wait, 0);
@@ -167,7 +168,10 @@ int weft_group_exit(weft_group_t *group) {
          * outer deadline). Either way the children are cancelled and
          * awaited without further interruption. */
         if (r < 0)
-            weft__group_cancel(g);
+            weft__group_cancel(g, r == -ETIMEDOUT
+                                      ? "its task group's owner timed out"
+                                      : "its task group's owner was "
+                                        "cancelled");
     }
     g->flags &= ~(uint32_t)WEFT__GROUP_OPEN;
     weft__scope_pop(&g->scope);

@@ -164,7 +164,8 @@ void weft__scope_pop(struct weft__scope *s) {
         *pp = s->outer;
         t->nscopes--;
     }
-    s->flags &= ~(uint32_t)WEFT__SCOPE_ACTIVE;
+    s->flags = (s->flags & ~(uint32_t)WEFT__SCOPE_ACTIVE) |
+               WEFT__SCOPE_EXITED;
     s->magic = 0;
     if (s->deadline < WEFT__NS_INF)
         rearm(t);
@@ -261,6 +262,16 @@ bool weft_scope_expired(const weft_scope_t *scope) {
     const struct weft__scope *s = (const struct weft__scope *)(const void *)
         scope;
     return s && (s->flags & WEFT__SCOPE_EXPIRED);
+}
+
+double weft_scope_deadline(const weft_scope_t *scope) {
+    const struct weft__scope *s = (const struct weft__scope *)(const void *)
+        scope;
+    if (!s || !(s->flags & (WEFT__SCOPE_ACTIVE | WEFT__SCOPE_EXITED)))
+        return NAN;
+    if (s->deadline >= WEFT__NS_INF)
+        return INFINITY;
+    return (double)s->deadline / 1e9;
 }
 
 int weft_scope_exit(weft_scope_t *scope) {

@@ -22,9 +22,6 @@
 #define WEFT__VALGRIND 1
 #endif
 #endif
-#ifdef WEFT__ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 /* Task ids are unique in the process; each loop reserves them in blocks so
  * that a spawn needs no atomic operation. */
@@ -64,7 +61,9 @@ struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
         return NULL;
     weft__list_init(&ts->live);
     weft__group_init_root(&ts->root);
-    weft__stack_pools_init(&loop->stacks, sizeof(struct weft_task));
+    weft__stack_pools_init(&loop->stacks, sizeof(struct weft_task),
+                           &loop->now);
+    ts->stack_floor = weft__stack_floor(NULL);
     weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
     weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
     weft__overflow_setup();
@@ -295,6 +294,16 @@ static void close_leftover_scopes(struct weft_task *t) {
     weft__task_recheck(t);
 }
 
+int weft_task_set_value(void *value) {
+    struct weft_task *t = weft__task_require("weft_task_set_value");
+    if (!t)
+        return -EPERM;
+    /* Held in the future's own field while it is pending: completing it
+     * hands the value on (or drops it, for a status < 0). */
+    t->fut.value = value;
+    return 0;
+}
+
 static _Noreturn void task_finish(struct weft_task *t, int status) {
     weft_loop_t *loop = t->loop;
     struct weft__tasks *ts = loop->tasks;
@@ -306,7 +315,7 @@ static _Noreturn void task_finish(struct weft_task *t, int status) {
     t->flags |= WEFT__TASK_DONE;
     weft__list_remove(&t->lnode);
     ts->nlive--;
-    weft__future_complete(&t->fut, status, NULL);
+    weft__future_complete(&t->fut, status, t->fut.value);
     weft__group_child_done(t, status);
     t->ctx.dying = 1;
     loop->zombie = t;
@@ -375,6 +384,24 @@ static const char *task_name(struct weft_task *t) {
 static void sleep_fire(struct weft__timer *tm);
 static void grace_fire(struct weft__timer *tm);
 
+/* A stack below the floor (stack.h) gets the floor. That the program binds
+ * lazily is said once per process: it costs memory the caller did not
+ * expect, and a flag at link time saves it. */
+static __attribute__((noinline)) size_t raise_to_floor(size_t size) {
+    static atomic_bool said;
+    bool lazy;
+    size_t floor = weft__stack_floor(&lazy);
+    if (lazy && size < floor && !atomic_exchange(&said, true))
+        weft__log(WEFT_LOG_WARN,
+                  "weft_spawn: this program binds library functions lazily, "
+                  "and the dynamic linker resolves them on the stack of the "
+                  "task that first calls them: stacks below %zu bytes are "
+                  "raised to that (link with -Wl,-z,now, as weft's "
+                  "pkg-config and CMake flags do, to use smaller ones)",
+                  floor);
+    return size < floor ? floor : size;
+}
+
 int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
                 weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
     if (out)
@@ -394,15 +421,13 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
         return -ENOMEM;
     if (!g)
         g = &ts->root;
+    if (WEFT__UNLIKELY(size < ts->stack_floor))
+        size = raise_to_floor(size);
 
     struct weft__stack st;
     int err = weft__stack_alloc(&loop->stacks, size, &st);
     if (err)
         return err;
-#ifdef WEFT__ASAN
-    /* A reused slot may carry poison from the frames of its last task. */
-    ASAN_UNPOISON_MEMORY_REGION(st.lo, (size_t)(st.hi - st.lo));
-#endif
     /* Every field is set here, without a memset of the whole task: this is
      * the hot part of a spawn. */
     struct weft_task *t = st.header;
@@ -422,6 +447,8 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     t->scopes = NULL;
     t->fn = fn;
     t->arg = arg;
+    t->cancel_msg = NULL;
+    t->ncancel = 0;
     t->flags = 0;
     t->pending = (flags & WEFT_SPAWN_FPENV) ? WEFT__PEND_FP : 0;
     if (WEFT__UNLIKELY(ts->id_next == ts->id_end)) {
@@ -447,9 +474,12 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     g->n++;
     /* Children of a cancelled group, and tasks spawned while the loop
      * closes, start cancelled. */
-    if ((g->flags & WEFT__GROUP_CANCELLED) || loop->closing) {
+    if (WEFT__UNLIKELY((g->flags & WEFT__GROUP_CANCELLED) || loop->closing)) {
         t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
         t->pending |= WEFT__PEND_INT;
+        t->ncancel = 1;
+        t->cancel_msg = loop->closing ? "the loop is closing"
+                                      : "its task group was cancelled";
     }
     weft__list_push_back(&ts->live, &t->lnode);
     ts->nlive++;
@@ -486,6 +516,32 @@ int weft_spawn(weft_task_t **out, weft_task_fn fn, void *arg,
         return -EPERM;
     }
     return weft__spawn(loop, NULL, out, fn, arg, opts);
+}
+
+/* ---- the stack pool ------------------------------------------------------------------------ */
+
+int weft_loop_stack_stats(weft_loop_t *loop, weft_stack_stats_t *out) {
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    int err = weft__loop_check(loop, "weft_loop_stack_stats");
+    if (err)
+        return err;
+    weft__stack_stats(&loop->stacks, &out->slots, &out->in_use, &out->chunks,
+                      &out->mapped, &out->resident);
+    return 0;
+}
+
+int weft_loop_stack_trim(weft_loop_t *loop, size_t *released) {
+    if (released)
+        *released = 0;
+    int err = weft__loop_check(loop, "weft_loop_stack_trim");
+    if (err)
+        return err;
+    size_t n = loop->stacks.clock ? weft__stack_trim(&loop->stacks, true) : 0;
+    if (released)
+        *released = n;
+    return 0;
 }
 
 /* ---- inspection ------------------------------------------------------------------------ */
@@ -533,18 +589,37 @@ int weft_task_result(weft_task_t *t) {
 
 /* ---- cancellation -------------------------------------------------------------------------- */
 
-int weft_task_cancel(weft_task_t *t) {
+int weft__task_cancel(struct weft_task *t, const char *why) {
+    if (t->flags & WEFT__TASK_DONE)
+        return -EALREADY;
+    t->ncancel++;
+    if (!t->cancel_msg)
+        t->cancel_msg = why;
+    t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
+    weft__loop_timer_cancel(t->loop, &t->grace);
+    weft__task_interrupt(t);
+    return 0;
+}
+
+int weft_task_cancel_msg(weft_task_t *t, const char *msg) {
     if (!t)
         return -EINVAL;
     int err = weft__loop_check(t->loop, "weft_task_cancel");
     if (err)
         return err;
-    if (t->flags & WEFT__TASK_DONE)
-        return -EALREADY;
-    t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
-    weft__loop_timer_cancel(t->loop, &t->grace);
-    weft__task_interrupt(t);
-    return 0;
+    return weft__task_cancel(t, msg);
+}
+
+int weft_task_cancel(weft_task_t *t) {
+    return weft_task_cancel_msg(t, NULL);
+}
+
+const char *weft_task_cancel_reason(const weft_task_t *t) {
+    return t ? t->cancel_msg : NULL;
+}
+
+unsigned weft_task_cancelling(const weft_task_t *t) {
+    return t ? t->ncancel : 0;
 }
 
 static int task_cancel_future(weft_future_t *f) {
@@ -553,7 +628,7 @@ static int task_cancel_future(weft_future_t *f) {
 
 static void grace_fire(struct weft__timer *tm) {
     struct weft_task *t = WEFT__CONTAINER_OF(tm, struct weft_task, grace);
-    weft_task_cancel(t);
+    weft__task_cancel(t, "its grace period to stop ended");
 }
 
 int weft_task_cancel_soft(weft_task_t *t, double grace) {
@@ -568,7 +643,7 @@ int weft_task_cancel_soft(weft_task_t *t, double grace) {
     if (t->flags & WEFT__TASK_DONE)
         return -EALREADY;
     if (ns == 0)
-        return weft_task_cancel(t);
+        return weft__task_cancel(t, NULL);
     t->flags |= WEFT__TASK_STOP;
     if (!weft__timer_armed(&t->grace) &&
         !(t->flags & WEFT__TASK_CANCELLED)) {
@@ -653,6 +728,12 @@ int weft_sleep(double seconds) {
 }
 
 int weft_join(weft_task_t *task) {
+    return weft_join_value(task, NULL);
+}
+
+int weft_join_value(weft_task_t *task, void **value) {
+    if (value)
+        *value = NULL;
     struct weft_task *t = weft__task_require("weft_join");
     if (!t)
         return -EPERM;
@@ -664,7 +745,7 @@ int weft_join(weft_task_t *task) {
                   task_name(t));
         return -EDEADLK;
     }
-    return weft_await(&task->fut, NULL);
+    return weft_await(&task->fut, value);
 }
 
 /* ---- closing the loop -------------------------------------------------------------------------- */
@@ -674,7 +755,7 @@ static void cancel_all(struct weft__tasks *ts) {
     for (pos = ts->live.next; pos != &ts->live; pos = pos->next) {
         struct weft_task *t = WEFT__CONTAINER_OF(pos, struct weft_task, lnode);
         if (!(t->flags & WEFT__TASK_CANCELLED))
-            weft_task_cancel(t);
+            weft__task_cancel(t, "the loop is closing");
     }
 }
 

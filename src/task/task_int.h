@@ -83,6 +83,7 @@ enum {
     WEFT__SCOPE_CAUGHT = 1u << 10,
     WEFT__SCOPE_GROUP = 1u << 11,
     WEFT__SCOPE_ACTIVE = 1u << 12,
+    WEFT__SCOPE_EXITED = 1u << 13, /* entered once, closed since */
 };
 
 /* A scope lives in caller storage, usually a local of the task's function:
@@ -143,6 +144,8 @@ struct weft_task {
     uint32_t nscopes, ngroups;   /* open in this task */
     weft_task_fn fn;
     void *arg;
+    const char *cancel_msg; /* the reason given first, if any */
+    uint32_t ncancel;       /* cancellation requests */
     uint32_t flags;
     uint32_t pending; /* WEFT__PEND_*: nonzero sends waits to the slow path */
     uint64_t id;
@@ -170,6 +173,7 @@ struct weft__tasks {
     size_t nslots;          /* tasks whose memory is not yet freed */
     size_t nfutures;        /* plain futures not yet freed */
     uint64_t id_next, id_end; /* a block of task ids reserved by this loop */
+    size_t stack_floor;       /* weft__stack_floor() */
 };
 
 /* The running task of this thread, or NULL. */
@@ -239,6 +243,9 @@ static inline struct weft_task *weft__task_of(weft_future_t *f) {
 
 int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
                 weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts);
+/* weft_task_cancel_msg() without the thread check: from weft's own code,
+ * `why` saying which of its reasons it is. */
+int weft__task_cancel(struct weft_task *t, const char *why);
 
 /* Scopes (scope.c). */
 void weft__scope_push(struct weft_task *t, struct weft__scope *s,
@@ -252,7 +259,7 @@ void weft__scope_timer_init(struct weft_task *t);
 /* Groups (group.c). */
 void weft__group_init_root(struct weft__group *g);
 void weft__group_child_done(struct weft_task *t, int status);
-void weft__group_cancel(struct weft__group *g);
+void weft__group_cancel(struct weft__group *g, const char *why);
 /* The owner t returned with groups open: their children move to the root
  * group, cancelled, without touching the groups' dead storage. */
 void weft__group_orphan(struct weft_task *t);
