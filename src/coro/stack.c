@@ -51,11 +51,26 @@ struct weft__stack_chunk {
     uint32_t used;
     uint32_t guards;
     int32_t free_head; /* free list of carved slots, -1 = empty */
-    uint32_t empty_since; /* tick when `used` last fell to 0 */
-    uint8_t *guarded;  /* per slot: has a guard page */
-    int32_t *next_free;
-    uint32_t *freed_at; /* per free slot: tick it was freed, or RELEASED */
+    uint32_t empty_since; /* tick a trim first saw it empty, or 0 */
+    uint8_t *guarded; /* per slot: has a guard page */
+    /* Per free slot, in one word so that a free writes both at once: the
+     * next free slot (low 32 bits, as an int32_t; -1 ends the list), and
+     * its age (high 32 bits): 0, or the tick a trim first saw it free, or
+     * RELEASED (its pages are back with the kernel). */
+    uint64_t *free;
 };
+
+static inline int32_t free_next(uint64_t f) {
+    return (int32_t)(uint32_t)f;
+}
+
+static inline uint32_t free_stamp(uint64_t f) {
+    return (uint32_t)(f >> 32);
+}
+
+static inline uint64_t free_word(int32_t next, uint32_t stamp) {
+    return (uint32_t)next | (uint64_t)stamp << 32;
+}
 
 /* Ticks of the pool's clock: 2^30 ns, about a second. */
 #define TICK_SHIFT 30
@@ -192,8 +207,7 @@ void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size,
 
 static void chunk_free_meta(struct weft__stack_chunk *c) {
     weft__free(c->guarded);
-    weft__free(c->next_free);
-    weft__free(c->freed_at);
+    weft__free(c->free);
     weft__free(c);
 }
 
@@ -256,11 +270,31 @@ static struct weft__stack_pool *pool_get(struct weft__stack_pools *p,
     return q;
 }
 
+/* A request below the floor gets the floor; that the program binds lazily
+ * is said once per process: it costs memory the caller did not expect,
+ * and a flag at link time saves it. Here, where a size is first seen, so
+ * that spawning pays nothing for it. */
+static size_t floored(size_t usable) {
+    static atomic_bool said;
+    bool lazy;
+    size_t floor = weft__stack_floor(&lazy);
+    if (usable >= floor)
+        return usable;
+    if (lazy && !atomic_exchange(&said, true))
+        weft__log(WEFT_LOG_WARN,
+                  "weft_spawn: this program binds library functions lazily "
+                  "(the dynamic linker resolves them on the stack of the "
+                  "task that first calls them): stacks below %zu bytes are "
+                  "raised to that; link with -Wl,-z,now to use smaller ones",
+                  floor);
+    return floor;
+}
+
 static struct weft__stack_pool *pool_find(struct weft__stack_pools *p,
                                           size_t usable) {
     size_t slot_size;
     bool paged;
-    geometry(p, usable, &slot_size, &paged);
+    geometry(p, floored(usable), &slot_size, &paged);
     for (struct weft__stack_pool *q = p->first; q; q = q->next)
         if (q->slot_size == slot_size)
             return q;
@@ -287,13 +321,12 @@ static struct weft__stack_chunk *chunk_new(struct weft__stack_pool *q) {
     if (!c)
         return NULL;
     c->guarded = weft__calloc(q->per_chunk, 1);
-    c->next_free = weft__calloc(q->per_chunk, sizeof *c->next_free);
-    c->freed_at = weft__calloc(q->per_chunk, sizeof *c->freed_at);
+    c->free = weft__calloc(q->per_chunk, sizeof *c->free);
     /* One header page below slot 0 holds slot 0's canary. */
     c->map_size = pagesz() + (size_t)q->per_chunk * q->slot_size;
     c->map_size = WEFT__ALIGN_UP(c->map_size, pagesz());
     c->map = MAP_FAILED;
-    if (c->guarded && c->next_free && c->freed_at)
+    if (c->guarded && c->free)
         c->map = mmap(NULL, c->map_size, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
@@ -337,7 +370,7 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
     bool carve = false;
     if (c->free_head >= 0) {
         slot = (uint32_t)c->free_head;
-        c->free_head = c->next_free[slot];
+        c->free_head = free_next(c->free[slot]);
     } else {
         slot = c->carved++;
         carve = true;
@@ -408,11 +441,9 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
 #else
     (void)p;
 #endif
-    c->next_free[slot] = c->free_head;
+    c->free[slot] = free_word(c->free_head, 0);
     c->free_head = (int32_t)slot;
-    c->freed_at[slot] = (uint32_t)(*p->clock >> TICK_SHIFT);
-    if (--c->used == 0)
-        c->empty_since = c->freed_at[slot];
+    c->used--;
     q->free_slots++;
     weft__list_remove(&c->link);
     /* Front of the partial list: the chunk just used is reused first. */
@@ -453,30 +484,40 @@ static size_t release_slot(const struct weft__stack_pools *p,
  * everything free now, whatever its age (weft_loop_stack_trim). */
 size_t weft__stack_trim(struct weft__stack_pools *p, bool all) {
     size_t freed = 0;
-    uint32_t now = (uint32_t)(*p->clock >> TICK_SHIFT);
+    /* Ticks start at 1: 0 marks "not seen yet". */
+    uint32_t now = (uint32_t)(*p->clock >> TICK_SHIFT) + 1;
     uint32_t idle = (uint32_t)((WEFT__STACK_IDLE * WEFT__NS_PER_SEC) >>
                                TICK_SHIFT);
     for (struct weft__stack_pool *q = p->first; q; q = q->next) {
-        bool spare = all;
+        bool spare = false;
         struct weft__list *pos = q->partial.next;
         while (pos != &q->partial) {
             struct weft__stack_chunk *c =
                 WEFT__CONTAINER_OF(pos, struct weft__stack_chunk, link);
             pos = pos->next;
-            if (c->used == 0 &&
-                (spare || all || now - c->empty_since >= idle)) {
-                freed += c->map_size;
-                chunk_unmap(c);
-                continue;
-            }
-            if (c->used == 0)
-                spare = true; /* the first empty chunk is kept a while */
-            for (int32_t i = c->free_head; i >= 0; i = c->next_free[i]) {
-                uint32_t at = c->freed_at[i];
-                if (at != RELEASED && (all || now - at >= idle)) {
-                    freed += release_slot(p, c, (uint32_t)i);
-                    c->freed_at[i] = RELEASED;
+            if (c->used == 0) {
+                if (!c->empty_since)
+                    c->empty_since = now;
+                if (all || spare || now - c->empty_since >= idle) {
+                    freed += c->map_size;
+                    chunk_unmap(c);
+                    continue;
                 }
+                spare = true; /* the first empty chunk is kept a while */
+            } else {
+                c->empty_since = 0;
+            }
+            for (int32_t i = c->free_head; i >= 0; i = free_next(c->free[i])) {
+                uint32_t stamp = free_stamp(c->free[i]);
+                if (stamp == RELEASED)
+                    continue;
+                if (!stamp)
+                    stamp = now;
+                if (all || now - stamp >= idle) {
+                    freed += release_slot(p, c, (uint32_t)i);
+                    stamp = RELEASED;
+                }
+                c->free[i] = free_word(free_next(c->free[i]), stamp);
             }
         }
     }

@@ -63,7 +63,6 @@ struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
     weft__group_init_root(&ts->root);
     weft__stack_pools_init(&loop->stacks, sizeof(struct weft_task),
                            &loop->now);
-    ts->stack_floor = weft__stack_floor(NULL);
     weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
     weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
     weft__overflow_setup();
@@ -384,24 +383,6 @@ static const char *task_name(struct weft_task *t) {
 static void sleep_fire(struct weft__timer *tm);
 static void grace_fire(struct weft__timer *tm);
 
-/* A stack below the floor (stack.h) gets the floor. That the program binds
- * lazily is said once per process: it costs memory the caller did not
- * expect, and a flag at link time saves it. */
-static __attribute__((noinline)) size_t raise_to_floor(size_t size) {
-    static atomic_bool said;
-    bool lazy;
-    size_t floor = weft__stack_floor(&lazy);
-    if (lazy && size < floor && !atomic_exchange(&said, true))
-        weft__log(WEFT_LOG_WARN,
-                  "weft_spawn: this program binds library functions lazily, "
-                  "and the dynamic linker resolves them on the stack of the "
-                  "task that first calls them: stacks below %zu bytes are "
-                  "raised to that (link with -Wl,-z,now, as weft's "
-                  "pkg-config and CMake flags do, to use smaller ones)",
-                  floor);
-    return size < floor ? floor : size;
-}
-
 int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
                 weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
     if (out)
@@ -421,8 +402,6 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
         return -ENOMEM;
     if (!g)
         g = &ts->root;
-    if (WEFT__UNLIKELY(size < ts->stack_floor))
-        size = raise_to_floor(size);
 
     struct weft__stack st;
     int err = weft__stack_alloc(&loop->stacks, size, &st);
@@ -447,8 +426,6 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     t->scopes = NULL;
     t->fn = fn;
     t->arg = arg;
-    t->cancel_msg = NULL;
-    t->ncancel = 0;
     t->flags = 0;
     t->pending = (flags & WEFT_SPAWN_FPENV) ? WEFT__PEND_FP : 0;
     if (WEFT__UNLIKELY(ts->id_next == ts->id_end)) {
@@ -592,6 +569,11 @@ int weft_task_result(weft_task_t *t) {
 int weft__task_cancel(struct weft_task *t, const char *why) {
     if (t->flags & WEFT__TASK_DONE)
         return -EALREADY;
+    /* Set at the first request, not at the spawn (a store fewer there). */
+    if (!(t->flags & WEFT__TASK_CANCELLED)) {
+        t->ncancel = 0;
+        t->cancel_msg = NULL;
+    }
     t->ncancel++;
     if (!t->cancel_msg)
         t->cancel_msg = why;
@@ -615,11 +597,11 @@ int weft_task_cancel(weft_task_t *t) {
 }
 
 const char *weft_task_cancel_reason(const weft_task_t *t) {
-    return t ? t->cancel_msg : NULL;
+    return t && (t->flags & WEFT__TASK_CANCELLED) ? t->cancel_msg : NULL;
 }
 
 unsigned weft_task_cancelling(const weft_task_t *t) {
-    return t ? t->ncancel : 0;
+    return t && (t->flags & WEFT__TASK_CANCELLED) ? t->ncancel : 0;
 }
 
 static int task_cancel_future(weft_future_t *f) {
@@ -679,12 +661,15 @@ static __attribute__((noinline, cold)) int yield_slow(struct weft_task *t) {
     return weft__task_interrupted(t);
 }
 
-/* weft_yield for a task with something pending or its own FP state. */
+/* weft_yield for a task with something pending or its own FP state (the
+ * latter alone asks for no check of interruptions). */
 static __attribute__((noinline)) int yield_flagged(struct weft__runq *q,
                                                    struct weft_task *t) {
-    int err = yield_slow(t);
-    if (err || !t)
-        return err;
+    if (!t || (t->pending & WEFT__PEND_INT)) {
+        int err = yield_slow(t);
+        if (err || !t)
+            return err;
+    }
     weft__rq_push(q, &t->rnode);
     switch_out(q, t, (t->pending & WEFT__PEND_FP) != 0);
     return (t->pending & WEFT__PEND_INT) ? yield_slow(t) : 0;
@@ -727,25 +712,33 @@ int weft_sleep(double seconds) {
     return weft__park(&w);
 }
 
-int weft_join(weft_task_t *task) {
-    return weft_join_value(task, NULL);
+static __attribute__((noinline, cold)) int join_self(struct weft_task *t) {
+    weft__log(WEFT_LOG_WARN, "weft_join: task '%s' cannot join itself (it "
+                             "would wait forever)",
+              task_name(t));
+    return -EDEADLK;
 }
 
-int weft_join_value(weft_task_t *task, void **value) {
-    if (value)
-        *value = NULL;
+static inline __attribute__((always_inline)) int join(weft_task_t *task,
+                                                      void **value) {
     struct weft_task *t = weft__task_require("weft_join");
     if (!t)
         return -EPERM;
     if (!task)
         return -EINVAL;
-    if (task == t) {
-        weft__log(WEFT_LOG_WARN, "weft_join: task '%s' cannot join itself "
-                                 "(it would wait forever)",
-                  task_name(t));
-        return -EDEADLK;
-    }
+    if (WEFT__UNLIKELY(task == t))
+        return join_self(t);
     return weft_await(&task->fut, value);
+}
+
+int weft_join(weft_task_t *task) {
+    return join(task, NULL);
+}
+
+int weft_join_value(weft_task_t *task, void **value) {
+    if (value)
+        *value = NULL;
+    return join(task, value);
 }
 
 /* ---- closing the loop -------------------------------------------------------------------------- */

@@ -144,8 +144,10 @@ struct weft_task {
     uint32_t nscopes, ngroups;   /* open in this task */
     weft_task_fn fn;
     void *arg;
-    const char *cancel_msg; /* the reason given first, if any */
-    uint32_t ncancel;       /* cancellation requests */
+    /* Once WEFT__TASK_CANCELLED is set: the first reason given, if any,
+     * and the number of requests. */
+    const char *cancel_msg;
+    uint32_t ncancel;
     uint32_t flags;
     uint32_t pending; /* WEFT__PEND_*: nonzero sends waits to the slow path */
     uint64_t id;
@@ -173,7 +175,6 @@ struct weft__tasks {
     size_t nslots;          /* tasks whose memory is not yet freed */
     size_t nfutures;        /* plain futures not yet freed */
     uint64_t id_next, id_end; /* a block of task ids reserved by this loop */
-    size_t stack_floor;       /* weft__stack_floor() */
 };
 
 /* The running task of this thread, or NULL. */
