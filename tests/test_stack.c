@@ -566,10 +566,13 @@ END_TEST
 static Suite *stack_suite(void) {
     Suite *s = suite_create("stack");
     TCase *tc = tcase_create("small");
-    tcase_add_test(tc, a_minimal_task_on_the_minimum_stack_waits_and_is_cancelled);
-    tcase_add_test(tc, every_size_class_mixes_spawn_join_release_reuse_detach_and_park);
+    tcase_add_test(tc,
+                   a_minimal_task_on_the_minimum_stack_waits_and_is_cancelled);
+    tcase_add_test(tc,
+                   every_size_class_mixes_spawn_join_release_reuse_detach_and_park);
     tcase_add_test(tc, parked_tasks_in_reused_small_slots);
-    tcase_add_test(tc, a_program_that_binds_lazily_gets_stacks_its_resolver_fits);
+    tcase_add_test(tc,
+                   a_program_that_binds_lazily_gets_stacks_its_resolver_fits);
 #ifdef UNDER_ASAN
     tcase_add_test(tc, freed_task_memory_is_poisoned);
 #endif

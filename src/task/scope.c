@@ -53,24 +53,23 @@ int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
 
 static void catch_up(struct weft_task *t);
 
-int weft__task_interrupted(struct weft_task *t) {
+/* pending_from(), deciding now: deadlines that passed count, and the scope
+ * that owns a timeout is marked as having caught it. */
+static int take_pending(struct weft_task *t, struct weft__scope *from) {
     catch_up(t);
     struct weft__scope *by;
-    int err = pending_from(t, t->scopes, &by);
+    int err = pending_from(t, from, &by);
     if (err == -ETIMEDOUT)
         by->flags |= WEFT__SCOPE_CAUGHT;
     return err;
 }
 
+int weft__task_interrupted(struct weft_task *t) {
+    return take_pending(t, t->scopes);
+}
+
 int weft__scope_outcome(struct weft_task *t, struct weft__scope *s) {
-    if (s->flags & WEFT__SCOPE_SHIELD)
-        return 0;
-    catch_up(t);
-    struct weft__scope *by;
-    int err = pending_from(t, s->outer, &by);
-    if (err == -ETIMEDOUT)
-        by->flags |= WEFT__SCOPE_CAUGHT;
-    return err;
+    return (s->flags & WEFT__SCOPE_SHIELD) ? 0 : take_pending(t, s->outer);
 }
 
 void weft__task_recheck(struct weft_task *t) {
@@ -172,8 +171,8 @@ void weft__scope_pop(struct weft__scope *s) {
     weft__task_recheck(t);
 }
 
-static int deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
-                       uint64_t *out) {
+int weft__deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
+                      uint64_t *out) {
     if (isnan(secs))
         return -EINVAL;
     if (secs == (double)INFINITY) {
@@ -220,7 +219,7 @@ static int enter(weft_scope_t *scope, double secs, bool absolute,
     uint64_t deadline;
     if (!scope || (flags & ~(unsigned)(WEFT_SCOPE_SHIELD |
                                        WEFT_SCOPE_STOPPABLE)) ||
-        deadline_ns(t->loop, secs, absolute, &deadline))
+        weft__deadline_ns(t->loop, secs, absolute, &deadline))
         return -EINVAL;
     struct weft__scope *s = S(scope);
     if (weft__scope_is_open(t, s)) {
@@ -248,7 +247,7 @@ int weft_scope_reschedule(weft_scope_t *scope, double deadline) {
         return -EINVAL;
     struct weft__scope *s = S(scope);
     uint64_t ns;
-    if (deadline_ns(s->task->loop, deadline, true, &ns))
+    if (weft__deadline_ns(s->task->loop, deadline, true, &ns))
         return -EINVAL;
     if (s->flags & WEFT__SCOPE_EXPIRED)
         return 0;

@@ -256,6 +256,10 @@ void weft__scope_pop(struct weft__scope *s);
 /* s is open: in the chain of a live task of t's loop (t is running). */
 bool weft__scope_is_open(struct weft_task *t, const struct weft__scope *s);
 void weft__scope_timer_init(struct weft_task *t);
+/* Seconds (relative, or absolute loop time) to a deadline in loop ns;
+ * INFINITY is WEFT__NS_INF. -EINVAL for NaN. */
+int weft__deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
+                      uint64_t *out);
 
 /* Groups (group.c). */
 void weft__group_init_root(struct weft__group *g);

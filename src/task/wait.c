@@ -2,8 +2,6 @@
  * owning their outcome. Unlike gather and await, nothing here cancels the
  * futures: a timeout, a deadline or the cancellation of the waiting task
  * ends the wait only, and the futures go on. */
-#include <math.h>
-
 #include "task_int.h"
 
 struct watch;
@@ -141,20 +139,6 @@ static int watch_park(struct weft_task *t, struct watch *w,
     return r;
 }
 
-static int timeout_ns(const weft_loop_t *loop, double timeout,
-                      uint64_t *deadline) {
-    if (isnan(timeout))
-        return -EINVAL;
-    if (timeout == (double)INFINITY) {
-        *deadline = WEFT__NS_INF;
-        return 0;
-    }
-    uint64_t ns;
-    weft__secs_to_ns(timeout, &ns);
-    *deadline = weft__loop_deadline(loop, ns);
-    return 0;
-}
-
 /* ---- weft_wait ------------------------------------------------------------- */
 
 int weft_wait(weft_future_t *const *futures, size_t n, int return_when,
@@ -167,7 +151,7 @@ int weft_wait(weft_future_t *const *futures, size_t n, int return_when,
         (return_when != WEFT_ALL_COMPLETED &&
          return_when != WEFT_FIRST_COMPLETED &&
          return_when != WEFT_FIRST_EXCEPTION) ||
-        timeout_ns(t->loop, timeout, &deadline)) {
+        weft__deadline_ns(t->loop, timeout, false, &deadline)) {
         weft__log(WEFT_LOG_WARN, "weft_wait: no futures, too many, an "
                                  "unknown return_when or a NaN timeout");
         return -EINVAL;
@@ -211,9 +195,10 @@ int weft_as_completed_new(weft_as_completed_t **out,
         return -EPERM;
     }
     uint64_t deadline;
-    if ((n && !futures) || timeout_ns(loop, timeout, &deadline)) {
-        weft__log(WEFT_LOG_WARN, "weft_as_completed_new: NULL futures or a "
-                                 "NaN timeout");
+    if ((n && !futures) || n > INT32_MAX ||
+        weft__deadline_ns(loop, timeout, false, &deadline)) {
+        weft__log(WEFT_LOG_WARN, "weft_as_completed_new: NULL futures, too "
+                                 "many, or a NaN timeout");
         return -EINVAL;
     }
     int err = watch_check(loop, weft__task_current(), futures, n,
