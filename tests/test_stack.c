@@ -8,6 +8,11 @@
 #include <unistd.h>
 
 #include "support.h"
+/* The library's view of a task: built for ucontext, its context holds one
+ * more field. */
+#if defined(WEFT_TEST_CORO_UCONTEXT) && !defined(WEFT_CORO_UCONTEXT)
+#define WEFT_CORO_UCONTEXT 1
+#endif
 #include "task/task_int.h"
 
 #if defined(__has_include)

@@ -271,9 +271,9 @@ enum {
 /* Enter a scope whose deadline is `timeout` seconds from now
  * (asyncio.timeout(delay)). A negative timeout counts as 0 (expired at
  * once); INFINITY means no deadline (a plain shield or stoppable scope).
- * Returns 0, -EPERM outside a task, -EINVAL (NaN, NULL; a scope that is
- * open already, in this task or another: logged). On error the scope is not
- * entered. */
+ * Returns 0, -EPERM outside a task, -EINVAL (NaN, NULL; a scope this task
+ * has open already: logged). On error the scope is not entered. A scope
+ * another task has open must not be entered (it is that task's). */
 WEFT_EXPORT int weft_scope_enter(weft_scope_t *scope, double timeout,
                                  unsigned flags);
 
@@ -323,7 +323,7 @@ typedef struct weft_group {
 } weft_group_t;
 
 /* Open a group owned by the current task. Returns 0, -EPERM, -EINVAL (NULL;
- * a group that is open already: logged, and it is left as it was). */
+ * a group this task has open already: logged, and it is left as it was). */
 WEFT_EXPORT int weft_group_enter(weft_group_t *group);
 
 /* Spawn a child into an open group (from the loop's thread: any task of

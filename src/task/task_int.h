@@ -253,8 +253,9 @@ void weft__scope_push(struct weft_task *t, struct weft__scope *s,
                       uint32_t flags);
 int weft__scope_arm(struct weft__scope *s, uint64_t deadline);
 void weft__scope_pop(struct weft__scope *s);
-/* s is open: in the chain of a live task of t's loop (t is running). */
-bool weft__scope_is_open(struct weft_task *t, const struct weft__scope *s);
+/* s is open in t: in its chain of scopes (found by pointer). */
+bool weft__scope_is_open(const struct weft_task *t,
+                         const struct weft__scope *s);
 void weft__scope_timer_init(struct weft_task *t);
 /* Seconds (relative, or absolute loop time) to a deadline in loop ns;
  * INFINITY is WEFT__NS_INF. -EINVAL for NaN. */
