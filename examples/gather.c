@@ -65,64 +65,36 @@ static int factorial(void *arg) {
 }
 
 /* print(L): each result, or the name of its error, in the order given. */
-static void print_results(weft_future_t *const *futs, size_t n) {
+static void print_results(const weft_call_t *calls, size_t n) {
     printf("[");
-    for (size_t i = 0; i < n; i++) {
-        int r = weft_future_result(futs[i], NULL);
-        if (i > 0)
-            printf(", ");
-        if (r >= 0)
-            printf("%d", r);
+    for (size_t i = 0; i < n; i++)
+        if (calls[i].status >= 0)
+            printf("%s%d", i ? ", " : "", calls[i].status);
         else
-            printf("%s", weft_err_name(r));
-    }
+            printf("%s%s", i ? ", " : "", weft_err_name(calls[i].status));
     printf("]\n");
 }
 
-#define MAX_JOBS 4
-
-/* await asyncio.gather(*(factorial(...) for each job)): start one task per
- * job, gather their futures, print what gather returned and the results.
- * Returns gather's status, or the error that kept it from running. */
+/* L = await asyncio.gather(*(factorial(...) for each job)); print(L).
+ * weft_gather_calls starts a task per call, gathers them, stores each
+ * outcome in its call and releases the tasks. Returns gather's status. */
 static int gather_jobs(struct job *jobs, size_t n, unsigned flags) {
-    weft_task_t *tasks[MAX_JOBS];
-    weft_future_t *futs[MAX_JOBS];
-    size_t started = 0;
-    int err = 0;
-    while (started < n && err == 0) {
-        err = weft_spawn(&tasks[started], factorial, &jobs[started], NULL);
-        if (err == 0) {
-            futs[started] = weft_task_future(tasks[started]);
-            started++;
-        }
-    }
-    if (err == 0)
-        err = weft_gather(futs, n, flags);
-
-    /* gather returns once every task is done (its own failures, such as
-     * -ENOMEM, come before it waits for anything). */
-    size_t done = 0;
-    while (done < started && weft_future_done(futs[done]))
-        done++;
-    if (done == n) {
-        if (err)
-            printf("gather: %s (%s)\n", weft_err_name(err), weft_strerror(err));
-        else
-            printf("gather: ok\n");
-        print_results(futs, n);
-    }
-    for (size_t i = 0; i < started; i++) {
-        if (!weft_task_done(tasks[i]))
-            weft_task_cancel(tasks[i]); /* gather could not run: stop it */
-        weft_task_release(tasks[i]);
-    }
+    weft_call_t calls[4]; /* up to the four jobs */
+    for (size_t i = 0; i < n; i++)
+        calls[i] = (weft_call_t){.fn = factorial, .arg = &jobs[i]};
+    int err = weft_gather_calls(calls, n, flags, NULL);
+    if (err)
+        printf("gather: %s (%s)\n", weft_err_name(err), weft_strerror(err));
+    else
+        printf("gather: ok\n");
+    print_results(calls, n);
     return err;
 }
 
 static int gather_main(void *arg) {
     double step = *(const double *)arg;
     weft_loop_t *loop = weft_loop_current();
-    struct job jobs[MAX_JOBS] = {
+    struct job jobs[] = {
         {"A", 2, step}, {"B", 3, step}, {"C", 4, step}, {"D", -1, step}};
 
     puts("== A, B and C at once");

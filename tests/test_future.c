@@ -537,7 +537,10 @@ static int await_misuse(void *arg) {
     ck_assert_logged(1, "another loop");
     logcap_stop();
     c->rc_null = weft_await(NULL, NULL);
+    logcap_start();
     c->rc_self = weft_await(weft_task_future(weft_task_current()), NULL);
+    ck_assert_logged(1, "its own future");
+    logcap_stop();
     return 0;
 }
 
@@ -815,6 +818,108 @@ START_TEST(run_until_complete_futures_and_tasks) {
 }
 END_TEST
 
+/* ---- weft_shield (issue 16 item 13) ------------------------------------------- */
+
+struct shielded_work {
+    int cleaned;
+};
+
+static int slow_work(void *arg) {
+    struct shielded_work *w = arg;
+    int r = weft_sleep(3);
+    w->cleaned = r == 0;
+    return r ? r : 42;
+}
+
+struct shield_waiter {
+    weft_future_t *shield;
+    int rc;
+};
+
+static int await_shield(void *arg) {
+    struct shield_waiter *w = arg;
+    w->rc = weft_await(w->shield, NULL);
+    return 0;
+}
+
+static int shield_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    struct shielded_work work = {0};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, slow_work, &work, NULL));
+
+    /* wait_for(shield(task), 1): the timeout cancels the shield only. */
+    weft_future_t *sh;
+    ck_assert_ok(weft_shield(weft_task_future(t), &sh));
+    ck_assert_err(weft_wait_for(sh, 1, NULL), -ETIMEDOUT);
+    ck_assert_time(1.0);
+    ck_assert(weft_future_cancelled(sh));
+    ck_assert(!weft_task_done(t));
+    weft_future_release(sh);
+
+    /* await shield(task) in a task that is cancelled: the same. */
+    struct shield_waiter w = {.rc = 1};
+    ck_assert_ok(weft_shield(weft_task_future(t), &w.shield));
+    weft_task_t *wt;
+    ck_assert_ok(weft_spawn(&wt, await_shield, &w, NULL));
+    ck_assert_ok(weft_sleep(0.5));
+    ck_assert_ok(weft_task_cancel(wt));
+    ck_assert_ok(weft_join(wt));
+    weft_task_release(wt);
+    ck_assert_err(w.rc, -ECANCELED);
+    ck_assert_time(1.5);
+    ck_assert(!weft_task_done(t));
+
+    /* A shield awaited to the end has the task's outcome. */
+    weft_future_t *sh2;
+    ck_assert_ok(weft_shield(weft_task_future(t), &sh2));
+    ck_assert_int_eq(weft_await(sh2, NULL), 42);
+    ck_assert_time(3.0);
+    ck_assert_int_eq(work.cleaned, 1);
+    ck_assert_int_eq(weft_task_result(t), 42);
+    /* Its outcome is not for anyone but the inner future to set. */
+    logcap_start();
+    ck_assert_err(weft_future_set_result(sh2, NULL), -EINVAL);
+    ck_assert_int_eq(logcap.n, 1);
+    logcap_stop();
+    weft_future_release(sh2);
+    weft_future_release(w.shield); /* cancelled long ago */
+    weft_task_release(t);
+
+    /* A plain future, done already: the shield is done at once, with the
+     * value; a failure travels as well. */
+    weft_future_t *f, *sf;
+    ck_assert_ok(weft_future_new(loop, &f));
+    ck_assert_ok(weft_future_set_result(f, (void *)0xabc));
+    ck_assert_ok(weft_shield(f, &sf));
+    void *v = NULL;
+    ck_assert_ok(weft_future_result(sf, &v));
+    ck_assert_ptr_eq(v, (void *)0xabc);
+    weft_future_release(sf);
+    weft_future_release(f);
+    ck_assert_ok(weft_future_new(loop, &f));
+    ck_assert_ok(weft_shield(f, &sf));
+    ck_assert_ok(weft_future_set_error(f, -EIO));
+    ck_assert_err(weft_await(sf, NULL), -EIO);
+    weft_future_release(sf);
+    /* A shield released before its future completes leaves nothing. */
+    weft_future_release(f);
+    ck_assert_ok(weft_future_new(loop, &f));
+    ck_assert_ok(weft_shield(f, &sf));
+    weft_future_release(sf);
+    ck_assert_ok(weft_future_set_result(f, NULL));
+    ck_assert_err(weft_shield(NULL, &sf), -EINVAL);
+    ck_assert_err(weft_shield(f, NULL), -EINVAL);
+    weft_future_release(f);
+    return 0;
+}
+
+START_TEST(a_shield_cancelled_leaves_its_future_running) {
+    ck_assert_ok(run_virtual(shield_main, NULL));
+}
+END_TEST
+
 static Suite *future_suite(void) {
     Suite *s = suite_create("future");
     TCase *tc = tcase_create("state");
@@ -842,6 +947,7 @@ static Suite *future_suite(void) {
     tcase_add_test(aw, cancelling_a_task_future_cancels_the_task);
     tcase_add_test(aw, a_task_future_is_completed_by_its_task_only);
     tcase_add_test(aw, run_until_complete_futures_and_tasks);
+    tcase_add_test(aw, a_shield_cancelled_leaves_its_future_running);
     suite_add_tcase(s, aw);
     TCase *th = tcase_create("threads");
     tcase_set_timeout(th, 30);

@@ -472,11 +472,12 @@ static int misuse_main(void *arg) {
     ck_assert_err(weft_gather(f, 2, 0), -EINVAL);
     ck_assert_err(weft_gather(f, 1, 1u << 5), -EINVAL);
     f[1] = weft_task_future(weft_task_current());
-    ck_assert_err(weft_gather(f, 2, 0), -EDEADLK);
     logcap_start();
+    ck_assert_err(weft_gather(f, 2, 0), -EDEADLK);
+    ck_assert_logged(1, "future 1 is the gathering task's own");
     f[1] = m->other;
     ck_assert_err(weft_gather(f, 2, 0), -EINVAL);
-    ck_assert_logged(1, "another loop");
+    ck_assert_logged(2, "another loop");
     logcap_stop();
     /* Refused calls touched nothing. */
     ck_assert(!weft_future_done(f[0]));
@@ -502,6 +503,138 @@ START_TEST(empty_null_foreign_and_own_future) {
 }
 END_TEST
 
+/* ---- weft_gather_calls (issue 16 items 15 and 17) ------------------------------ */
+
+/* A job that hands back a string it made (a value of any type). */
+static int make_name(void *arg) {
+    struct job *j = arg;
+    int r = job_fn(j);
+    if (r < 0)
+        return r;
+    char *name = malloc(16);
+    ck_assert_ptr_nonnull(name);
+    snprintf(name, 16, "job-%d", j->ret);
+    ck_assert_ok(weft_task_set_value(name));
+    return j->ret;
+}
+
+static int calls_main(void *arg) {
+    (void)arg;
+    struct job j[3];
+    memset(j, 0, sizeof j);
+    j[0].sleep = 3, j[0].ret = 1;
+    j[1].sleep = 1, j[1].ret = 2;
+    j[2].sleep = 2, j[2].ret = 3;
+    weft_call_t c[3] = {{make_name, &j[0], 0, NULL},
+                        {make_name, &j[1], 0, NULL},
+                        {job_fn, &j[2], 0, NULL}};
+    ck_assert_ok(weft_gather_calls(c, 3, 0, NULL));
+    ck_assert_time(3.0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(c[i].status, i + 1);
+    ck_assert_str_eq(c[0].value, "job-1");
+    ck_assert_str_eq(c[1].value, "job-2");
+    ck_assert_ptr_null(c[2].value);
+    free(c[0].value);
+    free(c[1].value);
+
+    /* The first failure cancels the rest, as weft_gather. */
+    memset(j, 0, sizeof j);
+    j[0].sleep = 10, j[0].cleanup = 1;
+    j[1].sleep = 1, j[1].ret = -EIO;
+    j[2].sleep = 0.5, j[2].ret = 7;
+    weft_call_t d[3] = {{job_fn, &j[0], 0, NULL}, {job_fn, &j[1], 0, NULL},
+                        {make_name, &j[2], 0, NULL}};
+    ck_assert_err(weft_gather_calls(d, 3, 0, NULL), -EIO);
+    ck_assert_time(5.0);
+    ck_assert_err(d[0].status, -ECANCELED);
+    ck_assert_err(d[1].status, -EIO);
+    ck_assert_int_eq(d[2].status, 7);
+    ck_assert_str_eq(d[2].value, "job-7");
+    free(d[2].value);
+    /* WEFT_GATHER_ALL: every outcome, 0. */
+    memset(j, 0, sizeof j);
+    j[0].sleep = 2, j[0].ret = 4;
+    j[1].sleep = 1, j[1].ret = -EIO;
+    weft_call_t e[2] = {{job_fn, &j[0], 0, NULL}, {job_fn, &j[1], 0, NULL}};
+    ck_assert_ok(weft_gather_calls(e, 2, WEFT_GATHER_ALL, NULL));
+    ck_assert_int_eq(e[0].status, 4);
+    ck_assert_err(e[1].status, -EIO);
+    ck_assert_ok(weft_gather_calls(NULL, 0, 0, NULL));
+    return 0;
+}
+
+START_TEST(gather_calls_runs_collects_values_and_releases) {
+    logcap_start(); /* a failure gather reports is collected, not lost */
+    ck_assert_ok(run_virtual(calls_main, NULL));
+    logcap_stop();
+    ck_assert_msg(logcap.n == 0, "logged: %s", logcap.last);
+}
+END_TEST
+
+struct calls_caller {
+    struct job j[2];
+    weft_call_t c[2];
+    int rc;
+};
+
+static int calls_caller_fn(void *arg) {
+    struct calls_caller *k = arg;
+    k->rc = weft_gather_calls(k->c, 2, 0, NULL);
+    return 0;
+}
+
+static int calls_cancel_main(void *arg) {
+    struct calls_caller *k = arg;
+    memset(k, 0, sizeof *k);
+    k->j[0].sleep = 10;
+    k->j[1].sleep = 10, k->j[1].cleanup = 2;
+    k->c[0] = (weft_call_t){job_fn, &k->j[0], 1, NULL};
+    k->c[1] = (weft_call_t){job_fn, &k->j[1], 1, NULL};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, calls_caller_fn, k, NULL));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_ok(weft_task_cancel(t));
+    ck_assert_ok(weft_join(t));
+    ck_assert_time(3.0); /* after the slow one unwound */
+    weft_task_release(t);
+    ck_assert_err(k->rc, -ECANCELED);
+    ck_assert_err(k->c[0].status, -ECANCELED);
+    ck_assert_err(k->c[1].status, -ECANCELED);
+
+    /* A deadline around it: -ETIMEDOUT, the tasks cancelled and done. */
+    weft_scope_t s;
+    ck_assert_ok(weft_scope_enter(&s, 1, 0));
+    ck_assert_err(weft_gather_calls(k->c, 2, 0, NULL), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&s), -ETIMEDOUT);
+    ck_assert_time(6.0);
+    ck_assert_err(k->c[1].status, -ECANCELED);
+
+    /* The tasks cannot be started (a stack too small): nothing runs. */
+    weft_spawn_opts_t bad = {.stack_size = 10};
+    ck_assert_err(weft_gather_calls(k->c, 2, 0, &bad), -EINVAL);
+    ck_assert_err(k->c[0].status, -EINVAL);
+    ck_assert_err(k->c[1].status, -EINVAL);
+    logcap_start();
+    k->c[1].fn = NULL;
+    ck_assert_err(weft_gather_calls(k->c, 2, 0, NULL), -EINVAL);
+    ck_assert_logged(1, "call 1 has no function");
+    ck_assert_err(weft_gather_calls(NULL, 2, 0, NULL), -EINVAL);
+    ck_assert_err(weft_gather_calls(k->c, 1, 1u << 4, NULL), -EINVAL);
+    logcap_stop();
+    ck_assert_time(6.0);
+    return 0;
+}
+
+START_TEST(gather_calls_cancelled_timed_out_or_not_started) {
+    struct calls_caller k;
+    ck_assert_ok(run_virtual(calls_cancel_main, &k));
+    logcap_start();
+    ck_assert_err(weft_gather_calls(k.c, 1, 0, NULL), -EPERM);
+    logcap_stop();
+}
+END_TEST
+
 static Suite *gather_suite(void) {
     Suite *s = suite_create("gather");
     TCase *tc = tcase_create("results");
@@ -514,11 +647,13 @@ static Suite *gather_suite(void) {
     tcase_add_test(tc, plain_and_task_futures_mix);
     tcase_add_test(tc, the_same_future_twice);
     tcase_add_test(tc, gathered_failures_count_as_collected);
+    tcase_add_test(tc, gather_calls_runs_collects_values_and_releases);
     suite_add_tcase(s, tc);
     TCase *cn = tcase_create("cancel");
     tcase_add_test(cn, cancelling_the_gatherer_cancels_every_child);
     tcase_add_test(cn, gather_in_an_expiring_scope_is_etimedout_and_cancels);
     tcase_add_test(cn, a_completed_gather_keeps_its_result_when_cancel_follows);
+    tcase_add_test(cn, gather_calls_cancelled_timed_out_or_not_started);
     suite_add_tcase(s, cn);
     TCase *mis = tcase_create("misuse");
     tcase_add_test(mis, empty_null_foreign_and_own_future);

@@ -627,6 +627,79 @@ START_TEST(exit_by_a_non_owner_or_out_of_order_is_einval_and_logged) {
 }
 END_TEST
 
+/* Issue 16 item 6: entering an open group used to reset its child count
+ * while a child still ran, and the program hung later. */
+static int reenter_group_main(void *arg) {
+    (void)arg;
+    struct kid k;
+    reset_kids(&k, 1);
+    k.sleep = 2;
+    weft_group_t g;
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert_ok(weft_group_spawn(&g, NULL, kid_fn, &k, NULL));
+    logcap_start();
+    ck_assert_err(weft_group_enter(&g), -EINVAL);
+    ck_assert_logged(1, "weft_group_enter: group");
+    ck_assert(strstr(logcap.last, "already open") != NULL);
+    logcap_stop();
+    ck_assert_uint_eq(weft_group_size(&g), 1);
+    ck_assert_ok(weft_group_exit(&g)); /* waits for the child */
+    ck_assert_time(2.0);
+    ck_assert_int_eq(k.status, 0);
+    ck_assert_ok(weft_group_enter(&g)); /* closed: may be entered again */
+    ck_assert_ok(weft_group_exit(&g));
+    return 0;
+}
+
+START_TEST(enter_of_an_open_group_is_einval_and_logged) {
+    ck_assert_ok(run_virtual(reenter_group_main, NULL));
+}
+END_TEST
+
+/* Issue 16 items 7 and 8: cancelling a group that was exited returned 0,
+ * and when its owner had finished and been freed, read the owner's freed
+ * memory (a crash). Both are refused before the owner is looked at. */
+static int group_owner(void *arg) {
+    struct kid k;
+    reset_kids(&k, 1);
+    k.sleep = 1;
+    ck_assert_ok(weft_group_enter(arg));
+    ck_assert_ok(weft_group_spawn(arg, NULL, kid_fn, &k, NULL));
+    ck_assert_ok(weft_group_exit(arg));
+    return 0;
+}
+
+static int cancel_exited_group_main(void *arg) {
+    (void)arg;
+    weft_group_t g;
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert_ok(weft_group_exit(&g));
+    logcap_start();
+    ck_assert_err(weft_group_cancel(&g), -EINVAL);
+    ck_assert_logged(1, "weft_group_cancel: group");
+    ck_assert(strstr(logcap.last, "not open") != NULL);
+    ck_assert_err(weft_group_cancel(NULL), -EINVAL);
+    ck_assert_int_eq(logcap.n, 2);
+
+    /* The owner of a group in shared memory finishes and is freed. */
+    weft_group_t *shared = malloc(sizeof *shared);
+    ck_assert_ptr_nonnull(shared);
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, group_owner, shared, NULL));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t); /* its memory goes back to the pool */
+    ck_assert_err(weft_group_cancel(shared), -EINVAL);
+    ck_assert_int_eq(logcap.n, 3);
+    logcap_stop();
+    free(shared);
+    return 0;
+}
+
+START_TEST(cancel_of_an_exited_group_is_einval_and_logged) {
+    ck_assert_ok(run_virtual(cancel_exited_group_main, NULL));
+}
+END_TEST
+
 static int size_main(void *arg) {
     (void)arg;
     weft_group_t g;
@@ -792,6 +865,8 @@ static Suite *group_suite(void) {
 
     TCase *mis = tcase_create("misuse");
     tcase_add_test(mis, exit_by_a_non_owner_or_out_of_order_is_einval_and_logged);
+    tcase_add_test(mis, enter_of_an_open_group_is_einval_and_logged);
+    tcase_add_test(mis, cancel_of_an_exited_group_is_einval_and_logged);
     tcase_add_test(mis, group_size_counts_running_children);
     tcase_add_test(mis, the_error_exit_returned_is_not_logged_as_lost);
     tcase_add_test(mis, owner_cancelled_while_exit_unwinds_a_cancelled_group);

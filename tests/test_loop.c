@@ -349,6 +349,17 @@ START_TEST(bad_arguments_get_clear_errors) {
 }
 END_TEST
 
+/* Issue 16 item 16: a value >= 0 is a result, not an error. */
+START_TEST(a_result_is_not_named_as_an_error) {
+    ck_assert_str_eq(weft_err_name(12), "OK");
+    ck_assert_str_eq(weft_err_name(0), "OK");
+    ck_assert_str_eq(weft_err_name(3004), "OK");
+    ck_assert_str_eq(weft_err_name(-ENOMEM), "ENOMEM");
+    ck_assert_str_eq(weft_err_name(-ETIMEDOUT), "ETIMEDOUT");
+    ck_assert_str_eq(weft_err_name(-100000), "EUNKNOWN");
+}
+END_TEST
+
 START_TEST(a_closed_loop_refuses_new_work) {
     weft_loop_t *loop = new_loop(0);
     reset_trace();
@@ -550,6 +561,7 @@ static Suite *loop_suite(void) {
     tcase_add_test(tc, virtual_clock_jumps_and_advances);
     suite_add_tcase(s, tc);
     TCase *mis = tcase_create("misuse");
+    tcase_add_test(mis, a_result_is_not_named_as_an_error);
     tcase_add_test(mis, running_a_loop_inside_its_callback_is_reported);
     tcase_add_test(mis, closing_a_running_loop_is_refused);
     tcase_add_test(mis, a_foreign_thread_is_refused_and_reported);

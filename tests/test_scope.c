@@ -184,6 +184,38 @@ static int reschedule_main(void *arg) {
     return 0;
 }
 
+/* Issue 16 item 14: asyncio's Timeout.when(). */
+static int deadline_main(void *arg) {
+    (void)arg;
+    weft_scope_t s;
+    memset(&s, 0, sizeof s);
+    ck_assert(isnan(weft_scope_deadline(&s))); /* never entered */
+    ck_assert(isnan(weft_scope_deadline(NULL)));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_ok(weft_scope_enter(&s, 2.5, 0));
+    ck_assert_double_eq_tol(weft_scope_deadline(&s), 3.5, 1e-9);
+    ck_assert_ok(weft_scope_reschedule(&s, 10));
+    ck_assert_double_eq_tol(weft_scope_deadline(&s), 10, 1e-9);
+    ck_assert_ok(weft_scope_reschedule(&s, INFINITY));
+    ck_assert(isinf(weft_scope_deadline(&s)));
+    ck_assert_ok(weft_scope_reschedule(&s, 4));
+    ck_assert_ok(weft_scope_exit(&s));
+    ck_assert_double_eq_tol(weft_scope_deadline(&s), 4, 1e-9); /* after */
+    ck_assert_ok(weft_scope_enter(&s, INFINITY, WEFT_SCOPE_SHIELD));
+    ck_assert(isinf(weft_scope_deadline(&s)));
+    ck_assert_ok(weft_scope_exit(&s));
+    weft_group_t g;
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert(isinf(weft_scope_deadline((weft_scope_t *)(void *)&g)));
+    ck_assert_ok(weft_group_exit(&g));
+    return 0;
+}
+
+START_TEST(deadline_reads_back_as_loop_time) {
+    ck_assert_ok(run_virtual(deadline_main, NULL));
+}
+END_TEST
+
 START_TEST(reschedule_earlier_later_infinity_and_past) {
     ck_assert_ok(run_virtual(reschedule_main, NULL));
 }
@@ -292,6 +324,174 @@ START_TEST(nested_outer_deadline_first) {
 }
 END_TEST
 
+/* ---- the outermost expired scope owns the timeout (issue 16, cases 1-4) ----
+ * Trio's rule, and asyncio's "only the topmost context manager should raise
+ * TimeoutError": a wait cut by deadlines belongs to the outermost expired
+ * scope it can see; an inner scope that expired too lets it through (its
+ * exit returns 0, the waits' -ETIMEDOUT stands), and the outer exit says
+ * -ETIMEDOUT. */
+
+/* Case 1: asyncio's test_nested_timeouts, timeout_at(d) in timeout_at(d). */
+static int same_deadline_main(void *arg) {
+    (void)arg;
+    weft_scope_t outer, inner;
+    double d = now() + 0.01;
+    ck_assert_ok(weft_scope_enter_at(&outer, d, 0));
+    ck_assert_ok(weft_scope_enter_at(&inner, d, 0));
+    ck_assert_err(weft_sleep(10), -ETIMEDOUT);
+    ck_assert_time(d);
+    ck_assert(weft_scope_expired(&inner));
+    ck_assert(weft_scope_expired(&outer));
+    ck_assert_ok(weft_scope_exit(&inner)); /* lets it through */
+    /* A caller that ignores that and waits again still times out. */
+    ck_assert_err(weft_yield(), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&outer), -ETIMEDOUT);
+    ck_assert_ok(weft_sleep(1));
+    return 0;
+}
+
+START_TEST(case1_nested_scopes_with_one_deadline_the_outer_owns_it) {
+    ck_assert_ok(run_virtual(same_deadline_main, NULL));
+}
+END_TEST
+
+/* Case 2: outer 0.01 s, inner 0.02 s, the loop blocked past both (50 ms),
+ * then a wait: an outer fail-after must not pass silently because an inner
+ * move-on-after (a library's own) expired too. */
+static int blocked_past_both_main(void *arg) {
+    bool inner_first = arg != NULL;
+    weft_loop_t *loop = weft_loop_current();
+    weft_scope_t outer, inner;
+    ck_assert_ok(weft_scope_enter(&outer, inner_first ? 0.02 : 0.01, 0));
+    ck_assert_ok(weft_scope_enter(&inner, inner_first ? 0.01 : 0.02, 0));
+    if (inner_first) {
+        /* The inner deadline cuts a wait alone; the library moves on
+         * inside its scope, and the loop then blocks past the outer one. */
+        ck_assert_err(weft_sleep(10), -ETIMEDOUT);
+        ck_assert_time(0.01);
+    }
+    ck_assert_ok(weft_loop_advance(loop, 0.05)); /* a blocking call */
+    int r = weft_sleep(1);
+    ck_assert_err(r, -ETIMEDOUT);
+    ck_assert(weft_scope_expired(&inner) && weft_scope_expired(&outer));
+    /* move_on_after: -ETIMEDOUT would be "mine, carry on"; it is not. */
+    ck_assert_ok(weft_scope_exit(&inner));
+    ck_assert_err(weft_scope_exit(&outer), -ETIMEDOUT);
+    return 0;
+}
+
+START_TEST(case2_loop_blocked_past_both_deadlines_the_outer_owns_it) {
+    ck_assert_ok(run_virtual(blocked_past_both_main, NULL));
+    ck_assert_ok(run_virtual(blocked_past_both_main, (void *)1));
+}
+END_TEST
+
+/* Case 3: a group inside a 0.5 s scope, cancelled with weft_group_cancel at
+ * 0.1 s while a child's shielded clean-up takes 1 s: the scope expired
+ * meanwhile, so the group's exit passes its timeout on (the analogue of
+ * CPython gh-155433), as it does without the group cancel. */
+static int slow_cleanup_child(void *arg) {
+    (void)arg;
+    int r = weft_sleep(100);
+    weft_scope_t sh;
+    ck_assert_ok(weft_scope_enter(&sh, INFINITY, WEFT_SCOPE_SHIELD));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_ok(weft_scope_exit(&sh));
+    return r;
+}
+
+static void cancel_group_cb(void *arg) {
+    ck_assert_ok(weft_group_cancel(arg));
+}
+
+enum how_cancelled { NOT_CANCELLED, CANCELLED_BY_CALLBACK, CANCELLED_BY_OWNER };
+
+static int group_in_scope_main(void *arg) {
+    enum how_cancelled how = (enum how_cancelled)(intptr_t)arg;
+    weft_scope_t s;
+    weft_group_t g;
+    ck_assert_ok(weft_scope_enter(&s, 0.5, 0));
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert_ok(weft_group_spawn(&g, NULL, slow_cleanup_child, NULL, NULL));
+    if (how == CANCELLED_BY_CALLBACK)
+        ck_assert_ok(weft_call_later(weft_loop_current(), 0.1,
+                                     cancel_group_cb, &g, NULL));
+    if (how == CANCELLED_BY_OWNER) {
+        ck_assert_ok(weft_sleep(0.1));
+        ck_assert_ok(weft_group_cancel(&g));
+    }
+    ck_assert_err(weft_group_exit(&g), -ETIMEDOUT);
+    ck_assert_time(how == NOT_CANCELLED ? 1.5 : 1.1);
+    ck_assert(weft_scope_expired(&s));
+    ck_assert_err(weft_scope_exit(&s), -ETIMEDOUT);
+    return 0;
+}
+
+START_TEST(case3_group_cancelled_inside_a_scope_that_expires_in_its_cleanup) {
+    ck_assert_ok(run_virtual(group_in_scope_main,
+                             (void *)(intptr_t)CANCELLED_BY_CALLBACK));
+    ck_assert_ok(run_virtual(group_in_scope_main,
+                             (void *)(intptr_t)CANCELLED_BY_OWNER));
+    ck_assert_ok(run_virtual(group_in_scope_main,
+                             (void *)(intptr_t)NOT_CANCELLED));
+}
+END_TEST
+
+/* Case 4: a shielded scope with timeout 0 entered by a task already
+ * cancelled. The shield hides the cancel: the deadline is the scope's own,
+ * its exit reports it, and the cancel shows at the next wait outside. */
+static int shielded_zero_in_cancelled_task(void *arg) {
+    int *rc = arg;
+    weft_scope_t sh;
+    ck_assert_ok(weft_scope_enter(&sh, 0, WEFT_SCOPE_SHIELD));
+    rc[0] = weft_sleep(1);
+    rc[1] = weft_scope_exit(&sh);
+    rc[2] = weft_yield();
+    return 0;
+}
+
+static int shielded_zero_main(void *arg) {
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, shielded_zero_in_cancelled_task, arg, NULL));
+    ck_assert_ok(weft_task_cancel(t)); /* before it first runs */
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    return 0;
+}
+
+START_TEST(case4_shielded_zero_timeout_in_a_cancelled_task_is_its_timeout) {
+    int rc[3] = {1, 1, 1};
+    ck_assert_ok(run_virtual(shielded_zero_main, rc));
+    ck_assert_err(rc[0], -ETIMEDOUT);
+    ck_assert_err(rc[1], -ETIMEDOUT);
+    ck_assert_err(rc[2], -ECANCELED);
+}
+END_TEST
+
+/* The rule reaches a cancelled group: a timeout of a scope outside it is
+ * what waits inside report (the group's own cancellation is inner), and
+ * the group's exit passes it on. */
+static int expired_outside_cancelled_group_main(void *arg) {
+    (void)arg;
+    weft_scope_t s;
+    weft_group_t g;
+    ck_assert_ok(weft_scope_enter(&s, 1, 0));
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert_ok(weft_group_cancel(&g));
+    ck_assert_err(weft_sleep(5), -ECANCELED);
+    ck_assert_time(0.0);
+    ck_assert_ok(weft_loop_advance(weft_loop_current(), 2));
+    ck_assert_err(weft_sleep(5), -ETIMEDOUT);
+    ck_assert_err(weft_group_exit(&g), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(&s), -ETIMEDOUT);
+    return 0;
+}
+
+START_TEST(an_outer_timeout_wins_over_an_inner_group_cancel) {
+    ck_assert_ok(run_virtual(expired_outside_cancelled_group_main, NULL));
+}
+END_TEST
+
 /* ---- shields ------------------------------------------------------------------------------ */
 
 static int shield_outer_expiry_main(void *arg) {
@@ -364,10 +564,9 @@ START_TEST(shield_ignores_task_cancel_honours_its_own_deadline) {
     ck_assert_err(s.r_after, -ECANCELED);
     ck_assert_err(s.r_own, -ETIMEDOUT);
     ck_assert_double_eq_tol(s.t_own, 5.0, 1e-9);
-    /* The scope's deadline cut the wait; the task is cancelled too. Either
-     * report is a failure the caller will act on; 0 would not be. */
-    ck_assert_msg(s.r_own_exit == -ETIMEDOUT || s.r_own_exit == -ECANCELED,
-                  "exit returned %s", weft_err_name(s.r_own_exit));
+    /* The scope's deadline cut the wait; the task is cancelled too, but a
+     * shield sees nothing outside it: the timeout is its own (task.h). */
+    ck_assert_err(s.r_own_exit, -ETIMEDOUT);
     ck_assert_err(s.r_after2, -ECANCELED);
 }
 END_TEST
@@ -455,6 +654,72 @@ static int exit_from_callback_main(void *arg) {
     ck_assert_ok(weft_scope_exit(&s));
     return 0;
 }
+
+/* Issue 16 item 5: entering a scope that is open already used to make the
+ * chain point to itself and loop forever. */
+struct reenter {
+    weft_scope_t s;
+};
+
+static int reenter_main(void *arg) {
+    struct reenter *r = arg;
+    weft_scope_t inner;
+    ck_assert_ok(weft_scope_enter(&r->s, 2, 0));
+    ck_assert_ok(weft_scope_enter(&inner, 10, 0));
+    logcap_start();
+    ck_assert_err(weft_scope_enter(&r->s, 5, 0), -EINVAL);
+    ck_assert_logged(1, "weft_scope_enter: scope");
+    ck_assert_err(weft_scope_enter_at(&inner, 5, 0), -EINVAL);
+    ck_assert_logged(2, "weft_scope_enter_at: scope");
+    ck_assert(strstr(logcap.last, "already open") != NULL);
+    logcap_stop();
+    /* Both scopes are as they were: the outer deadline still applies. */
+    ck_assert_err(weft_sleep(5), -ETIMEDOUT);
+    ck_assert_time(2.0);
+    ck_assert_ok(weft_scope_exit(&inner));
+    ck_assert_err(weft_scope_exit(&r->s), -ETIMEDOUT);
+    /* Closed, it may be entered again. */
+    ck_assert_ok(weft_scope_enter(&r->s, 1, 0));
+    ck_assert_ok(weft_scope_exit(&r->s));
+    return 0;
+}
+
+START_TEST(enter_of_an_open_scope_is_einval_and_logged) {
+    struct reenter r;
+    ck_assert_ok(run_virtual(reenter_main, &r));
+}
+END_TEST
+
+/* A scope left open by a task that returned looks open by its marks; it
+ * is not in any live task's chain, so the memory may hold a new scope. */
+static int leaves_scope_open(void *arg) {
+    ck_assert_ok(weft_scope_enter(arg, 1, 0));
+    return 0;
+}
+
+static int stale_scope_main(void *arg) {
+    (void)arg;
+    weft_scope_t *s = malloc(sizeof *s);
+    ck_assert_ptr_nonnull(s);
+    weft_task_t *t;
+    logcap_start();
+    ck_assert_ok(weft_spawn(&t, leaves_scope_open, s, NULL));
+    ck_assert_ok(weft_join(t));
+    ck_assert_logged(1, "did not exit");
+    weft_task_release(t);
+    ck_assert_ok(weft_scope_enter(s, 1, 0));
+    ck_assert_int_eq(logcap.n, 1);
+    logcap_stop();
+    ck_assert_err(weft_sleep(2), -ETIMEDOUT);
+    ck_assert_err(weft_scope_exit(s), -ETIMEDOUT);
+    free(s);
+    return 0;
+}
+
+START_TEST(a_stale_open_mark_does_not_refuse_enter) {
+    ck_assert_ok(run_virtual(stale_scope_main, NULL));
+}
+END_TEST
 
 START_TEST(scope_calls_outside_a_task_are_eperm) {
     weft_scope_t s;
@@ -913,6 +1178,7 @@ static Suite *scope_suite(void) {
     tcase_add_test(tc, enter_at_uses_absolute_loop_time);
     tcase_add_test(tc, nan_null_and_bad_flags_are_refused_infinity_is_none);
     tcase_add_test(tc, reschedule_earlier_later_infinity_and_past);
+    tcase_add_test(tc, deadline_reads_back_as_loop_time);
     tcase_add_test(tc, reschedule_of_a_waiting_task_to_later_time);
     tcase_add_test(tc, reschedule_of_a_waiting_task_into_the_past_wakes_it);
     tcase_add_test(tc, reschedule_of_a_waiting_task_to_now_wakes_it);
@@ -922,10 +1188,22 @@ static Suite *scope_suite(void) {
     tcase_add_test(tc, shield_ignores_task_cancel_honours_its_own_deadline);
     suite_add_tcase(s, tc);
 
+    TCase *own = tcase_create("outermost owns the timeout");
+    tcase_add_test(own, case1_nested_scopes_with_one_deadline_the_outer_owns_it);
+    tcase_add_test(own, case2_loop_blocked_past_both_deadlines_the_outer_owns_it);
+    tcase_add_test(own,
+                   case3_group_cancelled_inside_a_scope_that_expires_in_its_cleanup);
+    tcase_add_test(own,
+                   case4_shielded_zero_timeout_in_a_cancelled_task_is_its_timeout);
+    tcase_add_test(own, an_outer_timeout_wins_over_an_inner_group_cancel);
+    suite_add_tcase(s, own);
+
     TCase *mis = tcase_create("misuse");
     tcase_add_test(mis, exit_out_of_order_is_einval_and_logged);
     tcase_add_test(mis, exit_by_another_task_is_einval_and_logged);
     tcase_add_test(mis, scope_calls_outside_a_task_are_eperm);
+    tcase_add_test(mis, enter_of_an_open_scope_is_einval_and_logged);
+    tcase_add_test(mis, a_stale_open_mark_does_not_refuse_enter);
     suite_add_tcase(s, mis);
 
     TCase *race = tcase_create("races");

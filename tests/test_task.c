@@ -238,7 +238,10 @@ static void join_in_callback(void *arg) {
 
 static int join_misuse_main(void *arg) {
     (void)arg;
+    logcap_start();
     ck_assert_err(weft_join(weft_task_current()), -EDEADLK);
+    ck_assert_logged(1, "cannot join itself");
+    logcap_stop();
     ck_assert_err(weft_join(NULL), -EINVAL);
     weft_task_t *t;
     ck_assert_ok(weft_spawn(&t, sleep_arg, (void *)10, NULL));
@@ -254,6 +257,175 @@ static int join_misuse_main(void *arg) {
     weft_task_release(t);
     return 0;
 }
+
+/* Issue 16 item 9: waiting for yourself is -EDEADLK with a log line, as
+ * every other misuse is reported. */
+static int self_wait_main(void *arg) {
+    (void)arg;
+    weft_task_t *self = weft_task_current();
+    weft_future_t *own = weft_task_future(self);
+    logcap_start();
+    ck_assert_err(weft_join(self), -EDEADLK);
+    ck_assert_logged(1, "weft_join: task 'main-task' cannot join itself");
+    ck_assert_err(weft_await(own, NULL), -EDEADLK);
+    ck_assert_logged(2, "weft_await: task");
+    ck_assert(strstr(logcap.last, "its own future") != NULL);
+    ck_assert_err(weft_wait_for(own, 1, NULL), -EDEADLK);
+    ck_assert_logged(3, "weft_await: task");
+    weft_future_t *fs[1] = {own};
+    ck_assert_err(weft_gather(fs, 1, 0), -EDEADLK);
+    ck_assert_logged(4, "weft_gather: future 0 is the gathering task's own");
+    logcap_stop();
+    return 0;
+}
+
+START_TEST(join_or_await_yourself_is_edeadlk_and_logged) {
+    weft_run_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.loop.flags = WEFT_LOOP_VIRTUAL_CLOCK;
+    o.main.name = "main-task";
+    ck_assert_ok(weft_run_opts(self_wait_main, NULL, &o));
+}
+END_TEST
+
+/* ---- results of any type (issue 16 item 15) --------------------------------- */
+
+struct point {
+    int x, y;
+};
+
+static int make_point(void *arg) {
+    struct point *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    p->x = (int)(intptr_t)arg;
+    p->y = -p->x;
+    ck_assert_ok(weft_task_set_value(p));
+    return 0;
+}
+
+static int value_then_fail(void *arg) {
+    (void)arg;
+    ck_assert_ok(weft_task_set_value((void *)0x77));
+    return -EIO; /* a failure drops the value */
+}
+
+static int values_main(void *arg) {
+    (void)arg;
+    weft_task_t *t;
+    void *v = (void *)1;
+    ck_assert_ok(weft_spawn(&t, make_point, (void *)5, NULL));
+    ck_assert_ok(weft_join_value(t, &v));
+    struct point *p = v;
+    ck_assert_int_eq(p->x, 5);
+    ck_assert_int_eq(p->y, -5);
+    /* The same value through the task's future. */
+    void *again = NULL;
+    ck_assert_ok(weft_future_result(weft_task_future(t), &again));
+    ck_assert_ptr_eq(again, p);
+    ck_assert_ok(weft_await(weft_task_future(t), &again));
+    ck_assert_ptr_eq(again, p);
+    free(p);
+    weft_task_release(t);
+    ck_assert_ok(weft_spawn(&t, value_then_fail, NULL, NULL));
+    v = (void *)1;
+    ck_assert_err(weft_join_value(t, &v), -EIO);
+    ck_assert_ptr_null(v);
+    weft_task_release(t);
+    /* An int-only task: no value. */
+    ck_assert_ok(weft_spawn(&t, ret_arg, (void *)9, NULL));
+    v = (void *)1;
+    ck_assert_int_eq(weft_join_value(t, &v), 9);
+    ck_assert_ptr_null(v);
+    weft_task_release(t);
+    ck_assert_err(weft_join_value(NULL, &v), -EINVAL);
+    ck_assert_ptr_null(v);
+    return 0;
+}
+
+START_TEST(a_task_hands_back_a_value_of_any_type) {
+    logcap_start(); /* value_then_fail's error is collected by the join */
+    ck_assert_ok(run_virtual(values_main, NULL));
+    ck_assert_int_eq(logcap.n, 0);
+    ck_assert_err(weft_task_set_value(NULL), -EPERM);
+    ck_assert_int_eq(logcap.n, 1);
+    logcap_stop();
+}
+END_TEST
+
+/* ---- cancellation reasons and counts (issue 16 item 14) ----------------------- */
+
+struct reason {
+    const char *seen;
+    unsigned count;
+};
+
+static int records_reason(void *arg) {
+    struct reason *r = arg;
+    int rc = weft_sleep(100);
+    r->seen = weft_task_cancel_reason(weft_task_current());
+    r->count = weft_task_cancelling(weft_task_current());
+    return rc;
+}
+
+static int reasons_main(void *arg) {
+    (void)arg;
+    struct reason r = {0};
+    weft_task_t *t;
+    /* The caller's reason, the first one kept, every request counted. */
+    ck_assert_ok(weft_spawn(&t, records_reason, &r, NULL));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_uint_eq(weft_task_cancelling(t), 0);
+    ck_assert_ptr_null(weft_task_cancel_reason(t));
+    ck_assert_ok(weft_task_cancel_msg(t, "client went away"));
+    ck_assert_ok(weft_task_cancel_msg(t, "server shutting down"));
+    ck_assert_ok(weft_task_cancel(t));
+    ck_assert_err(weft_join(t), -ECANCELED);
+    ck_assert_str_eq(r.seen, "client went away");
+    ck_assert_uint_eq(r.count, 3);
+    ck_assert_err(weft_task_cancel_msg(t, "late"), -EALREADY);
+    ck_assert_uint_eq(weft_task_cancelling(t), 3);
+    weft_task_release(t);
+
+    /* weft's own: a group cancelled, a failing sibling, an awaiter. */
+    weft_group_t g;
+    struct reason rg = {0};
+    ck_assert_ok(weft_group_enter(&g));
+    ck_assert_ok(weft_group_spawn(&g, NULL, records_reason, &rg, NULL));
+    ck_assert_ok(weft_sleep(1));
+    ck_assert_ok(weft_group_cancel(&g));
+    ck_assert_ok(weft_group_exit(&g));
+    ck_assert_str_eq(rg.seen, "its task group was cancelled");
+    ck_assert_uint_eq(rg.count, 1);
+    ck_assert_ok(weft_spawn(&t, records_reason, &r, NULL));
+    ck_assert_err(weft_wait_for(weft_task_future(t), 1, NULL), -ETIMEDOUT);
+    ck_assert_str_eq(r.seen, "the task awaiting it timed out");
+    weft_task_release(t);
+    ck_assert_ptr_null(weft_task_cancel_reason(NULL));
+    ck_assert_uint_eq(weft_task_cancelling(NULL), 0);
+    ck_assert_err(weft_task_cancel_msg(NULL, "x"), -EINVAL);
+    return 0;
+}
+
+START_TEST(cancellation_has_a_reason_and_a_count) {
+    ck_assert_ok(run_virtual(reasons_main, NULL));
+}
+END_TEST
+
+static struct reason closing_reason;
+
+static int closing_main(void *arg) {
+    (void)arg;
+    ck_assert_ok(weft_spawn(NULL, records_reason, &closing_reason, NULL));
+    return weft_sleep(0.5); /* returns; the loop's close cancels the rest */
+}
+
+START_TEST(the_loop_closing_says_so) {
+    memset(&closing_reason, 0, sizeof closing_reason);
+    ck_assert_ok(run_virtual(closing_main, NULL));
+    ck_assert_str_eq(closing_reason.seen, "the loop is closing");
+    ck_assert_uint_eq(closing_reason.count, 1);
+}
+END_TEST
 
 START_TEST(join_self_null_and_outside_a_task) {
     ck_assert_ok(run_virtual(join_misuse_main, NULL));
@@ -1484,6 +1656,10 @@ static Suite *task_suite(void) {
     tcase_add_test(tc, ids_are_unique);
     tcase_add_test(tc, results_and_status);
     tcase_add_test(tc, join_self_null_and_outside_a_task);
+    tcase_add_test(tc, join_or_await_yourself_is_edeadlk_and_logged);
+    tcase_add_test(tc, a_task_hands_back_a_value_of_any_type);
+    tcase_add_test(tc, cancellation_has_a_reason_and_a_count);
+    tcase_add_test(tc, the_loop_closing_says_so);
     tcase_add_test(tc, two_yielding_tasks_interleave);
     tcase_add_test(tc, sleep_zero_lets_others_run);
     tcase_add_test(tc, sleepers_wake_in_deadline_order_at_exact_times);

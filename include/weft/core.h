@@ -120,7 +120,9 @@ enum { WEFT_ERR_MAP(WEFT__ERR_ENUM) };
 WEFT_EXPORT const char *weft_strerror(int err);
 
 /* The symbolic name of an error code: weft_err_name(-ECANCELED) is
- * "ECANCELED". Unknown codes give "EUNKNOWN". Static storage. */
+ * "ECANCELED". A value >= 0 is a result, not an error, and gives "OK"
+ * (weft_err_name(12) is not "ENOMEM"). Unknown codes give "EUNKNOWN".
+ * Static storage. */
 WEFT_EXPORT const char *weft_err_name(int err);
 
 /* Replace the allocator weft uses for its own memory (loops, futures,

@@ -103,9 +103,21 @@ WEFT_EXPORT int weft_future_remove_done_callback(weft_future_t *future,
  * when it is an executor job whose function is running, until the function
  * has returned (exec.h); then it returns -ECANCELED (or -ETIMEDOUT for a
  * deadline). Returns -EPERM outside a task, -EINVAL for NULL or a future
- * of another loop (logged), -EDEADLK for the awaiting task's own future.
+ * of another loop (logged), -EDEADLK for the awaiting task's own future
+ * (logged).
  * *value is NULL unless the status is >= 0. */
 WEFT_EXPORT int weft_await(weft_future_t *future, void **value);
+
+/* asyncio.shield: a new future (the shield) that completes as `future`
+ * does, with its status and value, but whose cancellation leaves `future`
+ * alone. Await the shield, or give it to weft_wait_for or weft_gather: if
+ * the waiting task is cancelled or its deadline passes, the shield is
+ * cancelled and `future` (a task, say) carries on; its outcome stays
+ * readable in `future`. The shield holds a reference to `future`; the
+ * caller owns the shield (weft_future_release). Its outcome cannot be set
+ * by hand (weft_future_set_result: -EINVAL). Returns 0, -EINVAL (NULL),
+ * -ENOMEM, -ESHUTDOWN (closed loop), -EPERM (foreign thread). */
+WEFT_EXPORT int weft_shield(weft_future_t *future, weft_future_t **out);
 
 #ifdef __cplusplus
 }

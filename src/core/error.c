@@ -92,6 +92,8 @@ const char *weft_strerror(int err) {
 }
 
 const char *weft_err_name(int err) {
+    if (err >= 0)
+        return "OK"; /* a result, not an error: 12 is not ENOMEM */
     const struct own_code *c = own_code(err);
     if (c)
         return c->name;

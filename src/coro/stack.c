@@ -2,13 +2,21 @@
  * similar stacks reused LIFO so the hottest slot is handed out first. */
 #include "stack.h"
 
+#include <link.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "../core/common.h"
+
+#ifdef WEFT__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define CANARY_BYTES 16
 #define CHUNK_TARGET (4u << 20) /* aim for chunks of about 4 MiB */
@@ -30,6 +38,7 @@ struct weft__stack_pool {
     struct weft__list partial; /* chunks with a free or uncarved slot */
     struct weft__list full;
     size_t free_slots; /* free (carved or not) slots over all chunks */
+    size_t chunks;
 };
 
 struct weft__stack_chunk {
@@ -42,9 +51,30 @@ struct weft__stack_chunk {
     uint32_t used;
     uint32_t guards;
     int32_t free_head; /* free list of carved slots, -1 = empty */
-    uint8_t *guarded;  /* per slot: has a guard page */
-    int32_t *next_free;
+    uint32_t empty_since; /* tick a trim first saw it empty, or 0 */
+    uint8_t *guarded; /* per slot: has a guard page */
+    /* Per free slot, in one word so that a free writes both at once: the
+     * next free slot (low 32 bits, as an int32_t; -1 ends the list), and
+     * its age (high 32 bits): 0, or the tick a trim first saw it free, or
+     * RELEASED (its pages are back with the kernel). */
+    uint64_t *free;
 };
+
+static inline int32_t free_next(uint64_t f) {
+    return (int32_t)(uint32_t)f;
+}
+
+static inline uint32_t free_stamp(uint64_t f) {
+    return (uint32_t)(f >> 32);
+}
+
+static inline uint64_t free_word(int32_t next, uint32_t stamp) {
+    return (uint32_t)next | (uint64_t)stamp << 32;
+}
+
+/* Ticks of the pool's clock: 2^30 ns, about a second. */
+#define TICK_SHIFT 30
+#define RELEASED UINT32_MAX
 
 static atomic_size_t guards_in_use;
 static atomic_size_t page_size; /* cached; loops of several threads ask */
@@ -62,7 +92,112 @@ static size_t pagesz(void) {
     return n;
 }
 
-void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size) {
+/* ---- the smallest stack ------------------------------------------------
+ * Sanitizers and -O0 make weft's frames several times bigger: below this,
+ * a minimal task could not yield, sleep and be cancelled there. */
+#if defined(WEFT__ASAN) || defined(WEFT__TSAN) || !defined(__OPTIMIZE__)
+#define BUILD_FLOOR (4 * 1024)
+#else
+#define BUILD_FLOOR 1024 /* WEFT_STACK_MIN */
+#endif
+
+/* The main program calls through PLT slots that the dynamic linker fills
+ * on first use (no -z now, no LD_BIND_NOW). Only the main program is
+ * looked at: weft's own library is linked with -z now, and so are
+ * Debian's. */
+static int first_object(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    bool *lazy = arg;
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr +
+                                      info->dlpi_phdr[i].p_vaddr);
+    bool plt = false, now = false;
+    for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_JMPREL)
+            plt = true;
+        else if (dyn->d_tag == DT_BIND_NOW)
+            now = true;
+        else if (dyn->d_tag == DT_FLAGS && (dyn->d_un.d_val & DF_BIND_NOW))
+            now = true;
+        else if (dyn->d_tag == DT_FLAGS_1 && (dyn->d_un.d_val & DF_1_NOW))
+            now = true;
+    }
+    *lazy = plt && !now;
+    return 1; /* the first object is the main program: done */
+}
+
+static bool binds_lazily(void) {
+    const char *env = getenv("LD_BIND_NOW");
+    if (env && *env)
+        return false;
+    bool lazy = false;
+    dl_iterate_phdr(first_object, &lazy);
+    return lazy;
+}
+
+/* Stack the lazy resolver takes (glibc's _dl_runtime_resolve): on x86-64,
+ * an XSAVE area for the vector registers glibc saves (x87/SSE, AVX, MPX,
+ * AVX-512: 2.4 KiB with AVX-512, from CPUID leaf 0xD, compacted when
+ * XSAVEC is there, as glibc does), its register save area, and _dl_fixup's
+ * own frames. XSAVEC skips components in their initial state, so the
+ * writes can hop over a stack's canary: hence a floor, not a check.
+ * Measured here (AVX-512): the resolver's writes reached 2,168 bytes below
+ * the caller's frame; this estimate gives 3,520. */
+static size_t resolver_need(void) {
+    size_t xsave = 512; /* the q or xmm registers of other targets */
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (__get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b) {
+        xsave = b;
+        if (__get_cpuid_count(0xd, 1, &a, &b, &c, &d) && (a & 2)) {
+            size_t size = 512 + 64; /* legacy area and header */
+            /* glibc's STATE_SAVE_MASK (sysdeps/x86/sysdep.h): SSE (in
+             * the legacy area), AVX, MPX bounds, AVX-512 masks and upper
+             * registers, and in newer glibc APX. */
+            const uint32_t mask = (1u << 2) | (1u << 3) | (1u << 5) |
+                                  (1u << 6) | (1u << 7) | (1u << 19);
+            for (unsigned i = 2; i < 20; i++) {
+                if (!(mask & (1u << i)) ||
+                    !__get_cpuid_count(0xd, i, &a, &b, &c, &d) || !a)
+                    continue;
+                if (c & 2)
+                    size = WEFT__ALIGN_UP(size, 64);
+                size += a;
+            }
+            xsave = size;
+        }
+    }
+#endif
+    return xsave + 64 + 1024;
+}
+
+static atomic_size_t floor_cached;
+static atomic_bool floor_lazy;
+
+size_t weft__stack_floor(bool *lazy) {
+    size_t f = atomic_load_explicit(&floor_cached, memory_order_acquire);
+    if (WEFT__UNLIKELY(!f)) {
+        /* Racing threads compute the same value. */
+        bool l = binds_lazily();
+        f = BUILD_FLOOR;
+        if (l) {
+            size_t need = WEFT__ALIGN_UP(resolver_need() + 1024, 1024);
+            if (need > f)
+                f = need;
+        }
+        atomic_store_explicit(&floor_lazy, l, memory_order_relaxed);
+        atomic_store_explicit(&floor_cached, f, memory_order_release);
+    }
+    if (lazy)
+        *lazy = atomic_load_explicit(&floor_lazy, memory_order_relaxed);
+    return f;
+}
+
+void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size,
+                            const uint64_t *clock) {
+    p->clock = clock;
     p->first = NULL;
     p->last = NULL;
     p->last_usable = 0;
@@ -75,14 +210,23 @@ void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size) {
                     ((uint64_t)ts.tv_nsec << 17) ^ (uintptr_t)p;
 }
 
+static void chunk_free_meta(struct weft__stack_chunk *c) {
+    weft__free(c->guarded);
+    weft__free(c->free);
+    weft__free(c);
+}
+
 static void chunk_unmap(struct weft__stack_chunk *c) {
+#ifdef WEFT__ASAN
+    /* The next mapping at this address must not inherit the poison. */
+    ASAN_UNPOISON_MEMORY_REGION(c->map, c->map_size);
+#endif
     atomic_fetch_sub(&guards_in_use, c->guards);
     c->pool->free_slots -= c->pool->per_chunk - c->used;
+    c->pool->chunks--;
     weft__list_remove(&c->link);
     munmap(c->map, c->map_size);
-    weft__free(c->guarded);
-    weft__free(c->next_free);
-    weft__free(c);
+    chunk_free_meta(c);
 }
 
 void weft__stack_pools_fini(struct weft__stack_pools *p) {
@@ -131,11 +275,31 @@ static struct weft__stack_pool *pool_get(struct weft__stack_pools *p,
     return q;
 }
 
+/* A request below the floor gets the floor; that the program binds lazily
+ * is said once per process: it costs memory the caller did not expect,
+ * and a flag at link time saves it. Here, where a size is first seen, so
+ * that spawning pays nothing for it. */
+static size_t floored(size_t usable) {
+    static atomic_bool said;
+    bool lazy;
+    size_t floor = weft__stack_floor(&lazy);
+    if (usable >= floor)
+        return usable;
+    if (lazy && !atomic_exchange(&said, true))
+        weft__log(WEFT_LOG_WARN,
+                  "weft_spawn: this program binds library functions lazily "
+                  "(the dynamic linker resolves them on the stack of the "
+                  "task that first calls them): stacks below %zu bytes are "
+                  "raised to that; link with -Wl,-z,now to use smaller ones",
+                  floor);
+    return floor;
+}
+
 static struct weft__stack_pool *pool_find(struct weft__stack_pools *p,
                                           size_t usable) {
     size_t slot_size;
     bool paged;
-    geometry(p, usable, &slot_size, &paged);
+    geometry(p, floored(usable), &slot_size, &paged);
     for (struct weft__stack_pool *q = p->first; q; q = q->next)
         if (q->slot_size == slot_size)
             return q;
@@ -162,19 +326,17 @@ static struct weft__stack_chunk *chunk_new(struct weft__stack_pool *q) {
     if (!c)
         return NULL;
     c->guarded = weft__calloc(q->per_chunk, 1);
-    c->next_free = weft__calloc(q->per_chunk, sizeof *c->next_free);
+    c->free = weft__calloc(q->per_chunk, sizeof *c->free);
     /* One header page below slot 0 holds slot 0's canary. */
     c->map_size = pagesz() + (size_t)q->per_chunk * q->slot_size;
     c->map_size = WEFT__ALIGN_UP(c->map_size, pagesz());
     c->map = MAP_FAILED;
-    if (c->guarded && c->next_free)
+    if (c->guarded && c->free)
         c->map = mmap(NULL, c->map_size, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
     if (c->map == MAP_FAILED) {
-        weft__free(c->guarded);
-        weft__free(c->next_free);
-        weft__free(c);
+        chunk_free_meta(c);
         return NULL;
     }
 #ifdef MADV_NOHUGEPAGE
@@ -186,6 +348,7 @@ static struct weft__stack_chunk *chunk_new(struct weft__stack_pool *q) {
     c->free_head = -1;
     weft__list_push_back(&q->partial, &c->link);
     q->free_slots += q->per_chunk;
+    q->chunks++;
     return c;
 }
 
@@ -212,7 +375,7 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
     bool carve = false;
     if (c->free_head >= 0) {
         slot = (uint32_t)c->free_head;
-        c->free_head = c->next_free[slot];
+        c->free_head = free_next(c->free[slot]);
     } else {
         slot = c->carved++;
         carve = true;
@@ -250,12 +413,17 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
         out->canary[0] = weft__stack_canary_value(out, p->canary_key);
         out->canary[1] = ~out->canary[0];
     }
+#ifdef WEFT__ASAN
+    /* Poisoned while free (and a reused slot may carry the poison of its
+     * last task's frames): the stack and the header are the new owner's. */
+    ASAN_UNPOISON_MEMORY_REGION(out->lo, (size_t)((char *)out->header +
+                                                  p->header_size - out->lo));
+#endif
     return 0;
 }
 
 void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
                       uintptr_t deepest) {
-    (void)p;
     struct weft__stack_chunk *c = s->chunk;
     struct weft__stack_pool *q = c->pool;
     uint32_t slot = s->slot;
@@ -268,7 +436,17 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
 
-    c->next_free[slot] = c->free_head;
+#ifdef WEFT__ASAN
+    /* A free slot's stack and header (the task, for the task layer) are
+     * off limits until the slot is handed out again: a use after free of
+     * a task is then reported, as for heap memory. The canary of the slot
+     * above, at the very top, is still read. */
+    ASAN_POISON_MEMORY_REGION(s->lo, (size_t)((char *)s->header +
+                                              p->header_size - s->lo));
+#else
+    (void)p;
+#endif
+    c->free[slot] = free_word(c->free_head, 0);
     c->free_head = (int32_t)slot;
     c->used--;
     q->free_slots++;
@@ -281,12 +459,40 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
 
 }
 
+/* Give the pages of a free slot's stack back to the kernel: the whole
+ * pages between its bottom (above the guard) and its header. The header's
+ * page stays, and with it the canary of the slot above. */
+static size_t release_slot(const struct weft__stack_pools *p,
+                           struct weft__stack_chunk *c, uint32_t slot) {
+    struct weft__stack_pool *q = c->pool;
+    uintptr_t lo = (uintptr_t)(c->base + (size_t)slot * q->slot_size);
+    /* The header's first byte. */
+    uintptr_t hi = lo + q->slot_size - CANARY_BYTES - p->header_size;
+    if (c->guarded[slot])
+        lo += pagesz();
+    lo = WEFT__ALIGN_UP(lo, pagesz());
+    hi &= ~(uintptr_t)(pagesz() - 1);
+    if (hi <= lo)
+        return 0;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    return hi - lo;
+}
+
 /* Empty chunks are kept for the next burst of tasks: unmapping them on the
  * spot made a loop that spawns bursts map, fault in and unmap the same
- * memory over and over (7 us a task). They are given back here, when the
- * loop is idle, keeping one spare chunk per pool. */
-size_t weft__stack_trim(struct weft__stack_pools *p) {
+ * memory over and over (7 us a task). When the loop is idle, the empty
+ * chunks but one spare a pool go back, and what stayed unused for
+ * WEFT__STACK_IDLE seconds: the pages of slots free that long, and the
+ * spare. So a burst costs its peak only while it is recent; slots that are
+ * reused within the period (LIFO: the hottest first) are left alone, and a
+ * busy loop, which never idles, never pays for page faults here. `all`:
+ * everything free now, whatever its age (weft_loop_stack_trim). */
+size_t weft__stack_trim(struct weft__stack_pools *p, bool all) {
     size_t freed = 0;
+    /* Ticks start at 1: 0 marks "not seen yet". */
+    uint32_t now = (uint32_t)(*p->clock >> TICK_SHIFT) + 1;
+    uint32_t idle = (uint32_t)((WEFT__STACK_IDLE * WEFT__NS_PER_SEC) >>
+                               TICK_SHIFT);
     for (struct weft__stack_pool *q = p->first; q; q = q->next) {
         bool spare = false;
         struct weft__list *pos = q->partial.next;
@@ -294,15 +500,62 @@ size_t weft__stack_trim(struct weft__stack_pools *p) {
             struct weft__stack_chunk *c =
                 WEFT__CONTAINER_OF(pos, struct weft__stack_chunk, link);
             pos = pos->next;
-            if (c->used != 0)
-                continue;
-            if (!spare) {
-                spare = true;
-                continue;
+            if (c->used == 0) {
+                if (!c->empty_since)
+                    c->empty_since = now;
+                if (all || spare || now - c->empty_since >= idle) {
+                    freed += c->map_size;
+                    chunk_unmap(c);
+                    continue;
+                }
+                spare = true; /* the first empty chunk is kept a while */
+            } else {
+                c->empty_since = 0;
             }
-            freed += c->map_size;
-            chunk_unmap(c);
+            for (int32_t i = c->free_head; i >= 0; i = free_next(c->free[i])) {
+                uint32_t stamp = free_stamp(c->free[i]);
+                if (stamp == RELEASED)
+                    continue;
+                if (!stamp)
+                    stamp = now;
+                if (all || now - stamp >= idle) {
+                    freed += release_slot(p, c, (uint32_t)i);
+                    stamp = RELEASED;
+                }
+                c->free[i] = free_word(free_next(c->free[i]), stamp);
+            }
         }
     }
     return freed;
+}
+
+void weft__stack_stats(const struct weft__stack_pools *p, size_t *slots,
+                       size_t *in_use, size_t *chunks, size_t *mapped,
+                       size_t *resident) {
+    *slots = *in_use = *chunks = *mapped = *resident = 0;
+    unsigned char vec[256];
+    for (const struct weft__stack_pool *q = p->first; q; q = q->next) {
+        const struct weft__list *lists[2] = {&q->partial, &q->full};
+        for (int l = 0; l < 2; l++) {
+            for (const struct weft__list *n = lists[l]->next; n != lists[l];
+                 n = n->next) {
+                const struct weft__stack_chunk *c =
+                    WEFT__CONTAINER_OF(n, struct weft__stack_chunk, link);
+                *slots += c->carved;
+                *in_use += c->used;
+                *chunks += 1;
+                *mapped += c->map_size;
+                for (size_t off = 0; off < c->map_size;
+                     off += sizeof vec * pagesz()) {
+                    size_t len = c->map_size - off;
+                    if (len > sizeof vec * pagesz())
+                        len = sizeof vec * pagesz();
+                    if (mincore(c->map + off, len, vec))
+                        continue;
+                    for (size_t i = 0; i < len / pagesz(); i++)
+                        *resident += (vec[i] & 1) ? pagesz() : 0;
+                }
+            }
+        }
+    }
 }

@@ -40,6 +40,7 @@ struct weft__stack {
 };
 
 struct weft__stack_pools {
+    const uint64_t *clock; /* the loop's time, ns */
     struct weft__stack_pool *first;
     struct weft__stack_pool *last; /* the pool of the last request */
     size_t last_usable;
@@ -47,7 +48,8 @@ struct weft__stack_pools {
     uint64_t canary_key;
 };
 
-void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size);
+void weft__stack_pools_init(struct weft__stack_pools *p, size_t header_size,
+                            const uint64_t *clock);
 /* Unmap everything; stacks still in use become invalid. */
 void weft__stack_pools_fini(struct weft__stack_pools *p);
 
@@ -67,11 +69,41 @@ static inline uint64_t weft__stack_canary_value(const struct weft__stack *s,
     return key ^ (uintptr_t)s->canary;
 }
 
-/* Unmap the chunks no stack uses (one spare kept per size). Returns the
- * bytes given back. */
-size_t weft__stack_trim(struct weft__stack_pools *p);
+/* Seconds a free slot, or an empty chunk, stays as it is before an idle
+ * loop gives its memory back. */
+#define WEFT__STACK_IDLE 10
+
+/* Give memory back: empty chunks but one spare per size, and what stayed
+ * unused for WEFT__STACK_IDLE seconds (the pages of free slots, the
+ * spare); with `all`, everything free now. Returns the bytes given back
+ * (unmapped, or advised away). */
+size_t weft__stack_trim(struct weft__stack_pools *p, bool all);
+
+/* Slots carved and in use, chunks, bytes mapped and resident (mincore). */
+void weft__stack_stats(const struct weft__stack_pools *p, size_t *slots,
+                       size_t *in_use, size_t *chunks, size_t *mapped,
+                       size_t *resident);
 
 /* Process-wide guard page accounting (for tests and benchmarks). */
 size_t weft__stack_guards_in_use(void);
+
+/* The smallest usable stack handed out: stack sizes below are raised to it.
+ * WEFT_STACK_MIN in optimised builds; more where weft's own frames are
+ * bigger (sanitizers, -O0), and when the program binds library functions
+ * lazily (the dynamic linker's resolver then runs on the stack of the task
+ * that first calls a function, saving the vector registers there). Sets
+ * *lazy to whether that was found. Computed once per process. */
+size_t weft__stack_floor(bool *lazy);
+
+/* How far below its caller's frame weft's own waits may go on a task's
+ * stack (yield, sleep, await, join, scopes, groups, cancellation), with
+ * margin: measured in tests/test_stack.c (docs/design.md, Stacks). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define WEFT__STACK_NEED 3584
+#elif !defined(__OPTIMIZE__)
+#define WEFT__STACK_NEED 1536
+#else
+#define WEFT__STACK_NEED 512
+#endif
 
 #endif

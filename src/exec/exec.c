@@ -278,13 +278,9 @@ int weft_to_thread_opts(weft_job_fn fn, void *arg, const weft_job_opts_t *opts,
     /* Already cancelled or past a deadline: do not start fn at all (a
      * worker could pick it up before the wait notices). */
     if (t->pending) {
-        struct weft__scope *by;
-        int err = weft__task_pending(t, &by);
-        if (err) {
-            if (err == -ETIMEDOUT && by)
-                by->flags |= WEFT__SCOPE_CAUGHT;
+        int err = weft__task_interrupted(t);
+        if (err)
             return err;
-        }
     }
     weft_future_t *f;
     int err = weft_run_in_executor_opts(t->loop, fn, arg, opts, &f);

@@ -535,7 +535,7 @@ static void idle_trim(weft_loop_t *loop) {
         return;
     loop->next_trim = loop->now + WEFT__NS_PER_SEC;
     if (loop->stacks.first)
-        weft__stack_trim(&loop->stacks);
+        weft__stack_trim(&loop->stacks, false);
 }
 
 static void poll_io(weft_loop_t *loop) {

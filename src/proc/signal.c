@@ -562,7 +562,7 @@ static void run_signal(int signum, void *arg) {
             return;
         }
     }
-    weft_task_cancel(rs->main);
+    weft_task_cancel_msg(rs->main, "a signal asked the program to stop");
     /* From now on the signals do what they did before weft_run: by default,
      * end the process. */
     weft__run_signals_stop(rs);

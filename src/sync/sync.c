@@ -95,11 +95,7 @@ void weft__waiter_wake_all(struct weft__list *list, int result) {
 int weft__sync_interrupted(struct weft_task *t) {
     if (WEFT__LIKELY(!(t->pending & WEFT__PEND_INT)))
         return 0;
-    struct weft__scope *by;
-    int err = weft__task_pending(t, &by);
     /* As weft__park does for a wait it fails at once: the scope's exit
      * then reports that its deadline cut a wait short. */
-    if (err == -ETIMEDOUT && by)
-        by->flags |= WEFT__SCOPE_CAUGHT;
-    return err;
+    return weft__task_interrupted(t);
 }

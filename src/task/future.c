@@ -151,8 +151,8 @@ static int complete(weft_future_t *f, int status, void *value,
     }
     if (f->ops != &plain_ops) {
         weft__log(WEFT_LOG_WARN,
-                  "%s: a task's or an executor job's future is completed by "
-                  "its owner", fn);
+                  "%s: the future of a task, an executor job or a shield is "
+                  "completed by its owner", fn);
         return -EINVAL;
     }
     weft__future_complete(f, status, value);
@@ -274,6 +274,63 @@ int weft_future_remove_done_callback(weft_future_t *f, weft_done_fn fn,
     return removed;
 }
 
+/* ---- weft_shield ------------------------------------------------------------ */
+
+/* The proxy: a plain future (cancelling it completes it, as cancelled)
+ * that copies the inner future's outcome when that comes. */
+struct shield {
+    struct weft_future fut; /* first: the proxy itself */
+    struct weft__fwaiter fw;
+    weft_future_t *inner;
+};
+
+static void shield_destroy(weft_future_t *f) {
+    struct shield *sh = (struct shield *)(void *)f;
+    if (weft__list_linked(&sh->fw.link))
+        weft__list_remove(&sh->fw.link);
+    weft_future_release(sh->inner);
+    plain_destroy(f);
+}
+
+static const struct weft__future_ops shield_ops = {NULL, shield_destroy};
+
+static void shield_notify(struct weft__fwaiter *fw, weft_future_t *inner) {
+    struct shield *sh = WEFT__CONTAINER_OF(fw, struct shield, fw);
+    if (sh->fut.state == WEFT__FUT_DONE)
+        return; /* the shield was cancelled: the outcome is the inner's */
+    inner->retrieved = 1; /* it travels on in the shield */
+    weft__future_complete(&sh->fut, inner->status, inner->value);
+}
+
+int weft_shield(weft_future_t *inner, weft_future_t **out) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!inner)
+        return -EINVAL;
+    int err = weft__loop_check(inner->loop, "weft_shield");
+    if (err)
+        return err;
+    weft_loop_t *loop = inner->loop;
+    if (loop->closed)
+        return -ESHUTDOWN;
+    struct weft__tasks *ts = weft__tasks_get(loop);
+    struct shield *sh = ts ? weft__malloc(sizeof *sh) : NULL;
+    if (!sh)
+        return -ENOMEM;
+    weft__future_init(&sh->fut, loop, &shield_ops);
+    ts->nfutures++;
+    sh->inner = weft_future_ref(inner);
+    sh->fw.notify = shield_notify;
+    weft__list_init(&sh->fw.link);
+    if (inner->state == WEFT__FUT_DONE)
+        shield_notify(&sh->fw, inner);
+    else
+        weft__future_add_waiter(inner, &sh->fw);
+    *out = &sh->fut;
+    return 0;
+}
+
 /* ---- weft_await ------------------------------------------------------------- */
 
 struct await_wait {
@@ -299,7 +356,9 @@ static int await_abort(struct weft__wait *w) {
     weft_future_t *f = aw->f;
     struct weft_task *inner = weft__task_of(f);
     if (inner) {
-        weft_task_cancel(inner);
+        weft__task_cancel(inner, w->interrupted == -ETIMEDOUT
+                                     ? "the task awaiting it timed out"
+                                     : "the task awaiting it was cancelled");
         return -EINPROGRESS;
     }
     weft__list_remove(&aw->fw.link);
@@ -328,8 +387,12 @@ int weft_await(weft_future_t *f, void **value) {
         weft__log(WEFT_LOG_WARN, "weft_await: future of another loop");
         return -EINVAL;
     }
-    if (f == &t->fut)
+    if (f == &t->fut) {
+        weft__log(WEFT_LOG_WARN, "weft_await: task %p cannot await its own "
+                                 "future (it would wait forever)",
+                  (void *)t);
         return -EDEADLK;
+    }
     /* Done already: no suspension, so no cancellation point (asyncio). */
     if (f->state == WEFT__FUT_DONE)
         return weft_future_result(f, value);

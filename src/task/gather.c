@@ -31,11 +31,16 @@ static void gather_notify(struct weft__fwaiter *fw, weft_future_t *f) {
         weft__wait_wake(&g->w, 0);
 }
 
-static void cancel_rest(struct gather *g) {
+static void cancel_rest(struct gather *g, const char *why) {
     g->cancelling = true;
     for (size_t i = 0; i < g->n; i++) {
         weft_future_t *f = g->futs[i];
-        if (f->state != WEFT__FUT_DONE)
+        struct weft_task *t = weft__task_of(f);
+        if (f->state == WEFT__FUT_DONE)
+            continue;
+        if (t)
+            weft__task_cancel(t, why);
+        else
             weft_future_cancel(f);
     }
 }
@@ -51,26 +56,22 @@ static int check_futures(struct weft_task *t, weft_future_t *const *futs,
                       i);
             return -EINVAL;
         }
-        if (futs[i] == &t->fut)
+        if (futs[i] == &t->fut) {
+            weft__log(WEFT_LOG_WARN, "weft_gather: future %zu is the "
+                                     "gathering task's own (it would wait "
+                                     "forever)",
+                      i);
             return -EDEADLK;
+        }
     }
     return 0;
 }
 
-int weft_gather(weft_future_t *const *futs, size_t n, unsigned flags) {
-    struct weft_task *t = weft__task_require("weft_gather");
-    if (!t)
-        return -EPERM;
-    if ((n && !futs) || (flags & ~(unsigned)WEFT_GATHER_ALL))
-        return -EINVAL;
-    int err = check_futures(t, futs, n);
-    if (err)
-        return err;
-    struct gather g = {.futs = futs, .n = n, .all = flags & WEFT_GATHER_ALL};
+/* Gather n checked futures with the caller's n slots. */
+static int gather_run(struct weft_task *t, weft_future_t *const *futs,
+                      size_t n, bool all, struct gather_slot *slots) {
+    struct gather g = {.futs = futs, .n = n, .all = all, .slots = slots};
     g.w.task = t; /* futures cancelled before we park notify us */
-    g.slots = n ? weft__calloc(n, sizeof *g.slots) : NULL;
-    if (n && !g.slots)
-        return -ENOMEM;
 
     for (size_t i = 0; i < n; i++) {
         weft_future_t *f = futs[i];
@@ -90,7 +91,7 @@ int weft_gather(weft_future_t *const *futs, size_t n, unsigned flags) {
     int result = 0;
     while (g.remaining > 0) {
         if (g.first_error && !g.cancelling)
-            cancel_rest(&g);
+            cancel_rest(&g, "another future of its gather failed");
         if (g.remaining == 0)
             break;
         g.w.noint = g.cancelling;
@@ -98,7 +99,9 @@ int weft_gather(weft_future_t *const *futs, size_t n, unsigned flags) {
         if (r < 0 && !g.cancelling) {
             /* We were cancelled, or a deadline expired. */
             result = r;
-            cancel_rest(&g);
+            cancel_rest(&g, r == -ETIMEDOUT
+                                ? "the task gathering it timed out"
+                                : "the task gathering it was cancelled");
         }
     }
 
@@ -108,10 +111,81 @@ int weft_gather(weft_future_t *const *futs, size_t n, unsigned flags) {
         futs[i]->retrieved = 1;
         weft_future_release(futs[i]);
     }
-    weft__free(g.slots);
     if (result)
         return result;
     return g.all ? 0 : g.first_error;
+}
+
+int weft_gather(weft_future_t *const *futs, size_t n, unsigned flags) {
+    struct weft_task *t = weft__task_require("weft_gather");
+    if (!t)
+        return -EPERM;
+    if ((n && !futs) || (flags & ~(unsigned)WEFT_GATHER_ALL))
+        return -EINVAL;
+    int err = check_futures(t, futs, n);
+    if (err)
+        return err;
+    struct gather_slot *slots = n ? weft__calloc(n, sizeof *slots) : NULL;
+    if (n && !slots)
+        return -ENOMEM;
+    int r = gather_run(t, futs, n, flags & WEFT_GATHER_ALL, slots);
+    weft__free(slots);
+    return r;
+}
+
+int weft_gather_calls(weft_call_t *calls, size_t n, unsigned flags,
+                      const weft_spawn_opts_t *opts) {
+    struct weft_task *t = weft__task_require("weft_gather_calls");
+    if (!t)
+        return -EPERM;
+    if ((n && !calls) || (flags & ~(unsigned)WEFT_GATHER_ALL))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!calls[i].fn) {
+            weft__log(WEFT_LOG_WARN, "weft_gather_calls: call %zu has no "
+                                     "function",
+                      i);
+            return -EINVAL;
+        }
+    }
+    /* One block: the tasks' futures, then gather's slots. */
+    weft_future_t **futs = NULL;
+    if (n) {
+        futs = weft__calloc(n, sizeof *futs + sizeof(struct gather_slot));
+        if (!futs)
+            return -ENOMEM;
+    }
+    size_t started = 0;
+    int err = 0;
+    for (; started < n; started++) {
+        weft_task_t *c;
+        err = weft__spawn(t->loop, NULL, &c, calls[started].fn,
+                          calls[started].arg, opts);
+        if (err)
+            break;
+        futs[started] = &c->fut;
+    }
+    /* Could not start them all: stop those that run, and wait for them
+     * all the same (their outcomes are stored, and nothing is left
+     * running). */
+    if (err)
+        for (size_t i = 0; i < started; i++)
+            weft__task_cancel(weft__task_of(futs[i]),
+                              "the gather it was started for could not "
+                              "start");
+    int r = gather_run(t, futs, started, err || (flags & WEFT_GATHER_ALL),
+                       (struct gather_slot *)(void *)(futs + n));
+    for (size_t i = 0; i < n; i++) {
+        if (i < started) {
+            calls[i].status = weft_future_result(futs[i], &calls[i].value);
+            weft_task_release(weft__task_of(futs[i]));
+        } else {
+            calls[i].status = err;
+            calls[i].value = NULL;
+        }
+    }
+    weft__free(futs);
+    return err ? err : r;
 }
 
 int weft_wait_for(weft_future_t *f, double timeout, void **value) {

@@ -34,6 +34,11 @@ int weft_group_enter(weft_group_t *group) {
     if (!group)
         return -EINVAL;
     struct weft__group *g = G(group);
+    if (weft__scope_is_open(t, &g->scope)) {
+        weft__log(WEFT_LOG_WARN, "weft_group_enter: group %p is already open",
+                  (void *)group);
+        return -EINVAL;
+    }
     g->owner = t;
     weft__list_init(&g->children);
     g->n = 0;
@@ -62,14 +67,14 @@ int weft_group_spawn(weft_group_t *group, weft_task_t **out, weft_task_fn fn,
     return weft__spawn(g->owner->loop, g, out, fn, arg, opts);
 }
 
-void weft__group_cancel(struct weft__group *g) {
+void weft__group_cancel(struct weft__group *g, const char *why) {
     if (g->flags & WEFT__GROUP_CANCELLED)
         return;
     g->flags |= WEFT__GROUP_CANCELLED;
     struct weft__list *pos;
     for (pos = g->children.next; pos != &g->children; pos = pos->next) {
         struct weft_task *c = WEFT__CONTAINER_OF(pos, struct weft_task, gnode);
-        weft_task_cancel(c);
+        weft__task_cancel(c, why);
     }
     if (g->owner && !(g->flags & WEFT__GROUP_ROOT)) {
         g->scope.flags |= WEFT__SCOPE_CANCELLED;
@@ -78,15 +83,18 @@ void weft__group_cancel(struct weft__group *g) {
 }
 
 int weft_group_cancel(weft_group_t *group) {
-    if (!group || G(group)->magic != GROUP_MAGIC)
+    /* Only an open group's owner is known to be alive: an exited group's
+     * may have finished and been freed. */
+    if (!group || !is_open(G(group))) {
+        weft__log(WEFT_LOG_WARN, "weft_group_cancel: group %p is not open",
+                  (void *)group);
         return -EINVAL;
-    struct weft__group *g = G(group);
-    if (g->owner) {
-        int err = weft__loop_check(g->owner->loop, "weft_group_cancel");
-        if (err)
-            return err;
     }
-    weft__group_cancel(g);
+    struct weft__group *g = G(group);
+    int err = weft__loop_check(g->owner->loop, "weft_group_cancel");
+    if (err)
+        return err;
+    weft__group_cancel(g, "its task group was cancelled");
     return 0;
 }
 
@@ -110,7 +118,8 @@ void weft__group_orphan(struct weft_task *owner) {
         c->gowner = NULL;
         weft__list_push_back(&root->children, &c->gnode);
         root->n++;
-        weft_task_cancel(c);
+        weft__task_cancel(c, "the owner of its task group returned without "
+                             "exiting it");
     }
 }
 
@@ -124,7 +133,7 @@ void weft__group_child_done(struct weft_task *t, int status) {
     if (status < 0 && status != -ECANCELED && !g->first_error) {
         g->first_error = status;
         t->fut.retrieved = 1; /* weft_group_exit reports it */
-        weft__group_cancel(g);
+        weft__group_cancel(g, "a task of its group failed");
     }
     if (g->n == 0)
         weft__wait_wake(g->exit_wait, 0);
@@ -148,22 +157,21 @@ int weft_group_exit(weft_group_t *group) {
                   (void *)group);
         misuse = -EINVAL;
     }
-    int interrupted = 0;
     while (g->n > 0) {
         struct weft__wait w = {.noint = (g->flags & WEFT__GROUP_CANCELLED) !=
                                         0};
         g->exit_wait = &w;
         int r = weft__park(&w);
         g->exit_wait = NULL;
-        if (r < 0) {
-            /* Interrupted: by the group's own cancellation (a child failed,
-             * or weft_group_cancel), or from outside (the owner cancelled,
-             * an outer deadline). Either way the children are cancelled
-             * and awaited without further interruption. */
-            if (w.by != &g->scope && !interrupted)
-                interrupted = r;
-            weft__group_cancel(g);
-        }
+        /* Interrupted: by the group's own cancellation (a child failed,
+         * or weft_group_cancel), or from outside (the owner cancelled, an
+         * outer deadline). Either way the children are cancelled and
+         * awaited without further interruption. */
+        if (r < 0)
+            weft__group_cancel(g, r == -ETIMEDOUT
+                                      ? "its task group's owner timed out"
+                                      : "its task group's owner was "
+                                        "cancelled");
     }
     g->flags &= ~(uint32_t)WEFT__GROUP_OPEN;
     weft__scope_pop(&g->scope);
@@ -172,17 +180,9 @@ int weft_group_exit(weft_group_t *group) {
         return misuse;
     if (g->first_error)
         return g->first_error;
-    /* Cancelled while the children unwound (exit's wait could not be
-     * interrupted then): still a cancellation. */
-    struct weft__scope *by0;
-    if (!interrupted && weft__task_pending(t, &by0) == -ECANCELED)
-        return -ECANCELED;
-    if (interrupted) {
-        /* Our own cancellation (a child failed) is not an error of exit;
-         * anything else is reported as it came. */
-        struct weft__scope *by;
-        int p = weft__task_pending(t, &by);
-        return p ? p : interrupted;
-    }
-    return 0;
+    /* The group's own cancellation is not an error of exit; what
+     * interrupts waits outside it is (the owner cancelled, an outer
+     * deadline, also one that passed while the children unwound), and
+     * passes on to the scope it belongs to. */
+    return weft__scope_outcome(t, &g->scope);
 }

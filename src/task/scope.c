@@ -16,32 +16,60 @@ static inline struct weft__scope *S(weft_scope_t *s) {
     return (struct weft__scope *)(void *)s;
 }
 
-int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
-    struct weft__scope *expired = NULL;
+/* What interrupts a wait inside scope `s` of t's chain (NULL: outside
+ * every scope): walking outward up to the first shield, the outermost
+ * scope that is cancelled (a group's cancellation, a stop request in a
+ * stoppable scope) or expired; beyond every scope, unless a shield stands
+ * in the way, the task's own cancellation, the outermost of all. This is
+ * Trio's rule: an interruption belongs to the outermost cancelled scope
+ * that can see it, so an inner scope that expired too lets it through. */
+static int pending_from(const struct weft_task *t, struct weft__scope *s,
+                        struct weft__scope **by) {
+    int err = 0;
     *by = NULL;
-    for (struct weft__scope *s = t->scopes; s; s = s->outer) {
-        if (s->flags & WEFT__SCOPE_CANCELLED) {
+    for (; s; s = s->outer) {
+        if ((s->flags & WEFT__SCOPE_CANCELLED) ||
+            ((s->flags & WEFT__SCOPE_STOPPABLE) &&
+             (t->flags & WEFT__TASK_STOP))) {
+            err = -ECANCELED;
             *by = s;
-            return -ECANCELED;
-        }
-        if ((s->flags & WEFT__SCOPE_STOPPABLE) &&
-            (t->flags & WEFT__TASK_STOP)) {
+        } else if (s->flags & WEFT__SCOPE_EXPIRED) {
+            err = -ETIMEDOUT;
             *by = s;
-            return -ECANCELED;
         }
-        if ((s->flags & WEFT__SCOPE_EXPIRED) && !expired)
-            expired = s;
         if (s->flags & WEFT__SCOPE_SHIELD)
-            goto shielded;
+            return err;
     }
-    if (t->flags & WEFT__TASK_CANCELLED)
+    if (t->flags & WEFT__TASK_CANCELLED) {
+        *by = NULL;
         return -ECANCELED;
-shielded:
-    if (expired) {
-        *by = expired;
-        return -ETIMEDOUT;
     }
-    return 0;
+    return err;
+}
+
+int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
+    return pending_from(t, t->scopes, by);
+}
+
+static void catch_up(struct weft_task *t);
+
+/* pending_from(), deciding now: deadlines that passed count, and the scope
+ * that owns a timeout is marked as having caught it. */
+static int take_pending(struct weft_task *t, struct weft__scope *from) {
+    catch_up(t);
+    struct weft__scope *by;
+    int err = pending_from(t, from, &by);
+    if (err == -ETIMEDOUT)
+        by->flags |= WEFT__SCOPE_CAUGHT;
+    return err;
+}
+
+int weft__task_interrupted(struct weft_task *t) {
+    return take_pending(t, t->scopes);
+}
+
+int weft__scope_outcome(struct weft_task *t, struct weft__scope *s) {
+    return (s->flags & WEFT__SCOPE_SHIELD) ? 0 : take_pending(t, s->outer);
 }
 
 void weft__task_recheck(struct weft_task *t) {
@@ -79,6 +107,16 @@ static bool expire_due(struct weft_task *t, uint64_t now) {
         }
     }
     return any;
+}
+
+/* Deadlines that passed while the loop could not fire their timer (a
+ * blocking call, weft_loop_advance) are marked where an interruption is
+ * being decided, so the outermost expired scope is found as it is now. */
+static void catch_up(struct weft_task *t) {
+    if (expire_due(t, t->loop->now)) {
+        weft__task_recheck(t);
+        rearm(t);
+    }
 }
 
 static void deadline_fire(struct weft__timer *tm) {
@@ -125,15 +163,16 @@ void weft__scope_pop(struct weft__scope *s) {
         *pp = s->outer;
         t->nscopes--;
     }
-    s->flags &= ~(uint32_t)WEFT__SCOPE_ACTIVE;
+    s->flags = (s->flags & ~(uint32_t)WEFT__SCOPE_ACTIVE) |
+               WEFT__SCOPE_EXITED;
     s->magic = 0;
     if (s->deadline < WEFT__NS_INF)
         rearm(t);
     weft__task_recheck(t);
 }
 
-static int deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
-                       uint64_t *out) {
+int weft__deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
+                      uint64_t *out) {
     if (isnan(secs))
         return -EINVAL;
     if (secs == (double)INFINITY) {
@@ -146,6 +185,20 @@ static int deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
     return 0;
 }
 
+static bool active(const struct weft__scope *s) {
+    return s->magic == SCOPE_MAGIC && (s->flags & WEFT__SCOPE_ACTIVE);
+}
+
+bool weft__scope_is_open(const struct weft_task *t,
+                         const struct weft__scope *s) {
+    /* Pointers only: the caller's storage is not read (a scope about to
+     * be entered is uninitialised memory, as valgrind would say). */
+    for (const struct weft__scope *c = t->scopes; c; c = c->outer)
+        if (c == s)
+            return true;
+    return false;
+}
+
 static int enter(weft_scope_t *scope, double secs, bool absolute,
                  unsigned flags, const char *fn) {
     struct weft_task *t = weft__task_require(fn);
@@ -154,9 +207,14 @@ static int enter(weft_scope_t *scope, double secs, bool absolute,
     uint64_t deadline;
     if (!scope || (flags & ~(unsigned)(WEFT_SCOPE_SHIELD |
                                        WEFT_SCOPE_STOPPABLE)) ||
-        deadline_ns(t->loop, secs, absolute, &deadline))
+        weft__deadline_ns(t->loop, secs, absolute, &deadline))
         return -EINVAL;
     struct weft__scope *s = S(scope);
+    if (weft__scope_is_open(t, s)) {
+        weft__log(WEFT_LOG_WARN, "%s: scope %p is already open", fn,
+                  (void *)scope);
+        return -EINVAL;
+    }
     weft__scope_push(t, s, flags);
     if (deadline < WEFT__NS_INF)
         weft__scope_arm(s, deadline);
@@ -172,16 +230,12 @@ int weft_scope_enter_at(weft_scope_t *scope, double deadline,
     return enter(scope, deadline, true, flags, "weft_scope_enter_at");
 }
 
-static bool active(const struct weft__scope *s) {
-    return s->magic == SCOPE_MAGIC && (s->flags & WEFT__SCOPE_ACTIVE);
-}
-
 int weft_scope_reschedule(weft_scope_t *scope, double deadline) {
     if (!scope || !active(S(scope)))
         return -EINVAL;
     struct weft__scope *s = S(scope);
     uint64_t ns;
-    if (deadline_ns(s->task->loop, deadline, true, &ns))
+    if (weft__deadline_ns(s->task->loop, deadline, true, &ns))
         return -EINVAL;
     if (s->flags & WEFT__SCOPE_EXPIRED)
         return 0;
@@ -195,6 +249,16 @@ bool weft_scope_expired(const weft_scope_t *scope) {
     const struct weft__scope *s = (const struct weft__scope *)(const void *)
         scope;
     return s && (s->flags & WEFT__SCOPE_EXPIRED);
+}
+
+double weft_scope_deadline(const weft_scope_t *scope) {
+    const struct weft__scope *s = (const struct weft__scope *)(const void *)
+        scope;
+    if (!s || !(s->flags & (WEFT__SCOPE_ACTIVE | WEFT__SCOPE_EXITED)))
+        return NAN;
+    if (s->deadline >= WEFT__NS_INF)
+        return INFINITY;
+    return (double)s->deadline / 1e9;
 }
 
 int weft_scope_exit(weft_scope_t *scope) {
@@ -224,14 +288,18 @@ int weft_scope_exit(weft_scope_t *scope) {
     }
     bool caught = (s->flags & WEFT__SCOPE_CAUGHT) != 0;
     weft__scope_pop(s);
-    if (err)
+    if (err || !caught)
         return err;
-    if (!caught)
-        return 0;
-    /* The deadline cut a wait short. If the task has been cancelled
-     * meanwhile, say so: a cancel is never turned into a timeout. */
-    struct weft__scope *by;
-    if (weft__task_pending(t, &by) == -ECANCELED)
+    /* The deadline cut a wait short. Whatever interrupts waits outside
+     * the scope now takes it over (Trio's rule, task.h): a cancellation
+     * is reported as such, never turned into a timeout; a timeout of an
+     * outer scope belongs to that scope, and this one lets it through. */
+    switch (weft__scope_outcome(t, s)) {
+    case -ECANCELED:
         return -ECANCELED;
-    return -ETIMEDOUT;
+    case -ETIMEDOUT:
+        return 0;
+    default:
+        return -ETIMEDOUT;
+    }
 }

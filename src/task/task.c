@@ -25,9 +25,6 @@
 #define WEFT__VALGRIND 1
 #endif
 #endif
-#ifdef WEFT__ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 /* Task ids are unique in the process; each loop reserves them in blocks so
  * that a spawn needs no atomic operation. */
@@ -67,7 +64,8 @@ struct weft__tasks *weft__tasks_get(weft_loop_t *loop) {
         return NULL;
     weft__list_init(&ts->live);
     weft__group_init_root(&ts->root);
-    weft__stack_pools_init(&loop->stacks, sizeof(struct weft_task));
+    weft__stack_pools_init(&loop->stacks, sizeof(struct weft_task),
+                           &loop->now);
     weft__hook_add(loop, &ts->close_hook, WEFT__PHASE_TASKS, tasks_close);
     weft__hook_add(loop, &ts->free_hook, WEFT__PHASE_FREE, tasks_free);
     weft__overflow_setup();
@@ -211,13 +209,29 @@ static void task_entry(struct weft__ctx *prev, struct weft__ctx *self) {
 
 static __attribute__((noinline)) int late_interrupt(struct weft_task *t,
                                                     int r) {
+    int err = weft__task_interrupted(t);
+    return err ? err : r;
+}
+
+/* The wait was ended by an interruption. Who owns it is decided now, when
+ * the task runs again: a cancel that arrived meanwhile wins over the
+ * timeout (bpo-42130), and an outer scope that expired meanwhile takes
+ * the timeout over (the outermost expired scope owns it). The scope whose
+ * deadline cut the wait stays marked: its exit reports the cancel. */
+static __attribute__((noinline)) int interrupted_result(struct weft_task *t,
+                                                        struct weft__wait *w,
+                                                        int r) {
+    if (r == -ETIMEDOUT && w->by)
+        w->by->flags |= WEFT__SCOPE_CAUGHT;
     struct weft__scope *by;
     int err = weft__task_pending(t, &by);
-    if (!err)
-        return r;
-    if (err == -ETIMEDOUT && by)
-        by->flags |= WEFT__SCOPE_CAUGHT;
-    return err;
+    if (err) {
+        r = err;
+        w->by = by;
+        if (err == -ETIMEDOUT)
+            by->flags |= WEFT__SCOPE_CAUGHT;
+    }
+    return r;
 }
 
 static inline int park_result(struct weft_task *t, struct weft__wait *w,
@@ -226,18 +240,8 @@ static inline int park_result(struct weft_task *t, struct weft__wait *w,
      * again: a wait that consumed nothing says so now. */
     if (WEFT__UNLIKELY(t->pending) && r >= 0 && !w->consumes && !w->noint)
         return late_interrupt(t, r);
-    if (WEFT__UNLIKELY(w->interrupted != 0)) {
-        if (r == -ETIMEDOUT) {
-            struct weft__scope *by;
-            /* The scope cut the wait; its exit reports -ECANCELED if the
-             * task is cancelled by then. A cancel that arrived with the
-             * timeout wins (bpo-42130). */
-            if (w->by)
-                w->by->flags |= WEFT__SCOPE_CAUGHT;
-            if (weft__task_pending(t, &by) == -ECANCELED)
-                r = -ECANCELED;
-        }
-    }
+    if (WEFT__UNLIKELY(w->interrupted != 0) && r == w->interrupted)
+        return interrupted_result(t, w, r);
     return r;
 }
 
@@ -315,6 +319,16 @@ static void close_leftover_scopes(struct weft_task *t) {
     weft__task_recheck(t);
 }
 
+int weft_task_set_value(void *value) {
+    struct weft_task *t = weft__task_require("weft_task_set_value");
+    if (!t)
+        return -EPERM;
+    /* Held in the future's own field while it is pending: completing it
+     * hands the value on (or drops it, for a status < 0). */
+    t->fut.value = value;
+    return 0;
+}
+
 static _Noreturn void task_finish(struct weft_task *t, int status) {
     weft_loop_t *loop = t->loop;
     struct weft__tasks *ts = loop->tasks;
@@ -326,7 +340,7 @@ static _Noreturn void task_finish(struct weft_task *t, int status) {
     t->flags |= WEFT__TASK_DONE;
     weft__list_remove(&t->lnode);
     ts->nlive--;
-    weft__future_complete(&t->fut, status, NULL);
+    weft__future_complete(&t->fut, status, t->fut.value);
     weft__group_child_done(t, status);
     t->ctx.dying = 1;
     loop->zombie = t;
@@ -419,10 +433,6 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     int err = weft__stack_alloc(&loop->stacks, size, &st);
     if (err)
         return err;
-#ifdef WEFT__ASAN
-    /* A reused slot may carry poison from the frames of its last task. */
-    ASAN_UNPOISON_MEMORY_REGION(st.lo, (size_t)(st.hi - st.lo));
-#endif
     /* Every field is set here, without a memset of the whole task: this is
      * the hot part of a spawn. */
     struct weft_task *t = st.header;
@@ -467,9 +477,12 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     g->n++;
     /* Children of a cancelled group, and tasks spawned while the loop
      * closes, start cancelled. */
-    if ((g->flags & WEFT__GROUP_CANCELLED) || loop->closing) {
+    if (WEFT__UNLIKELY((g->flags & WEFT__GROUP_CANCELLED) || loop->closing)) {
         t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
         t->pending |= WEFT__PEND_INT;
+        t->ncancel = 1;
+        t->cancel_msg = loop->closing ? "the loop is closing"
+                                      : "its task group was cancelled";
     }
     weft__list_push_back(&ts->live, &t->lnode);
     ts->nlive++;
@@ -506,6 +519,32 @@ int weft_spawn(weft_task_t **out, weft_task_fn fn, void *arg,
         return -EPERM;
     }
     return weft__spawn(loop, NULL, out, fn, arg, opts);
+}
+
+/* ---- the stack pool ------------------------------------------------------------------------ */
+
+int weft_loop_stack_stats(weft_loop_t *loop, weft_stack_stats_t *out) {
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    int err = weft__loop_check(loop, "weft_loop_stack_stats");
+    if (err)
+        return err;
+    weft__stack_stats(&loop->stacks, &out->slots, &out->in_use, &out->chunks,
+                      &out->mapped, &out->resident);
+    return 0;
+}
+
+int weft_loop_stack_trim(weft_loop_t *loop, size_t *released) {
+    if (released)
+        *released = 0;
+    int err = weft__loop_check(loop, "weft_loop_stack_trim");
+    if (err)
+        return err;
+    size_t n = loop->stacks.clock ? weft__stack_trim(&loop->stacks, true) : 0;
+    if (released)
+        *released = n;
+    return 0;
 }
 
 /* ---- inspection ------------------------------------------------------------------------ */
@@ -553,18 +592,42 @@ int weft_task_result(weft_task_t *t) {
 
 /* ---- cancellation -------------------------------------------------------------------------- */
 
-int weft_task_cancel(weft_task_t *t) {
+int weft__task_cancel(struct weft_task *t, const char *why) {
+    if (t->flags & WEFT__TASK_DONE)
+        return -EALREADY;
+    /* Set at the first request, not at the spawn (a store fewer there). */
+    if (!(t->flags & WEFT__TASK_CANCELLED)) {
+        t->ncancel = 0;
+        t->cancel_msg = NULL;
+    }
+    t->ncancel++;
+    if (!t->cancel_msg)
+        t->cancel_msg = why;
+    t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
+    weft__loop_timer_cancel(t->loop, &t->grace);
+    weft__task_interrupt(t);
+    return 0;
+}
+
+int weft_task_cancel_msg(weft_task_t *t, const char *msg) {
     if (!t)
         return -EINVAL;
     int err = weft__loop_check(t->loop, "weft_task_cancel");
     if (err)
         return err;
-    if (t->flags & WEFT__TASK_DONE)
-        return -EALREADY;
-    t->flags |= WEFT__TASK_CANCELLED | WEFT__TASK_STOP;
-    weft__loop_timer_cancel(t->loop, &t->grace);
-    weft__task_interrupt(t);
-    return 0;
+    return weft__task_cancel(t, msg);
+}
+
+int weft_task_cancel(weft_task_t *t) {
+    return weft_task_cancel_msg(t, NULL);
+}
+
+const char *weft_task_cancel_reason(const weft_task_t *t) {
+    return t && (t->flags & WEFT__TASK_CANCELLED) ? t->cancel_msg : NULL;
+}
+
+unsigned weft_task_cancelling(const weft_task_t *t) {
+    return t && (t->flags & WEFT__TASK_CANCELLED) ? t->ncancel : 0;
 }
 
 static int task_cancel_future(weft_future_t *f) {
@@ -573,7 +636,7 @@ static int task_cancel_future(weft_future_t *f) {
 
 static void grace_fire(struct weft__timer *tm) {
     struct weft_task *t = WEFT__CONTAINER_OF(tm, struct weft_task, grace);
-    weft_task_cancel(t);
+    weft__task_cancel(t, "its grace period to stop ended");
 }
 
 int weft_task_cancel_soft(weft_task_t *t, double grace) {
@@ -588,7 +651,7 @@ int weft_task_cancel_soft(weft_task_t *t, double grace) {
     if (t->flags & WEFT__TASK_DONE)
         return -EALREADY;
     if (ns == 0)
-        return weft_task_cancel(t);
+        return weft__task_cancel(t, NULL);
     t->flags |= WEFT__TASK_STOP;
     if (!weft__timer_armed(&t->grace) &&
         !(t->flags & WEFT__TASK_CANCELLED)) {
@@ -621,19 +684,18 @@ static int sleep_abort(struct weft__wait *w) {
 static __attribute__((noinline, cold)) int yield_slow(struct weft_task *t) {
     if (!t)
         return weft__task_require("weft_yield") ? 0 : -EPERM;
-    struct weft__scope *by;
-    int err = weft__task_pending(t, &by);
-    if (err && err == -ETIMEDOUT && by)
-        by->flags |= WEFT__SCOPE_CAUGHT;
-    return err;
+    return weft__task_interrupted(t);
 }
 
-/* weft_yield for a task with something pending or its own FP state. */
+/* weft_yield for a task with something pending or its own FP state (the
+ * latter alone asks for no check of interruptions). */
 static __attribute__((noinline)) int yield_flagged(struct weft__runq *q,
                                                    struct weft_task *t) {
-    int err = yield_slow(t);
-    if (err || !t)
-        return err;
+    if (!t || (t->pending & WEFT__PEND_INT)) {
+        int err = yield_slow(t);
+        if (err || !t)
+            return err;
+    }
     weft__rq_push(q, &t->rnode);
     switch_out(q, t, (t->pending & WEFT__PEND_FP) != 0);
     return (t->pending & WEFT__PEND_INT) ? yield_slow(t) : 0;
@@ -664,13 +726,9 @@ int weft_sleep(double seconds) {
         return -EPERM;
     weft_loop_t *loop = t->loop;
     if (t->pending) {
-        struct weft__scope *by;
-        int err = weft__task_pending(t, &by);
-        if (err) {
-            if (err == -ETIMEDOUT && by)
-                by->flags |= WEFT__SCOPE_CAUGHT;
+        int err = weft__task_interrupted(t);
+        if (err)
             return err;
-        }
     }
     int err = weft__loop_timer_arm(loop, &t->timer,
                                    weft__loop_deadline(loop, ns));
@@ -680,15 +738,33 @@ int weft_sleep(double seconds) {
     return weft__park(&w);
 }
 
-int weft_join(weft_task_t *task) {
+static __attribute__((noinline, cold)) int join_self(struct weft_task *t) {
+    weft__log(WEFT_LOG_WARN, "weft_join: task '%s' cannot join itself (it "
+                             "would wait forever)",
+              task_name(t));
+    return -EDEADLK;
+}
+
+static inline __attribute__((always_inline)) int join(weft_task_t *task,
+                                                      void **value) {
     struct weft_task *t = weft__task_require("weft_join");
     if (!t)
         return -EPERM;
     if (!task)
         return -EINVAL;
-    if (task == t)
-        return -EDEADLK;
-    return weft_await(&task->fut, NULL);
+    if (WEFT__UNLIKELY(task == t))
+        return join_self(t);
+    return weft_await(&task->fut, value);
+}
+
+int weft_join(weft_task_t *task) {
+    return join(task, NULL);
+}
+
+int weft_join_value(weft_task_t *task, void **value) {
+    if (value)
+        *value = NULL;
+    return join(task, value);
 }
 
 /* ---- closing the loop -------------------------------------------------------------------------- */
@@ -698,7 +774,7 @@ static void cancel_all(struct weft__tasks *ts) {
     for (pos = ts->live.next; pos != &ts->live; pos = pos->next) {
         struct weft_task *t = WEFT__CONTAINER_OF(pos, struct weft_task, lnode);
         if (!(t->flags & WEFT__TASK_CANCELLED))
-            weft_task_cancel(t);
+            weft__task_cancel(t, "the loop is closing");
     }
 }
 

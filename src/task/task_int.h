@@ -83,6 +83,7 @@ enum {
     WEFT__SCOPE_CAUGHT = 1u << 10,
     WEFT__SCOPE_GROUP = 1u << 11,
     WEFT__SCOPE_ACTIVE = 1u << 12,
+    WEFT__SCOPE_EXITED = 1u << 13, /* entered once, closed since */
 };
 
 /* A scope lives in caller storage, usually a local of the task's function:
@@ -143,6 +144,10 @@ struct weft_task {
     uint32_t nscopes, ngroups;   /* open in this task */
     weft_task_fn fn;
     void *arg;
+    /* Once WEFT__TASK_CANCELLED is set: the first reason given, if any,
+     * and the number of requests. */
+    const char *cancel_msg;
+    uint32_t ncancel;
     uint32_t flags;
     uint32_t pending; /* WEFT__PEND_*: nonzero sends waits to the slow path */
     uint64_t id;
@@ -222,8 +227,16 @@ static inline void weft__wait_wake(struct weft__wait *w, int result) {
  * should be. */
 void weft__task_interrupt(struct weft_task *t);
 /* What would interrupt a wait of t now: 0, -ECANCELED or -ETIMEDOUT, and
- * the scope responsible (NULL for the task's own cancellation). */
+ * the scope responsible: the outermost interrupted scope the wait can see
+ * (NULL for the task's own cancellation). */
 int weft__task_pending(const struct weft_task *t, struct weft__scope **by);
+/* weft__task_pending() for a wait that fails at once: a timeout marks the
+ * scope responsible as having cut a wait (its exit reports it). */
+int weft__task_interrupted(struct weft_task *t);
+/* Scope s (or a group's scope) is closing: what interrupts waits just
+ * outside it, unless it is a shield (0 then). A timeout found there is
+ * marked as caught by its scope, the interruption passing out to it. */
+int weft__scope_outcome(struct weft_task *t, struct weft__scope *s);
 /* Recompute t->pending after a scope left or a flag changed. */
 void weft__task_recheck(struct weft_task *t);
 
@@ -235,18 +248,28 @@ static inline struct weft_task *weft__task_of(weft_future_t *f) {
 
 int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
                 weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts);
+/* weft_task_cancel_msg() without the thread check: from weft's own code,
+ * `why` saying which of its reasons it is. */
+int weft__task_cancel(struct weft_task *t, const char *why);
 
 /* Scopes (scope.c). */
 void weft__scope_push(struct weft_task *t, struct weft__scope *s,
                       uint32_t flags);
 int weft__scope_arm(struct weft__scope *s, uint64_t deadline);
 void weft__scope_pop(struct weft__scope *s);
+/* s is open in t: in its chain of scopes (found by pointer). */
+bool weft__scope_is_open(const struct weft_task *t,
+                         const struct weft__scope *s);
 void weft__scope_timer_init(struct weft_task *t);
+/* Seconds (relative, or absolute loop time) to a deadline in loop ns;
+ * INFINITY is WEFT__NS_INF. -EINVAL for NaN. */
+int weft__deadline_ns(const weft_loop_t *loop, double secs, bool absolute,
+                      uint64_t *out);
 
 /* Groups (group.c). */
 void weft__group_init_root(struct weft__group *g);
 void weft__group_child_done(struct weft_task *t, int status);
-void weft__group_cancel(struct weft__group *g);
+void weft__group_cancel(struct weft__group *g, const char *why);
 /* The owner t returned with groups open: their children move to the root
  * group, cancelled, without touching the groups' dead storage. */
 void weft__group_orphan(struct weft_task *t);
