@@ -602,10 +602,10 @@ int weft_getaddrinfo(const char *host, const char *service,
         err = lookup(t->loop, &sp, out);
     else if (err > 0)
         err = 0;
-    if (err < 0) {
+    if (err < 0) { /* limited: names may come from peers, as answers do */
         char msg[WEFT_DNS_ERRMSG_SIZE];
-        weft__log(WEFT_LOG_DEBUG, "%s",
-                  weft_dns_strerror(err, host, msg, sizeof msg));
+        WEFT__LOG_LIMITED(t->loop, WEFT_LOG_DEBUG, "%s",
+                          weft_dns_strerror(err, host, msg, sizeof msg));
     }
     return err;
 }
