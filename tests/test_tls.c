@@ -2,11 +2,15 @@
  * command-line tool (tests/tls/make-certs.sh): a good certificate, a wrong
  * host name, an expired certificate, an unknown CA, ALPN, SNI, STARTTLS,
  * close_notify, a handshake deadline, bulk data. */
+#include <malloc.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "net/net_int.h" /* a victim's write buffer */
 #include "support.h"
 #include <weft/tls.h>
 
@@ -673,6 +677,233 @@ START_TEST(writev_gathers_small_buffers_into_one_record) {
 }
 END_TEST
 
+/* ---- hostile peers ------------------------------------------------------------------ */
+
+/* Live bytes of weft's and OpenSSL's heaps, and the most there were:
+ * allocator hooks for both, installed before either allocates (Check forks
+ * a process per test). Under CK_FORK=no (valgrind) they cannot be, and
+ * mem_counting stays false. */
+static size_t mem_live, mem_peak;
+static bool mem_counting;
+
+static void *mem_note(void *p) {
+    if (p) {
+        mem_live += malloc_usable_size(p);
+        if (mem_live > mem_peak)
+            mem_peak = mem_live;
+    }
+    return p;
+}
+static void mem_unnote(void *p) {
+    if (p)
+        mem_live -= malloc_usable_size(p);
+}
+static void *cnt_malloc(size_t n) { return mem_note(malloc(n)); }
+static void *cnt_calloc(size_t n, size_t k) { return mem_note(calloc(n, k)); }
+static void *cnt_realloc(void *p, size_t n) {
+    mem_unnote(p);
+    return mem_note(realloc(p, n));
+}
+static void cnt_free(void *p) {
+    mem_unnote(p);
+    free(p);
+}
+static void *ossl_malloc(size_t n, const char *f, int l) {
+    (void)f, (void)l;
+    return cnt_malloc(n);
+}
+static void *ossl_realloc(void *p, size_t n, const char *f, int l) {
+    (void)f, (void)l;
+    return cnt_realloc(p, n);
+}
+static void ossl_free(void *p, const char *f, int l) {
+    (void)f, (void)l;
+    cnt_free(p);
+}
+
+static void mem_count_start(void) {
+    mem_counting =
+        weft_replace_allocator(cnt_malloc, cnt_realloc, cnt_calloc,
+                               cnt_free) == 0 &&
+        CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free) == 1;
+}
+
+/* A stream end of a socket pair, with small kernel buffers (so the test
+ * needs few messages to fill them) and its own write marks. */
+static weft_stream_t *small_end(int fd, size_t high) {
+    int sz = 4096;
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+    weft_stream_opts_t o = {.high_water = high};
+    weft_stream_t *s;
+    ck_assert_ok(weft_stream_from_fd(weft_loop_current(), &s, fd, &o));
+    return s;
+}
+
+/* The attacker: plain OpenSSL, written here, its records carried by a
+ * plain stream (memory BIOs: the test task drives it). */
+struct hostile {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    BIO *in, *out;
+    weft_stream_t *s;
+};
+
+static void hostile_flush(struct hostile *h) {
+    char buf[4096];
+    int n;
+    while ((n = BIO_read(h->out, buf, sizeof buf)) > 0)
+        ck_assert_ok(weft_stream_write(h->s, buf, (size_t)n));
+}
+
+static void hostile_start(struct hostile *h, weft_stream_t *s, bool server) {
+    h->s = s;
+    h->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    ck_assert_ptr_nonnull(h->ctx);
+    SSL_CTX_set_min_proto_version(h->ctx, TLS1_3_VERSION);
+    if (server) {
+        ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(
+                             h->ctx, P(3, "server.crt")), 1);
+        ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(
+                             h->ctx, P(4, "server.key"), SSL_FILETYPE_PEM), 1);
+    } else {
+        SSL_CTX_set_verify(h->ctx, SSL_VERIFY_NONE, NULL);
+    }
+    h->ssl = SSL_new(h->ctx);
+    h->in = BIO_new(BIO_s_mem());
+    h->out = BIO_new(BIO_s_mem());
+    SSL_set_bio(h->ssl, h->in, h->out);
+    if (server)
+        SSL_set_accept_state(h->ssl);
+    else
+        SSL_set_connect_state(h->ssl);
+    for (;;) {
+        int r = SSL_do_handshake(h->ssl);
+        hostile_flush(h);
+        if (r == 1)
+            return;
+        ck_assert_int_eq(SSL_get_error(h->ssl, r), SSL_ERROR_WANT_READ);
+        char buf[4096];
+        ssize_t n = weft_stream_read(h->s, buf, sizeof buf);
+        ck_assert_int_gt(n, 0);
+        BIO_write(h->in, buf, (int)n);
+    }
+}
+
+/* KeyUpdate requests (each asks the victim for a KeyUpdate of its own),
+ * never reading, until `max` or until the victim stops taking them: then
+ * our own queue cannot drain, nothing else can happen, and the virtual
+ * clock jumps to the drain's 1 s deadline. Returns how many were sent. */
+static unsigned long hostile_flood(struct hostile *h, unsigned long max) {
+    unsigned long sent = 0;
+    while (sent < max) {
+        ck_assert_int_eq(SSL_key_update(h->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+        ck_assert_int_eq(SSL_do_handshake(h->ssl), 1);
+        hostile_flush(h);
+        sent++;
+        weft_scope_t sc;
+        ck_assert_ok(weft_scope_enter(&sc, 1.0, 0));
+        int r = weft_stream_drain(h->s); /* high water 1: all of it */
+        weft_scope_exit(&sc);
+        if (r == -ETIMEDOUT)
+            break;
+        ck_assert_ok(r);
+    }
+    return sent;
+}
+
+static void hostile_end(struct hostile *h) {
+    weft_stream_abort(h->s);
+    SSL_free(h->ssl);
+    SSL_CTX_free(h->ctx);
+}
+
+struct victim {
+    weft_stream_t *s;
+    weft_tls_ctx_t *ctx;
+    bool server;
+    int rc;
+};
+
+/* Handshake, then read (nothing comes: KeyUpdates carry no data). */
+static int victim_main(void *arg) {
+    struct victim *v = arg;
+    v->rc = v->server ? weft_tls_server(v->s, v->ctx)
+                      : weft_tls_client(v->s, v->ctx, "localhost");
+    char buf[256];
+    while (v->rc == 0) {
+        ssize_t n = weft_stream_read(v->s, buf, sizeof buf);
+        if (n <= 0)
+            v->rc = n ? (int)n : -EPIPE;
+    }
+    return 0;
+}
+
+#define FLOOD_MAX 30000ul
+#define FLOOD_BOUND (512u * 1024) /* bytes */
+
+/* issue 17: a peer that sends KeyUpdate requests and never reads made a
+ * weft TLS stream queue every answer: 30,000 of them grew the victim's
+ * heap by ~1 MiB (1.5 MiB a second against examples/echo_server). Now the
+ * victim stops reading once its queue passes high water (64 KiB), the
+ * flood stalls, and memory stays within a bound. Both ways: a weft server
+ * facing a hostile client and a weft client facing a hostile server. */
+static int flood_main(void *arg) {
+    bool victim_server = *(bool *)arg;
+    weft_tls_ctx_t *ctx = victim_server ? server_ctx("server.crt", NULL)
+                                        : client_ctx("ca.crt", 0, NULL);
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+                                             SOCK_CLOEXEC, 0, fds), 0);
+    struct victim v = {small_end(fds[0], 0), ctx, victim_server, 0};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, victim_main, &v, NULL));
+    struct hostile h;
+    hostile_start(&h, small_end(fds[1], 1), !victim_server);
+    ck_assert_ok(weft_sleep(0.001)); /* the victim is done with its part */
+    size_t base = mem_live;
+    mem_peak = mem_live;
+    unsigned long sent = hostile_flood(&h, FLOOD_MAX);
+    size_t grew = mem_peak - base, queue = v.s->wcap;
+    printf("KeyUpdate flood against a weft %s: %lu sent before it stopped "
+           "reading; its write buffer %zu KiB; memory grew by %s%zu KiB "
+           "at most (bound %u KiB)\n",
+           victim_server ? "server" : "client", sent, queue / 1024,
+           mem_counting ? "" : "(not counted: CK_FORK=no) ", grew / 1024,
+           FLOOD_BOUND / 1024);
+    fflush(stdout);
+    if (mem_counting)
+        ck_assert_msg(grew < FLOOD_BOUND, "memory grew by %zu KiB", grew / 1024);
+    ck_assert_msg(queue <= 256 * 1024, "write buffer %zu KiB", queue / 1024);
+    ck_assert_uint_lt(sent, FLOOD_MAX);
+    ck_assert_ok(v.rc); /* still reading, paced */
+    hostile_end(&h);
+    ck_assert_ok(weft_join(t));
+    ck_assert_int_lt(v.rc, 0); /* the hostile end went away */
+    weft_task_release(t);
+    weft_stream_close(v.s);
+    weft_tls_ctx_free(ctx);
+    return 0;
+}
+
+START_TEST(a_keyupdate_flood_costs_a_server_bounded_memory) {
+    mem_count_start();
+    make_certs();
+    bool victim_server = true;
+    ck_assert_ok(run_virtual(flood_main, &victim_server));
+    remove_certs();
+}
+END_TEST
+
+START_TEST(a_keyupdate_flood_costs_a_client_bounded_memory) {
+    mem_count_start();
+    make_certs();
+    bool victim_server = false;
+    ck_assert_ok(run_virtual(flood_main, &victim_server));
+    remove_certs();
+}
+END_TEST
+
 static Suite *tls_suite(void) {
     Suite *s = suite_create("tls");
     TCase *tc = tcase_create("tls");
@@ -691,6 +922,8 @@ static Suite *tls_suite(void) {
     tcase_add_test(tc, a_refused_upgrade_leaves_the_stream_plain);
     tcase_add_test(tc, alpn_without_a_common_protocol_is_refused);
     tcase_add_test(tc, writev_gathers_small_buffers_into_one_record);
+    tcase_add_test(tc, a_keyupdate_flood_costs_a_server_bounded_memory);
+    tcase_add_test(tc, a_keyupdate_flood_costs_a_client_bounded_memory);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -130,6 +130,26 @@ WEFT_EXPORT const char *weft_tls_server_name(const weft_stream_t *s);
 /* The TLS version in use, as "TLSv1.3", or NULL for a plain stream. */
 WEFT_EXPORT const char *weft_tls_version(const weft_stream_t *s);
 
+/* What a loop's TLS streams hold, for a program's counters. */
+typedef struct weft_tls_stats {
+    size_t streams;     /* TLS streams of the loop, open */
+    size_t handshaking; /* of them, in their handshake (a server's
+                           included while it waits for the ClientHello) */
+    size_t buffers;       /* ciphertext read buffers streams hold now */
+    size_t spare_buffers; /* kept for the next reads; those no read took
+                             for a second go when the loop is idle */
+    size_t buffer_bytes;  /* of both together */
+    /* Times the loop, idle after a burst of connections (its TLS streams
+     * fell by 64 and by half from their peak), asked the C library to give
+     * its free memory back to the system (glibc's malloc_trim): what
+     * OpenSSL and the handshakes had, freed but kept in the heap. */
+    uint64_t trims;
+} weft_tls_stats_t;
+
+/* Fill *out for `loop` (from its thread; all 0 if it never had a TLS
+ * stream). Returns 0, -EINVAL (NULL), -EPERM (foreign thread). */
+WEFT_EXPORT int weft_tls_stats(weft_loop_t *loop, weft_tls_stats_t *out);
+
 /* Why the last TLS operation on this stream failed, as one line naming
  * the host: "TLS handshake with localhost failed: certificate has expired".
  * "" when nothing failed. Valid while the stream is open. */

@@ -2,6 +2,7 @@
  * may have several), an accepting task for each, and one task per
  * connection running the user's handler. */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +23,21 @@ struct weft__conn {
     weft_server_t *srv;
     weft_stream_t *stream;
     weft_task_t *task;
+    /* The peer as accept saw it (IP only): a peer that reset at once has
+     * no address getpeername could give, and its log line needs one. */
+    union {
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer;
+    socklen_t peerlen;
 };
+
+const struct sockaddr_storage *weft__conn_peer(const struct weft__conn *c,
+                                               socklen_t *len) {
+    *len = c->peerlen;
+    return c->peerlen ? (const struct sockaddr_storage *)(const void *)&c->peer
+                      : NULL;
+}
 
 #define MAX_LISTENERS 16
 
@@ -52,7 +67,6 @@ struct weft_server {
     bool closing, free_when_done;
     bool loop_closed; /* stopped by the loop's close: only freeing is left */
     char *unix_path; /* a socket file to remove on close */
-    uint64_t logged_at;
 };
 
 /* ---- the loop's servers ------------------------------------------------------- */
@@ -140,20 +154,33 @@ static void conn_done(struct weft__conn *c) {
     maybe_free(srv);
 }
 
+/* The TLS handshake of a connection. Until it is done the client has
+ * asked for nothing, so it is idle time: a graceful close ends it at once
+ * (a stoppable scope), as it ends a handler's idle wait. */
+static int conn_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
+    weft_scope_t idle;
+    int r = weft_scope_enter(&idle, INFINITY, WEFT_SCOPE_STOPPABLE);
+    if (r < 0)
+        return r;
+    r = weft_tls_server(s, tls);
+    weft_scope_exit(&idle);
+    if (r < 0 && r != -ECANCELED) /* a peer can fail these at will */
+        WEFT__LOG_LIMITED(s->loop, WEFT_LOG_INFO, "%s", weft_tls_error(s));
+    return r;
+}
+
 static int conn_run(void *arg) {
     struct weft__conn *c = arg;
     weft_stream_t *s = c->stream;
-    int r = 0;
-    if (c->srv->opts.tls) {
-        r = weft_tls_server(s, c->srv->opts.tls);
-        if (r < 0 && r != -ECANCELED)
-            weft__log(WEFT_LOG_INFO, "%s", weft_tls_error(s));
-    }
+    int r = c->srv->opts.tls ? conn_handshake(s, c->srv->opts.tls) : 0;
     if (r == 0)
         r = c->srv->fn(s, c->srv->arg);
+    else
+        r = 0; /* said above; the handler never ran */
     if (r < 0 && r != -ECANCELED)
-        weft__log(WEFT_LOG_INFO, "connection handler returned %s (%s)",
-                  weft_err_name(r), weft_strerror(r));
+        WEFT__LOG_LIMITED(s->loop, WEFT_LOG_INFO,
+                          "connection handler returned %s (%s)",
+                          weft_err_name(r), weft_strerror(r));
     if (!(s->flags & WEFT__STREAM_CLOSED))
         weft_stream_close(s);
     weft__stream_release(s);
@@ -161,7 +188,8 @@ static int conn_run(void *arg) {
     return 0;
 }
 
-static void start_conn(weft_server_t *srv, int fd) {
+static void start_conn(weft_server_t *srv, int fd,
+                       const struct sockaddr_storage *peer, socklen_t len) {
     struct weft__conn *c = weft__calloc(1, sizeof *c);
     weft_stream_t *s = NULL;
     int err = c ? weft__stream_new(srv->loop, fd, &srv->opts.stream, &s)
@@ -169,13 +197,19 @@ static void start_conn(weft_server_t *srv, int fd) {
     if (err) {
         close(fd);
         weft__free(c);
-        weft__log(WEFT_LOG_WARN, "server: dropped a connection: %s",
-                  weft_strerror(err));
+        WEFT__LOG_LIMITED(srv->loop, WEFT_LOG_WARN,
+                          "server: dropped a connection: %s",
+                          weft_strerror(err));
         return;
     }
     c->srv = srv;
     c->stream = s;
     s->conn = c;
+    if ((peer->ss_family == AF_INET || peer->ss_family == AF_INET6) &&
+        len <= sizeof c->peer) {
+        memcpy(&c->peer, peer, len);
+        c->peerlen = len;
+    }
     weft_spawn_opts_t so = {.name = "conn",
                             .stack_size = srv->opts.handler_stack_size};
     err = weft_loop_spawn(srv->loop, &c->task, conn_run, c, &so);
@@ -183,8 +217,9 @@ static void start_conn(weft_server_t *srv, int fd) {
         s->conn = NULL;
         weft_stream_abort(s);
         weft__free(c);
-        weft__log(WEFT_LOG_WARN, "server: dropped a connection: %s",
-                  weft_strerror(err));
+        WEFT__LOG_LIMITED(srv->loop, WEFT_LOG_WARN,
+                          "server: dropped a connection: %s",
+                          weft_strerror(err));
         return;
     }
     weft__list_push_back(&srv->conns, &c->link);
@@ -256,9 +291,12 @@ static int acceptor_run(void *arg) {
                 break;
             continue;
         }
-        int fd = weft__op_accept(&l->io, NULL, NULL, 0);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        peer.ss_family = AF_UNSPEC;
+        int fd = weft__op_accept(&l->io, (struct sockaddr *)&peer, &plen, 0);
         if (fd >= 0) {
-            start_conn(srv, fd);
+            start_conn(srv, fd, &peer, plen);
             continue;
         }
         if (fd == -ECANCELED || fd == -ETIMEDOUT || fd == -EBADF)
@@ -277,12 +315,10 @@ static int acceptor_run(void *arg) {
             break;
         }
         /* Out of descriptors or memory: pause instead of spinning, and say
-         * so at most once a second. */
-        if (srv->loop->now >= srv->logged_at + WEFT__NS_PER_SEC) {
-            srv->logged_at = srv->loop->now;
-            weft__log(WEFT_LOG_WARN, "server: accept failed: %s; pausing",
-                      weft_strerror(fd));
-        }
+         * so (limited: it goes on as long as the peers want). */
+        WEFT__LOG_LIMITED(srv->loop, WEFT_LOG_WARN,
+                          "server: accept failed: %s; pausing",
+                          weft_strerror(fd));
         if (weft_sleep(ACCEPT_PAUSE) < 0)
             break;
     }
