@@ -598,6 +598,8 @@ int weft_getaddrinfo(const char *host, const char *service,
     int err = weft__dns_prepare(host, service, hints, &sp);
     if (!err)
         err = weft__dns_numeric(&sp, out);
+    if (!err && weft__dns_name_problem(host))
+        err = WEFT_EAI_BADNAME; /* at once: no server could answer it */
     if (!err)
         err = lookup(t->loop, &sp, out);
     else if (err > 0)
