@@ -19,7 +19,14 @@
  * are ordinary traffic (scanners, health checks, clients that give up or
  * distrust the certificate) and at WARN would fill stderr. Install a
  * handler with weft_set_log_handler to see them; open_connection's caller
- * has the code either way.
+ * has the code either way. A server's lines are limited (net.h, servers):
+ * one line, then "(repeated N times)" once per 10 s.
+ *
+ * What a peer can make a TLS stream hold is bounded: a server makes its
+ * OpenSSL state only once the client's first record (its ClientHello) has
+ * arrived whole, so a client that connects and stalls costs about 1 KiB;
+ * and a peer that floods requests for answers (KeyUpdate) without reading
+ * them is paced by the stream's high-water mark (weft_stream_drain).
  */
 #ifndef WEFT_TLS_H
 #define WEFT_TLS_H
