@@ -7,12 +7,13 @@
  * lines that come within it are only counted (the last one kept). When the
  * window is over, one line says how many there were: the last one's text
  * followed by " (repeated N times)", and a new window opens with it, so a
- * flood that goes on costs one line per window. The summary is written by
- * the first line after the window, or when the loop is about to sleep (its
- * IDLE hook, at most once a second), or when the loop closes. The lines of
- * a site may differ in their details (the peer's address): the summary
- * shows the last and counts them all. Times are the loop's clock, so a
- * virtual clock tests this without waiting. */
+ * flood that goes on costs one line per window. The summary is written
+ * when the window ends (a callback the loop runs then), or when the loop
+ * closes. The lines of a site may differ in their details (the peer's
+ * address): the summary shows the last and counts them all. Times are the
+ * loop's clock, so a virtual clock tests this without waiting. (The Linux
+ * kernel's printk_ratelimit and journald's RateLimitIntervalSec do the
+ * same, with a burst of lines before they hold back.) */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,9 +34,12 @@ struct site {
 };
 
 struct limits {
-    struct weft__hook idle_hook, close_hook, free_hook;
+    struct weft__hook close_hook, free_hook;
+    weft_loop_t *loop;
     struct site *sites;
     size_t n;
+    weft_handle_t call; /* summing up the next window that ends */
+    uint64_t call_at;
 };
 
 static void summarize(struct site *st) {
@@ -55,11 +59,33 @@ static void window_over(struct site *st, uint64_t now) {
     }
 }
 
-static void limits_idle(weft_loop_t *loop, struct weft__hook *h) {
-    struct limits *l = WEFT__CONTAINER_OF(h, struct limits, idle_hook);
+static void windows_over(void *arg);
+
+/* Have windows_over run when the first window holding lines ends. */
+static void schedule(struct limits *l) {
+    uint64_t when = 0;
     for (size_t i = 0; i < l->n; i++)
-        if (l->sites[i].until && loop->now >= l->sites[i].until)
-            window_over(&l->sites[i], loop->now);
+        if (l->sites[i].held && (!when || l->sites[i].until < when))
+            when = l->sites[i].until;
+    if (l->call.id && l->call_at == when)
+        return;
+    if (l->call.id)
+        weft_handle_cancel(l->loop, l->call);
+    l->call.id = 0;
+    if (when && weft_call_at(l->loop, (double)when / 1e9, windows_over, l,
+                             &l->call) == 0)
+        l->call_at = when; /* else: summed up by the next line, or at close */
+}
+
+static void windows_over(void *arg) {
+    struct limits *l = arg;
+    l->call.id = 0;
+    /* A millisecond of slack: the call's time went through a double. */
+    uint64_t now = l->loop->now + WEFT__NS_PER_SEC / 1000;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->sites[i].held && now >= l->sites[i].until)
+            window_over(&l->sites[i], l->loop->now);
+    schedule(l);
 }
 
 static void limits_close(weft_loop_t *loop, struct weft__hook *h) {
@@ -77,18 +103,20 @@ static void limits_free(weft_loop_t *loop, struct weft__hook *h) {
     weft__free(l);
 }
 
-static struct site *site_of(weft_loop_t *loop, const void *key) {
-    struct weft__hook *h = weft__hook_find(loop, limits_idle);
-    struct limits *l;
-    if (h) {
-        l = WEFT__CONTAINER_OF(h, struct limits, idle_hook);
-    } else {
-        if (!(l = weft__calloc(1, sizeof *l)))
-            return NULL;
-        weft__hook_add(loop, &l->idle_hook, WEFT__PHASE_IDLE, limits_idle);
-        weft__hook_add(loop, &l->close_hook, PHASE_FLUSH, limits_close);
-        weft__hook_add(loop, &l->free_hook, WEFT__PHASE_FREE, limits_free);
-    }
+static struct limits *limits_of(weft_loop_t *loop) {
+    struct weft__hook *h = weft__hook_find(loop, limits_close);
+    if (h)
+        return WEFT__CONTAINER_OF(h, struct limits, close_hook);
+    struct limits *l = weft__calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->loop = loop;
+    weft__hook_add(loop, &l->close_hook, PHASE_FLUSH, limits_close);
+    weft__hook_add(loop, &l->free_hook, WEFT__PHASE_FREE, limits_free);
+    return l;
+}
+
+static struct site *site_of(struct limits *l, const void *key) {
     for (size_t i = 0; i < l->n; i++)
         if (l->sites[i].key == key)
             return &l->sites[i];
@@ -104,7 +132,8 @@ static struct site *site_of(weft_loop_t *loop, const void *key) {
 
 void weft__log_limited(weft_loop_t *loop, const void *key, int level,
                        const char *fmt, ...) {
-    struct site *st = site_of(loop, key);
+    struct limits *l = limits_of(loop);
+    struct site *st = l ? site_of(l, key) : NULL;
     if (st && st->until && loop->now >= st->until)
         window_over(st, loop->now);
     va_list ap;
@@ -116,7 +145,8 @@ void weft__log_limited(weft_loop_t *loop, const void *key, int level,
         if (st)
             st->until = loop->now + WINDOW;
     } else {
-        st->held++;
+        if (st->held++ == 0)
+            schedule(l);
         st->level = level;
         vsnprintf(st->last, sizeof st->last, fmt, ap);
     }

@@ -529,15 +529,13 @@ bool weft__loop_stalled(const weft_loop_t *loop) {
 }
 
 /* About to sleep: give back memory a past burst left (stack chunks no
- * task uses; what modules keep, through their IDLE hooks), at most once a
- * second. */
+ * task uses), at most once a second. */
 static void idle_trim(weft_loop_t *loop) {
     if (loop->now < loop->next_trim)
         return;
     loop->next_trim = loop->now + WEFT__NS_PER_SEC;
     if (loop->stacks.first)
         weft__stack_trim(&loop->stacks);
-    run_hooks(loop, WEFT__PHASE_IDLE, WEFT__PHASE_IDLE);
 }
 
 static void poll_io(weft_loop_t *loop) {

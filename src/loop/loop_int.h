@@ -92,9 +92,6 @@ struct weft__io {
 
 /* ---- hooks run when the loop closes or is freed ------------------------------- */
 enum {
-    /* Not a closing phase: the loop is about to sleep (at most once a
-     * second), time to give back memory a past burst left. */
-    WEFT__PHASE_IDLE = -10,
     WEFT__PHASE_TASKS = 10, /* cancel and drain tasks (loop still runs) */
     WEFT__PHASE_EXEC = 20,  /* stop executor pools */
     WEFT__PHASE_FREE = 90,  /* release per-loop state (loop no longer runs) */

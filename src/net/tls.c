@@ -29,9 +29,13 @@
 #define IDLE_BIO_MAX 4096 /* a BIO buffer bigger than this goes when idle */
 #define DEFAULT_HANDSHAKE_TIMEOUT 30.0
 #define RECORD_MAX (16384 + 2048) /* the longest TLS record (RFC 8446 5.2) */
-/* A burst is over when this many TLS streams of a loop have gone since
- * the most there were (and at least half of them): see tls_idle. */
+/* Spare read buffers a loop keeps beyond those lent: an idle loop holds
+ * at most this many (4 x 16.5 KiB). */
+#define SPARE_EXTRA 4
+/* A burst of connections is over when a loop's TLS streams fell by this
+ * many and by half from their peak, and none came or went for QUIET. */
 #define TRIM_STREAMS 64
+#define QUIET 1.0 /* seconds */
 
 struct weft_tls_ctx {
     SSL_CTX *ctx;
@@ -48,16 +52,18 @@ struct alpn_list {
     unsigned char wire[];
 };
 
-/* A loop's TLS streams: counts for weft_tls_stats, and the spare
- * ciphertext read buffers, given back when the loop idles. */
+/* A loop's TLS streams: counts for weft_tls_stats, the spare ciphertext
+ * read buffers, and the trim after a burst. */
 struct tls_loop {
-    struct weft__hook idle_hook, free_hook;
+    struct weft__hook free_hook;
+    weft_loop_t *loop;
     void *spare;        /* a list of buffers, linked through their start */
     size_t nspare;
-    size_t spare_low;   /* fewest spare since the last idle: not needed */
     size_t lent;        /* buffers streams hold now */
     size_t streams, handshaking;
-    size_t peak;        /* most streams since the last trim */
+    size_t peak;          /* most streams since the last trim */
+    uint64_t last_change; /* when a stream last came or went */
+    weft_handle_t trim;   /* a trim_later waiting to run */
     uint64_t trims;
 };
 
@@ -260,21 +266,23 @@ void weft_tls_ctx_free(weft_tls_ctx_t *c) {
 /* ---- the loop's TLS state: buffers and counts ------------------------------------ *
  * A read of ciphertext takes a 16.5 KiB buffer and gives it back once the
  * socket is empty, so with small messages every read would malloc and free
- * one: they come from a per-loop list of spares instead. The list keeps
- * what concurrent reads needed; when the loop is about to sleep (at most
- * once a second) the spares no read took since the last look are freed.
- * And when a burst of connections is over (the loop's TLS streams fell by
- * TRIM_STREAMS and by half from their peak), the C library is asked to
- * give its free memory back to the system: OpenSSL's objects and the
- * handshakes' buffers, freed by then, otherwise stay in its heap for good
- * (1,000 handshakes left 46 MiB free in glibc's heap and the process at 55
- * MiB RSS; 9.5 MiB after malloc_trim). As HotSpot's TrimNativeHeapInterval
- * does, but only after a burst, not on a timer. */
-
-static void tls_idle(weft_loop_t *loop, struct weft__hook *h);
+ * one: they come from a per-loop list of spares instead, which keeps at
+ * most SPARE_EXTRA more than the streams hold at the moment, so it shrinks
+ * as soon as a burst of reads is over.
+ *
+ * When a burst of connections is over (the loop's TLS streams fell by
+ * TRIM_STREAMS and by half from their peak, and none came or went for a
+ * second), the C library is asked to give its free memory back to the
+ * system: OpenSSL's objects and the handshakes' buffers, freed by then,
+ * otherwise stay in its heap for good (2,000 TLS pairs closed left 159 MiB
+ * RSS in bench/tls_idle, 27 MiB with the trim; 1,000 handshakes to a
+ * server left 62 MiB, 10 MiB with it). As HotSpot's TrimNativeHeapInterval
+ * does, but once after a burst rather than on a timer: malloc_trim costs
+ * about 0.2 ms of CPU per connection's worth of memory it returns, on this
+ * machine, and waiting for a quiet second keeps it off a busy loop. */
 
 static void tls_loop_free(weft_loop_t *loop, struct weft__hook *h) {
-    (void)loop;
+    (void)loop; /* closed: a trim_later still due was dropped, not run */
     struct tls_loop *lp = WEFT__CONTAINER_OF(h, struct tls_loop, free_hook);
     while (lp->spare) {
         void *b = lp->spare;
@@ -285,13 +293,13 @@ static void tls_loop_free(weft_loop_t *loop, struct weft__hook *h) {
 }
 
 static struct tls_loop *tls_loop_get(weft_loop_t *loop) {
-    struct weft__hook *h = weft__hook_find(loop, tls_idle);
+    struct weft__hook *h = weft__hook_find(loop, tls_loop_free);
     if (h)
-        return WEFT__CONTAINER_OF(h, struct tls_loop, idle_hook);
+        return WEFT__CONTAINER_OF(h, struct tls_loop, free_hook);
     struct tls_loop *lp = weft__calloc(1, sizeof *lp);
     if (!lp)
         return NULL;
-    weft__hook_add(loop, &lp->idle_hook, WEFT__PHASE_IDLE, tls_idle);
+    lp->loop = loop;
     weft__hook_add(loop, &lp->free_hook, WEFT__PHASE_FREE, tls_loop_free);
     return lp;
 }
@@ -300,8 +308,7 @@ static char *buf_take(struct tls_loop *lp) {
     char *b = lp->spare;
     if (b) {
         lp->spare = *(void **)b;
-        if (--lp->nspare < lp->spare_low)
-            lp->spare_low = lp->nspare;
+        lp->nspare--;
     } else if (!(b = weft__malloc(CIPHER_CHUNK))) {
         return NULL;
     }
@@ -310,31 +317,48 @@ static char *buf_take(struct tls_loop *lp) {
 }
 
 static void buf_give(struct tls_loop *lp, char *b) {
+    if (--lp->lent + SPARE_EXTRA <= lp->nspare) {
+        weft__free(b);
+        return;
+    }
     *(void **)b = lp->spare;
     lp->spare = b;
     lp->nspare++;
-    lp->lent--;
 }
 
-static void tls_idle(weft_loop_t *loop, struct weft__hook *h) {
-    (void)loop;
-    struct tls_loop *lp = WEFT__CONTAINER_OF(h, struct tls_loop, idle_hook);
-    size_t drop = lp->spare_low;
-    for (size_t i = 0; i < drop; i++) {
-        void *b = lp->spare;
-        lp->spare = *(void **)b;
-        weft__free(b);
+static bool burst_over(const struct tls_loop *lp) {
+    return lp->peak >= lp->streams + TRIM_STREAMS &&
+           lp->streams <= lp->peak / 2;
+}
+
+static void trim_later(void *arg) {
+    struct tls_loop *lp = arg;
+    lp->trim.id = 0;
+    if (!burst_over(lp))
+        return;
+    uint64_t quiet = lp->last_change + (uint64_t)(QUIET * 1e9);
+    if (lp->loop->now + WEFT__NS_PER_SEC / 1000 < quiet) { /* not yet */
+        if (weft_call_later(lp->loop, (double)(quiet - lp->loop->now) / 1e9,
+                            trim_later, lp, &lp->trim) < 0)
+            lp->trim.id = 0; /* the next stream that goes tries again */
+        return;
     }
-    lp->nspare -= drop;
-    lp->spare_low = lp->nspare;
-    if (lp->peak >= lp->streams + TRIM_STREAMS &&
-        lp->streams <= lp->peak / 2) {
 #if defined(__GLIBC__)
-        malloc_trim(0);
+    malloc_trim(0);
 #endif
-        lp->trims++;
+    lp->trims++;
+    lp->peak = lp->streams;
+}
+
+/* A stream came (+1) or went (-1). */
+static void streams_changed(struct tls_loop *lp, int by) {
+    lp->streams += (size_t)(ssize_t)by;
+    if (lp->streams > lp->peak)
         lp->peak = lp->streams;
-    }
+    lp->last_change = lp->loop->now;
+    if (by < 0 && !lp->trim.id && burst_over(lp) && !lp->loop->closing &&
+        weft_call_later(lp->loop, QUIET, trim_later, lp, &lp->trim) < 0)
+        lp->trim.id = 0;
 }
 
 int weft_tls_stats(weft_loop_t *loop, weft_tls_stats_t *out) {
@@ -344,10 +368,10 @@ int weft_tls_stats(weft_loop_t *loop, weft_tls_stats_t *out) {
     int err = weft__loop_check(loop, "weft_tls_stats");
     if (err)
         return err;
-    struct weft__hook *h = weft__hook_find(loop, tls_idle);
+    struct weft__hook *h = weft__hook_find(loop, tls_loop_free);
     if (!h)
         return 0;
-    struct tls_loop *lp = WEFT__CONTAINER_OF(h, struct tls_loop, idle_hook);
+    struct tls_loop *lp = WEFT__CONTAINER_OF(h, struct tls_loop, free_hook);
     out->streams = lp->streams;
     out->handshaking = lp->handshaking;
     out->buffers = lp->lent;
@@ -640,7 +664,7 @@ void weft__tls_free(struct weft__tls *t) {
     SSL_CTX_free(t->ctx);
     if (t->in)
         buf_give(t->lp, t->in);
-    t->lp->streams--;
+    streams_changed(t->lp, -1);
     weft__free(t);
 }
 
@@ -705,8 +729,7 @@ static struct weft__tls *tls_new(weft_stream_t *s, weft_tls_ctx_t *c) {
     if (c->server)
         t->ctx = c->ctx;
     t->lp = lp;
-    if (++lp->streams > lp->peak)
-        lp->peak = lp->streams;
+    streams_changed(lp, +1);
     /* Name the peer in messages: the address, even for a peer that reset
      * at once (a client names the server it asked for instead). */
     struct sockaddr_storage ss;
