@@ -307,12 +307,13 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
  * returns one record, a tty in canonical mode one line, with more
  * waiting and no edge to come), so those streams read until EAGAIN. */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
-    if (WEFT__UNLIKELY(s->flags &
-                       (WEFT__STREAM_DRAINED | WEFT__STREAM_PACED))) {
-        int w = weft__stream_read_wait(s, false);
-        if (w < 0)
-            return w;
-    }
+    int w = 0;
+    if (WEFT__UNLIKELY(s->flags & WEFT__STREAM_PACED))
+        w = weft__stream_read_wait(s, false); /* and the edge, if drained */
+    else if (weft__stream_drained(s))
+        w = weft__io_wait(&s->io, WEFT__IO_IN);
+    if (w < 0)
+        return w;
     ssize_t n = weft__op_read(&s->io, buf, len);
     if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
