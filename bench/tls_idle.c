@@ -20,20 +20,6 @@
 
 static char dir[64], path_crt[128], path_key[128];
 
-static int make_cert(void) {
-    snprintf(dir, sizeof dir, "/tmp/weft-bench-tls-idle-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && openssl req -x509 -newkey ec -pkeyopt "
-             "ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.crt "
-             "-days 2 -subj /CN=localhost >/dev/null 2>&1",
-             dir);
-    snprintf(path_crt, sizeof path_crt, "%s/ec.crt", dir);
-    snprintf(path_key, sizeof path_key, "%s/ec.key", dir);
-    return system(cmd) ? -1 : 0;
-}
 
 struct cfg {
     uint64_t conns, bulk_kib;
@@ -132,7 +118,7 @@ int main(int argc, char **argv) {
         .conns = bench_arg(argc, argv, 1, quick ? 100 : 2000, usage),
         .bulk_kib = bench_arg(argc, argv, 2, 0, usage),
     };
-    if (make_cert()) {
+    if (bench_make_ec_cert("tls-idle", dir, path_crt, path_key)) {
         fprintf(stderr, "tls_idle: cannot make a certificate\n");
         return 1;
     }
@@ -143,9 +129,7 @@ int main(int argc, char **argv) {
         err = weft_tls_client_ctx(&cfg.cctx, &co);
     if (!err)
         err = weft_run(run, &cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (bench_remove_dir(dir))
         fprintf(stderr, "tls_idle: could not remove %s\n", dir);
     if (err) {
         fprintf(stderr, "tls_idle: %s\n", weft_strerror(err));

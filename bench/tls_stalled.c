@@ -25,20 +25,6 @@
 
 static char dir[64], path_crt[128], path_key[128];
 
-static int make_cert(void) {
-    snprintf(dir, sizeof dir, "/tmp/weft-bench-tls-stalled-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && openssl req -x509 -newkey ec -pkeyopt "
-             "ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.crt "
-             "-days 2 -subj /CN=localhost >/dev/null 2>&1",
-             dir);
-    snprintf(path_crt, sizeof path_crt, "%s/ec.crt", dir);
-    snprintf(path_key, sizeof path_key, "%s/ec.key", dir);
-    return system(cmd) ? -1 : 0;
-}
 
 enum { SILENT, PARTIAL, WHOLE, KINDS };
 static const char *kind_name[] = {"nothing sent", "100 bytes of ClientHello",
@@ -164,7 +150,7 @@ int main(int argc, char **argv) {
     const char *usage = "tls_stalled [--quick] [CONNECTIONS]";
     struct cfg cfg = {.conns = bench_arg(argc, argv, 1,
                                          quick ? 200 : 10000, usage)};
-    if (make_cert()) {
+    if (bench_make_ec_cert("tls-stalled", dir, path_crt, path_key)) {
         fprintf(stderr, "tls_stalled: cannot make a certificate\n");
         return 1;
     }
@@ -184,9 +170,7 @@ int main(int argc, char **argv) {
         printf("  %-26s %16.0f %16.1f\n", kind_name[k], res[k].heap_per_conn,
                res[k].rss_kib_per_conn);
     }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (bench_remove_dir(dir))
         rc = 1;
     if (!rc) {
         printf("RESULT tls_stalled silent_heap %.0f bytes\n",
