@@ -21,9 +21,10 @@ enum {
     WEFT__STREAM_HOLD = 1u << 8,    /* a writev/sendfile is sending:
                                        writes wait in hbuf behind it */
     WEFT__STREAM_PACED = 1u << 9,   /* bytes the read path had to send (a
-                                       TLS KeyUpdate's answer) are queued:
-                                       reading waits while the queue is
-                                       above high water (stream.c) */
+                                       TLS KeyUpdate's answer) are queued,
+                                       the last of them paced_left bytes
+                                       from the front: reading waits while
+                                       the queue is above high water */
 };
 
 struct weft_stream {
@@ -40,6 +41,7 @@ struct weft_stream {
     /* write side: queued at wbuf[woff, woff + wlen) */
     char *wbuf;
     size_t woff, wlen, wcap, high, low;
+    size_t paced_left; /* PACED: bytes to send until the read path's are */
     int werr;
     struct weft_task *writer;
     struct weft__list drainers; /* tasks waiting for the buffer to drain */
@@ -64,12 +66,14 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
 int weft__stream_read_wait(weft_stream_t *s, bool edge);
 
 /* Bytes the read path must send (a protocol's answer to what it read,
- * which the peer may never take) are queued: from now until the queue
- * empties, reading waits while more than high water is queued, so a peer
- * that makes us write without reading costs at most about high water. */
+ * which the peer may never take) were just queued: until they are sent,
+ * reading waits while more than high water is queued, so a peer that
+ * makes us write without reading costs at most about high water. */
 static inline void weft__stream_paced(weft_stream_t *s) {
-    if (s->wlen > 0)
+    if (s->wlen > 0) {
         s->flags |= WEFT__STREAM_PACED;
+        s->paced_left = s->wlen; /* they are the last queued */
+    }
 }
 
 /* Look at the bytes waiting on a socket stream without taking them: wait

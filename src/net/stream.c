@@ -121,9 +121,13 @@ static void flush(weft_stream_t *s) {
         return;
     s->woff += (size_t)n;
     s->wlen -= (size_t)n;
+    if (s->flags & WEFT__STREAM_PACED) { /* have the read path's gone? */
+        s->paced_left -= (size_t)n < s->paced_left ? (size_t)n : s->paced_left;
+        if (s->paced_left == 0)
+            s->flags &= ~(uint32_t)WEFT__STREAM_PACED;
+    }
     if (s->wlen == 0) {
         s->woff = 0;
-        s->flags &= ~(uint32_t)WEFT__STREAM_PACED; /* the read path's went */
         flush_count(s, false);
     }
     wake_drainers(s);
