@@ -873,7 +873,7 @@ static int flood_main(void *arg) {
            FLOOD_BOUND / 1024);
     fflush(stdout);
     if (mem_counting)
-        ck_assert_msg(grew < FLOOD_BOUND, "memory grew by %zu KiB", grew / 1024);
+        ck_assert_msg(grew < FLOOD_BOUND, "grew by %zu KiB", grew / 1024);
     ck_assert_msg(queue <= 256 * 1024, "write buffer %zu KiB", queue / 1024);
     ck_assert_uint_lt(sent, FLOOD_MAX);
     ck_assert_ok(v.rc); /* still reading, paced */
