@@ -134,7 +134,8 @@ WEFT_EXPORT const char *weft_tls_alpn(const weft_stream_t *s);
  * Valid while the stream is open. */
 WEFT_EXPORT const char *weft_tls_server_name(const weft_stream_t *s);
 
-/* The TLS version in use, as "TLSv1.3", or NULL for a plain stream. */
+/* The TLS version in use, as "TLSv1.3", or NULL for a plain stream (and
+ * for a server's stream still waiting for the client's first bytes). */
 WEFT_EXPORT const char *weft_tls_version(const weft_stream_t *s);
 
 /* What a loop's TLS streams hold, for a program's counters. */
