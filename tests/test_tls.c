@@ -813,6 +813,60 @@ static int victim_main(void *arg) {
     return 0;
 }
 
+/* What the application queues does not pace its reads: a client that
+ * writes 1 MiB without draining and then reads the echo, over kernel
+ * buffers far smaller, gets it all. (The first pacing marked the stream
+ * whenever the read path ran with the application's bytes queued, even if
+ * it had sent nothing: this deadlocked, each side waiting for the other to
+ * read.) */
+static int echo_side(void *arg) {
+    weft_stream_t *s = arg;
+    weft_tls_ctx_t *sctx = weft_loop_get_data(weft_loop_current());
+    int err = weft_tls_server(s, sctx);
+    static char buf[8192];
+    ssize_t n;
+    while (!err && (n = weft_stream_read(s, buf, sizeof buf)) > 0)
+        if ((err = weft_stream_write(s, buf, (size_t)n)) == 0)
+            err = weft_stream_drain(s);
+    return 0;
+}
+
+static int own_queue_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx = server_ctx("server.crt", NULL);
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, NULL);
+    weft_loop_set_data(weft_loop_current(), sctx);
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+                                             SOCK_CLOEXEC, 0, fds), 0);
+    weft_stream_t *a = small_end(fds[0], 0), *b = small_end(fds[1], 0);
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, echo_side, b, NULL));
+    ck_assert_ok(weft_tls_client(a, cctx, "localhost"));
+    static char big[1 << 20], back[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7 + i / 1021);
+    weft_scope_t sc;
+    ck_assert_ok(weft_scope_enter(&sc, 10.0, 0));
+    ck_assert_ok(weft_stream_write(a, big, sizeof big));
+    ck_assert_int_eq(weft_stream_read_exactly(a, back, sizeof back),
+                     (ssize_t)sizeof back);
+    ck_assert_ok(weft_scope_exit(&sc));
+    ck_assert_int_eq(memcmp(big, back, sizeof big), 0);
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    weft_stream_close(b);
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(the_applications_own_queue_does_not_pace_reads) {
+    ck_assert_ok(run_virtual(own_queue_main, NULL));
+}
+END_TEST
+
 #define FLOOD_MAX 30000ul
 #define FLOOD_BOUND (512u * 1024) /* bytes */
 
@@ -1117,6 +1171,7 @@ static Suite *tls_suite(void) {
     tcase_add_test(tc, writev_gathers_small_buffers_into_one_record);
     tcase_add_test(tc, a_keyupdate_flood_costs_a_server_bounded_memory);
     tcase_add_test(tc, a_keyupdate_flood_costs_a_client_bounded_memory);
+    tcase_add_test(tc, the_applications_own_queue_does_not_pace_reads);
     tcase_add_test(tc, a_peer_that_resets_at_once_is_named);
     tcase_add_test(tc, failed_handshakes_are_logged_once_per_window);
     tcase_add_test(tc, a_stalled_handshake_holds_no_tls_memory);

@@ -66,7 +66,8 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
 int weft__stream_read_wait(weft_stream_t *s, bool edge);
 
 /* Bytes the read path must send (a protocol's answer to what it read,
- * which the peer may never take) were just queued: until they are sent,
+ * which the peer may never take) were just queued (call it only then: the
+ * application's own bytes must not pace reading): until they are sent,
  * reading waits while more than high water is queued, so a peer that
  * makes us write without reading costs at most about high water. */
 static inline void weft__stream_paced(weft_stream_t *s) {
