@@ -162,6 +162,32 @@ static inline int bench_in_child(int (*fn)(void *arg, void *out), void *arg,
     return 0;
 }
 
+/* An ECDSA P-256 certificate for "localhost" and its key, made with the
+ * openssl tool in a new directory /tmp/weft-bench-NAME-XXXXXX: the paths
+ * go to dir (64 bytes), crt and key (128 each). 0, or -1. Remove the
+ * directory with bench_remove_dir. */
+static inline int bench_make_ec_cert(const char *name, char *dir, char *crt,
+                                     char *key) {
+    snprintf(dir, 64, "/tmp/weft-bench-%s-XXXXXX", name);
+    if (!mkdtemp(dir))
+        return -1;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:P-256 -nodes -keyout ec.key -out ec.crt "
+             "-days 2 -subj /CN=localhost >/dev/null 2>&1",
+             dir);
+    snprintf(crt, 128, "%s/ec.crt", dir);
+    snprintf(key, 128, "%s/ec.key", dir);
+    return system(cmd) ? -1 : 0;
+}
+
+static inline int bench_remove_dir(const char *dir) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) ? -1 : 0;
+}
+
 /* Remove "--quick" from argv (returns true if it was there), so the
  * positional arguments that remain can be read with bench_arg(). */
 static inline int bench_take_quick(int *argc, char **argv) {

@@ -31,10 +31,12 @@
  *
  * --tls: connections speak TLS 1.2 or 1.3, with the certificate chain in
  * the PEM file CERT and its private key in KEY. Each connection's
- * handshake comes first; a client that fails it (it does not trust the
- * certificate, it does not speak TLS, it is too slow) costs one line on
- * stderr, "echo_server: TLS handshake with ADDRESS failed: REASON", and
- * the server goes on.
+ * handshake comes first (weft's server does it); a client that fails it
+ * (it does not trust the certificate, it does not speak TLS, it is too
+ * slow) is reported on stderr, "echo_server: TLS handshake with ADDRESS
+ * failed: REASON", and the server goes on. Clients decide how many fail,
+ * so weft limits those lines: the first, then at most one every 10 s,
+ * "... (repeated N times)", counting the others.
  *
  * SIGINT or SIGTERM (caught by weft_run, WEFT_RUN_SIGNALS): it stops
  * accepting, ends at once the connections that are waiting for their next
@@ -73,38 +75,11 @@ static bool peer_gone(long err) {
     return err == -ECONNRESET || err == -EPIPE || err == -ESHUTDOWN;
 }
 
-/* The server side of the TLS handshake. Until it is done the client has
- * sent nothing to echo, so it is idle time: a graceful close ends it at
- * once, through a stoppable scope. A failure is the client's problem: one
- * line on stderr, and the server goes on. Returns 0 when the stream speaks
- * TLS, or a negative errno (the connection ends quietly). */
-static int tls_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
-    weft_scope_t idle;
-    int err = weft_scope_enter(&idle, INFINITY, WEFT_SCOPE_STOPPABLE);
-    if (err < 0)
-        return err;
-    err = weft_tls_server(s, tls); /* within the context's deadline */
-    weft_scope_exit(&idle);
-    if (err == 0 || err == -ECANCELED)
-        return err;
-    /* weft_tls_error: "TLS handshake with 192.0.2.7 failed: REASON"; ""
-     * if it failed before it began (no memory). */
-    const char *why = weft_tls_error(s);
-    if (*why)
-        fprintf(stderr, "echo_server: %s\n", why);
-    else
-        fprintf(stderr, "echo_server: TLS handshake failed: %s\n",
-                weft_strerror(err));
-    return err;
-}
-
-/* The handler of each connection, in its own task; arg is the server's
- * TLS context, or NULL. The server owns the stream and closes it
- * (flushing what is queued, then close_notify over TLS) when we return. */
+/* The handler of each connection, in its own task (over TLS, after the
+ * handshake). The server owns the stream and closes it (flushing what is
+ * queued, then close_notify over TLS) when we return. */
 static int echo_conn(weft_stream_t *s, void *arg) {
-    weft_tls_ctx_t *tls = arg;
-    if (tls && tls_handshake(s, tls) < 0)
-        return 0; /* reported (or stopped): nothing to echo */
+    (void)arg;
     char buf[16384];
     for (;;) {
         /* Waiting for the next bytes is idle time: a graceful close (the
@@ -125,6 +100,17 @@ static int echo_conn(weft_stream_t *s, void *arg) {
         if (err < 0)
             return peer_gone(err) ? 0 : err;
     }
+}
+
+/* ---- what weft says -------------------------------------------------------- */
+
+/* weft reports a failed handshake (and a handler's error) at INFO, which
+ * its default log handler leaves out: ours prints it, as one of our own
+ * lines. */
+static void print_log_line(int level, const char *msg, void *arg) {
+    (void)arg;
+    if (level >= WEFT_LOG_INFO)
+        fprintf(stderr, "echo_server: %s\n", msg);
 }
 
 /* ---- the TLS context ----------------------------------------------------- */
@@ -218,12 +204,12 @@ static int server_main(void *arg) {
     weft_tls_ctx_t *tls = NULL;
     if (cfg->cert && make_tls_ctx(cfg, &tls) != 0)
         return 0;
-    /* TLS is echo_conn's first step, not the server's (weft_server_opts_t
-     * could do it: .tls): that way a graceful close need not wait for a
-     * client that never finishes its handshake. */
+    /* The server does each handshake before echo_conn runs; a graceful
+     * close ends those still waiting for the client at once. */
+    weft_server_opts_t so = {.tls = tls};
     weft_server_t *srv;
     int err = weft_start_server(loop, &srv, cfg->host, cfg->port, echo_conn,
-                                tls, NULL);
+                                NULL, &so);
     if (err < 0) {
         fprintf(stderr, "echo_server: cannot listen on %s:%s: %s\n",
                 cfg->host, cfg->port, weft_strerror(err));
@@ -298,6 +284,7 @@ int main(int argc, char **argv) {
     /* A client that disconnects while we write to it must be an error on
      * that connection (-EPIPE), not SIGPIPE killing the server. */
     signal(SIGPIPE, SIG_IGN);
+    weft_set_log_handler(print_log_line, NULL, NULL);
     int stop_signal = 0;
     struct run run = {&cfg, &stop_signal, 1};
     weft_run_opts_t opts = {0};

@@ -994,7 +994,7 @@ static int misuse_main(void *arg) {
     struct addrinfo *ai;
     ck_assert_err(weft_getaddrinfo("127.0.0.1", NULL, NULL, NULL), -EINVAL);
     expect_err(NULL, NULL, NULL, WEFT_EAI_NONAME);
-    expect_err("", NULL, NULL, WEFT_EAI_NONAME);
+    expect_err("", NULL, NULL, WEFT_EAI_BADNAME);
     struct addrinfo h = hints_of(AF_UNIX, 0);
     expect_err("127.0.0.1", NULL, &h, -EAFNOSUPPORT);
     h = hints_of(AF_INET6, 0);
@@ -1016,6 +1016,70 @@ START_TEST(misuse_is_reported) {
     logcap_stop();
     ck_assert_ptr_null(ai);
     weft_freeaddrinfo(NULL);
+}
+END_TEST
+
+/* issue 17: names no server could ever answer fail at once, without a
+ * query (the responder counts none) and without waiting (the virtual clock
+ * stays where it was), where they used to wait for the lookup's deadline;
+ * the message says which rule the name breaks, on one printable line. */
+static int badname_main(void *arg) {
+    (void)arg;
+    struct responder rs;
+    responder_start(&rs);
+    use_responder(&rs, 5.0, 2);
+    static const struct {
+        const char *host, *why;
+    } cases[] = {
+        {"a b", "holds a character no host name has"},
+        {"-", "starts or ends with '-'"},
+        {"\x01\x02", "holds a character"},
+        {"exa\nmple.com", "holds a character"},
+        {"a..b", "has an empty label"},
+        {".", "has an empty label"},
+        {"[::1]", "is bracketed (an IPv6 address goes without brackets)"},
+        {"[::1]:443", "is a host and a port (give the port separately)"},
+        {"localhost:80", "is a host and a port (give the port separately)"},
+        {"::1::2", "neither an IP address nor a host name"},
+        {"192.168.1.300", "neither an IP address nor a host name"},
+        {"xn--caf-dma.-bad", "starts or ends with '-'"},
+    };
+    double t0 = now();
+    char m[WEFT_DNS_ERRMSG_SIZE];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        expect_err(cases[i].host, "80", NULL, WEFT_EAI_BADNAME);
+        weft_dns_strerror(WEFT_EAI_BADNAME, cases[i].host, m, sizeof m);
+        ck_assert_msg(strstr(m, cases[i].why), "'%s': %s", cases[i].host, m);
+        for (const char *c = m; *c; c++)
+            ck_assert_msg(*c >= 0x20 && *c < 0x7f, "unprintable: %s", m);
+    }
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (size_t i = 50; i < sizeof big - 1; i += 50)
+        big[i] = '.';
+    expect_err(big, NULL, NULL, WEFT_EAI_BADNAME);
+    ck_assert_ptr_nonnull(strstr(
+        weft_dns_strerror(WEFT_EAI_BADNAME, big, m, sizeof m), "253 bytes"));
+    ck_assert_time(t0);
+    ck_assert_int_eq(rs.queries, 0);
+    /* What a name may be: underscores, a final dot, digits, one label. */
+    expect_err("db_1.test", NULL, NULL, WEFT_EAI_NONAME);
+    expect_err("nx.test.", NULL, NULL, WEFT_EAI_NONAME);
+    expect_err("3com.test", NULL, NULL, WEFT_EAI_NONAME);
+    ck_assert_int_ge(rs.queries, 3);
+    /* The empty name: said as it is (no query was made). */
+    ck_assert_str_eq(weft_dns_strerror(WEFT_EAI_BADNAME, "", m, sizeof m),
+                     "dns: the host name is empty");
+    /* Control characters in any message are escaped. */
+    weft_dns_strerror(WEFT_EAI_NONAME, "a\nb\\c\x7f", m, sizeof m);
+    ck_assert_str_eq(m, "dns: no such host 'a\\x0ab\\\\c\\x7f' (NXDOMAIN)");
+    responder_stop(&rs);
+    return 0;
+}
+
+START_TEST(names_that_can_never_resolve_fail_at_once) {
+    ck_assert_ok(run_virtual(badname_main, NULL));
 }
 END_TEST
 
@@ -1071,6 +1135,7 @@ static Suite *dns_suite(void) {
     tcase_add_test(tc, error_codes_have_names_and_messages);
     tcase_add_test(tc, misuse_is_reported);
     tcase_add_test(tc, open_connection_resolves_a_name);
+    tcase_add_test(tc, names_that_can_never_resolve_fail_at_once);
     suite_add_tcase(s, tc);
     return s;
 }

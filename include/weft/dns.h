@@ -46,7 +46,13 @@
  *   WEFT_EAI_REFUSED  the DNS server refused to answer (REFUSED)
  *   WEFT_EAI_FAIL     a malformed answer, or one saying our query was
  *                     malformed or not implemented (FORMERR, NOTIMP)
- *   WEFT_EAI_BADNAME  the name cannot be a host name (bad label lengths)
+ *   WEFT_EAI_BADNAME  the name can never be resolved, so no query is
+ *                     sent: empty, longer than 253 bytes, a label empty or
+ *                     over 63 bytes or starting or ending with '-', a
+ *                     character other than letters, digits, '-' and '_'
+ *                     (RFC 1123), a last label of digits only (a mistyped
+ *                     address), "[::1]" (brackets) or "host:80" (a port);
+ *                     weft_dns_strerror says which
  *   WEFT_EAI_SERVICE  the service is neither a port number nor in
  *                     /etc/services
  *   -ETIMEDOUT        no server answered within c-ares's tries, or a
@@ -84,8 +90,8 @@ struct addrinfo;
  *   loopback addresses (127.0.0.1, ::1). IPv4 comes before IPv6 then.
  * service: a decimal port ("8080"), a name from /etc/services ("https",
  *   looked up for "udp" when hints ask for SOCK_DGRAM, else "tcp"), or
- *   NULL for port 0. host and service may not both be NULL, and host may
- *   not be "" (WEFT_EAI_NONAME).
+ *   NULL for port 0. host and service may not both be NULL
+ *   (WEFT_EAI_NONAME), and host may not be "" (WEFT_EAI_BADNAME).
  * hints: NULL, or as getaddrinfo(3): ai_family AF_UNSPEC (both, the
  *   default), AF_INET or AF_INET6 (others: -EAFNOSUPPORT); ai_socktype and
  *   ai_protocol are copied into every result (ai_protocol is filled in
@@ -124,9 +130,15 @@ WEFT_EXPORT void weft_freeaddrinfo(struct addrinfo *ai);
  *   "dns: no such host 'nx.example' (NXDOMAIN)"
  *   "dns: no answer for 'slow.example' (timed out)"
  *   "dns: 'ok.example': Operation canceled"
- * err is what weft_getaddrinfo() returned; host may be NULL. The message is
- * truncated to fit (size 0: nothing is written). Thread-safe. The same line
- * is logged at WEFT_LOG_DEBUG by every lookup that fails. */
+ *   "dns: 'localhost:80' is not a valid host name: it is a host and a port
+ *    (give the port separately)"
+ *   "dns: the host name is empty"
+ * err is what weft_getaddrinfo() returned; host may be NULL. The host is
+ * quoted with control characters, bytes above 127 and '\' escaped (\x0a,
+ * \\), so the message is one printable line whatever the name. The message
+ * is truncated to fit (size 0: nothing is written). Thread-safe. Failed
+ * lookups log the same line at WEFT_LOG_DEBUG: the first of a loop, then
+ * one line "... (repeated N times)" per 10 s while more fail. */
 WEFT_EXPORT char *weft_dns_strerror(int err, const char *host, char *buf,
                                     size_t size);
 

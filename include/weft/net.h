@@ -138,8 +138,9 @@ WEFT_EXPORT ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf,
 /* Read up to and including the separator sep (seplen > 0) into buf
  * (size bytes). Returns the length including the separator; -EMSGSIZE if
  * it does not appear within size bytes or the stream's limit (nothing is
- * consumed: the data stays buffered); -EPIPE at end of stream without it
- * (likewise); -EINVAL (sep NULL or seplen 0, buf NULL with size > 0). */
+ * consumed: the data stays buffered), at once when the separator itself
+ * is longer than either; -EPIPE at end of stream without it (likewise);
+ * -EINVAL (sep NULL or seplen 0, buf NULL with size > 0). */
 WEFT_EXPORT ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep,
                                            size_t seplen, void *buf,
                                            size_t size);
@@ -197,7 +198,14 @@ WEFT_EXPORT ssize_t weft_stream_writev(weft_stream_t *s,
                                        const struct iovec *iov, int iovcnt);
 
 /* Wait until at most the low-water mark is buffered (at once if at most
- * the high-water mark is). Returns 0 or the stream's error. */
+ * the high-water mark is). Returns 0 or the stream's error.
+ *
+ * The marks also bound what a peer can make the stream send by itself: on
+ * a TLS stream, reading answers some records (a KeyUpdate request gets a
+ * KeyUpdate back); while such answers are queued and more than high water
+ * is, reads wait for the peer to take the queue down to low water instead
+ * of reading more, so a peer that asks and never reads costs about high
+ * water (a read deadline ends the wait). */
 WEFT_EXPORT int weft_stream_drain(weft_stream_t *s);
 
 /* Send count bytes of the file fd from offset, without copying through
@@ -236,9 +244,10 @@ WEFT_EXPORT int weft_stream_close(weft_stream_t *s);
  * once they have left. NULL is ignored. */
 WEFT_EXPORT void weft_stream_abort(weft_stream_t *s);
 
-/* The socket's local and peer addresses (like getsockname/getpeername).
- * Returns 0 or -ENOTSOCK / -ENOTCONN, -EINVAL (NULL argument, closed
- * stream). */
+/* The socket's local and peer addresses (like getsockname/getpeername;
+ * a server's connection keeps the address accept gave, so its peer is
+ * known even after the peer reset). Returns 0 or -ENOTSOCK / -ENOTCONN,
+ * -EINVAL (NULL argument, closed stream). */
 WEFT_EXPORT int weft_stream_sockname(const weft_stream_t *s,
                                      struct sockaddr_storage *addr,
                                      socklen_t *len);
@@ -256,7 +265,14 @@ WEFT_EXPORT int weft_stream_fd(const weft_stream_t *s);
  * the server's: the handler must not free it; it is closed (flushed) when
  * the handler returns, unless the handler closed it already. A negative
  * return other than -ECANCELED is logged at WEFT_LOG_INFO (which the
- * default log handler does not print). */
+ * default log handler does not print).
+ *
+ * Lines a server logs because of what peers do (failed handshakes,
+ * handlers' errors, accept failing while descriptors are exhausted) are
+ * limited per loop: the first is logged, the next ones of the following
+ * 10 s are counted and summed up in one line, "<the last one> (repeated N
+ * times)", and so on every 10 s while they go on (the summary comes with
+ * the next such line, when the loop is next idle, or when it closes). */
 typedef int (*weft_conn_fn)(weft_stream_t *s, void *arg);
 
 enum {
@@ -271,7 +287,9 @@ typedef struct weft_server_opts {
     size_t handler_stack_size; /* 0: the loop's default */
     weft_stream_opts_t stream;
     /* TLS: a server context (weft/tls.h); each connection's handshake runs
-     * before the handler (a failed one is logged and dropped). */
+     * before the handler (a failed one is logged at WEFT_LOG_INFO, limited
+     * as below, and dropped). The handshake is idle time: a graceful close
+     * ends it at once, as it ends a WEFT_SCOPE_STOPPABLE wait. */
     weft_tls_ctx_t *tls;
 } weft_server_opts_t;
 
@@ -292,7 +310,8 @@ typedef struct weft_server_opts {
  * call. The listeners share max_connections and close together.
  *
  * Accept errors such as EMFILE pause accepting briefly instead of
- * spinning; an error of the connection being accepted (ECONNABORTED ...)
+ * spinning (logged, limited as above); an error of the connection being
+ * accepted (ECONNABORTED ...)
  * skips it; any other one means the listening socket is broken (EINVAL
  * after a shutdown of it) and ends accepting on it, with a log line.
  *

@@ -19,7 +19,14 @@
  * are ordinary traffic (scanners, health checks, clients that give up or
  * distrust the certificate) and at WARN would fill stderr. Install a
  * handler with weft_set_log_handler to see them; open_connection's caller
- * has the code either way.
+ * has the code either way. A server's lines are limited (net.h, servers):
+ * one line, then "(repeated N times)" once per 10 s.
+ *
+ * What a peer can make a TLS stream hold is bounded: a server makes its
+ * OpenSSL state only once the client's first record (its ClientHello) has
+ * arrived whole, so a client that connects and stalls costs about 1 KiB;
+ * and a peer that floods requests for answers (KeyUpdate) without reading
+ * them is paced by the stream's high-water mark (weft_stream_drain).
  */
 #ifndef WEFT_TLS_H
 #define WEFT_TLS_H
@@ -127,8 +134,29 @@ WEFT_EXPORT const char *weft_tls_alpn(const weft_stream_t *s);
  * Valid while the stream is open. */
 WEFT_EXPORT const char *weft_tls_server_name(const weft_stream_t *s);
 
-/* The TLS version in use, as "TLSv1.3", or NULL for a plain stream. */
+/* The TLS version in use, as "TLSv1.3", or NULL for a plain stream (and
+ * for a server's stream still waiting for the client's first bytes). */
 WEFT_EXPORT const char *weft_tls_version(const weft_stream_t *s);
+
+/* What a loop's TLS streams hold, for a program's counters. */
+typedef struct weft_tls_stats {
+    size_t streams;     /* TLS streams of the loop, open */
+    size_t handshaking; /* of them, in their handshake (a server's
+                           included while it waits for the ClientHello) */
+    size_t buffers;       /* ciphertext read buffers streams hold now */
+    size_t spare_buffers; /* kept for the next reads; those no read took
+                             for a second go when the loop is idle */
+    size_t buffer_bytes;  /* of both together */
+    /* Times the loop, idle after a burst of connections (its TLS streams
+     * fell by 64 and by half from their peak), asked the C library to give
+     * its free memory back to the system (glibc's malloc_trim): what
+     * OpenSSL and the handshakes had, freed but kept in the heap. */
+    uint64_t trims;
+} weft_tls_stats_t;
+
+/* Fill *out for `loop` (from its thread; all 0 if it never had a TLS
+ * stream). Returns 0, -EINVAL (NULL), -EPERM (foreign thread). */
+WEFT_EXPORT int weft_tls_stats(weft_loop_t *loop, weft_tls_stats_t *out);
 
 /* Why the last TLS operation on this stream failed, as one line naming
  * the host: "TLS handshake with localhost failed: certificate has expired".

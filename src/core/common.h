@@ -46,6 +46,12 @@ void weft__free(void *ptr);
 void weft__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Copy src into dst (size > 0 bytes, NUL-terminated, cut to fit) with
+ * what a one-line message must not carry escaped: control characters, DEL
+ * and bytes above 127 as \xNN, a backslash as \\. For text that comes
+ * from outside (a host name, a peer's bytes). Returns dst. */
+char *weft__escape(char *dst, size_t size, const char *src);
+
 /* Report API misuse: a WARN line naming the function. */
 #define WEFT__MISUSE(fn, ...) weft__log(WEFT_LOG_WARN, fn ": " __VA_ARGS__)
 

@@ -1,17 +1,48 @@
 /* Diagnostics: one line per message, through a replaceable handler. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common.h"
 
+/* full: escape the backslash and bytes above 127 too (text from outside);
+ * else only control characters (a message that may already hold escapes,
+ * and UTF-8 paths that print fine). */
+static char *escape(char *dst, size_t size, const char *src, bool full) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+        char esc[4] = {(char)*p};
+        size_t n = 1;
+        if (full && *p == '\\') {
+            esc[1] = '\\', n = 2;
+        } else if (*p < 0x20 || *p == 0x7f || (full && *p > 0x7f)) {
+            esc[0] = '\\', esc[1] = 'x', esc[2] = hex[*p >> 4];
+            esc[3] = hex[*p & 15], n = 4;
+        }
+        if (o + n >= size)
+            break;
+        memcpy(dst + o, esc, n);
+        o += n;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+char *weft__escape(char *dst, size_t size, const char *src) {
+    return escape(dst, size, src, true);
+}
+
 static void default_handler(int level, const char *msg, void *arg) {
     (void)arg;
     if (level < WEFT_LOG_WARN)
         return;
-    char line[640];
-    int n = snprintf(line, sizeof line, "weft: %s\n", msg);
+    /* One line, whatever the message holds. */
+    char text[512], line[640];
+    escape(text, sizeof text, msg, false);
+    int n = snprintf(line, sizeof line, "weft: %s\n", text);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line)

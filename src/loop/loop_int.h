@@ -154,6 +154,20 @@ struct weft_loop {
     void *data;     /* weft_loop_set_data */
 };
 
+/* Log a line that a remote peer can cause over and over (loglimit.c): per
+ * loop and call site (key), the first line is written, the others of the
+ * next 10 s only counted, then summed up in one line "... (repeated N
+ * times)", once per 10 s while they go on. From the loop's thread. Use
+ * WEFT__LOG_LIMITED, which makes the key. */
+void weft__log_limited(weft_loop_t *loop, const void *key, int level,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define WEFT__LOG_LIMITED(loop, level, ...)                                    \
+    do {                                                                       \
+        static char site_; /* its address is the call site's key */           \
+        weft__log_limited((loop), &site_, (level), __VA_ARGS__);               \
+    } while (0)
+
 /* True when called on the loop's owning thread. */
 bool weft__loop_owned(const weft_loop_t *loop);
 

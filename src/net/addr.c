@@ -167,13 +167,9 @@ int weft__resolve_name(const char *host, uint16_t port, int family,
     hints.ai_family = family;
     hints.ai_socktype = socktype;
     struct addrinfo *res;
-    int err = weft_getaddrinfo(host, NULL, &hints, &res);
-    if (err) {
-        char msg[WEFT_DNS_ERRMSG_SIZE];
-        weft__log(WEFT_LOG_DEBUG, "%s",
-                  weft_dns_strerror(err, host, msg, sizeof msg));
+    int err = weft_getaddrinfo(host, NULL, &hints, &res); /* logs why */
+    if (err)
         return err;
-    }
     /* Copy into our own nodes, with the port set: the whole address, so
      * that a link-local one keeps its zone ("fe80::1%eth0"). */
     struct addrinfo *list = NULL, **tail = &list;

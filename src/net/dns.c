@@ -598,14 +598,16 @@ int weft_getaddrinfo(const char *host, const char *service,
     int err = weft__dns_prepare(host, service, hints, &sp);
     if (!err)
         err = weft__dns_numeric(&sp, out);
+    if (!err && weft__dns_name_problem(host))
+        err = WEFT_EAI_BADNAME; /* at once: no server could answer it */
     if (!err)
         err = lookup(t->loop, &sp, out);
     else if (err > 0)
         err = 0;
-    if (err < 0) {
+    if (err < 0) { /* limited: names may come from peers, as answers do */
         char msg[WEFT_DNS_ERRMSG_SIZE];
-        weft__log(WEFT_LOG_DEBUG, "%s",
-                  weft_dns_strerror(err, host, msg, sizeof msg));
+        WEFT__LOG_LIMITED(t->loop, WEFT_LOG_DEBUG, "%s",
+                          weft_dns_strerror(err, host, msg, sizeof msg));
     }
     return err;
 }

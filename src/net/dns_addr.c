@@ -72,10 +72,71 @@ int weft__dns_prepare(const char *host, const char *service,
         sp->protocol = IPPROTO_TCP;
     else if (!sp->protocol && sp->socktype == SOCK_DGRAM)
         sp->protocol = IPPROTO_UDP;
-    if ((!host && !service) || (host && !*host))
+    if (!host && !service)
         return WEFT_EAI_NONAME;
+    if (host && !*host)
+        return WEFT_EAI_BADNAME; /* no query could ever answer it */
     sp->host = host;
     return service ? parse_service(service, sp) : 0;
+}
+
+/* ---- names that can never resolve ---------------------------------------------- *
+ * RFC 1123 section 2.1 (after RFC 952): labels of letters, digits and
+ * hyphens, 1 to 63 bytes, neither starting nor ending with a hyphen; at
+ * most 253 bytes in all, plus a final dot. Underscores are let through:
+ * names such as "db_1" (Docker services, SRV owners) do resolve in
+ * practice. A last label of digits only is not a name either (RFC 1123 2.1,
+ * RFC 3696 section 2): "1.2.3.999" is a mistyped address. Such names used to
+ * go to the DNS servers and wait for their deadline. */
+
+static bool label_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* "localhost:80", "[::1]:443": a host with its port. */
+static bool has_port(const char *h) {
+    const char *c = strrchr(h, ':');
+    return c && all_digits(c + 1) &&
+           (h[0] == '[' ? c > h && c[-1] == ']' : strchr(h, ':') == c);
+}
+
+const char *weft__dns_name_problem(const char *h) {
+    if (!h)
+        return NULL;
+    if (!*h)
+        return "is empty";
+    if (has_port(h))
+        return "is a host and a port (give the port separately)";
+    if (h[0] == '[')
+        return "is bracketed (an IPv6 address goes without brackets)";
+    if (strchr(h, ':'))
+        return "is neither an IP address nor a host name";
+    size_t n = strlen(h);
+    if (n > 1 && h[n - 1] == '.')
+        n--; /* the root: a fully qualified name */
+    if (n > 253)
+        return "is longer than 253 bytes";
+    bool digits_only = true;
+    for (size_t i = 0, start = 0; i <= n; i++) {
+        if (i < n && h[i] != '.') {
+            if (!label_char((unsigned char)h[i]))
+                return "holds a character no host name has";
+            digits_only = digits_only && h[i] >= '0' && h[i] <= '9';
+            continue;
+        }
+        size_t len = i - start;
+        if (len == 0)
+            return "has an empty label";
+        if (len > 63)
+            return "has a label longer than 63 bytes";
+        if (h[start] == '-' || h[i - 1] == '-')
+            return "has a label that starts or ends with '-'";
+        if (i < n)
+            digits_only = true; /* the next label's */
+        start = i + 1;
+    }
+    return digits_only ? "is neither an IP address nor a host name" : NULL;
 }
 
 /* ---- result lists -------------------------------------------------------------- *
@@ -377,7 +438,7 @@ static void phrase(int err, const char **pre, const char **post) {
         break;
     case WEFT_EAI_BADNAME:
         *post = " is not a valid host name";
-        break;
+        break; /* weft_dns_strerror says which rule it breaks */
     case -ETIMEDOUT:
         *pre = "no answer for ", *post = " (timed out)";
         break;
@@ -391,12 +452,19 @@ static void phrase(int err, const char **pre, const char **post) {
 char *weft_dns_strerror(int err, const char *host, char *buf, size_t size) {
     if (!buf || !size)
         return buf;
-    const char *pre, *post;
+    /* The name as it came, but on one line and printable. */
+    char name[WEFT_DNS_ERRMSG_SIZE];
+    weft__escape(name, sizeof name, host ? host : "");
+    const char *pre, *post, *why;
     phrase(err, &pre, &post);
-    if (post)
-        snprintf(buf, size, "dns: %s'%s'%s", pre, host ? host : "", post);
+    if (err == WEFT_EAI_BADNAME && host && !*host)
+        snprintf(buf, size, "dns: the host name is empty");
+    else if (err == WEFT_EAI_BADNAME && (why = weft__dns_name_problem(host)))
+        snprintf(buf, size, "dns: '%s' is not a valid host name: it %s", name,
+                 why);
+    else if (post)
+        snprintf(buf, size, "dns: %s'%s'%s", pre, name, post);
     else
-        snprintf(buf, size, "dns: '%s': %s", host ? host : "",
-                 weft_strerror(err));
+        snprintf(buf, size, "dns: '%s': %s", name, weft_strerror(err));
     return buf;
 }

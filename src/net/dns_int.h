@@ -32,6 +32,10 @@ int weft__dns_prepare(const char *host, const char *service,
                       const struct addrinfo *hints,
                       struct weft__dns_spec *sp);
 
+/* Why `host` (not a numeric address) can never be resolved: a phrase
+ * ("has an empty label"), or NULL if it may be a host name. */
+const char *weft__dns_name_problem(const char *host);
+
 /* Numeric hosts and the NULL host: 1 with the list in *out, 0 if the host
  * is a name to look up, or a negative error. */
 int weft__dns_numeric(const struct weft__dns_spec *sp, struct addrinfo **out);

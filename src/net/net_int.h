@@ -20,6 +20,11 @@ enum {
                                        a short read empties the buffer */
     WEFT__STREAM_HOLD = 1u << 8,    /* a writev/sendfile is sending:
                                        writes wait in hbuf behind it */
+    WEFT__STREAM_PACED = 1u << 9,   /* bytes the read path had to send (a
+                                       TLS KeyUpdate's answer) are queued,
+                                       the last of them paced_left bytes
+                                       from the front: reading waits while
+                                       the queue is above high water */
 };
 
 struct weft_stream {
@@ -36,6 +41,7 @@ struct weft_stream {
     /* write side: queued at wbuf[woff, woff + wlen) */
     char *wbuf;
     size_t woff, wlen, wcap, high, low;
+    size_t paced_left; /* PACED: bytes to send until the read path's are */
     int werr;
     struct weft_task *writer;
     struct weft__list drainers; /* tasks waiting for the buffer to drain */
@@ -49,8 +55,40 @@ struct weft_stream {
 };
 
 /* Read from the stream's fd, skipping the read that would only say EAGAIN
- * after a short one (see stream.c). */
+ * after a short one, and waiting first while the read path's own bytes are
+ * backed up (PACED; see stream.c). */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
+
+/* What weft__stream_read_fd waits for before it reads: the write queue to
+ * fall to low water while the stream is PACED and above high water, then
+ * an edge after a short read, or (`edge`) any readability when none is
+ * latched. 0, or -ECANCELED, -ETIMEDOUT, -EBADF. */
+int weft__stream_read_wait(weft_stream_t *s, bool edge);
+
+/* Bytes the read path must send (a protocol's answer to what it read,
+ * which the peer may never take) were just queued (call it only then: the
+ * application's own bytes must not pace reading): until they are sent,
+ * reading waits while more than high water is queued, so a peer that
+ * makes us write without reading costs at most about high water. */
+static inline void weft__stream_paced(weft_stream_t *s) {
+    if (s->wlen > 0) {
+        s->flags |= WEFT__STREAM_PACED;
+        s->paced_left = s->wlen; /* they are the last queued */
+    }
+}
+
+/* Look at the bytes waiting on a socket stream without taking them: wait
+ * (as a read does) until at least `want` are there, or the peer ended or
+ * failed the stream, then copy up to len of them into buf. Returns the
+ * number copied (fewer than `want` only at the end), or an error. */
+ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
+                          size_t want);
+
+/* The peer's address: getpeername, or for a server's connection whose
+ * peer already left (a reset: getpeername says ENOTCONN) the address
+ * accept returned. 0 or a negative errno. */
+int weft__stream_peer(const weft_stream_t *s, struct sockaddr_storage *ss,
+                      socklen_t *len);
 
 /* The last read emptied the kernel's buffer and no edge came since: the
  * next read would only say EAGAIN, so weft__stream_read_fd waits first. */
@@ -58,6 +96,21 @@ static inline bool weft__stream_drained(const weft_stream_t *s) {
     return (s->flags & WEFT__STREAM_DRAINED) &&
            !(s->io.ready & (WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP |
                             WEFT__IO_ERR));
+}
+
+/* A server connection's peer, as accept returned it (server.c); NULL
+ * for other streams. */
+const struct sockaddr_storage *weft__conn_peer(const struct weft__conn *c,
+                                               socklen_t *len);
+
+/* True when a read of the fd must first wait (weft__stream_read_wait):
+ * the read path's answers are backed up, or an edge is needed. */
+static inline bool weft__stream_read_blocked(const weft_stream_t *s,
+                                             bool edge) {
+    bool latched = s->io.ready & (WEFT__IO_IN | WEFT__IO_RDHUP |
+                                  WEFT__IO_HUP | WEFT__IO_ERR);
+    return ((s->flags & WEFT__STREAM_PACED) && s->wlen > s->high) ||
+           (edge && !latched) || weft__stream_drained(s);
 }
 
 /* Check that fn, a waiting call, may use s now: s is not NULL, the caller

@@ -2,6 +2,7 @@
  * may have several), an accepting task for each, and one task per
  * connection running the user's handler. */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,9 +23,21 @@ struct weft__conn {
     weft_server_t *srv;
     weft_stream_t *stream;
     weft_task_t *task;
-    struct sockaddr_storage peer; /* as accept gave it */
-    socklen_t peer_len;
+    /* The peer as accept saw it (IP only): a peer that reset at once has
+     * no address getpeername could give, and its log line needs one. */
+    union {
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer;
+    socklen_t peerlen;
 };
+
+const struct sockaddr_storage *weft__conn_peer(const struct weft__conn *c,
+                                               socklen_t *len) {
+    *len = c->peerlen;
+    return c->peerlen ? (const struct sockaddr_storage *)(const void *)&c->peer
+                      : NULL;
+}
 
 #define MAX_LISTENERS 16
 
@@ -54,7 +67,6 @@ struct weft_server {
     bool closing, free_when_done;
     bool loop_closed; /* stopped by the loop's close: only freeing is left */
     char *unix_path; /* a socket file to remove on close */
-    uint64_t logged_at;
 };
 
 /* ---- the loop's servers ------------------------------------------------------- */
@@ -142,20 +154,33 @@ static void conn_done(struct weft__conn *c) {
     maybe_free(srv);
 }
 
+/* The TLS handshake of a connection. Until it is done the client has
+ * asked for nothing, so it is idle time: a graceful close ends it at once
+ * (a stoppable scope), as it ends a handler's idle wait. */
+static int conn_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
+    weft_scope_t idle;
+    int r = weft_scope_enter(&idle, INFINITY, WEFT_SCOPE_STOPPABLE);
+    if (r < 0)
+        return r;
+    r = weft_tls_server(s, tls);
+    weft_scope_exit(&idle);
+    if (r < 0 && r != -ECANCELED) /* a peer can fail these at will */
+        WEFT__LOG_LIMITED(s->loop, WEFT_LOG_INFO, "%s", weft_tls_error(s));
+    return r;
+}
+
 static int conn_run(void *arg) {
     struct weft__conn *c = arg;
     weft_stream_t *s = c->stream;
-    int r = 0;
-    if (c->srv->opts.tls) {
-        r = weft_tls_server(s, c->srv->opts.tls);
-        if (r < 0 && r != -ECANCELED)
-            weft__log(WEFT_LOG_INFO, "%s", weft_tls_error(s));
-    }
+    int r = c->srv->opts.tls ? conn_handshake(s, c->srv->opts.tls) : 0;
     if (r == 0)
         r = c->srv->fn(s, c->srv->arg);
+    else
+        r = 0; /* said above; the handler never ran */
     if (r < 0 && r != -ECANCELED)
-        weft__log(WEFT_LOG_INFO, "connection handler returned %s (%s)",
-                  weft_err_name(r), weft_strerror(r));
+        WEFT__LOG_LIMITED(s->loop, WEFT_LOG_INFO,
+                          "connection handler returned %s (%s)",
+                          weft_err_name(r), weft_strerror(r));
     if (!(s->flags & WEFT__STREAM_CLOSED))
         weft_stream_close(s);
     weft__stream_release(s);
@@ -164,9 +189,8 @@ static int conn_run(void *arg) {
 }
 
 static void start_conn(weft_server_t *srv, int fd, int family,
-                       const struct sockaddr_storage *peer,
-                       socklen_t peer_len) {
-    struct weft__conn *c = weft__malloc(sizeof *c);
+                       const struct sockaddr_storage *peer, socklen_t len) {
+    struct weft__conn *c = weft__calloc(1, sizeof *c);
     weft_stream_t *s = NULL;
     int err = c ? weft__stream_new_sock(srv->loop, fd, family,
                                         &srv->opts.stream, &s)
@@ -174,21 +198,24 @@ static void start_conn(weft_server_t *srv, int fd, int family,
     if (err) {
         close(fd);
         weft__free(c);
-        weft__log(WEFT_LOG_WARN, "server: dropped a connection: %s",
-                  weft_strerror(err));
+        WEFT__LOG_LIMITED(srv->loop, WEFT_LOG_WARN,
+                          "server: dropped a connection: %s",
+                          weft_strerror(err));
         return;
     }
-    memset(c, 0, offsetof(struct weft__conn, peer));
     c->srv = srv;
     c->stream = s;
-    c->peer_len = peer_len <= sizeof c->peer ? peer_len : 0;
-    memcpy(&c->peer, peer, c->peer_len);
     s->conn = c;
     /* Wait for the first bytes' edge before reading (as nginx does
      * without deferred accept): a new connection's request is often not
      * there yet (30% of first reads said EAGAIN under wrk's reconnecting
      * load), and epoll reports data already there when the fd is added. */
     s->flags |= WEFT__STREAM_DRAINED;
+    if ((peer->ss_family == AF_INET || peer->ss_family == AF_INET6) &&
+        len <= sizeof c->peer) {
+        memcpy(&c->peer, peer, len);
+        c->peerlen = len;
+    }
     weft_spawn_opts_t so = {.name = "conn",
                             .stack_size = srv->opts.handler_stack_size};
     err = weft_loop_spawn(srv->loop, &c->task, conn_run, c, &so);
@@ -196,8 +223,9 @@ static void start_conn(weft_server_t *srv, int fd, int family,
         s->conn = NULL;
         weft_stream_abort(s);
         weft__free(c);
-        weft__log(WEFT_LOG_WARN, "server: dropped a connection: %s",
-                  weft_strerror(err));
+        WEFT__LOG_LIMITED(srv->loop, WEFT_LOG_WARN,
+                          "server: dropped a connection: %s",
+                          weft_strerror(err));
         return;
     }
     weft__list_push_back(&srv->conns, &c->link);
@@ -206,10 +234,10 @@ static void start_conn(weft_server_t *srv, int fd, int family,
 
 int weft__server_peer(const weft_stream_t *s, struct sockaddr_storage *addr,
                       socklen_t *len) {
-    if (!s->conn || s->conn->peer_len == 0)
+    if (!s->conn || s->conn->peerlen == 0)
         return -ENOTCONN;
-    memcpy(addr, &s->conn->peer, s->conn->peer_len);
-    *len = s->conn->peer_len;
+    memcpy(addr, &s->conn->peer, s->conn->peerlen);
+    *len = s->conn->peerlen;
     return 0;
 }
 
@@ -280,6 +308,7 @@ static int acceptor_run(void *arg) {
         }
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
+        peer.ss_family = AF_UNSPEC;
         int fd = weft__op_accept(&l->io, (struct sockaddr *)&peer, &plen, 0);
         if (fd >= 0) {
             start_conn(srv, fd, l->addr.ss_family, &peer, plen);
@@ -301,12 +330,10 @@ static int acceptor_run(void *arg) {
             break;
         }
         /* Out of descriptors or memory: pause instead of spinning, and say
-         * so at most once a second. */
-        if (srv->loop->now >= srv->logged_at + WEFT__NS_PER_SEC) {
-            srv->logged_at = srv->loop->now;
-            weft__log(WEFT_LOG_WARN, "server: accept failed: %s; pausing",
-                      weft_strerror(fd));
-        }
+         * so (limited: it goes on as long as the peers want). */
+        WEFT__LOG_LIMITED(srv->loop, WEFT_LOG_WARN,
+                          "server: accept failed: %s; pausing",
+                          weft_strerror(fd));
         if (weft_sleep(ACCEPT_PAUSE) < 0)
             break;
     }

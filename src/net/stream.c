@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,7 @@ static void write_failed(weft_stream_t *s, int err) {
     if (!s->werr)
         s->werr = err == -EAGAIN ? -EIO : err;
     s->woff = s->wlen = 0;
+    s->flags &= ~(uint32_t)WEFT__STREAM_PACED;
     flush_count(s, false);
     wake_drainers(s);
 }
@@ -119,6 +121,11 @@ static void flush(weft_stream_t *s) {
         return;
     s->woff += (size_t)n;
     s->wlen -= (size_t)n;
+    if (s->flags & WEFT__STREAM_PACED) { /* have the read path's gone? */
+        s->paced_left -= (size_t)n < s->paced_left ? (size_t)n : s->paced_left;
+        if (s->paced_left == 0)
+            s->flags &= ~(uint32_t)WEFT__STREAM_PACED;
+    }
     if (s->wlen == 0) {
         s->woff = 0;
         flush_count(s, false);
@@ -304,11 +311,13 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
  * returns one record, a tty in canonical mode one line, with more
  * waiting and no edge to come), so those streams read until EAGAIN. */
 ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
-    if (weft__stream_drained(s)) {
-        int w = weft__io_wait(&s->io, WEFT__IO_IN);
-        if (w < 0)
-            return w;
-    }
+    int w = 0;
+    if (WEFT__UNLIKELY(s->flags & WEFT__STREAM_PACED))
+        w = weft__stream_read_wait(s, false); /* and the edge, if drained */
+    else if (weft__stream_drained(s))
+        w = weft__io_wait(&s->io, WEFT__IO_IN);
+    if (w < 0)
+        return w;
     ssize_t n = s->flags & WEFT__STREAM_SOCKET
                     ? weft__op_recv(&s->io, buf, len)
                     : weft__op_read(&s->io, buf, len);
@@ -321,6 +330,56 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
         s->flags &= ~(uint32_t)WEFT__STREAM_DRAINED;
     }
     return n;
+}
+
+static int wait_queued(weft_stream_t *s, size_t below);
+
+/* Write pressure seen from the read path. A protocol whose reading makes
+ * it write (TLS answers a KeyUpdate with one of its own; alerts, tickets)
+ * lets the peer decide how much we send: a peer that asks and never reads
+ * would grow our queue without bound (issue 17: 1.5 MiB a second). So while
+ * the read path's own bytes are queued (PACED) and the queue is above high
+ * water, the read path reads nothing more until the peer has taken the
+ * queue down to low water: backpressure, as a blocking socket would give,
+ * and the peer's own sends stall once the kernel's buffers are full. Bytes
+ * the application queued without draining do not pace reads (a task may
+ * write a lot and read the answer in another: that must not deadlock). A
+ * broken write side lets reading go on: the peer's last bytes and its end
+ * are still worth reading. */
+int weft__stream_read_wait(weft_stream_t *s, bool edge) {
+    if ((s->flags & WEFT__STREAM_PACED) && s->wlen > s->high) {
+        int r = wait_queued(s, s->low);
+        if (s->flags & WEFT__STREAM_CLOSED)
+            return -EBADF;
+        if (r < 0 && !s->werr)
+            return r; /* interrupted */
+    }
+    if (weft__stream_read_blocked(s, edge)) { /* now only for an edge */
+        int w = weft__io_wait(&s->io, WEFT__IO_IN);
+        if (w < 0)
+            return w;
+    }
+    return 0;
+}
+
+ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
+                          size_t want) {
+    for (;;) {
+        int w = weft__stream_read_wait(s, false);
+        if (w < 0)
+            return w;
+        struct iovec v = {buf, len};
+        struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+        ssize_t n = weft__op_recvmsg(&s->io, &m, MSG_PEEK);
+        int queued = 0;
+        if (n <= 0 || ioctl(s->fd, FIONREAD, &queued) < 0 ||
+            (size_t)queued >= want ||
+            (s->io.ready & (WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR)))
+            return n; /* there, or all there will be */
+        /* Not all there yet: what waits was seen, wait for an edge. */
+        s->flags |= WEFT__STREAM_DRAINED;
+        s->io.ready &= ~(uint32_t)WEFT__IO_IN;
+    }
 }
 
 /* Keep what a read said: the end, or an error that breaks the stream for
@@ -451,8 +510,8 @@ ssize_t weft_stream_read_until(weft_stream_t *s, const void *sep,
         return err;
     size_t max = size < s->limit ? size : s->limit;
     size_t scanned = 0; /* no separator starts before this offset */
-    ssize_t r;
-    for (;;) {
+    ssize_t r = -EMSGSIZE;
+    while (seplen <= max) { /* else it can never fit: say so now */
         const char *base = s->rbuf + s->roff;
         if (s->rlen >= seplen) {
             const char *hit = memmem(base + scanned, s->rlen - scanned, sep,
@@ -885,12 +944,27 @@ int weft_stream_sockname(const weft_stream_t *s, struct sockaddr_storage *a,
     return getsockname(s->fd, (struct sockaddr *)a, len) < 0 ? -errno : 0;
 }
 
+int weft__stream_peer(const weft_stream_t *s, struct sockaddr_storage *a,
+                      socklen_t *len) {
+    *len = sizeof *a;
+    if (getpeername(s->fd, (struct sockaddr *)a, len) == 0)
+        return 0;
+    int err = -errno;
+    /* accept's copy outlives a reset (getpeername then says ENOTCONN). */
+    const struct sockaddr_storage *kept = s->conn ? weft__conn_peer(s->conn,
+                                                                    len)
+                                                  : NULL;
+    if (!kept)
+        return err;
+    memcpy(a, kept, *len);
+    return 0;
+}
+
 int weft_stream_peername(const weft_stream_t *s, struct sockaddr_storage *a,
                          socklen_t *len) {
     if (!s || !a || !len || s->fd < 0)
         return -EINVAL;
-    *len = sizeof *a;
-    return getpeername(s->fd, (struct sockaddr *)a, len) < 0 ? -errno : 0;
+    return weft__stream_peer(s, a, len);
 }
 
 int weft_stream_fd(const weft_stream_t *s) {
