@@ -114,6 +114,9 @@ struct weft__runq {
     struct weft__ready *head;
     struct weft__ready **tail;
     int32_t budget;             /* items this iteration may still take */
+    /* Counters that travel with the block (weft_loop_stats): I/O system
+     * calls made by the loop's operations and streams. */
+    uint64_t io_ops;
 };
 
 extern WEFT__TLS struct weft__runq weft__tls_rq;

@@ -137,7 +137,7 @@ static int happy_eyeballs(struct addrinfo *list, double delay, int *fd_out) {
             result = err;
             break;
         }
-        struct weft__wait w = {0};
+        struct weft__wait w = {.kind = WEFT__WAIT_CONNECT};
         he.owner_wait = &w;
         int r = weft__park(&w);
         he.owner_wait = NULL;

@@ -248,7 +248,7 @@ static int acceptor_run(void *arg) {
     while (!srv->closing) {
         if (srv->opts.max_connections &&
             srv->nconns >= srv->opts.max_connections) {
-            struct weft__wait w = {0};
+            struct weft__wait w = {.kind = WEFT__WAIT_SERVER, .obj = srv};
             l->slot_wait = &w;
             int r = weft__park(&w);
             l->slot_wait = NULL;
@@ -629,7 +629,8 @@ int weft_server_close(weft_server_t *srv, double grace) {
     stop_conns(srv, grace);
     bool hard = grace <= 0;
     while (srv->nconns > 0 || srv->accepting > 0) {
-        struct weft__wait w = {.noint = hard};
+        struct weft__wait w = {
+            .noint = hard, .kind = WEFT__WAIT_SERVER, .obj = srv};
         srv->close_wait = &w;
         int r = weft__park(&w);
         srv->close_wait = NULL;

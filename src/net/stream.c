@@ -53,6 +53,7 @@ static void ignore_sigpipe(void) {
 }
 
 static inline ssize_t raw_write(weft_stream_t *s, const void *p, size_t n) {
+    weft__tls_rq.io_ops++;
     if (s->flags & WEFT__STREAM_SOCKET)
         return send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     return write(s->fd, p, n);
@@ -502,8 +503,10 @@ static int wait_pending(weft_stream_t *s, size_t below, bool held) {
     while (pending(s, held) > below && !s->werr) {
         if (s->fd < 0)
             return -EBADF;
-        struct weft__drain_wait d = {.below = below, .held = held};
-        d.w.abort = drain_abort;
+        struct weft__drain_wait d = {
+            .w = {.abort = drain_abort, .kind = WEFT__WAIT_DRAIN, .obj = s},
+            .below = below,
+            .held = held};
         weft__list_push_back(&s->drainers, &d.link);
         int r = weft__park(&d.w);
         if (weft__list_linked(&d.link))

@@ -66,7 +66,10 @@ int weft_gather(weft_future_t *const *futs, size_t n, unsigned flags) {
     int err = check_futures(t, futs, n);
     if (err)
         return err;
-    struct gather g = {.futs = futs, .n = n, .all = flags & WEFT_GATHER_ALL};
+    struct gather g = {.w = {.kind = WEFT__WAIT_GATHER},
+                       .futs = futs,
+                       .n = n,
+                       .all = flags & WEFT_GATHER_ALL};
     g.w.task = t; /* futures cancelled before we park notify us */
     g.slots = n ? weft__calloc(n, sizeof *g.slots) : NULL;
     if (n && !g.slots)

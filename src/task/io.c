@@ -64,8 +64,10 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
     uint32_t have = io->ready & (events | WEFT__IO_ERR | WEFT__IO_HUP);
     if (have && !(t->pending & WEFT__PEND_INT))
         return (int)have;
-    struct io_wait iw = {.events = events};
-    iw.w.abort = io_abort;
+    struct io_wait iw = {.w = {.abort = io_abort,
+                               .kind = WEFT__WAIT_IO + (events & 3),
+                               .obj = io},
+                         .events = events};
     /* Readiness consumes nothing (the data stays in the kernel until the
      * retried call reads it), so a cancel that comes with the event wins. */
     weft__list_push_back(&io->waiters, &iw.link);
@@ -75,10 +77,12 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
 
 /* The common shape: run `op` until it does not say EAGAIN, waiting for
  * `events` in between; consumed readiness is cleared first so the next
- * edge is awaited. */
+ * edge is awaited. Each system call counts in the loop's I/O operations
+ * (one add to the thread's run queue block). */
 #define RETRY(io, events, call)                                                \
     do {                                                                       \
         for (;;) {                                                             \
+            weft__tls_rq.io_ops++;                                             \
             ssize_t r_ = (call);                                               \
             if (r_ >= 0)                                                       \
                 return r_;                                                     \
@@ -133,6 +137,7 @@ ssize_t weft__op_sendfile(struct weft__io *io, int in_fd, off_t *offset,
 
 int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,
                      socklen_t len) {
+    weft__tls_rq.io_ops++;
     if (connect(io->fd, addr, len) == 0)
         return 0;
     if (errno != EINPROGRESS && errno != EINTR)

@@ -222,6 +222,7 @@ int weft__park(struct weft__wait *w) {
     w->result = 0;
     w->interrupted = 0;
     w->by = NULL;
+    w->since = q->loop->now;
     if (WEFT__UNLIKELY(t->pending & WEFT__PEND_INT) && !w->noint) {
         struct weft__scope *by;
         int err = weft__task_pending(t, &by);
@@ -369,8 +370,9 @@ static const char *task_name(struct weft_task *t) {
 static void sleep_fire(struct weft__timer *tm);
 static void grace_fire(struct weft__timer *tm);
 
-int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
-                weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
+int weft__spawn_at(weft_loop_t *loop, struct weft__group *g,
+                   weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_spawn_opts_t *opts, const void *site) {
     if (out)
         *out = NULL;
     if (!fn)
@@ -432,6 +434,7 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     t->nscopes = t->ngroups = 0;
     t->vg_stack = 0;
     name_task(t, opts ? opts->name : NULL);
+    t->spawn_site = site;
 #ifdef WEFT__VALGRIND
     t->vg_stack = VALGRIND_STACK_REGISTER(st.lo, st.hi);
 #endif
@@ -650,7 +653,7 @@ int weft_sleep(double seconds) {
                                    weft__loop_deadline(loop, ns));
     if (err)
         return err;
-    struct weft__wait w = {.abort = sleep_abort};
+    struct weft__wait w = {.abort = sleep_abort, .kind = WEFT__WAIT_SLEEP};
     return weft__park(&w);
 }
 

@@ -57,6 +57,35 @@ void weft__future_add_waiter(weft_future_t *f, struct weft__fwaiter *w);
 
 struct weft__scope;
 
+/* What a wait is for, so that the task dump (src/debug) and the debugger
+ * can say it: a kind and the object waited on, set where the wait is made
+ * (in its initialiser, which writes the whole record anyway). */
+enum weft__wait_kind {
+    WEFT__WAIT_OTHER = 0,  /* not described */
+    WEFT__WAIT_SLEEP,      /* obj NULL: the task's sleep timer says until */
+    WEFT__WAIT_FUTURE,     /* obj: the future (a task's: joining that task) */
+    WEFT__WAIT_GATHER,     /* obj NULL */
+    WEFT__WAIT_GROUP,      /* obj: the struct weft__group being exited */
+    WEFT__WAIT_LOCK,       /* obj: the weft_lock_t */
+    WEFT__WAIT_EVENT,      /* obj: the weft_event_t */
+    WEFT__WAIT_COND,       /* obj: the weft_cond_t */
+    WEFT__WAIT_SEM,        /* obj: the weft_sem_t */
+    WEFT__WAIT_QUEUE_GET,  /* obj: the weft_queue_t */
+    WEFT__WAIT_QUEUE_PUT,  /* obj: the weft_queue_t */
+    WEFT__WAIT_QUEUE_JOIN, /* obj: the weft_queue_t */
+    WEFT__WAIT_DRAIN,      /* obj: the weft_stream_t */
+    WEFT__WAIT_CONNECT,    /* obj NULL: Happy Eyeballs attempts */
+    WEFT__WAIT_DNS,        /* obj NULL */
+    WEFT__WAIT_SERVER,     /* obj: the weft_server_t (slot or close) */
+    WEFT__WAIT_SIGNAL,     /* obj NULL */
+    WEFT__WAIT_POOL,       /* obj: the weft_pool_t shutting down */
+    /* I/O: WEFT__WAIT_IO + (events & 3), obj: the struct weft__io. */
+    WEFT__WAIT_IO = 32,
+    WEFT__WAIT_READ = WEFT__WAIT_IO + 1,
+    WEFT__WAIT_WRITE = WEFT__WAIT_IO + 2,
+    WEFT__WAIT_READ_WRITE = WEFT__WAIT_IO + 3,
+};
+
 struct weft__wait {
     struct weft_task *task;
     /* Undo the wait: 0 if undone now, -EINPROGRESS if a completion will
@@ -71,6 +100,9 @@ struct weft__wait {
      * again. Other waits (sleep, await, join) report the cancel instead,
      * as asyncio does. */
     bool consumes;
+    uint8_t kind;           /* enum weft__wait_kind */
+    const void *obj;        /* what is waited on (see the kinds) */
+    uint64_t since;         /* loop time when it parked (weft__park) */
 };
 
 /* ---- scopes ---------------------------------------------------------------------- */
@@ -153,6 +185,9 @@ struct weft_task {
     struct weft__stack stack;
     unsigned vg_stack;
     char name[32];
+    /* Where it was spawned: the return address of the weft_*spawn call,
+     * resolved to a symbol only when someone asks (src/debug). */
+    const void *spawn_site;
 };
 
 /* t->pending: the fast paths test the whole word once. */
@@ -229,8 +264,18 @@ static inline struct weft_task *weft__task_of(weft_future_t *f) {
     return f->ops == &weft__task_ops ? (struct weft_task *)(void *)f : NULL;
 }
 
-int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
-                weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts);
+int weft__spawn_at(weft_loop_t *loop, struct weft__group *g,
+                   weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_spawn_opts_t *opts, const void *site);
+/* Spawn, recording as the task's spawn site the return address of the
+ * function this is inlined into: the caller of weft_spawn,
+ * weft_loop_spawn or weft_group_spawn. One load; no stack walk. */
+static inline __attribute__((always_inline)) int
+weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
+            weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
+    return weft__spawn_at(loop, g, out, fn, arg, opts,
+                          __builtin_return_address(0));
+}
 
 /* Scopes (scope.c). */
 void weft__scope_push(struct weft_task *t, struct weft__scope *s,
