@@ -12,6 +12,8 @@
  *   proc.h    subprocesses with pipes as streams
  *   signal.h  Unix signals: callbacks and receivers on the loop's thread
  *   fswatch.h watching files and directory trees (inotify)
+ *   debug.h   debug mode, loop counters, the task dump (gdb, tracepoints:
+ *             docs/debugging.md)
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -28,5 +30,6 @@
 #include "weft/proc.h"
 #include "weft/signal.h"
 #include "weft/fswatch.h"
+#include "weft/debug.h"
 
 #endif

@@ -82,6 +82,8 @@ static struct srv_hub *hub_get(weft_loop_t *loop) {
 }
 
 static void server_free(weft_server_t *srv) {
+    if (WEFT__UNLIKELY(srv->loop->flags & WEFT_LOOP_DEBUG))
+        weft__debug_untrack(srv->loop, srv);
     weft__list_remove(&srv->link);
     weft__free(srv->ls);
     weft__free(srv->unix_path);
@@ -397,6 +399,9 @@ static int server_run(weft_server_t *srv) {
         stop_listening(srv);
         srv->free_when_done = true;
         maybe_free(srv);
+    } else if (WEFT__UNLIKELY(srv->loop->flags & WEFT_LOOP_DEBUG)) {
+        weft__debug_track(srv->loop, srv, WEFT__TRACK_SERVER,
+                          weft_server_port(srv));
     }
     return err;
 }
@@ -613,6 +618,8 @@ int weft_server_close(weft_server_t *srv, double grace) {
         weft__log(WEFT_LOG_WARN, "weft_server_close: closed twice");
         return -EINVAL;
     }
+    if (WEFT__UNLIKELY(srv->loop->flags & WEFT_LOOP_DEBUG))
+        weft__debug_untrack(srv->loop, srv);
     struct weft_task *t = weft__task_current();
     if (!t && grace != 0) {
         weft__log(WEFT_LOG_WARN, "weft_server_close: a grace period needs a "

@@ -79,11 +79,9 @@ enum weft__wait_kind {
     WEFT__WAIT_SERVER,     /* obj: the weft_server_t (slot or close) */
     WEFT__WAIT_SIGNAL,     /* obj NULL */
     WEFT__WAIT_POOL,       /* obj: the weft_pool_t shutting down */
-    /* I/O: WEFT__WAIT_IO + (events & 3), obj: the struct weft__io. */
-    WEFT__WAIT_IO = 32,
-    WEFT__WAIT_READ = WEFT__WAIT_IO + 1,
-    WEFT__WAIT_WRITE = WEFT__WAIT_IO + 2,
-    WEFT__WAIT_READ_WRITE = WEFT__WAIT_IO + 3,
+    WEFT__WAIT_IO,         /* obj: the struct weft__io; the record is a
+                              struct weft__io_wait (io.h), whose events
+                              say read or write */
 };
 
 struct weft__wait {
@@ -205,7 +203,15 @@ struct weft__tasks {
     size_t nslots;          /* tasks whose memory is not yet freed */
     size_t nfutures;        /* plain futures not yet freed */
     uint64_t id_next, id_end; /* a block of task ids reserved by this loop */
+    uint64_t ids_reserved;    /* ids of all blocks reserved: with the rest
+                                 of the block, the tasks spawned */
 };
+
+/* Tasks spawned by the loop so far (weft_loop_stats): counted for free
+ * from the ids it has used. */
+static inline uint64_t weft__tasks_spawned(const struct weft__tasks *ts) {
+    return ts->ids_reserved - (ts->id_end - ts->id_next);
+}
 
 /* The running task of this thread, or NULL. */
 static inline struct weft_task *weft__task_current(void) {
@@ -233,7 +239,8 @@ int weft__park(struct weft__wait *w);
 
 /* Make t, parked in a wait, ready again; its wait returns `result`.
  * Inline: every completion (a timer, a hand-off, I/O) ends here. */
-static inline void weft__task_wake(struct weft_task *t, int result) {
+static inline __attribute__((always_inline)) void
+weft__task_wake(struct weft_task *t, int result) {
     struct weft__wait *w = t->wait;
     if (WEFT__UNLIKELY(!w)) {
         weft__task_wake_unparked(t);
@@ -241,6 +248,7 @@ static inline void weft__task_wake(struct weft_task *t, int result) {
     }
     w->result = result;
     t->wait = NULL;
+    WEFT__PROBE2(task_wake, t->id, result);
     weft__ready_push(t->loop, &t->rnode);
 }
 /* Wake the task parked in w, if it still is (w names its task once
@@ -258,23 +266,38 @@ int weft__task_pending(const struct weft_task *t, struct weft__scope **by);
 /* Recompute t->pending after a scope left or a flag changed. */
 void weft__task_recheck(struct weft_task *t);
 
+/* "task 'name' (id N, fn F[, spawned at S])" for messages about t; the
+ * spawn site when `site` (debug mode: it reads the symbol table).
+ * Implemented with the task dump (src/debug). */
+void weft__task_describe(struct weft_task *t, bool site, char *buf,
+                         size_t size);
+
+/* The task a ready node belongs to, or NULL (a callback). */
+struct weft_task *weft__task_of_ready(struct weft__ready *r);
+
 extern const struct weft__future_ops weft__task_ops;
 /* The task a future belongs to, or NULL for a plain future. */
 static inline struct weft_task *weft__task_of(weft_future_t *f) {
     return f->ops == &weft__task_ops ? (struct weft_task *)(void *)f : NULL;
 }
 
+/* The spawn site weft__spawn_at records, set just before the call: a
+ * seventh argument would go on the stack and cost the public spawn calls
+ * their tail call. */
+extern WEFT__TLS const void *weft__spawn_site;
+
 int weft__spawn_at(weft_loop_t *loop, struct weft__group *g,
                    weft_task_t **out, weft_task_fn fn, void *arg,
-                   const weft_spawn_opts_t *opts, const void *site);
+                   const weft_spawn_opts_t *opts);
 /* Spawn, recording as the task's spawn site the return address of the
  * function this is inlined into: the caller of weft_spawn,
- * weft_loop_spawn or weft_group_spawn. One load; no stack walk. */
+ * weft_loop_spawn or weft_group_spawn. One load and one store; no stack
+ * walk. */
 static inline __attribute__((always_inline)) int
 weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
             weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
-    return weft__spawn_at(loop, g, out, fn, arg, opts,
-                          __builtin_return_address(0));
+    weft__spawn_site = __builtin_return_address(0);
+    return weft__spawn_at(loop, g, out, fn, arg, opts);
 }
 
 /* Scopes (scope.c). */
