@@ -20,7 +20,8 @@ out=build-cross-$arch
 rm -rf "$out" && mkdir -p "$out"
 # The layers the switch test needs (the network and TLS modules would need
 # the target's OpenSSL and c-ares too).
-for f in $(find src/core src/coro src/loop src/task -name '*.c') src/proc/signal.c; do
+for f in $(find src/core src/coro src/loop src/task src/debug -name '*.c') \
+    src/proc/signal.c; do
     $cc -O2 -Wall -Wextra -Werror -DWEFT_BUILDING -D_GNU_SOURCE -Iinclude \
         -c "$f" -o "$out/$(basename "$f" .c).o"
 done

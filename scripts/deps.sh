@@ -3,8 +3,9 @@
 # install. Usage: scripts/deps.sh build|test|bench|valgrind ...
 set -eu
 
-pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev"
-pkgs_test="check libsubunit-dev openssl"
+pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev
+libunwind-dev systemtap-sdt-dev"
+pkgs_test="check libsubunit-dev openssl gdb"
 pkgs_bench="g++ libuv1-dev libboost-context-dev"
 pkgs_valgrind="valgrind"
 

@@ -29,9 +29,11 @@
 #define WEFT__PROBE3(name, a, b, c) STAP_PROBE3(weft, name, a, b, c)
 #define WEFT__PROBE4(name, a, b, c, d) STAP_PROBE4(weft, name, a, b, c, d)
 #else
-#define WEFT__PROBE2(name, a, b) ((void)0)
-#define WEFT__PROBE3(name, a, b, c) ((void)0)
-#define WEFT__PROBE4(name, a, b, c, d) ((void)0)
+/* The arguments are still "used" (the compiler drops the loads). */
+#define WEFT__PROBE2(name, a, b) ((void)(a), (void)(b))
+#define WEFT__PROBE3(name, a, b, c) ((void)(a), (void)(b), (void)(c))
+#define WEFT__PROBE4(name, a, b, c, d)                                         \
+    ((void)(a), (void)(b), (void)(c), (void)(d))
 #endif
 
 /* The semaphore of the scheduler's probes (one counter shared by all of

@@ -290,6 +290,10 @@ void weft__debug_track(weft_loop_t *loop, const void *obj, int kind, int fd) {
 }
 
 void weft__debug_untrack(weft_loop_t *loop, const void *obj) {
+    /* Once closed, the report is made; the free hooks that close what is
+     * left must not look for hooks that earlier ones have freed. */
+    if (loop->closed)
+        return;
     struct dbg_loop *d = dbg_find(loop);
     if (!d || !d->tr_cap)
         return;
@@ -342,10 +346,6 @@ static void dbg_close(weft_loop_t *loop, struct weft__hook *h) {
 static void dbg_free(weft_loop_t *loop, struct weft__hook *h) {
     (void)loop;
     struct dbg_loop *d = WEFT__CONTAINER_OF(h, struct dbg_loop, free_hook);
-    /* Other free hooks may still close streams: they must not find us.
-     * (run_hooks has already stepped past both.) */
-    weft__list_remove(&d->close_hook.link);
-    weft__list_remove(&d->free_hook.link);
     weft__free(d->tr);
     weft__free(d);
 }

@@ -254,6 +254,9 @@ Usage: info weft-tasks"""
         gdb.invalidate_cached_frames()
         try:
             f = gdb.newest_frame().older()
+            # The switch itself (inlined into weft__park) is not news.
+            while f is not None and f.type() == gdb.INLINE_FRAME:
+                f = f.older()
             i = 0
             while f is not None and i < limit:
                 name = f.name() or "??"
