@@ -19,6 +19,12 @@
 
 #if defined(__has_include) && !defined(WEFT_NO_SDT)
 #if __has_include(<sys/sdt.h>)
+/* Arguments in registers or memory, never immediates: perf drops an
+ * immediate argument, and then refuses the sites of one probe whose
+ * argument lists differ (a wake with result 0 next to one with a
+ * variable), so that `perf probe sdt_weft:task_wake` failed. A constant
+ * costs a register load at the few sites that pass one. */
+#define STAP_SDT_ARG_CONSTRAINT or
 #include <sys/sdt.h>
 #define WEFT__HAVE_SDT 1
 #endif
