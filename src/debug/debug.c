@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "../net/net_int.h"
 #include "debug_int.h"
@@ -148,8 +149,19 @@ static void report_slow(weft_loop_t *loop, struct weft_task *t,
               what, (double)ns / 1e9, (double)loop->slow_ns / 1e9);
 }
 
+/* The clock a step is timed with: the coarse one (a few ns: no rdtsc,
+ * but ticks of 1-4 ms) unless the threshold is finer than it can tell. */
+static uint64_t step_clock(bool coarse) {
+    struct timespec ts;
+    clock_gettime(coarse ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * WEFT__NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+#define COARSE_ENOUGH (20 * 1000 * 1000) /* thresholds from 20 ms */
+
 void weft__debug_step(weft_loop_t *loop, struct weft__ready *r) {
     bool debug = loop->flags & WEFT_LOOP_DEBUG;
+    bool coarse = loop->slow_ns >= COARSE_ENOUGH;
     bool traced = weft__traced();
     struct weft_task *t = weft__task_of_ready(r);
     void *arg = NULL;
@@ -167,13 +179,13 @@ void weft__debug_step(weft_loop_t *loop, struct weft__ready *r) {
         if (traced)
             weft__probe_callback(cb, arg);
     }
-    uint64_t t0 = debug ? weft__clock_ns() : 0;
+    uint64_t t0 = debug ? step_clock(coarse) : 0;
     if (r->run)
         r->run(loop, r);
     else
         weft__task_runner(loop, r);
     if (debug) {
-        uint64_t ns = weft__clock_ns() - t0;
+        uint64_t ns = step_clock(coarse) - t0;
         if (ns > loop->slow_ns)
             report_slow(loop, t, cb, arg, ns);
     }
