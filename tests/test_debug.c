@@ -403,6 +403,41 @@ START_TEST(dump_is_refused_off_the_loop_thread) {
 }
 END_TEST
 
+/* A task of a loop on another thread that uses our loop is named. */
+static void noop_cb(void *arg) {
+    (void)arg;
+}
+
+static int intruder(void *arg) {
+    return weft_call_soon(arg, noop_cb, NULL, NULL);
+}
+
+static void *intrude(void *arg) {
+    weft_spawn_opts_t so = {.name = "intruder"};
+    weft_run_opts_t o = {.main = so};
+    return (void *)(intptr_t)weft_run_opts(intruder, arg, &o);
+}
+
+START_TEST(a_task_using_another_threads_loop_is_named) {
+    weft_loop_t *loop;
+    ck_assert_ok(weft_loop_new(&loop, NULL));
+    log_all_start();
+    pthread_t th;
+    void *ret;
+    ck_assert_int_eq(pthread_create(&th, NULL, intrude, loop), 0);
+    pthread_join(th, &ret);
+    logcap_stop();
+    ck_assert_err((int)(intptr_t)ret, -EPERM);
+    snprintf(expect, sizeof expect,
+             "weft_call_soon: loop %p used from a thread that does not own "
+             "it (by task 'intruder' (id ",
+             (void *)loop);
+    ck_assert_has(logbuf, expect);
+    ck_assert_has(logbuf, ", fn intruder");
+    weft_loop_free(loop);
+}
+END_TEST
+
 /* ---- counters ----------------------------------------------------------------------- */
 
 static int cb_runs;
@@ -693,6 +728,7 @@ static Suite *debug_suite(void) {
     tcase_add_test(tc, dump_summarises_a_hundred_thousand_tasks);
     tcase_add_test(tc, dump_goes_to_the_log_without_a_file);
     tcase_add_test(tc, dump_is_refused_off_the_loop_thread);
+    tcase_add_test(tc, a_task_using_another_threads_loop_is_named);
     tcase_add_test(tc, stats_count_what_the_loop_did);
     tcase_add_test(tc, debug_mode_names_slow_steps_and_their_spawn_site);
     tcase_add_test(tc, without_debug_mode_nothing_is_reported);

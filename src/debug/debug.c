@@ -96,6 +96,17 @@ void weft__task_describe(struct weft_task *t, bool site, char *buf,
     }
 }
 
+void weft__debug_caller(char *buf, size_t size) {
+    struct weft_task *t = weft__task_current();
+    buf[0] = 0;
+    if (!t)
+        return;
+    char who[512];
+    weft__task_describe(t, (t->loop->flags & WEFT_LOOP_DEBUG) != 0, who,
+                        sizeof who);
+    snprintf(buf, size, " (by %s of loop %p)", who, (void *)t->loop);
+}
+
 /* ---- debug mode ------------------------------------------------------------- */
 
 int weft_loop_set_debug(weft_loop_t *loop, bool on) {

@@ -16,14 +16,12 @@
  *       #0 weft__park+0x6d (libweft.so.0+0x1d3fd)
  *       ...
  */
-#include <arpa/inet.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../net/net_int.h"
@@ -107,34 +105,6 @@ static const char *sym(struct syms *c, uintptr_t addr, bool ret, char *tmp,
 
 /* ---- descriptors --------------------------------------------------------------- */
 
-static void format_addr(const struct sockaddr_storage *ss, socklen_t len,
-                        char *buf, size_t size) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        snprintf(buf, size, "%s:%u", ip, ntohs(a->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        snprintf(buf, size, "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else if (ss->ss_family == AF_UNIX) {
-        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
-        size_t n = len > offsetof(struct sockaddr_un, sun_path)
-                       ? len - offsetof(struct sockaddr_un, sun_path)
-                       : 0;
-        if (n == 0)
-            snprintf(buf, size, "(unnamed)");
-        else if (a->sun_path[0] == 0)
-            snprintf(buf, size, "@%.*s", (int)(n - 1), a->sun_path + 1);
-        else
-            snprintf(buf, size, "%.*s", (int)strnlen(a->sun_path, n),
-                     a->sun_path);
-    } else {
-        snprintf(buf, size, "(family %d)", ss->ss_family);
-    }
-}
-
 /* "fd 7 (tcp 127.0.0.1:40112 -> 127.0.0.1:8080)", "fd 5 (pipe:[8812])". */
 static void describe_fd(int fd, char *buf, size_t size) {
     struct sockaddr_storage me, peer;
@@ -151,9 +121,9 @@ static void describe_fd(int fd, char *buf, size_t size) {
                                ? (type == SOCK_STREAM ? "unix" : "unix-dgram")
                                : (type == SOCK_STREAM ? "tcp" : "udp");
         char a[128], b[128];
-        format_addr(&me, ml, a, sizeof a);
+        weft__addr_str(&me, ml, a, sizeof a);
         if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0) {
-            format_addr(&peer, pl, b, sizeof b);
+            weft__addr_str(&peer, pl, b, sizeof b);
             snprintf(buf, size, "fd %d (%s %s -> %s)", fd, kind, a, b);
         } else {
             int listening = 0;

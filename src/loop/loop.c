@@ -35,9 +35,11 @@ int weft__loop_check(const weft_loop_t *loop, const char *fn) {
     if (WEFT__UNLIKELY(!loop))
         return -EINVAL;
     if (WEFT__UNLIKELY(loop->owner != &thread_token)) {
+        char who[600];
+        weft__debug_caller(who, sizeof who);
         weft__log(WEFT_LOG_WARN,
-                  "%s: loop %p used from a thread that does not own it", fn,
-                  (const void *)loop);
+                  "%s: loop %p used from a thread that does not own it%s", fn,
+                  (const void *)loop, who);
         return -EPERM;
     }
     return 0;

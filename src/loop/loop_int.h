@@ -192,6 +192,9 @@ void weft__debug_lag(weft_loop_t *loop);
  * weft_call_soon/later/at, else the record's own (NULL: not a record). */
 const void *weft__call_target(const struct weft__ready *r, void **arg);
 uint64_t weft__clock_ns(void);
+/* For a misuse report: " (by task 'name' (...) of loop 0x...)" when the
+ * calling thread runs a task (of its own loop), else "". */
+void weft__debug_caller(char *buf, size_t size);
 /* Debug mode: remember who opened a stream or started a server, to name
  * them if the loop closes with it still open (src/debug/debug.c). fd: the
  * stream's descriptor, the server's port. */

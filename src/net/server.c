@@ -222,28 +222,6 @@ static bool connection_error(int err) {
     }
 }
 
-/* "127.0.0.1:8080", "[::1]:8080" or a Unix path, for log lines. */
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
-                            size_t size) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        snprintf(buf, size, "%s:%d", ip, ntohs(a->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        snprintf(buf, size, "[%s]:%d", ip, ntohs(a->sin6_port));
-    } else if (ss->ss_family == AF_UNIX) {
-        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
-        snprintf(buf, size, "%.*s", (int)sizeof a->sun_path,
-                 a->sun_path[0] ? a->sun_path : "@...");
-    } else {
-        snprintf(buf, size, "?");
-    }
-    return buf;
-}
-
 static int acceptor_run(void *arg) {
     struct listener *l = arg;
     weft_server_t *srv = l->srv;
@@ -274,7 +252,7 @@ static int acceptor_run(void *arg) {
             weft__log(WEFT_LOG_WARN,
                       "server: accept failed on %s: %s; no longer accepting "
                       "there",
-                      addr_str(&l->addr, addr, sizeof addr),
+                      weft__addr_str(&l->addr, l->addrlen, addr, sizeof addr),
                       weft_strerror(fd));
             break;
         }
