@@ -353,6 +353,36 @@ START_TEST(dump_summarises_a_hundred_thousand_tasks) {
 }
 END_TEST
 
+/* A task with a small stack can dump: it goes without libunwind. */
+static int small_dumper(void *arg) {
+    (void)arg;
+    char *d = dump_string(NULL);
+#ifdef WEFT_TEST_BACKTRACE
+    ck_assert_has(d, "(no backtrace: the dumping task has less than 16 KiB "
+                     "of stack left)");
+#endif
+    ck_assert_has(d, "'small': running");
+    ck_assert_has(d, "end of task dump\n");
+    free(d);
+    return 0;
+}
+
+static int small_main(void *arg) {
+    (void)arg;
+    ck_assert_ok(weft_spawn(NULL, parked_forever, NULL, NULL));
+    weft_spawn_opts_t so = {.name = "small", .stack_size = 14 * 1024};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, small_dumper, NULL, &so));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    return 0;
+}
+
+START_TEST(a_task_with_a_small_stack_can_dump) {
+    ck_assert_ok(run_virtual(small_main, NULL));
+}
+END_TEST
+
 /* ---- to the log; misuse ----------------------------------------------------------- */
 
 static int log_main(void *arg) {
@@ -433,7 +463,6 @@ START_TEST(a_task_using_another_threads_loop_is_named) {
              "it (by task 'intruder' (id ",
              (void *)loop);
     ck_assert_has(logbuf, expect);
-    ck_assert_has(logbuf, ", fn intruder");
     weft_loop_free(loop);
 }
 END_TEST
@@ -727,6 +756,7 @@ static Suite *debug_suite(void) {
     tcase_add_test(tc, dump_says_what_each_task_waits_for);
     tcase_add_test(tc, dump_summarises_a_hundred_thousand_tasks);
     tcase_add_test(tc, dump_goes_to_the_log_without_a_file);
+    tcase_add_test(tc, a_task_with_a_small_stack_can_dump);
     tcase_add_test(tc, dump_is_refused_off_the_loop_thread);
     tcase_add_test(tc, a_task_using_another_threads_loop_is_named);
     tcase_add_test(tc, stats_count_what_the_loop_did);

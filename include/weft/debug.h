@@ -90,9 +90,11 @@ typedef struct weft_dump_opts {
  * message per line at WEFT_LOG_INFO (the default handler prints only WARN
  * and above: pass stderr to see it without a handler of your own). From
  * the loop's thread, in a task, a callback, or between runs. Returns 0,
- * -EINVAL (no loop), -EPERM (another thread's loop). Backtraces
+ * -EINVAL (no loop), -EPERM (another thread's loop), -ENOMEM. Backtraces
  * need an x86-64 build with libunwind; elsewhere the dump says so and
- * lists the rest. */
+ * lists the rest. From a task, symbols and backtraces need some 16 KiB of
+ * its stack free: with less, symbols are those dladdr finds (or module and
+ * offset) and backtraces are left out, with a line saying why. */
 WEFT_EXPORT int weft_dump_tasks(weft_loop_t *loop, FILE *out,
                                 const weft_dump_opts_t *opts);
 

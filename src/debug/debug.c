@@ -79,21 +79,18 @@ static struct dbg_loop *dbg_get(weft_loop_t *loop) {
 
 /* ---- describing tasks ------------------------------------------------------ */
 
-void weft__task_describe(struct weft_task *t, bool site, char *buf,
+void weft__task_describe(struct weft_task *t, bool detail, char *buf,
                          size_t size) {
-    char fn[160];
-    weft__sym_format((uintptr_t)t->fn, false, fn, sizeof fn);
-    int n = snprintf(buf, size, "task '%s' (id %llu, fn %s", weft_task_name(t),
-                     (unsigned long long)t->id, fn);
-    if (n < 0 || (size_t)n >= size)
+    if (!detail) {
+        snprintf(buf, size, "task '%s' (id %llu)", weft_task_name(t),
+                 (unsigned long long)t->id);
         return;
-    if (site && t->spawn_site) {
-        char at[200];
-        weft__sym_format((uintptr_t)t->spawn_site, true, at, sizeof at);
-        snprintf(buf + n, size - (size_t)n, ", spawned at %s)", at);
-    } else {
-        snprintf(buf + n, size - (size_t)n, ")");
     }
+    char fn[160], at[200];
+    weft__sym_format((uintptr_t)t->fn, false, fn, sizeof fn);
+    weft__sym_format((uintptr_t)t->spawn_site, true, at, sizeof at);
+    snprintf(buf, size, "task '%s' (id %llu, fn %s, spawned at %s)",
+             weft_task_name(t), (unsigned long long)t->id, fn, at);
 }
 
 void weft__debug_caller(char *buf, size_t size) {

@@ -20,7 +20,8 @@ void weft__sym_format(uintptr_t addr, bool ret, char *buf, size_t size);
 
 /* The program counters of t's parked stack, innermost first: up to max,
  * the count returned; -ENOTSUP where this build cannot walk stacks (not
- * x86-64, or built without libunwind). The task must be suspended (parked
+ * x86-64, or built without libunwind), -ENOSPC when called from a task
+ * with less than 16 KiB of stack left (libunwind needs it). The task must be suspended (parked
  * or ready, started), never the running one. */
 int weft__task_backtrace(const struct weft_task *t, uintptr_t *pcs, int max);
 

@@ -528,6 +528,12 @@ static __attribute__((noinline)) void dump_task(weft_loop_t *loop, struct weft_t
         endl(o);
         return;
     }
+    if (n == -ENOSPC) {
+        put(o, "      (no backtrace: the dumping task has less than 16 KiB "
+               "of stack left)");
+        endl(o);
+        return;
+    }
     dump_frames(pcs, n, exact, sy, o);
 }
 
@@ -547,31 +553,41 @@ int weft_dump_tasks(weft_loop_t *loop, FILE *f, const weft_dump_opts_t *opts) {
     if (max_frames > MAX_FRAMES)
         max_frames = MAX_FRAMES;
 
-    struct out o = {.f = f};
+    /* The line and the frames on the heap: a task may dump with a small
+     * stack (symbols and backtraces then say they need more: symbol.c). */
+    struct work {
+        struct out o;
+        uintptr_t pcs[MAX_FRAMES];
+    } *w = weft__malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    struct out *o = &w->o;
+    o->f = f;
+    o->len = 0;
     struct syms sy = {weft__calloc(SYM_CACHE, sizeof(struct sym))};
-    uintptr_t pcs[MAX_FRAMES];
     struct weft__tasks *ts = loop->tasks;
     size_t ntasks = ts ? ts->nlive : 0;
-    dump_header(loop, ntasks, &o);
+    dump_header(loop, ntasks, o);
     if (ts && ntasks) {
-        dump_summary(loop, ts, &sy, &o);
-        put(&o, "tasks (%zu of %zu%s):",
+        dump_summary(loop, ts, &sy, o);
+        put(o, "tasks (%zu of %zu%s):",
             ntasks < max_tasks ? ntasks : max_tasks, ntasks,
             ntasks > max_tasks ? "; weft_dump_opts_t.max_tasks for more" : "");
-        endl(&o);
+        endl(o);
         size_t i = 0;
         struct weft__list *pos;
         for (pos = ts->live.next; pos != &ts->live && i < max_tasks;
              pos = pos->next, i++) {
             struct weft_task *t =
                 WEFT__CONTAINER_OF(pos, struct weft_task, lnode);
-            dump_task(loop, t, opts, max_frames, pcs, &sy, &o);
+            dump_task(loop, t, opts, max_frames, w->pcs, &sy, o);
         }
     }
-    put(&o, "end of task dump");
-    endl(&o);
+    put(o, "end of task dump");
+    endl(o);
     if (f)
         fflush(f);
     weft__free(sy.v);
+    weft__free(w);
     return 0;
 }

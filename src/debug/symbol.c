@@ -21,6 +21,19 @@
 #define WEFT__UNWIND 1
 #endif
 
+/* libunwind wants several KiB of stack (its context and cursor alone are
+ * 2 KiB, then its DWARF parsing). The dump and the reports may run in a
+ * task with a small stack: there they do without it. */
+#define UNWIND_ROOM (16 * 1024)
+
+static bool stack_room(void) {
+    const struct weft_task *t = weft__task_current();
+    if (!t)
+        return true; /* the thread's own stack */
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    return sp > (uintptr_t)t->stack.lo + UNWIND_ROOM;
+}
+
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
@@ -49,6 +62,8 @@ static bool sym_name(uintptr_t addr, char *name, size_t size,
     unw_cursor_t c;
     unw_word_t o = 0;
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (!stack_room())
+        goto dl;
     /* As a signal frame: libunwind then looks up addr itself, not the
      * byte before it (our caller has already decided which it wants). */
     if (cursor_at(&c, &uc, addr, sp, sp, UNW_INIT_SIGNAL_FRAME) == 0 &&
@@ -56,6 +71,7 @@ static bool sym_name(uintptr_t addr, char *name, size_t size,
         *off = (uintptr_t)o;
         return true;
     }
+dl:
 #endif
     Dl_info di;
     if (dladdr((void *)addr, &di) && di.dli_sname) {
@@ -124,6 +140,8 @@ int weft__task_backtrace(const struct weft_task *t, uintptr_t *pcs, int max) {
     unw_cursor_t c;
     if (max <= 0)
         return 0;
+    if (!stack_room())
+        return -ENOSPC;
     if (cursor_at(&c, &uc, (uintptr_t)t->ctx.pc, (uintptr_t)t->ctx.sp,
                   (uintptr_t)t->ctx.fp, 0) != 0)
         return -ENOTSUP;
@@ -132,6 +150,8 @@ int weft__task_backtrace(const struct weft_task *t, uintptr_t *pcs, int max) {
 #elif defined(WEFT__UNWIND)
     /* ucontext: swapcontext saved every register of the parked task. */
     unw_cursor_t c;
+    if (!stack_room())
+        return -ENOSPC;
     if (max <= 0 || !t->ctx.uc ||
         unw_init_local(&c, (unw_context_t *)t->ctx.uc) != 0)
         return -ENOTSUP;
@@ -149,6 +169,8 @@ int weft__self_backtrace(uintptr_t *pcs, int max, int skip) {
 #ifdef WEFT__UNWIND
     unw_context_t uc;
     unw_cursor_t c;
+    if (!stack_room())
+        return -ENOSPC;
     if (max <= 0 || unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
         return -ENOTSUP;
     return walk(&c, pcs, max, 0, 0, skip + 1);

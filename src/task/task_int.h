@@ -266,10 +266,10 @@ int weft__task_pending(const struct weft_task *t, struct weft__scope **by);
 /* Recompute t->pending after a scope left or a flag changed. */
 void weft__task_recheck(struct weft_task *t);
 
-/* "task 'name' (id N, fn F[, spawned at S])" for messages about t; the
- * spawn site when `site` (debug mode: it reads the symbol table).
- * Implemented with the task dump (src/debug). */
-void weft__task_describe(struct weft_task *t, bool site, char *buf,
+/* "task 'name' (id N)" for messages about t, with "fn F, spawned at S"
+ * when `detail` (debug mode: it reads the symbol tables). Implemented with
+ * the task dump (src/debug). */
+void weft__task_describe(struct weft_task *t, bool detail, char *buf,
                          size_t size);
 
 /* The task a ready node belongs to, or NULL (a callback). */
