@@ -264,8 +264,16 @@ static size_t slot_of(const void *obj, size_t cap) {
     return (size_t)(h >> 7) & (cap - 1);
 }
 
+/* Rehash, doubling only when live entries fill a quarter: streams opened
+ * and closed by the million leave only removed slots behind, which a
+ * rehash at the same size clears. */
 static int tr_grow(struct dbg_loop *d) {
-    size_t cap = d->tr_cap ? d->tr_cap * 2 : 64;
+    size_t live = 0;
+    for (size_t i = 0; i < d->tr_cap; i++)
+        live += d->tr[i].obj && d->tr[i].obj != REMOVED;
+    size_t cap = !d->tr_cap ? 64
+                 : live * 4 > d->tr_cap ? d->tr_cap * 2
+                                        : d->tr_cap;
     struct tracked *tr = weft__calloc(cap, sizeof *tr);
     if (!tr)
         return -ENOMEM;
