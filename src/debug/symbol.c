@@ -21,6 +21,12 @@
 #define WEFT__UNWIND 1
 #endif
 
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+#ifdef WEFT__UNWIND
 /* libunwind wants several KiB of stack (its context and cursor alone are
  * 2 KiB, then its DWARF parsing). The dump and the reports may run in a
  * task with a small stack: there they do without it. */
@@ -34,12 +40,6 @@ static bool stack_room(void) {
     return sp > (uintptr_t)t->stack.lo + UNWIND_ROOM;
 }
 
-static const char *base_name(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-#ifdef WEFT__UNWIND
 /* A cursor whose innermost frame is at pc, with the given stack and frame
  * pointers; the other registers are those of the caller (any values do:
  * the resume point of a parked task clobbers them all, and the frames
