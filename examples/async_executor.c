@@ -30,8 +30,8 @@
  *     loop.run_forever()
  *     print("loop exited")
  *
- * Usage: async_executor [-e] [-s SEED] [RUN_SECONDS [MAX_PAUSE [SLOW_MIN
- *                       [SLOW_MAX]]]]
+ * Usage: async_executor [-e] [--debug] [-s SEED] [RUN_SECONDS [MAX_PAUSE
+ *                       [SLOW_MIN [SLOW_MAX]]]]
  *
  * Without -e the slow function runs on the loop, as in the Python: while
  * it blocks, the small tasks print nothing. With -e it runs in the
@@ -43,8 +43,18 @@
  * exceed SLOW_MAX). Durations may be
  * fractional: `async_executor -e 1 0.05 0.2 0.3` is over in a second.
  * The random numbers are seeded from the clock, or with SEED.
+ *
+ * --debug runs the loop in debug mode (WEFT_LOOP_DEBUG, asyncio's
+ * loop.set_debug(True); WEFT_DEBUG=1 in the environment does the same):
+ * without -e, each call of the slow function on the loop is reported,
+ *
+ *     weft: executing task 'slow_task' (id 5, fn slow_task (...), spawned
+ *     at main+0x2b5 (...)) took 2.731 s (debug mode: ...)
+ *
+ * and with -e nothing is, since the loop is never held.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +64,14 @@
 #include <weft.h>
 
 #define USAGE                                                                  \
-    "usage: async_executor [-e] [-s SEED] [RUN_SECONDS [MAX_PAUSE "            \
+    "usage: async_executor [-e] [--debug] [-s SEED] [RUN_SECONDS [MAX_PAUSE "  \
     "[SLOW_MIN [SLOW_MAX]]]]\n"
 
 struct config {
     double max_pause;          /* small tasks: pause in [0, max_pause) */
     double slow_min, slow_max; /* slow function: duration in [min, max) */
     int in_executor;           /* -e */
+    int debug;                 /* --debug */
 };
 
 struct small {
@@ -186,15 +197,19 @@ static int parse_seed(const char *s, unsigned *out) {
 
 int main(int argc, char **argv) {
     double run = 20;
-    struct config cfg = {2, 2, 10, 0};
+    struct config cfg = {2, 2, 10, 0, 0};
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     unsigned seed = (unsigned)now.tv_sec ^ (unsigned)now.tv_nsec;
     int opt;
     opterr = 0; /* one line of usage is message enough */
-    while ((opt = getopt(argc, argv, "es:")) != -1) {
+    static const struct option longopts[] = {{"debug", no_argument, NULL, 'd'},
+                                             {NULL, 0, NULL, 0}};
+    while ((opt = getopt_long(argc, argv, "es:", longopts, NULL)) != -1) {
         if (opt == 'e') {
             cfg.in_executor = 1;
+        } else if (opt == 'd') {
+            cfg.debug = 1;
         } else if (opt != 's' || parse_seed(optarg, &seed) < 0) {
             fputs(USAGE, stderr);
             return 2;
@@ -218,7 +233,8 @@ int main(int argc, char **argv) {
     srand(seed);
 
     weft_loop_t *loop;
-    int err = weft_loop_new(&loop, NULL);
+    weft_loop_opts_t lo = {.flags = cfg.debug ? WEFT_LOOP_DEBUG : 0};
+    int err = weft_loop_new(&loop, &lo);
     if (err < 0) {
         fprintf(stderr, "async_executor: cannot create a loop: %s\n",
                 weft_strerror(err));
@@ -229,10 +245,16 @@ int main(int argc, char **argv) {
      * closes. */
     struct small smalls[4] = {{1, &cfg}, {2, &cfg}, {3, &cfg}, {4, &cfg}};
     const char *what = "cannot start a task";
-    for (int i = 0; i < 4 && err == 0; i++)
-        err = weft_loop_spawn(loop, NULL, small_task, &smalls[i], NULL);
-    if (err == 0)
-        err = weft_loop_spawn(loop, NULL, slow_task, &cfg, NULL);
+    char names[4][16];
+    for (int i = 0; i < 4 && err == 0; i++) {
+        snprintf(names[i], sizeof names[i], "small_task-%d", i + 1);
+        weft_spawn_opts_t so = {.name = names[i]};
+        err = weft_loop_spawn(loop, NULL, small_task, &smalls[i], &so);
+    }
+    if (err == 0) {
+        weft_spawn_opts_t so = {.name = "slow_task"};
+        err = weft_loop_spawn(loop, NULL, slow_task, &cfg, &so);
+    }
     if (err == 0) {
         what = "cannot schedule the stop";
         err = weft_call_later(loop, run, stop_loop, loop, NULL);

@@ -18,6 +18,8 @@
  *   web.h     an HTTP server in the style of aiohttp.web
  *   client.h  the HTTP client: sessions, pooled connections, cookies
  *   ws.h      WebSockets (RFC 6455, permessage-deflate), server and client
+ *   debug.h   debug mode, loop counters, the task dump (gdb, tracepoints:
+ *             docs/debugging.md)
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -39,5 +41,6 @@
 #include "weft/web.h"
 #include "weft/client.h"
 #include "weft/ws.h"
+#include "weft/debug.h"
 
 #endif

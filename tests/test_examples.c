@@ -57,7 +57,7 @@ struct run {
     int status; /* exit status; 128 + N if killed by signal N */
     char out[1 << 20];
     size_t nout;
-    char err[1 << 14];
+    char err[1 << 16];
     size_t nerr;
 };
 
@@ -418,6 +418,11 @@ static void stop_server(struct server *srv, int sig) {
 
 /* ---- assertions on a finished run (R) ------------------------------------ */
 
+/* Check's messages are short: only the start of the haystack is shown. */
+#define ck_assert_has_text(hay, needle)                                        \
+    ck_assert_msg(strstr((hay), (needle)) != NULL, "'%s' not in: %.600s",    \
+                  (needle), (hay))
+
 /* The run succeeded quietly: exit 0, nothing on stderr, and stdout made of
  * whole lines. */
 static void assert_clean_success(void) {
@@ -760,6 +765,123 @@ START_TEST(async_executor_blocking_mode_stalls_the_small_tasks) {
                       "%d small task line(s) during blocking call %d",
                       er.win[i].small_lines, i + 1);
     }
+}
+END_TEST
+
+/* The seconds a "weft: executing task 'NAME' ..." warning says its step
+ * took, from each such line of R.err (at most max); returns how many. */
+static int slow_step_warnings(const char *name, double *took, int max) {
+    char head[128];
+    snprintf(head, sizeof head, "weft: executing task '%s' (id ", name);
+    int n = 0;
+    for (const char *p = R.err; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (strncmp(p, head, strlen(head)) == 0) {
+            const char *t = strstr(p, ") took ");
+            ck_assert_msg(t && t < p + len, "no duration in '%.*s'", (int)len,
+                          p);
+            if (n < max)
+                took[n] = strtod(t + 7, NULL);
+            n++;
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+    return n;
+}
+
+START_TEST(async_executor_debug_names_the_blocking_step) {
+    /* --debug without -e: each blocking call of the slow function (0.2 to
+     * 0.3 s) is a step of slow_task longer than the 0.1 s threshold. */
+    run_example("async_executor", "--debug", "-s", "1", "0.6", "0.05", "0.2",
+                "0.3", NULL);
+    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
+                  R.err);
+    struct executor_run er;
+    check_async_executor_output(&er, false);
+    double took[64];
+    int n = slow_step_warnings("slow_task", took, 64);
+    ck_assert_int_eq(n, er.nwin); /* one per call, all completed */
+    for (int i = 0; i < n && i < 64; i++)
+        ck_assert_msg(took[i] >= 0.2, "call %d took %g s", i + 1, took[i]);
+    ck_assert_has_text(R.err, ", fn slow_task (async_executor+0x");
+    ck_assert_has_text(R.err, ", spawned at main+0x");
+    ck_assert_has_text(R.err, "a blocking call belongs in the executor)\n");
+}
+END_TEST
+
+START_TEST(async_executor_debug_in_the_executor_names_nothing_slow) {
+    /* -e --debug: the slow function (0.5 s at least) runs on a worker; no
+     * step of slow_task lasts anywhere near that long. */
+    run_example("async_executor", "-e", "--debug", "-s", "1", "1.2", "0.05",
+                "0.5", "0.6", NULL);
+    ck_assert_msg(R.status == 0, "exit status %d; stderr: %s", R.status,
+                  R.err);
+    struct executor_run er;
+    check_async_executor_output(&er, true);
+    double took[64];
+    int n = slow_step_warnings("slow_task", took, 64);
+    for (int i = 0; i < n && i < 64; i++)
+        ck_assert_msg(took[i] < 0.5, "a step took %g s: %s", took[i], R.err);
+}
+END_TEST
+
+/* ---- task_dump -------------------------------------------------------------- */
+
+START_TEST(task_dump_prints_every_wait_and_a_summary) {
+    run_example("task_dump", "-n", "1000", NULL);
+    assert_clean_success();
+    size_t n = split_lines();
+    const char *const want[] = {
+        "weft task dump: loop 0x* (thread *) at * s, 1012 task(s)",
+        "counters: 1012 spawned, * iterations, * callbacks, * I/O ops, * "
+        "timers armed (1004 pending)",
+        "by state:",
+        "      1011 waiting: 1004 sleep, 1 future, 1 group exit, 1 lock, "
+        "1 event, 1 queue get, 2 read",
+        "         1 running",
+        "by spawn site (-> task function):",
+        "      1000 *+0x* (task_dump+0x*) -> sleeper (task_dump+0x*)",
+        "tasks (100 of 1012; weft_dump_opts_t.max_tasks for more):",
+        "task * 'lock_waiter': waiting * s: lock 0x* held by task *",
+        "task * 'reader': waiting * s: read on fd * (unix (unnamed) -> "
+        "(unnamed))",
+        "      fn reader (task_dump+0x*), spawned at * (task_dump+0x*)",
+        "task * 'joiner': waiting * s: future: joining task * 'sleeper'",
+        "task * 'group_owner': waiting * s: group exit: 2 child(ren) left; "
+        "in 1 scope(s) (1 group(s))",
+        "end of task dump",
+    };
+    assert_in_order(n, want, sizeof want / sizeof want[0]);
+    ck_assert_str_eq(lines[n - 1], "end of task dump");
+}
+END_TEST
+
+/* Has stderr ended *arg dumps? */
+static bool has_dumps(const struct run *r, const void *arg) {
+    int n = 0;
+    for (const char *p = r->err; (p = strstr(p, "end of task dump\n")); p++)
+        n++;
+    return n >= *(const int *)arg;
+}
+
+START_TEST(task_dump_prints_the_dump_on_each_sigquit) {
+    spawn_example("task_dump", "--signal", NULL);
+    wait_line("pid *: kill -QUIT * for a task dump (on stderr); SIGINT or "
+              "SIGTERM to stop");
+    for (int round = 1; round <= 2; round++) {
+        kill(C.pid, SIGQUIT);
+        ck_assert_msg(pump(&C, has_dumps, &round), "no dump %d; stderr "
+                                                   "ends: %s",
+                      round, R.err + (R.nerr > 400 ? R.nerr - 400 : 0));
+    }
+    kill(C.pid, SIGINT);
+    reap_example();
+    ck_assert_msg(R.status == 0, "exit status %d; stderr ends: %s", R.status,
+                  R.err + (R.nerr > 400 ? R.nerr - 400 : 0));
+    ck_assert_has_text(R.err, "weft: signal 3 (Quit): task dump of loop 0x");
+    ck_assert_has_text(R.err, "': waiting");
+    ck_assert_has_text(R.err, " weft__park+");
 }
 END_TEST
 
@@ -1359,6 +1481,12 @@ START_TEST(bad_arguments_give_status_2_and_one_line) {
     assert_usage_error("async_executor", "-e", "nan", NULL);
     assert_usage_error("async_executor", "-x", NULL);
     assert_usage_error("async_executor", "-s", NULL);
+    assert_usage_error("async_executor", "--debugx", NULL);
+
+    assert_usage_error("task_dump", "-n", NULL);
+    assert_usage_error("task_dump", "-n", "x", NULL);
+    assert_usage_error("task_dump", "-n", "-1", NULL);
+    assert_usage_error("task_dump", "--signals", NULL);
 
     assert_usage_error("hello_server", NULL);
     assert_usage_error("hello_server", "x", NULL);
@@ -1668,6 +1796,10 @@ static Suite *examples_suite(void) {
     tcase_add_test(tc, udp_echo_client_gives_up_after_its_deadline);
     tcase_add_test(tc, async_executor_small_tasks_run_while_the_executor_works);
     tcase_add_test(tc, async_executor_blocking_mode_stalls_the_small_tasks);
+    tcase_add_test(tc, async_executor_debug_names_the_blocking_step);
+    tcase_add_test(tc, async_executor_debug_in_the_executor_names_nothing_slow);
+    tcase_add_test(tc, task_dump_prints_every_wait_and_a_summary);
+    tcase_add_test(tc, task_dump_prints_the_dump_on_each_sigquit);
     tcase_add_test(tc, bad_arguments_give_status_2_and_one_line);
     tcase_add_test(tc, hello_server_answers_curl_and_python);
     tcase_add_test(tc,

@@ -41,6 +41,14 @@ enum {
      * deterministic. Real I/O still works, but a wait for I/O that is not
      * already possible no longer holds time back. */
     WEFT_LOOP_VIRTUAL_CLOCK = 1u << 0,
+    /* Debug mode (asyncio's debug mode; weft/debug.h): a warning names
+     * each task step or callback that holds the loop longer than 0.1 s
+     * (weft_loop_set_slow_step) and where the task was spawned, messages
+     * about tasks name their spawn site, and the loop measures its time in
+     * the poller and how late timers fire. Also on for every new loop when
+     * the environment has WEFT_DEBUG set to anything but "" or "0".
+     * Without it none of this costs anything. */
+    WEFT_LOOP_DEBUG = 1u << 1,
 };
 
 typedef struct weft_loop_opts {

@@ -344,8 +344,10 @@ static void wait_workers(weft_pool_t *p, bool park) {
     struct weft_task *t = park ? weft__task_current() : NULL;
     pthread_mutex_lock(&p->mu);
     if (t && p->nalive > 0) {
-        struct weft__exit_waiter ew = {.loop = t->loop};
-        ew.w.noint = true; /* the threads must be joined regardless */
+        /* noint: the threads must be joined regardless */
+        struct weft__exit_waiter ew = {
+            .w = {.noint = true, .kind = WEFT__WAIT_POOL, .obj = p},
+            .loop = t->loop};
         ew.next = p->exit_waiters;
         p->exit_waiters = &ew;
         pthread_mutex_unlock(&p->mu);

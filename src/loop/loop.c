@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "loop_int.h"
 
@@ -34,9 +35,11 @@ int weft__loop_check(const weft_loop_t *loop, const char *fn) {
     if (WEFT__UNLIKELY(!loop))
         return -EINVAL;
     if (WEFT__UNLIKELY(loop->owner != &thread_token)) {
+        char who[600];
+        weft__debug_caller(who, sizeof who);
         weft__log(WEFT_LOG_WARN,
-                  "%s: loop %p used from a thread that does not own it", fn,
-                  (const void *)loop);
+                  "%s: loop %p used from a thread that does not own it%s", fn,
+                  (const void *)loop, who);
         return -EPERM;
     }
     return 0;
@@ -46,6 +49,29 @@ static uint64_t clock_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * WEFT__NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t weft__clock_ns(void) {
+    return clock_ns();
+}
+
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * WEFT__NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* Every loop, for debuggers; the mutex orders creation and frees of loops
+ * on different threads (a debugger reads the list with the process
+ * stopped). */
+struct weft__list weft__all_loops = {&weft__all_loops, &weft__all_loops};
+static pthread_mutex_t all_loops_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* WEFT_DEBUG=1 in the environment: debug mode for every loop. */
+static bool debug_from_env(void) {
+    const char *v = getenv("WEFT_DEBUG");
+    return v && *v && strcmp(v, "0") != 0;
 }
 
 static void update_time(weft_loop_t *loop) {
@@ -62,8 +88,10 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_opts_t *opts) {
     unsigned flags = opts ? opts->flags : 0;
     size_t stack = opts && opts->stack_size ? opts->stack_size
                                             : WEFT__STACK_DEFAULT;
-    if (flags & ~(unsigned)WEFT_LOOP_VIRTUAL_CLOCK)
+    if (flags & ~(unsigned)(WEFT_LOOP_VIRTUAL_CLOCK | WEFT_LOOP_DEBUG))
         return -EINVAL;
+    if (debug_from_env())
+        flags |= WEFT_LOOP_DEBUG;
     if (stack < 1024 || stack > ((size_t)1 << 30))
         return -EINVAL;
 
@@ -80,6 +108,8 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_opts_t *opts) {
     weft__heap_init(&loop->timers);
     weft__list_init(&loop->hooks);
     loop->now = (flags & WEFT_LOOP_VIRTUAL_CLOCK) ? 0 : clock_ns();
+    loop->slow_ns = WEFT__NS_PER_SEC / 10; /* asyncio's 0.1 s */
+    loop->tid = (int)gettid();
 
     int err = weft__tsq_init(&loop->tsq);
     if (err) {
@@ -92,6 +122,9 @@ int weft_loop_new(weft_loop_t **out, const weft_loop_opts_t *opts) {
         weft__free(loop);
         return err;
     }
+    pthread_mutex_lock(&all_loops_mu);
+    weft__list_push_back(&weft__all_loops, &loop->all);
+    pthread_mutex_unlock(&all_loops_mu);
     *out = loop;
     return 0;
 }
@@ -198,6 +231,9 @@ void weft_loop_free(weft_loop_t *loop) {
         weft__free(loop->calls.chunks[i]);
     weft__free(loop->calls.chunks);
     weft__stack_pools_fini(&loop->stacks);
+    pthread_mutex_lock(&all_loops_mu);
+    weft__list_remove(&loop->all);
+    pthread_mutex_unlock(&all_loops_mu);
     weft__free(loop);
 }
 
@@ -309,6 +345,7 @@ static void call_run(weft_loop_t *loop, struct weft__ready *r) {
     void *arg = c->arg, *arg2 = c->arg2, *arg3 = c->arg3;
     /* Free first: the callback may schedule again and reuse the record. */
     weft__call_free(loop, c);
+    loop->callbacks_run++;
     if (fn)
         fn(arg, arg2, arg3);
 }
@@ -343,6 +380,20 @@ static weft_handle_t handle_of(const struct weft__call *c) {
 static void call_one(void *fn, void *arg, void *unused) {
     (void)unused;
     ((weft_callback_fn)(uintptr_t)fn)(arg);
+}
+
+const void *weft__call_target(const struct weft__ready *r, void **arg) {
+    *arg = NULL;
+    if (r->run != call_run)
+        return NULL;
+    const struct weft__call *c =
+        WEFT__CONTAINER_OF(r, struct weft__call, node);
+    if (c->fn == call_one) {
+        *arg = c->arg2;
+        return c->arg;
+    }
+    *arg = c->arg;
+    return (const void *)(uintptr_t)c->fn;
 }
 
 static void set_handle(weft_handle_t *out, const struct weft__call *c) {
@@ -455,7 +506,8 @@ static struct weft__ready *queue_last(weft_loop_t *loop) {
     return WEFT__CONTAINER_OF(loop->rq->tail, struct weft__ready, next);
 }
 
-static void run_ready(weft_loop_t *loop) {
+static inline __attribute__((always_inline)) void
+run_ready(weft_loop_t *loop) {
     loop->batch_last = queue_last(loop);
     struct weft__runq *q = loop->rq;
     q->budget = loop->stopping ? 0 : MIN_BUDGET;
@@ -479,12 +531,42 @@ static void run_ready(weft_loop_t *loop) {
     loop->stop_after = NULL;
 }
 
+/* run_ready for a watched iteration (debug mode, or a tracer attached):
+ * every item is run from here, a task until it suspends (its budget is 0,
+ * so it hands over to nobody but the loop's context), by
+ * weft__debug_step, which times it and fires its tracepoints. The same
+ * items in the same order as run_ready, at most MIN_BUDGET of them. */
+static void run_ready_watched(weft_loop_t *loop) {
+    loop->batch_last = queue_last(loop);
+    struct weft__runq *q = loop->rq;
+    int32_t left = loop->stopping ? 0 : MIN_BUDGET;
+    if (loop->stopping)
+        loop->stop_after = loop->batch_last;
+    for (;;) {
+        if (loop->stopping ? !loop->stop_after : left <= 0)
+            break;
+        struct weft__ready *r = weft__ready_pop(loop);
+        if (!r)
+            break;
+        left--;
+        if (r == loop->stop_after)
+            loop->stop_after = NULL;
+        q->budget = 0;
+        weft__debug_step(loop, r);
+    }
+    q->budget = 0;
+    loop->stop_after = NULL;
+}
+
 /* Due callbacks are queued first, in deadline order; timers that wake
  * tasks (sleeps, deadlines) fire after them. In asyncio a timer wakes a
  * task through a callback, so the task runs after every callback due at
  * the same moment: a cancel scheduled for the instant a deadline expires
  * is then seen by the task, whichever was armed first (bpo-42130). */
-static void fire_timers(weft_loop_t *loop) {
+/* Inlined into both iterations (the watched one is cold): out of line,
+ * the plain iteration paid a call and its spills each time. */
+static inline __attribute__((always_inline)) void
+fire_timers(weft_loop_t *loop) {
     struct weft__timer *t, *first = NULL, **last = &first;
     while ((t = weft__heap_pop_due(&loop->timers, loop->now))) {
         if (t->fire == call_fire) {
@@ -538,12 +620,15 @@ static void idle_trim(weft_loop_t *loop) {
         weft__stack_trim(&loop->stacks, false);
 }
 
-static void poll_io(weft_loop_t *loop) {
+/* `plain`: the caller knows the loop has a real clock (the plain
+ * iteration, which has tested the flags already). */
+static inline __attribute__((always_inline)) void poll_io(weft_loop_t *loop,
+                                                          bool plain) {
     int64_t timeout = poll_timeout(loop);
     if (timeout != 0)
         idle_trim(loop);
     bool tsq = atomic_load_explicit(&loop->tsq.pending, memory_order_acquire);
-    if (!(loop->flags & WEFT_LOOP_VIRTUAL_CLOCK)) {
+    if (plain || !(loop->flags & WEFT_LOOP_VIRTUAL_CLOCK)) {
         if (timeout != 0 || loop->io_waiters || tsq)
             weft__poller_poll(loop, tsq ? 0 : timeout);
         return;
@@ -561,9 +646,41 @@ static void poll_io(weft_loop_t *loop) {
         loop->now = weft__heap_min(&loop->timers);
 }
 
-void weft__loop_run_once(weft_loop_t *loop) {
-    poll_io(loop);
+/* An iteration of a loop with a virtual clock, in debug mode, or while
+ * traced: the poll timed (debug mode), timer lag sampled (debug mode),
+ * items run one by one when watched. */
+static __attribute__((noinline)) void run_once_other(weft_loop_t *loop) {
+    bool debug = loop->flags & WEFT_LOOP_DEBUG;
+    uint64_t t0 = debug ? clock_ns() : 0;
+    poll_io(loop, false);
+    if (debug)
+        loop->dbg.poll_ns += clock_ns() - t0;
     update_time(loop);
+    if (atomic_load_explicit(&loop->tsq.pending, memory_order_acquire))
+        weft__tsq_drain(loop);
+    if (debug)
+        weft__debug_lag(loop);
+    fire_timers(loop);
+    if (weft__loop_watched(loop))
+        run_ready_watched(loop);
+    else
+        run_ready(loop);
+    loop->iterations++;
+}
+
+/* The plain iteration tests the flags once for what it must not do (a
+ * virtual clock, debug mode) and the tracepoints' semaphore: the test
+ * that used to ask for the virtual clock twice an iteration, in poll_io
+ * and update_time. */
+void weft__loop_run_once(weft_loop_t *loop) {
+    if (WEFT__UNLIKELY(
+            (loop->flags & (WEFT_LOOP_VIRTUAL_CLOCK | WEFT_LOOP_DEBUG)) ||
+            weft__traced())) {
+        run_once_other(loop);
+        return;
+    }
+    poll_io(loop, true);
+    loop->now = clock_ns();
     if (atomic_load_explicit(&loop->tsq.pending, memory_order_acquire))
         weft__tsq_drain(loop);
     fire_timers(loop);
@@ -595,10 +712,28 @@ int weft__loop_enter(weft_loop_t *loop, const char *fn) {
     loop->running = true;
     weft__ctx_init_thread(&loop->sched);
     update_time(loop);
+    /* Busy and idle time: two clock reads a run, none an iteration. */
+    loop->tid = (int)gettid();
+    loop->run_wall = clock_ns();
+    loop->run_cpu = thread_cpu_ns();
     return 0;
 }
 
+/* Busy (the thread's CPU time) and idle time of the run in progress. */
+void weft__loop_run_times(const weft_loop_t *loop, uint64_t *busy,
+                          uint64_t *idle) {
+    *busy = loop->busy_ns;
+    *idle = loop->idle_ns;
+    if (!loop->running)
+        return;
+    uint64_t wall = clock_ns() - loop->run_wall;
+    uint64_t cpu = thread_cpu_ns() - loop->run_cpu;
+    *busy += cpu;
+    *idle += wall > cpu ? wall - cpu : 0;
+}
+
 void weft__loop_leave(weft_loop_t *loop) {
+    weft__loop_run_times(loop, &loop->busy_ns, &loop->idle_ns);
     struct weft__runq *q = &weft__tls_rq;
     loop->rq_own = *q;
     if (q->tail == &q->head)

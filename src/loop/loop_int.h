@@ -10,6 +10,7 @@
 #include "../core/common.h"
 #include "../core/heap.h"
 #include "../core/list.h"
+#include "../core/trace.h"
 #include "../coro/ctx.h"
 #include "../coro/stack.h"
 #include "weft/loop.h"
@@ -114,6 +115,9 @@ struct weft__runq {
     struct weft__ready *head;
     struct weft__ready **tail;
     int32_t budget;             /* items this iteration may still take */
+    /* Counters that travel with the block (weft_loop_stats): I/O system
+     * calls made by the loop's operations and streams. */
+    uint64_t io_ops;
 };
 
 extern WEFT__TLS struct weft__runq weft__tls_rq;
@@ -152,6 +156,20 @@ struct weft_loop {
     struct weft__list hooks;
     void *tasks;    /* the task layer's per-loop state */
     void *data;     /* weft_loop_set_data */
+
+    /* ---- observation (src/debug, weft/debug.h) ---- */
+    struct weft__list all;      /* in weft__all_loops, for debuggers */
+    int tid;                    /* the thread running it (or last ran it) */
+    uint64_t callbacks_run;
+    uint64_t busy_ns, idle_ns;  /* thread CPU time / the rest, past runs */
+    uint64_t run_wall, run_cpu; /* clocks when this run began */
+    uint64_t slow_ns;           /* debug mode: a longer step is reported */
+    struct weft__debug_stats {  /* kept in debug mode only */
+        uint64_t poll_ns;       /* measured around the poller */
+        uint64_t slow_steps;
+        uint64_t lag_samples, lag_sum_ns, lag_max_ns, lag_last_ns;
+        uint64_t steps;         /* items run while watched */
+    } dbg;
 };
 
 /* Log a line that a remote peer can cause over and over (loglimit.c): per
@@ -167,6 +185,39 @@ void weft__log_limited(weft_loop_t *loop, const void *key, int level,
         static char site_; /* its address is the call site's key */           \
         weft__log_limited((loop), &site_, (level), __VA_ARGS__);               \
     } while (0)
+/* Every loop of the process, for debuggers (the gdb extension walks it; a
+ * loop is linked from weft_loop_new to weft_loop_free). */
+extern struct weft__list weft__all_loops;
+
+/* True when this iteration must be watched: debug mode, or a tracer
+ * attached to the scheduler's probes (src/core/trace.h). */
+static inline bool weft__loop_watched(const weft_loop_t *loop) {
+    return ((loop->flags & WEFT_LOOP_DEBUG) != 0) | weft__traced();
+}
+
+/* Run one ready item, watched (src/debug/debug.c): its tracepoints, and in
+ * debug mode its duration. The scheduler sets the budget to 0 first, so a
+ * task that suspends comes back to the loop's context. */
+void weft__debug_step(weft_loop_t *loop, struct weft__ready *r);
+/* Debug mode, before due timers fire: sample how late they are. */
+void weft__debug_lag(weft_loop_t *loop);
+/* A callback record's target, for reports: the user's function for
+ * weft_call_soon/later/at, else the record's own (NULL: not a record). */
+const void *weft__call_target(const struct weft__ready *r, void **arg);
+uint64_t weft__clock_ns(void);
+/* For a misuse report: " (by task 'name' (...) of loop 0x...)" when the
+ * calling thread runs a task (of its own loop), else "". */
+void weft__debug_caller(char *buf, size_t size);
+/* Debug mode: remember who opened a stream or started a server, to name
+ * them if the loop closes with it still open (src/debug/debug.c). fd: the
+ * stream's descriptor, the server's port. */
+enum { WEFT__TRACK_STREAM = 1, WEFT__TRACK_SERVER = 2 };
+void weft__debug_track(weft_loop_t *loop, const void *obj, int kind, int fd);
+void weft__debug_untrack(weft_loop_t *loop, const void *obj);
+/* Busy time (the loop thread's CPU time) and idle time (the rest: in the
+ * poller, or waiting for a CPU) over the loop's runs, this one included. */
+void weft__loop_run_times(const weft_loop_t *loop, uint64_t *busy,
+                          uint64_t *idle);
 
 /* True when called on the loop's owning thread. */
 bool weft__loop_owned(const weft_loop_t *loop);

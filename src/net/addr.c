@@ -1,6 +1,7 @@
 /* Addresses: resolving host:port, Unix socket paths, sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -188,4 +189,34 @@ int weft__resolve_name(const char *host, uint16_t port, int family,
     else
         *out = list;
     return err;
+}
+
+const char *weft__addr_str(const struct sockaddr_storage *ss, socklen_t len,
+                           char *buf, size_t size) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(buf, size, "%s:%u", ip, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(buf, size, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t n = len > off ? len - off : 0;
+        if (n > sizeof a->sun_path)
+            n = sizeof a->sun_path;
+        if (n == 0)
+            snprintf(buf, size, "(unnamed)");
+        else if (a->sun_path[0] == 0)
+            snprintf(buf, size, "@%.*s", (int)(n - 1), a->sun_path + 1);
+        else
+            snprintf(buf, size, "%.*s", (int)strnlen(a->sun_path, n),
+                     a->sun_path);
+    } else {
+        snprintf(buf, size, "(family %d)", ss->ss_family);
+    }
+    return buf;
 }

@@ -170,7 +170,7 @@ static int happy_eyeballs(const struct addrinfo *list, double delay,
             result = err;
             break;
         }
-        struct weft__wait w = {0};
+        struct weft__wait w = {.kind = WEFT__WAIT_CONNECT};
         he.owner_wait = &w;
         int r = weft__park(&w);
         he.owner_wait = NULL;

@@ -573,8 +573,8 @@ static int lookup(weft_loop_t *loop, const struct weft__dns_spec *sp,
     dns_rearm(r);
     err = 0;
     if (q->state == REQ_STARTING) {
-        struct dns_wait dw = {.req = q};
-        dw.w.abort = dns_abort;
+        struct dns_wait dw = {
+            .w = {.abort = dns_abort, .kind = WEFT__WAIT_DNS}, .req = q};
         q->waiter = &dw;
         q->state = REQ_WAITING;
         r->nwaiting++;

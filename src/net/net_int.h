@@ -175,6 +175,12 @@ int weft__connect_addrs(const struct addrinfo *list, double delay,
                         socklen_t *failed_len);
 
 /* A Unix socket address for path ('@name': abstract). */
+/* "127.0.0.1:8080", "[::1]:8080", a Unix path, "@abstract" or "(unnamed)"
+ * (len: the address's length, as getsockname gives it), for log lines and
+ * the task dump. Returns buf. */
+const char *weft__addr_str(const struct sockaddr_storage *ss, socklen_t len,
+                           char *buf, size_t size);
+
 int weft__unix_addr(const char *path, struct sockaddr_storage *ss,
                     socklen_t *len);
 

@@ -96,6 +96,8 @@ static struct srv_hub *hub_get(weft_loop_t *loop) {
 }
 
 static void server_free(weft_server_t *srv) {
+    if (WEFT__UNLIKELY(srv->loop->flags & WEFT_LOOP_DEBUG))
+        weft__debug_untrack(srv->loop, srv);
     weft__list_remove(&srv->link);
     weft__free(srv->ls);
     weft__free(srv->unix_path);
@@ -270,35 +272,13 @@ static bool connection_error(int err) {
     }
 }
 
-/* "127.0.0.1:8080", "[::1]:8080" or a Unix path, for log lines. */
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
-                            size_t size) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        snprintf(buf, size, "%s:%d", ip, ntohs(a->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        snprintf(buf, size, "[%s]:%d", ip, ntohs(a->sin6_port));
-    } else if (ss->ss_family == AF_UNIX) {
-        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
-        snprintf(buf, size, "%.*s", (int)sizeof a->sun_path,
-                 a->sun_path[0] ? a->sun_path : "@...");
-    } else {
-        snprintf(buf, size, "?");
-    }
-    return buf;
-}
-
 static int acceptor_run(void *arg) {
     struct listener *l = arg;
     weft_server_t *srv = l->srv;
     while (!srv->closing) {
         if (srv->opts.max_connections &&
             srv->nconns >= srv->opts.max_connections) {
-            struct weft__wait w = {0};
+            struct weft__wait w = {.kind = WEFT__WAIT_SERVER, .obj = srv};
             l->slot_wait = &w;
             int r = weft__park(&w);
             l->slot_wait = NULL;
@@ -325,7 +305,7 @@ static int acceptor_run(void *arg) {
             weft__log(WEFT_LOG_WARN,
                       "server: accept failed on %s: %s; no longer accepting "
                       "there",
-                      addr_str(&l->addr, addr, sizeof addr),
+                      weft__addr_str(&l->addr, l->addrlen, addr, sizeof addr),
                       weft_strerror(fd));
             break;
         }
@@ -448,6 +428,9 @@ static int server_run(weft_server_t *srv) {
         stop_listening(srv);
         srv->free_when_done = true;
         maybe_free(srv);
+    } else if (WEFT__UNLIKELY(srv->loop->flags & WEFT_LOOP_DEBUG)) {
+        weft__debug_track(srv->loop, srv, WEFT__TRACK_SERVER,
+                          weft_server_port(srv));
     }
     return err;
 }
@@ -664,6 +647,8 @@ int weft_server_close(weft_server_t *srv, double grace) {
         weft__log(WEFT_LOG_WARN, "weft_server_close: closed twice");
         return -EINVAL;
     }
+    if (WEFT__UNLIKELY(srv->loop->flags & WEFT_LOOP_DEBUG))
+        weft__debug_untrack(srv->loop, srv);
     struct weft_task *t = weft__task_current();
     if (!t && grace != 0) {
         weft__log(WEFT_LOG_WARN, "weft_server_close: a grace period needs a "
@@ -680,7 +665,8 @@ int weft_server_close(weft_server_t *srv, double grace) {
     stop_conns(srv, grace);
     bool hard = grace <= 0;
     while (srv->nconns > 0 || srv->accepting > 0) {
-        struct weft__wait w = {.noint = hard};
+        struct weft__wait w = {
+            .noint = hard, .kind = WEFT__WAIT_SERVER, .obj = srv};
         srv->close_wait = &w;
         int r = weft__park(&w);
         srv->close_wait = NULL;

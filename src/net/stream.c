@@ -54,9 +54,12 @@ static void ignore_sigpipe(void) {
 }
 
 static inline ssize_t raw_write(weft_stream_t *s, const void *p, size_t n) {
-    if (s->flags & WEFT__STREAM_SOCKET)
-        return send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    return write(s->fd, p, n);
+    weft__tls_rq.io_ops++;
+    ssize_t r = s->flags & WEFT__STREAM_SOCKET
+                    ? send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+                    : write(s->fd, p, n);
+    WEFT__PROBE3(stream_write, s->fd, r, s); /* r < 0: errno */
+    return r;
 }
 
 static void flush_count(weft_stream_t *s, bool on) {
@@ -321,6 +324,7 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
     ssize_t n = s->flags & WEFT__STREAM_SOCKET
                     ? weft__op_recv(&s->io, buf, len)
                     : weft__op_read(&s->io, buf, len);
+    WEFT__PROBE3(stream_read, s->fd, n, s);
     if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
          * data is a state that no later edge will announce again. */
@@ -563,8 +567,10 @@ static int wait_pending(weft_stream_t *s, size_t below, bool held) {
     while (pending(s, held) > below && !s->werr) {
         if (s->fd < 0)
             return -EBADF;
-        struct weft__drain_wait d = {.below = below, .held = held};
-        d.w.abort = drain_abort;
+        struct weft__drain_wait d = {
+            .w = {.abort = drain_abort, .kind = WEFT__WAIT_DRAIN, .obj = s},
+            .below = below,
+            .held = held};
         weft__list_push_back(&s->drainers, &d.link);
         int r = weft__park(&d.w);
         if (weft__list_linked(&d.link))
@@ -646,6 +652,7 @@ ssize_t weft_stream_writev(weft_stream_t *s, const struct iovec *iov,
         } else {
             n = weft__op_writev(&s->io, v + first, iovcnt - first);
         }
+        WEFT__PROBE3(stream_write, s->fd, n, s);
         if (s->flags & WEFT__STREAM_CLOSED) {
             r = -EBADF;
             break;
@@ -707,6 +714,7 @@ ssize_t weft_stream_sendfile(weft_stream_t *s, int fd, off_t offset,
     }
     while (sent < count) {
         ssize_t n = weft__op_sendfile(&s->io, fd, &offset, count - sent);
+        WEFT__PROBE3(stream_write, s->fd, n, s);
         if (s->flags & WEFT__STREAM_CLOSED) {
             sent = 0;
             r = -EBADF;
@@ -794,6 +802,8 @@ static int stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
         return err;
     }
     s->io.notify = stream_notify;
+    if (WEFT__UNLIKELY(loop->flags & WEFT_LOOP_DEBUG))
+        weft__debug_track(loop, s, WEFT__TRACK_STREAM, fd);
     *out = s;
     return 0;
 }
@@ -876,6 +886,8 @@ static void stream_free(weft_stream_t *s) {
 
 /* Release the fd and wake everyone inside; free unless a task is inside. */
 void weft__stream_close_now(weft_stream_t *s) {
+    if (WEFT__UNLIKELY(s->loop->flags & WEFT_LOOP_DEBUG))
+        weft__debug_untrack(s->loop, s);
     s->flags |= WEFT__STREAM_CLOSED;
     flush_count(s, false);
     s->wlen = 0;

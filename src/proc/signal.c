@@ -467,9 +467,11 @@ int weft_signal_next(weft_sigrecv_t *rx) {
         r->pending &= ~SIG_BIT(s);
         return s;
     }
-    struct recv_wait rw = {.reg = r};
-    rw.w.abort = recv_abort;
-    rw.w.consumes = true; /* a signal handed over is not lost to a cancel */
+    /* consumes: a signal handed over is not lost to a cancel */
+    struct recv_wait rw = {.w = {.abort = recv_abort,
+                                 .consumes = true,
+                                 .kind = WEFT__WAIT_SIGNAL},
+                           .reg = r};
     r->waiter = &rw;
     int res = weft__park(&rw.w);
     if (!rw.closed && r->waiter == &rw)

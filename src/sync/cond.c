@@ -106,7 +106,7 @@ static int cond_wait(struct weft__cond *c) {
     /* Passing the lock on only readies the next holder: nobody can
      * notify before we are linked. */
     weft__lock_pass(l);
-    struct weft__waiter wt = {.granted = false};
+    struct weft__waiter wt = {.w = {.kind = WEFT__WAIT_COND, .obj = c}};
     int r = weft__waiter_park(&c->waiters, &wt);
     /* Not notified (interrupted): take the lock back, come what may. */
     if (!wt.granted)

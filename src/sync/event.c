@@ -68,6 +68,6 @@ int weft_event_wait(weft_event_t *event) {
     int err = check(e, true, "weft_event_wait");
     if (err || e->set)
         return err;
-    struct weft__waiter wt = {.granted = false};
+    struct weft__waiter wt = {.w = {.kind = WEFT__WAIT_EVENT, .obj = e}};
     return weft__waiter_park(&e->waiters, &wt);
 }

@@ -47,7 +47,8 @@ void weft__lock_pass(struct weft__lock *l) {
 }
 
 int weft__lock_wait(struct weft__lock *l, bool noint) {
-    struct weft__waiter wt = {.w.noint = noint};
+    struct weft__waiter wt = {
+        .w = {.noint = noint, .kind = WEFT__WAIT_LOCK, .obj = l}};
     int r = weft__waiter_park(&l->waiters, &wt);
     /* Handed the lock, but cancelled (or past a deadline) before it ran:
      * pass it on rather than return an error holding it (asyncio). */

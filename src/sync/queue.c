@@ -293,8 +293,10 @@ static int put(weft_queue_t *queue, void *item, int64_t prio, bool wait,
     /* consumes: once our item is admitted the put has happened, and must
      * say so even if a cancel comes before we run again (the caller would
      * otherwise free an item the queue holds). */
-    struct weft__waiter wt = {.item = item, .prio = prio};
-    wt.w.consumes = true;
+    struct weft__waiter wt = {
+        .w = {.consumes = true, .kind = WEFT__WAIT_QUEUE_PUT, .obj = q},
+        .item = item,
+        .prio = prio};
     return weft__waiter_park(&q->putters, &wt);
 }
 
@@ -351,8 +353,8 @@ static int get(weft_queue_t *queue, void **item, bool wait, const char *fn) {
         return -EAGAIN;
     /* consumes: an item handed to us is returned even if a cancel comes
      * before we run again; the cancel shows at the next wait. */
-    struct weft__waiter wt = {.item = NULL};
-    wt.w.consumes = true;
+    struct weft__waiter wt = {
+        .w = {.consumes = true, .kind = WEFT__WAIT_QUEUE_GET, .obj = q}};
     int r = weft__waiter_park(&q->getters, &wt);
     if (r == 0)
         *item = wt.item;
@@ -416,7 +418,7 @@ int weft_queue_join(weft_queue_t *queue) {
     int err = check(q, true, "weft_queue_join");
     if (err || q->unfinished == 0)
         return err;
-    struct weft__waiter wt = {.item = NULL};
+    struct weft__waiter wt = {.w = {.kind = WEFT__WAIT_QUEUE_JOIN, .obj = q}};
     return weft__waiter_park(&q->joiners, &wt);
 }
 

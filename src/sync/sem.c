@@ -73,7 +73,7 @@ int weft_sem_acquire(weft_sem_t *sem) {
         s->value--;
         return 0;
     }
-    struct weft__waiter wt = {.granted = false};
+    struct weft__waiter wt = {.w = {.kind = WEFT__WAIT_SEM, .obj = s}};
     int r = weft__waiter_park(&s->waiters, &wt);
     /* Handed a permit, but cancelled (or past a deadline) before it ran:
      * pass it on (asyncio); the call fails holding nothing. */

@@ -396,8 +396,9 @@ int weft_await(weft_future_t *f, void **value) {
     /* Done already: no suspension, so no cancellation point (asyncio). */
     if (f->state == WEFT__FUT_DONE)
         return weft_future_result(f, value);
-    struct await_wait aw = {.f = f};
-    aw.w.abort = await_abort;
+    struct await_wait aw = {
+        .w = {.abort = await_abort, .kind = WEFT__WAIT_FUTURE, .obj = f},
+        .f = f};
     aw.fw.notify = await_notify;
     weft_future_ref(f); /* ours while we wait: the caller may drop its own */
     weft__future_add_waiter(f, &aw.fw);

@@ -70,7 +70,11 @@ static int check_futures(struct weft_task *t, weft_future_t *const *futs,
 /* Gather n checked futures with the caller's n slots. */
 static int gather_run(struct weft_task *t, weft_future_t *const *futs,
                       size_t n, bool all, struct gather_slot *slots) {
-    struct gather g = {.futs = futs, .n = n, .all = all, .slots = slots};
+    struct gather g = {.w = {.kind = WEFT__WAIT_GATHER},
+                       .futs = futs,
+                       .n = n,
+                       .all = all,
+                       .slots = slots};
     g.w.task = t; /* futures cancelled before we park notify us */
 
     for (size_t i = 0; i < n; i++) {

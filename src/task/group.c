@@ -159,7 +159,9 @@ int weft_group_exit(weft_group_t *group) {
     }
     while (g->n > 0) {
         struct weft__wait w = {.noint = (g->flags & WEFT__GROUP_CANCELLED) !=
-                                        0};
+                                        0,
+                               .kind = WEFT__WAIT_GROUP,
+                               .obj = g};
         g->exit_wait = &w;
         int r = weft__park(&w);
         g->exit_wait = NULL;

@@ -6,18 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct io_wait {
-    struct weft__wait w;
-    struct weft__list link; /* in io->waiters */
-    uint32_t events;
-    uint32_t seen;
-};
-
 void weft__io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev) {
     (void)loop;
     struct weft__list *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, &io->waiters) {
-        struct io_wait *iw = WEFT__CONTAINER_OF(pos, struct io_wait, link);
+        struct weft__io_waiter *iw =
+            WEFT__CONTAINER_OF(pos, struct weft__io_waiter, link);
         uint32_t hit = ev & (iw->events | WEFT__IO_ERR | WEFT__IO_HUP);
         if (!hit)
             continue;
@@ -40,7 +34,8 @@ void weft__io_close(weft_loop_t *loop, struct weft__io *io) {
     weft__poller_del(loop, io);
     struct weft__list *n;
     while ((n = weft__list_pop_front(&io->waiters))) {
-        struct io_wait *iw = WEFT__CONTAINER_OF(n, struct io_wait, link);
+        struct weft__io_waiter *iw =
+            WEFT__CONTAINER_OF(n, struct weft__io_waiter, link);
         loop->io_waiters--;
         weft__task_wake(iw->w.task, -EBADF);
     }
@@ -48,7 +43,7 @@ void weft__io_close(weft_loop_t *loop, struct weft__io *io) {
 }
 
 static int io_abort(struct weft__wait *w) {
-    struct io_wait *iw = WEFT__CONTAINER_OF(w, struct io_wait, w);
+    struct weft__io_waiter *iw = WEFT__CONTAINER_OF(w, struct weft__io_waiter, w);
     weft__list_remove(&iw->link);
     w->task->loop->io_waiters--;
     return 0;
@@ -64,8 +59,9 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
     uint32_t have = io->ready & (events | WEFT__IO_ERR | WEFT__IO_HUP);
     if (have && !(t->pending & WEFT__PEND_INT))
         return (int)have;
-    struct io_wait iw = {.events = events};
-    iw.w.abort = io_abort;
+    struct weft__io_waiter iw = {
+        .w = {.abort = io_abort, .kind = WEFT__WAIT_IO, .obj = io},
+        .events = events};
     /* Readiness consumes nothing (the data stays in the kernel until the
      * retried call reads it), so a cancel that comes with the event wins. */
     weft__list_push_back(&io->waiters, &iw.link);
@@ -75,9 +71,11 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
 
 /* The common shape: run `op` until it does not say EAGAIN, waiting for
  * `events` in between; consumed readiness is cleared first so the next
- * edge is awaited. */
+ * edge is awaited. Each operation counts in the loop's I/O operations
+ * (one add to the thread's run queue block). */
 #define RETRY(io, events, call)                                                \
     do {                                                                       \
+        weft__tls_rq.io_ops++;                                                 \
         for (;;) {                                                             \
             ssize_t r_ = (call);                                               \
             if (r_ >= 0)                                                       \
@@ -137,6 +135,7 @@ ssize_t weft__op_sendfile(struct weft__io *io, int in_fd, off_t *offset,
 
 int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,
                      socklen_t len) {
+    weft__tls_rq.io_ops++;
     if (connect(io->fd, addr, len) == 0)
         return 0;
     if (errno != EINPROGRESS && errno != EINTR)

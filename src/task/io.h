@@ -22,6 +22,16 @@
 
 #include "task_int.h"
 
+/* A task waiting for readiness (on its stack, in io->waiters); its
+ * weft__wait's kind is WEFT__WAIT_IO, and `events` says which (read by the
+ * task dump and the gdb extension). */
+struct weft__io_waiter {
+    struct weft__wait w;
+    struct weft__list link; /* in io->waiters */
+    uint32_t events;        /* WEFT__IO_IN and/or WEFT__IO_OUT */
+    uint32_t seen;
+};
+
 /* Register a non-blocking fd with the loop. Returns 0, or the errno of
  * epoll_ctl (-EPERM for regular files, which are always ready). */
 int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd);

@@ -196,6 +196,12 @@ static void task_run_fp(weft_loop_t *loop, struct weft__ready *r) {
     run_task(loop, r, true);
 }
 
+struct weft_task *weft__task_of_ready(struct weft__ready *r) {
+    if (r->run && r->run != task_run_fp)
+        return NULL;
+    return WEFT__CONTAINER_OF(r, struct weft_task, rnode);
+}
+
 static _Noreturn void task_finish(struct weft_task *t, int status);
 
 static void task_entry(struct weft__ctx *prev, struct weft__ctx *self) {
@@ -252,6 +258,7 @@ int weft__park(struct weft__wait *w) {
     w->result = 0;
     w->interrupted = 0;
     w->by = NULL;
+    w->since = q->loop->now;
     if (WEFT__UNLIKELY(t->pending & WEFT__PEND_INT) && !w->noint) {
         struct weft__scope *by;
         int err = weft__task_pending(t, &by);
@@ -349,20 +356,25 @@ static _Noreturn void task_finish(struct weft_task *t, int status) {
     __builtin_unreachable();
 }
 
-static void log_lost_failure(struct weft_task *t) {
+/* Out of line: task_free tests the condition. */
+static __attribute__((noinline, cold)) void
+log_lost_failure(struct weft_task *t) {
     int st = t->fut.status;
-    if (st < 0 && st != -ECANCELED && !t->fut.retrieved)
-        weft__log(WEFT_LOG_WARN,
-                  "task '%s' failed with %s (%s) and nobody collected its "
-                  "result",
-                  task_name(t), weft_err_name(st), weft_strerror(st));
+    char who[512];
+    weft__task_describe(t, (t->loop->flags & WEFT_LOOP_DEBUG) != 0, who,
+                        sizeof who);
+    weft__log(WEFT_LOG_WARN,
+              "%s failed with %s (%s) and nobody collected its result", who,
+              weft_err_name(st), weft_strerror(st));
 }
 
 static void task_free(struct weft_task *t) {
     weft_loop_t *loop = t->loop;
     struct weft__stack stack = t->stack;
     uintptr_t deepest = t->deepest;
-    log_lost_failure(t);
+    int st = t->fut.status;
+    if (WEFT__UNLIKELY(st < 0) && st != -ECANCELED && !t->fut.retrieved)
+        log_lost_failure(t);
     if (loop->tasks)
         ((struct weft__tasks *)loop->tasks)->nslots--;
     weft__stack_free(&loop->stacks, &stack, deepest);
@@ -409,8 +421,11 @@ static const char *task_name(struct weft_task *t) {
 static void sleep_fire(struct weft__timer *tm);
 static void grace_fire(struct weft__timer *tm);
 
-int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
-                weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
+WEFT__TLS const void *weft__spawn_site;
+
+int weft__spawn_at(weft_loop_t *loop, struct weft__group *g,
+                   weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_spawn_opts_t *opts) {
     if (out)
         *out = NULL;
     if (!fn)
@@ -457,6 +472,7 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     if (WEFT__UNLIKELY(ts->id_next == ts->id_end)) {
         ts->id_next = atomic_fetch_add(&next_task_id, TASK_ID_BLOCK);
         ts->id_end = ts->id_next + TASK_ID_BLOCK;
+        ts->ids_reserved += TASK_ID_BLOCK;
     }
     t->id = ts->id_next++;
     t->deepest = (uintptr_t)st.hi;
@@ -468,6 +484,7 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     t->nscopes = t->ngroups = 0;
     t->vg_stack = 0;
     name_task(t, opts ? opts->name : NULL);
+    t->spawn_site = weft__spawn_site;
 #ifdef WEFT__VALGRIND
     t->vg_stack = VALGRIND_STACK_REGISTER(st.lo, st.hi);
 #endif
@@ -487,6 +504,7 @@ int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
     weft__list_push_back(&ts->live, &t->lnode);
     ts->nlive++;
     ts->nslots++;
+    WEFT__PROBE4(task_spawn, t->id, fn, t->name, t->spawn_site);
     if (out) {
         t->fut.refs++;
         *out = t;
@@ -734,7 +752,7 @@ int weft_sleep(double seconds) {
                                    weft__loop_deadline(loop, ns));
     if (err)
         return err;
-    struct weft__wait w = {.abort = sleep_abort};
+    struct weft__wait w = {.abort = sleep_abort, .kind = WEFT__WAIT_SLEEP};
     return weft__park(&w);
 }
 
@@ -790,11 +808,13 @@ static void interrupt_stuck(struct weft__tasks *ts) {
         struct weft__wait *w = t->wait;
         if (!w || w->noint || w->interrupted)
             continue;
+        char who[512];
+        weft__task_describe(t, (t->loop->flags & WEFT_LOOP_DEBUG) != 0, who,
+                            sizeof who);
         weft__log(WEFT_LOG_WARN,
-                  "weft_loop_close: task '%s' is in a shielded wait that "
-                  "nothing can complete any more; interrupting it "
-                  "(-ECANCELED)",
-                  task_name(t));
+                  "weft_loop_close: %s is in a shielded wait that nothing "
+                  "can complete any more; interrupting it (-ECANCELED)",
+                  who);
         interrupt_wait(t, w, -ECANCELED, NULL);
     }
 }

@@ -57,6 +57,33 @@ void weft__future_add_waiter(weft_future_t *f, struct weft__fwaiter *w);
 
 struct weft__scope;
 
+/* What a wait is for, so that the task dump (src/debug) and the debugger
+ * can say it: a kind and the object waited on, set where the wait is made
+ * (in its initialiser, which writes the whole record anyway). */
+enum weft__wait_kind {
+    WEFT__WAIT_OTHER = 0,  /* not described */
+    WEFT__WAIT_SLEEP,      /* obj NULL: the task's sleep timer says until */
+    WEFT__WAIT_FUTURE,     /* obj: the future (a task's: joining that task) */
+    WEFT__WAIT_GATHER,     /* obj NULL */
+    WEFT__WAIT_GROUP,      /* obj: the struct weft__group being exited */
+    WEFT__WAIT_LOCK,       /* obj: the weft_lock_t */
+    WEFT__WAIT_EVENT,      /* obj: the weft_event_t */
+    WEFT__WAIT_COND,       /* obj: the weft_cond_t */
+    WEFT__WAIT_SEM,        /* obj: the weft_sem_t */
+    WEFT__WAIT_QUEUE_GET,  /* obj: the weft_queue_t */
+    WEFT__WAIT_QUEUE_PUT,  /* obj: the weft_queue_t */
+    WEFT__WAIT_QUEUE_JOIN, /* obj: the weft_queue_t */
+    WEFT__WAIT_DRAIN,      /* obj: the weft_stream_t */
+    WEFT__WAIT_CONNECT,    /* obj NULL: Happy Eyeballs attempts */
+    WEFT__WAIT_DNS,        /* obj NULL */
+    WEFT__WAIT_SERVER,     /* obj: the weft_server_t (slot or close) */
+    WEFT__WAIT_SIGNAL,     /* obj NULL */
+    WEFT__WAIT_POOL,       /* obj: the weft_pool_t shutting down */
+    WEFT__WAIT_IO,         /* obj: the struct weft__io; the record is a
+                              struct weft__io_wait (io.h), whose events
+                              say read or write */
+};
+
 struct weft__wait {
     struct weft_task *task;
     /* Undo the wait: 0 if undone now, -EINPROGRESS if a completion will
@@ -71,6 +98,9 @@ struct weft__wait {
      * again. Other waits (sleep, await, join) report the cancel instead,
      * as asyncio does. */
     bool consumes;
+    uint8_t kind;           /* enum weft__wait_kind */
+    const void *obj;        /* what is waited on (see the kinds) */
+    uint64_t since;         /* loop time when it parked (weft__park) */
 };
 
 /* ---- scopes ---------------------------------------------------------------------- */
@@ -158,6 +188,9 @@ struct weft_task {
     struct weft__stack stack;
     unsigned vg_stack;
     char name[32];
+    /* Where it was spawned: the return address of the weft_*spawn call,
+     * resolved to a symbol only when someone asks (src/debug). */
+    const void *spawn_site;
 };
 
 /* t->pending: the fast paths test the whole word once. */
@@ -175,11 +208,18 @@ struct weft__tasks {
     size_t nslots;          /* tasks whose memory is not yet freed */
     size_t nfutures;        /* plain futures not yet freed */
     uint64_t id_next, id_end; /* a block of task ids reserved by this loop */
+    uint64_t ids_reserved;    /* ids of all blocks reserved: with the rest
+                                 of the block, the tasks spawned */
 };
 
 /* Give a parked task's unused stack pages (below its stack pointer) back
  * to the kernel. Not for the running task (ignored). */
 void weft__task_trim_stack(struct weft_task *t);
+/* Tasks spawned by the loop so far (weft_loop_stats): counted for free
+ * from the ids it has used. */
+static inline uint64_t weft__tasks_spawned(const struct weft__tasks *ts) {
+    return ts->ids_reserved - (ts->id_end - ts->id_next);
+}
 
 /* The running task of this thread, or NULL. */
 static inline struct weft_task *weft__task_current(void) {
@@ -207,7 +247,8 @@ int weft__park(struct weft__wait *w);
 
 /* Make t, parked in a wait, ready again; its wait returns `result`.
  * Inline: every completion (a timer, a hand-off, I/O) ends here. */
-static inline void weft__task_wake(struct weft_task *t, int result) {
+static inline __attribute__((always_inline)) void
+weft__task_wake(struct weft_task *t, int result) {
     struct weft__wait *w = t->wait;
     if (WEFT__UNLIKELY(!w)) {
         weft__task_wake_unparked(t);
@@ -215,6 +256,7 @@ static inline void weft__task_wake(struct weft_task *t, int result) {
     }
     w->result = result;
     t->wait = NULL;
+    WEFT__PROBE2(task_wake, t->id, result);
     weft__ready_push(t->loop, &t->rnode);
 }
 /* Wake the task parked in w, if it still is (w names its task once
@@ -240,17 +282,42 @@ int weft__scope_outcome(struct weft_task *t, struct weft__scope *s);
 /* Recompute t->pending after a scope left or a flag changed. */
 void weft__task_recheck(struct weft_task *t);
 
+/* "task 'name' (id N)" for messages about t, with "fn F, spawned at S"
+ * when `detail` (debug mode: it reads the symbol tables). Implemented with
+ * the task dump (src/debug). */
+void weft__task_describe(struct weft_task *t, bool detail, char *buf,
+                         size_t size);
+
+/* The task a ready node belongs to, or NULL (a callback). */
+struct weft_task *weft__task_of_ready(struct weft__ready *r);
+
 extern const struct weft__future_ops weft__task_ops;
 /* The task a future belongs to, or NULL for a plain future. */
 static inline struct weft_task *weft__task_of(weft_future_t *f) {
     return f->ops == &weft__task_ops ? (struct weft_task *)(void *)f : NULL;
 }
 
-int weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
-                weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts);
 /* weft_task_cancel_msg() without the thread check: from weft's own code,
  * `why` saying which of its reasons it is. */
 int weft__task_cancel(struct weft_task *t, const char *why);
+/* The spawn site weft__spawn_at records, set just before the call: a
+ * seventh argument would go on the stack and cost the public spawn calls
+ * their tail call. */
+extern WEFT__TLS const void *weft__spawn_site;
+
+int weft__spawn_at(weft_loop_t *loop, struct weft__group *g,
+                   weft_task_t **out, weft_task_fn fn, void *arg,
+                   const weft_spawn_opts_t *opts);
+/* Spawn, recording as the task's spawn site the return address of the
+ * function this is inlined into: the caller of weft_spawn,
+ * weft_loop_spawn or weft_group_spawn. One load and one store; no stack
+ * walk. */
+static inline __attribute__((always_inline)) int
+weft__spawn(weft_loop_t *loop, struct weft__group *g, weft_task_t **out,
+            weft_task_fn fn, void *arg, const weft_spawn_opts_t *opts) {
+    weft__spawn_site = __builtin_return_address(0);
+    return weft__spawn_at(loop, g, out, fn, arg, opts);
+}
 
 /* Scopes (scope.c). */
 void weft__scope_push(struct weft_task *t, struct weft__scope *s,
