@@ -17,9 +17,7 @@
  * connection.
  *
  * The JSON row (examples/app_server's JSON route behind one middleware
- * with 50 routes, against aiohttp) is left to app_server: when
- * build/examples/app_server exists and python3 has aiohttp, set
- * APP_SERVER_URL_PATH and the row runs; otherwise it says why not.
+ * with 50 routes, against aiohttp with uvloop) is bench/http_app's.
  *
  * Usage: http [--quick] [SECONDS [REPEATS]]   (default 5 s, 3 repeats)
  * Environment: HELLO_SERVER, NGINX, H2O, WRK override the programs.
@@ -417,6 +415,16 @@ static double med(const struct result *r, int n, int what) {
     return bench_median(v, (size_t)n);
 }
 
+/* The median of the rounds' ratios a/b (cpu: what 0, p99: what 1). */
+static double ratio(const struct result *a, const struct result *b, int n,
+                    int what) {
+    double v[16];
+    for (int i = 0; i < n; i++)
+        v[i] = what == 0 ? a[i].cpu_us / b[i].cpu_us
+                         : a[i].p99_us / b[i].p99_us;
+    return bench_median(v, (size_t)n);
+}
+
 int main(int argc, char **argv) {
     int quick = bench_take_quick(&argc, argv);
     int secs = (int)bench_arg(argc, argv, 1, quick ? 1 : 5, USAGE);
@@ -460,34 +468,42 @@ int main(int argc, char **argv) {
            "p50 us", "p99 us", "CPU us/req");
     static struct result res[3][NSCEN][16];
     double idle[3] = {-1, -1, -1};
+    /* All servers run at once (each idle while another is loaded), and
+     * each round runs every server in turn, in an order rotated by the
+     * round: the machine's slow phases then hit all of them alike, and
+     * the ratios to nginx are medians of ratios within a round. */
     for (int k = 0; k < 3; k++) {
         struct server *s = &servers[k];
-        s->port = 20000 + (int)(getpid() % 20000) + k;
+        s->port = 10000 + (int)(getpid() % 20000) + k; /* below the ephemeral range (32768-) */
         if (!executable(s->prog)) {
             snprintf(s->why, sizeof s->why, "%s not found", s->prog);
             continue;
         }
-        if (!start(s))
-            continue;
-        s->ok = true;
-        for (size_t c = 0; c < NSCEN && s->ok; c++) {
-            for (int i = 0; i < reps && s->ok; i++)
-                s->ok = run_wrk(wrk, s, scenarios[c].conns,
-                                scenarios[c].close, secs, &res[k][c][i]);
-            if (s->ok)
-                print_row(s->name, scenarios[c].name, res[k][c], reps);
-        }
-        if (s->ok && !quick)
-            idle[k] = idle_rss_per_conn(s, IDLE_CONNS);
-        stop(s);
+        s->ok = start(s);
+    }
+    for (size_t c = 0; c < NSCEN; c++)
+        for (int i = 0; i < reps; i++)
+            for (int j = 0; j < 3; j++) {
+                struct server *s = &servers[(i + j) % 3];
+                if (s->ok)
+                    s->ok = run_wrk(wrk, s, scenarios[c].conns,
+                                    scenarios[c].close, secs,
+                                    &res[(i + j) % 3][c][i]);
+            }
+    for (int k = 0; k < 3; k++)
+        for (size_t c = 0; c < NSCEN && servers[k].ok; c++)
+            print_row(servers[k].name, scenarios[c].name, res[k][c], reps);
+    for (int k = 0; k < 3; k++) {
+        if (servers[k].ok && !quick)
+            idle[k] = idle_rss_per_conn(&servers[k], IDLE_CONNS);
+        stop(&servers[k]);
     }
     for (int k = 0; k < 3; k++)
         if (!servers[k].ok)
             printf("%-7s (not run: %s)\n", servers[k].name,
                    servers[k].why[0] ? servers[k].why : "failed");
     printf("%-7s %-19s %s\n", "json", "app_server+50 routes",
-           "(not run: examples/app_server and its aiohttp peer come with the "
-           "second half of issue 10)");
+           "(build/bench/http_app, against aiohttp)");
     if (!quick) {
         printf("\nRSS per idle keep-alive connection (%d connections):\n",
                IDLE_CONNS);
@@ -505,9 +521,9 @@ int main(int argc, char **argv) {
                    med(res[0][c], reps, 1));
             if (servers[1].ok) {
                 printf("RESULT http cpu_vs_nginx_%s %.2f x\n", tag,
-                       med(res[0][c], reps, 0) / med(res[1][c], reps, 0));
+                       ratio(res[0][c], res[1][c], reps, 0));
                 printf("RESULT http p99_vs_nginx_%s %.2f x\n", tag,
-                       med(res[0][c], reps, 1) / med(res[1][c], reps, 1));
+                       ratio(res[0][c], res[1][c], reps, 1));
             }
         }
         if (idle[0] >= 0)

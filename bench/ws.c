@@ -504,7 +504,7 @@ int main(int argc, char **argv) {
             printf("%-7s skipped: %s\n", s->name, s->why);
             continue;
         }
-        s->port = 21000 + (int)(getpid() % 20000) + k;
+        s->port = 11000 + (int)(getpid() % 20000) + k; /* below the ephemeral range (32768-) */
         if (!start(s)) {
             printf("%-7s skipped: %s\n", s->name, s->why);
             continue;
