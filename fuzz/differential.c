@@ -549,6 +549,14 @@ static const char *http_parser_why(enum http_errno e, const char *in,
     for (size_t i = 0; i < nf; i++)
         if (e == HPE_INVALID_TRANSFER_ENCODING &&
             lower_is(f[i].name.ptr, f[i].name.len, "transfer-encoding") &&
+            f[i].value.ptr + f[i].value.len < in + size &&
+            f[i].value.ptr[f[i].value.len] == '\t')
+            return "http-parser fault: HTAB after a Transfer-Encoding value "
+                   "(OWS, RFC 9110 5.6.3): 'chunked' not seen, so a request "
+                   "is refused";
+    for (size_t i = 0; i < nf; i++)
+        if (e == HPE_INVALID_TRANSFER_ENCODING &&
+            lower_is(f[i].name.ptr, f[i].name.len, "transfer-encoding") &&
             memchr(f[i].value.ptr, ',', f[i].value.len))
             return "http-parser reads Transfer-Encoding as one word, not a "
                    "list (RFC 9110 5.6.1)";
