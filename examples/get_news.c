@@ -90,25 +90,17 @@ struct config {
 
 /* ---- the twins: get_news_sync.py and get_news_async.py ------------------- */
 
-struct news;
-
-struct source {
-    struct news *news;
-    char *id;
-};
-
-/* One run: its session, the sources and the tallies. */
-struct news {
-    weft_session_t *session;
+/* The state of a run, module globals as in the Python. */
+static struct run {
+    weft_session_t *session; /* the API's base URL, the key */
     const char *word, *mode;
-    struct source *sources;
+    char **sources;
     size_t nsources, done;
     long articles, found, failed; /* art_count, word_count, errors */
     bool tty;
-};
+} news;
 
-static void bar(const struct news *n);
-static void progress(struct news *n, const char *source, size_t articles);
+static void progress(const char *source, size_t articles);
 
 /* def count_word(word, text): how often word appears, as a whole word. */
 static long count_word(const char *word, const char *text) {
@@ -121,108 +113,87 @@ static long count_word(const char *word, const char *text) {
     return count;
 }
 
-/* requests.get(base_url + path, params=params).json(), or one line saying
- * what went wrong. */
-static int get_json(struct news *n, const char *path,
-                    const char *const *params, json_t **data) {
+/* session.get(base_url + path, params=params), resp.json(); a failure
+ * (an error status too) is said in one line. */
+static int get_json(const char *path, const char *const *params,
+                    json_t **data) {
     weft_client_error_t e;
-    weft_client_req_opts_t o = {.params = params, .error = &e};
+    weft_client_req_opts_t o = {
+        .params = params, .error = &e,
+        .flags = WEFT_CLIENT_RAISE_FOR_STATUS | WEFT_CLIENT_READ_BODY};
     weft_client_response_t *r;
-    int err = weft_session_get(n->session, path, &o, &r);
+    int err = weft_session_get(news.session, path, &o, &r);
     if (err == 0) {
-        int status = weft_client_status(r);
         err = weft_client_json(r, data, 0, NULL);
-        const char *why = err == -EBADMSG ? "the answer is not JSON" : "";
-        if (err == 0 && status != 200) /* NewsAPI says why in "message" */
-            why = json_string_value(json_object_get(*data, "message"));
-        if (err && err != -EBADMSG)
-            snprintf(e.msg, sizeof e.msg, "%s", weft_client_errmsg(r));
-        else if (err || status != 200)
-            snprintf(e.msg, sizeof e.msg, "GET %s: %d %s", weft_client_url(r),
-                     status, why ? why : "");
-        if (err == 0 && status != 200)
-            err = WEFT_CLIENT_HTTP(status);
+        snprintf(e.msg, sizeof e.msg, "GET %s: not JSON", weft_client_url(r));
         weft_client_release(r);
     }
-    if (err) {
-        json_decref(*data);
-        *data = NULL;
-        fprintf(stderr, "%sget_news: %s\n", n->tty ? "\n" : "", e.msg);
-    }
+    if (err)
+        fprintf(stderr, "%sget_news: %s\n", news.tty ? "\n" : "", e.msg);
     return err;
 }
 
-/* def get_sources(): the ids of the English sources, the first max. */
-static int get_sources(struct news *n, size_t max) {
-    json_t *data = NULL, *src;
+/* def get_sources(): the ids of the English sources (the first max). */
+static int get_sources(size_t max) {
+    json_t *data, *src;
     size_t i;
-    int err = get_json(n, "sources", (const char *[]){"language", "en", NULL},
-                       &data);
+    int err =
+        get_json("sources", (const char *[]){"language", "en", NULL}, &data);
     if (err)
         return err;
     json_t *list = json_object_get(data, "sources");
-    n->sources = calloc(json_array_size(list), sizeof *n->sources);
+    news.sources = calloc(json_array_size(list) + 1, sizeof(char *));
     json_array_foreach(list, i, src) {
         const char *id = json_string_value(json_object_get(src, "id"));
-        char *copy = id && n->sources && n->nsources < max ? strdup(id) : NULL;
-        if (copy)
-            n->sources[n->nsources++] = (struct source){n, copy};
+        if (id && news.sources && news.nsources < max)
+            news.sources[news.nsources++] = strdup(id);
     }
     json_decref(data);
-    if (n->tty)
-        bar(n);
-    else
-        printf("got %zu sources\n", n->nsources);
-    return n->nsources || i == 0 ? 0 : -ENOMEM;
+    progress(NULL, 0);
+    return news.sources ? 0 : -ENOMEM;
 }
 
 /* async def get_articles(source): count the articles and the word. */
-static int get_articles(struct news *n, const char *source) {
-    json_t *data = NULL, *art;
+static int get_articles(void *source) {
+    json_t *data, *art;
     size_t i;
-    if (!n->tty)
-        printf("requesting: %s\n", source);
-    int err = get_json(n, "articles",
-                       (const char *[]){"source", source, "sortBy", "top", NULL},
-                       &data);
+    if (!news.tty)
+        printf("requesting: %s\n", (char *)source);
+    const char *params[] = {"source", source, "sortBy", "top", NULL};
+    int err = get_json("articles", params, &data);
     if (err) {
-        n->failed++; /* print('something went wrong with: ...') */
+        news.failed++; /* print('something went wrong with: ...') */
         return err == -ECANCELED ? err : 0;
     }
     json_t *articles = json_object_get(data, "articles");
     json_array_foreach(articles, i, art) {
-        n->articles++;
-        n->found += count_word(n->word, json_string_value(json_object_get(art, "title")));
-        n->found += count_word(n->word, json_string_value(json_object_get(art, "description")));
+        json_t *title = json_object_get(art, "title");
+        json_t *desc = json_object_get(art, "description");
+        news.articles++;
+        news.found += count_word(news.word, json_string_value(title)) +
+                      count_word(news.word, json_string_value(desc));
     }
-    progress(n, source, json_array_size(articles));
+    progress(source, json_array_size(articles));
     json_decref(data);
     return 0;
 }
 
-static int get_articles_task(void *arg) {
-    struct source *s = arg;
-    return get_articles(s->news, s->id);
-}
-
 /* get_news_sync.py: one source after another. */
-static int fetch_sync(struct news *n) {
-    for (size_t i = 0; i < n->nsources; i++) {
-        int err = get_articles(n, n->sources[i].id);
-        if (err)
-            return err;
-    }
-    return 0;
+static int fetch_sync(void) {
+    int err = 0;
+    for (size_t i = 0; i < news.nsources && err == 0; i++)
+        err = get_articles(news.sources[i]);
+    return err;
 }
 
 /* get_news_async.py: asyncio.gather(*(get_articles(source) for ...)). */
-static int fetch_async(struct news *n) {
-    weft_call_t *calls = calloc(n->nsources + 1, sizeof *calls);
+static int fetch_async(void) {
+    weft_call_t *calls = calloc(news.nsources + 1, sizeof *calls);
     if (!calls)
         return -ENOMEM;
-    for (size_t i = 0; i < n->nsources; i++)
-        calls[i] = (weft_call_t){.fn = get_articles_task, .arg = &n->sources[i]};
-    int err = weft_gather_calls(calls, n->nsources, 0, NULL);
+    for (size_t i = 0; i < news.nsources; i++)
+        calls[i] = (weft_call_t){.fn = get_articles, .arg = news.sources[i]};
+    int err = weft_gather_calls(calls, news.nsources, 0, NULL);
     free(calls);
     return err;
 }
@@ -236,58 +207,61 @@ struct result {
 
 static int get_news(const struct config *c, const char *url, int mode,
                     struct result *res) {
-    struct news n = {.word = c->word, .mode = mode == SYNC ? "sync" : "async",
-                     .tty = isatty(STDOUT_FILENO)};
+    news = (struct run){.word = c->word,
+                        .mode = mode == SYNC ? "sync" : "async",
+                        .tty = isatty(STDOUT_FILENO)};
     weft_session_opts_t so = {
         .base_url = url,
         .headers = c->key ? (const char *[]){"X-Api-Key", c->key, NULL} : NULL,
-        .limit_per_host = mode == SYNC ? 1 : (size_t)c->limit,
+        .limit_per_host = mode == SYNC ? 1 : (size_t)c->limit, /* in flight */
     };
-    printf("== %s: %s\n", n.mode, mode == SYNC ? "one source after another"
-                                               : "a task per source, gathered");
+    printf("== %s: %s\n", news.mode,
+           mode == SYNC ? "one source after another"
+                        : "a task per source, gathered");
     double start = weft_loop_time(weft_loop_current());
-    int err = weft_session_new(&n.session, &so);
-    if (err == 0 && (err = get_sources(&n, (size_t)c->nsources)) == 0)
-        err = mode == SYNC ? fetch_sync(&n) : fetch_async(&n);
+    int err = weft_session_new(&news.session, &so);
+    if (err == 0 && (err = get_sources((size_t)c->nsources)) == 0)
+        err = mode == SYNC ? fetch_sync() : fetch_async();
     double took = weft_loop_time(weft_loop_current()) - start;
     if (err == 0) {
-        printf("%s found %ld times in %ld articles\n", c->word, n.found, n.articles);
+        printf("%s found %ld times in %ld articles\n", c->word, news.found,
+               news.articles);
         printf("Process took %.2f seconds\n", took);
     }
     weft_session_stats_t st = {0};
-    if (n.session)
-        weft_session_stats(n.session, &st);
-    *res = (struct result){st.requests, took, n.articles, n.found};
-    weft_session_close(n.session);
-    for (size_t i = 0; i < n.nsources; i++)
-        free(n.sources[i].id);
-    free(n.sources);
-    if (err == 0 && n.failed)
-        err = -EIO; /* said, one line each */
-    return err;
+    if (news.session)
+        weft_session_stats(news.session, &st);
+    *res = (struct result){st.requests, took, news.articles, news.found};
+    weft_session_close(news.session);
+    for (size_t i = 0; i < news.nsources; i++)
+        free(news.sources[i]);
+    free(news.sources);
+    return err == 0 && news.failed ? -EIO : err; /* each said in a line */
 }
 
-/* ---- the progress bar ------------------------------------------------------ */
+/* ---- the progress bar ---------------------------------------------------- */
 
-/* On a terminal: a bar of the sources fetched, redrawn in place. */
-static void bar(const struct news *n) {
+/* A source is done (NULL: the list of sources came): on a terminal, a bar
+ * redrawn in place, else a line. */
+static void progress(const char *source, size_t articles) {
     enum { WIDTH = 40 };
-    int fill = (int)(WIDTH * n->done / (n->nsources ? n->nsources : 1));
-    printf("\r%-5s [%.*s%*s] %zu/%zu sources", n->mode, fill,
+    if (source)
+        news.done++;
+    if (!news.tty) {
+        if (source)
+            printf("got %zu articles from %s\n", articles, source);
+        else
+            printf("got %zu sources\n", news.nsources);
+        return;
+    }
+    size_t all = news.nsources ? news.nsources : 1;
+    int fill = (int)(WIDTH * news.done / all);
+    printf("\r%-5s [%.*s%*s] %zu/%zu sources", news.mode, fill,
            "########################################", WIDTH - fill, "",
-           n->done, n->nsources);
-    if (n->done == n->nsources)
+           news.done, news.nsources);
+    if (news.done == news.nsources)
         printf("\r%*s\r", WIDTH + 30, "");
     fflush(stdout);
-}
-
-/* A source is done: the bar, or else a line. */
-static void progress(struct news *n, const char *source, size_t articles) {
-    n->done++;
-    if (n->tty)
-        bar(n);
-    else
-        printf("got %zu articles from %s\n", articles, source);
 }
 
 /* ---- the embedded news API -------------------------------------------------
@@ -331,7 +305,7 @@ static const char *const WORDS[] = {
     "robot", "science", "football", "music", "summer", "winter", "park",
     "python", "loop", "new", "after", "over", "for", "and", "with", "the",
     "a", "of", "in", "opens", "wins", "plans", "finds", "returns", "warns",
-    "celebrates", "delays", "local", "record", "quiet", "busy"};
+    "celebrates", "delays", "local", "quiet", "busy"};
 
 /* Source i: "morning-herald"; past the 256 pairs, "morning-herald-2". */
 static void source_id(size_t i, char *buf, size_t cap, bool title) {
@@ -350,7 +324,8 @@ static const char *text(uint64_t *g, int words, char *buf, size_t cap) {
     buf[0] = 0;
     for (int w = 0; w < words && len + 12 < cap; w++) {
         const char *word = WORDS[next(g) % N(WORDS)];
-        len += (size_t)snprintf(buf + len, cap - len, "%s%s", w ? " " : "", word);
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", w ? " " : "",
+                                word);
         if (w == 0)
             buf[0] = (char)toupper((unsigned char)buf[0]);
     }
@@ -400,7 +375,8 @@ static int api_articles(weft_web_request_t *req, void *arg) {
     char id[64], name[64];
     long i = 0;
     if (!want)
-        return api_error(req, 400, "sourceMissing", "Pass a source (?source=ID).");
+        return api_error(req, 400, "sourceMissing",
+                         "Pass a source (?source=ID).");
     for (; i < c->nsources; i++) {
         source_id((size_t)i, id, sizeof id, false);
         if (strcmp(id, want) == 0)
@@ -503,7 +479,7 @@ static int serve(const struct config *c) {
     return err;
 }
 
-/* ---- main ------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------- */
 
 static int news_main(void *arg) {
     const struct config *c = arg;
@@ -579,7 +555,8 @@ static const char *parse(int argc, char **argv, struct config *c) {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v = NULL;
         long n;
-        if (!strcmp(s, "--sync") || !strcmp(s, "--async") || !strcmp(s, "--both")) {
+        if (!strcmp(s, "--sync") || !strcmp(s, "--async") ||
+            !strcmp(s, "--both")) {
             c->modes = s[2] == 's' ? SYNC : s[2] == 'a' ? ASYNC : BOTH;
             continue;
         }

@@ -93,8 +93,8 @@ check "--api: the same news ($api)" \
     [ "$api" = "$(echo "$sync" | cut -d' ' -f2,3)" ]
 export NEWS_API_KEY=wrong
 bad "--api with the wrong key" 1 --async --sources 2 --api "$url"
-check "the wrong key: the API's 401 and message" \
-    grep -q "sources?language=en: 401 Your API key is invalid" "$tmp/err"
+check "the wrong key: the API's 401" \
+    grep -q "sources?language=en.*401" "$tmp/err"
 unset NEWS_API_KEY
 kill -TERM "$server"
 wait "$server"
