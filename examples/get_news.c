@@ -128,7 +128,7 @@ static int get_json(const char *path, const char *const *params,
         snprintf(e.msg, sizeof e.msg, "GET %s: not JSON", weft_client_url(r));
         weft_client_release(r);
     }
-    if (err)
+    if (err && err != -ECANCELED) /* (Ctrl-C says nothing) */
         fprintf(stderr, "%sget_news: %s\n", news.tty ? "\n" : "", e.msg);
     return err;
 }
