@@ -145,8 +145,10 @@ static int get_sources(size_t max) {
     news.sources = calloc(json_array_size(list) + 1, sizeof(char *));
     json_array_foreach(list, i, src) {
         const char *id = json_string_value(json_object_get(src, "id"));
-        if (id && news.sources && news.nsources < max)
-            news.sources[news.nsources++] = strdup(id);
+        char *copy = id && news.sources && news.nsources < max ? strdup(id)
+                                                              : NULL;
+        if (copy)
+            news.sources[news.nsources++] = copy;
     }
     json_decref(data);
     progress(NULL, 0);
