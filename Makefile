@@ -1,6 +1,6 @@
 # weft: the two commands of the README, and a few more.
 #
-#   make demo      build and run the examples
+#   make demo      build and run the examples (the news twins first)
 #   make test      build and run the test suite (SANITIZE=address|thread)
 #   make bench     build and run the benchmarks (they print tables)
 #   make install   PREFIX=/usr/local
@@ -44,18 +44,31 @@ build:
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# The twins of the teaching page's last examples (what async is for), then
+# its timer examples, shortened. nba_stats runs once it is built.
+EX = $(BUILD_DIR)/examples
 demo: build
-	@echo "== async_time: four tasks print the time at random intervals; shutdown after 3 s"
-	@$(BUILD_DIR)/examples/async_time 2 3
+	@echo "== get_news: how often a word appears in today's news, one source after"
+	@echo "   another, then a task per source, gathered (an embedded API, 100-300 ms a request)"
+	@$(EX)/get_news --both
 	@echo
-	@echo "== gather: run several tasks at once, collect their results in order (0.2 s a step)"
-	@$(BUILD_DIR)/examples/gather 0.2
+	@if [ -x $(EX)/nba_stats ]; then \
+		echo "== nba_stats --naive: every player at once; the picky API answers 429"; \
+		$(EX)/nba_stats --naive && echo && \
+		echo "== nba_stats --polite: a semaphore and the retry middleware (Retry-After)"; \
+		$(EX)/nba_stats --polite && echo; \
+	fi
+	@echo "== async_time: four tasks print the time at random intervals; shutdown after 1.5 s"
+	@$(EX)/async_time 1 1.5 0.5
 	@echo
-	@echo "== async_executor: a blocking function on the loop stalls the small tasks (3 s)"
-	@$(BUILD_DIR)/examples/async_executor 3 0.5 1 1.5
+	@echo "== gather: run several tasks at once, collect their results in order (0.1 s a step)"
+	@$(EX)/gather 0.1
 	@echo
-	@echo "== async_executor -e: the same function in the executor; the small tasks keep going (3 s)"
-	@$(BUILD_DIR)/examples/async_executor -e 3 0.5 1 1.5
+	@echo "== async_executor: a blocking function on the loop stalls the small tasks (1.5 s)"
+	@$(EX)/async_executor 1.5 0.5 0.5 1
+	@echo
+	@echo "== async_executor -e: the same function in the executor; the small tasks keep going (1.5 s)"
+	@$(EX)/async_executor -e 1.5 0.5 0.5 1
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) \

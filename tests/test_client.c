@@ -816,6 +816,51 @@ START_TEST(pool_limits_and_reuse) {
 }
 END_TEST
 
+/* Requests waiting for the pool, cancelled together with the one holding
+ * the host's only connection: that one closes it first, and the host
+ * must outlive the waiters, which were unlinked by the cancel but run
+ * after (a use after free under ASan and valgrind, found by
+ * examples/get_news on Ctrl-C). */
+static int cancel_worker(void *arg) {
+    weft_client_response_t *r;
+    int err = weft_session_get(arg, U("/slow"), NULL, &r);
+    weft_client_release(r);
+    return err;
+}
+
+static int pool_cancel_main(void *arg) {
+    (void)arg;
+    ts_start(&T);
+    weft_session_t *s;
+    weft_session_opts_t so = {.limit_per_host = 1};
+    ck_assert_ok(weft_session_new(&s, &so));
+    weft_task_t *t[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_ok(weft_spawn(&t[i], cancel_worker, s, NULL));
+    ck_assert_ok(weft_sleep(0.01)); /* one in /slow (0.05 s), two wait */
+    ck_assert_int_eq(T.active, 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_ok(weft_task_cancel(t[i]));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(weft_join(t[i]), -ECANCELED);
+        weft_task_release(t[i]);
+    }
+    weft_session_stats_t st;
+    weft_session_stats(s, &st);
+    ck_assert_uint_eq(st.open, 0);
+    /* the host is found (or made) again */
+    char body[64];
+    ck_assert_int_eq(get_body(s, "/hello", body, sizeof body), 200);
+    ck_assert_ok(weft_session_close(s));
+    ts_stop(&T);
+    return 0;
+}
+
+START_TEST(pool_waiters_cancelled) {
+    ck_assert_ok(run_virtual(pool_cancel_main, NULL));
+}
+END_TEST
+
 /* A server that closes idle connections: the next request notices and
  * opens a new one. */
 static int stale_main(void *arg) {
@@ -1721,6 +1766,7 @@ Suite *client_suite(void) {
     tcase_add_test(tc, connect_timeout);
     tcase_add_test(tc, decompression);
     tcase_add_test(tc, pool_limits_and_reuse);
+    tcase_add_test(tc, pool_waiters_cancelled);
     tcase_add_test(tc, stale_connections);
     tcase_add_test(tc, middlewares);
     tcase_add_test(tc, retry_middleware);

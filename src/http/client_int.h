@@ -34,6 +34,7 @@ struct weft__hc_host {
     struct weft__list link; /* session->hosts */
     struct weft__list idle; /* most recently used first */
     size_t open;            /* busy, idle and being opened */
+    size_t waiting;         /* requests in acquire's wait for it */
     bool https;
     bool proxied;           /* reached through s->proxy[https] */
     uint16_t port;

@@ -53,17 +53,13 @@ static struct weft__hc_host *host_find(weft_session_t *s,
     return h;
 }
 
-/* A host with no connection left is forgotten (a crawler meets many). */
-static void host_maybe_free(weft_session_t *s, struct weft__hc_host *h) {
-    if (h->open || !weft__list_empty(&h->idle))
+/* A host with no connection left is forgotten (a crawler meets many),
+ * unless a request is still in acquire's wait for it: counted there, not
+ * looked up among the waiters, since a cancel unlinks a waiter at once
+ * while its task runs later (and then still uses the host). */
+static void host_maybe_free(struct weft__hc_host *h) {
+    if (h->open || h->waiting || !weft__list_empty(&h->idle))
         return;
-    struct weft__list *pos, *tmp;
-    weft__list_foreach_safe(pos, tmp, &s->waiters) {
-        struct weft__hc_waiter *w =
-            WEFT__CONTAINER_OF(pos, struct weft__hc_waiter, link);
-        if (w->host == h)
-            return;
-    }
     weft__list_remove(&h->link);
     weft__free(h);
 }
@@ -94,7 +90,7 @@ static void conn_close_how(weft_session_t *s, struct weft__hc_conn *c,
     weft__free(c);
     h->open--;
     s->open--;
-    host_maybe_free(s, h);
+    host_maybe_free(h);
 }
 
 static void conn_close(weft_session_t *s, struct weft__hc_conn *c) {
@@ -649,6 +645,7 @@ wait:;
     w.w.abort = waiter_abort;
     w.w.consumes = true; /* a connection handed over is never lost */
     weft__list_push_back(&s->waiters, &w.link);
+    h->waiting++;
     grant(s);
     weft_client_trace_info_t ti = {.event = WEFT_CLIENT_TRACE_CONN_QUEUED,
                                    .host = h->name};
@@ -668,8 +665,9 @@ wait:;
             weft__hc_trace(rq, &ti);
         }
     }
+    h->waiting--;
     if (err && !w.conn && !w.slot) {
-        host_maybe_free(s, h);
+        host_maybe_free(h);
         return err;
     }
     c = w.conn;
