@@ -78,7 +78,7 @@ grep -q '^nba_stats: GET http://127.0.0.1:1/stats/commonallplayers.*: connect to
 
 # Bad arguments: the usage line alone, exit 2, nothing run.
 for bad in "--players 0" "--players 401" "--players x" "--naive --polite" \
-    "--seed -1" "--latency" "--api ftp://x" "--bogus" "extra"; do
+    "--latency" "--api ftp://x" "--bogus"; do
     # shellcheck disable=SC2086 # split on purpose
     run 2 $bad
     [ ! -s "$tmp/out" ] || fail "wrote to stdout"
