@@ -81,135 +81,156 @@
 /* ==== the client: nba_stats_async.py, naive and polite ==================== */
 
 struct client {
-    const char *base; /* "http://127.0.0.1:PORT/stats" */
-    weft_session_t *session;
-    weft_sem_t *sem; /* polite: at most POLITE_LIMIT requests at once */
+    weft_session_t *session; /* its base_url is the API's: ".../stats/" */
+    weft_sem_t *sem;         /* polite: at most POLITE_LIMIT at once */
     bool verbose;
 };
 
 struct player {
     struct client *client;
     json_int_t id;
-    char name[64];
+    const char *name; /* in the players' list (JSON), kept to the end */
     double pts, ast, reb;
-    int status; /* the answer's status; 0: no answer (see error) */
-    int error;
 };
 
 static const char *const HEADERS[] = {"Accept", "application/json", NULL};
 
-/* async def get_players(player_args): the players' ids and names, at most
- * max of them, in *out (the caller frees it); returns their number or a
- * negative code (said on stderr). */
-static ssize_t get_players(struct client *c, struct player **out,
-                           size_t max) {
-    char url[512];
-    snprintf(url, sizeof url, "%s/commonallplayers", c->base);
-    const char *params[] = {"LeagueID", "00", "Season", "2016-17",
-                            "IsOnlyCurrentSeason", "1", NULL};
-    puts("Getting all players...");
-    weft_client_error_t e;
+/* session.get(base_url + path, params=params) and, for a 200, its JSON in
+ * *data (the caller's). Returns the status, or a negative code (said in *e
+ * if not NULL). */
+static int get_json(struct client *c, const char *path,
+                    const char *const *params, json_t **data,
+                    weft_client_error_t *e) {
     weft_client_response_t *r;
-    json_t *data = NULL, *rows = NULL;
-    int err = weft_session_get(c->session, url,
+    int err = weft_session_get(c->session, path,
                                &(weft_client_req_opts_t){
                                    .headers = HEADERS, .params = params,
-                                   .flags = WEFT_CLIENT_RAISE_FOR_STATUS,
-                                   .error = &e},
+                                   .error = e},
                                &r);
-    if (err < 0) {
-        fprintf(stderr, "nba_stats: %s\n", e.msg);
+    if (err < 0)
         return err;
-    }
-    err = weft_client_json(r, &data, 0, NULL);
+    int status = weft_client_status(r);
+    if (c->verbose) /* print(resp) */
+        printf("<ClientResponse(%s) [%d %s]>\n", weft_client_url(r), status,
+               weft_web_reason(status));
+    if (status == 200 && (err = weft_client_json(r, data, 0, NULL)) < 0 && e)
+        snprintf(e->msg, sizeof e->msg, "GET %s: %s", weft_client_url(r),
+                 err == -EBADMSG ? "not JSON" : weft_client_errmsg(r));
     weft_client_release(r);
-    if (err == 0 &&
-        json_unpack(data, "{s:[{s:o}]}", "resultSets", "rowSet", &rows) < 0)
-        err = -EBADMSG;
+    return err < 0 ? err : status;
+}
+
+/* async def get_players(player_args): the list (JSON) in *data, and up to
+ * max players from it in *out (both the caller's). Returns their number,
+ * or a negative code (said). */
+static ssize_t get_players(struct client *c, json_t **data,
+                           struct player **out, size_t max) {
+    const char *params[] = {"LeagueID", "00", "Season", "2016-17",
+                            "IsOnlyCurrentSeason", "1", NULL};
+    weft_client_error_t e = {.msg = "not the players' list"};
+    json_t *rows = NULL;
+    puts("Getting all players...");
+    int status = get_json(c, "commonallplayers", params, data, &e);
+    if (status < 0 || status != 200 ||
+        json_unpack(*data, "{s:[{s:o}]}", "resultSets", "rowSet", &rows)) {
+        if (status > 0 && status != 200)
+            snprintf(e.msg, sizeof e.msg, "the players' list: %d %s", status,
+                     weft_web_reason(status));
+        fprintf(stderr, "nba_stats: %s\n", e.msg);
+        return status < 0 ? status : -EPROTO;
+    }
     size_t n = json_array_size(rows) < max ? json_array_size(rows) : max;
-    struct player *players = calloc(n ? n : 1, sizeof *players);
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        const char *name;
+    struct player *players = *out = calloc(n + 1, sizeof *players);
+    for (size_t i = 0; players && i < n; i++) { /* (item[0], item[2]) */
         players[i].client = c;
         if (json_unpack(json_array_get(rows, i), "[I,s,s]", &players[i].id,
-                        &(const char *){0}, &name) < 0)
-            err = -EBADMSG; /* (item[0], item[2]) */
-        else
-            snprintf(players[i].name, sizeof players[i].name, "%s", name);
+                        &(const char *){0}, &players[i].name) < 0) {
+            fprintf(stderr, "nba_stats: not the players' list\n");
+            return -EPROTO;
+        }
     }
-    json_decref(data);
-    if (err < 0) {
-        fprintf(stderr, "nba_stats: GET %s: %s\n", url,
-                err == -EBADMSG ? "not the players list" : weft_strerror(err));
-        free(players);
-        return err;
-    }
-    *out = players;
-    return (ssize_t)n;
+    return players ? (ssize_t)n : -ENOMEM;
 }
 
 /* async def get_player(player_id, player_name): a task per player. Keeps
- * the status and, for a 200, the points, assists and rebounds. */
+ * the points, assists and rebounds; returns 0, or why not (an HTTP status
+ * as WEFT_CLIENT_HTTP(429), a failure). */
 static int get_player(void *arg) {
     struct player *p = arg;
     struct client *c = p->client;
-    char url[512], id[24];
-    snprintf(url, sizeof url, "%s/commonplayerinfo", c->base);
+    char id[24];
     snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, p->id);
-    if (c->sem && (p->error = weft_sem_acquire(c->sem)) < 0)
-        return p->error; /* async with sem: */
+    int err = c->sem ? weft_sem_acquire(c->sem) : 0; /* async with sem: */
+    if (err < 0)
+        return err;
     if (c->verbose)
         printf("Getting player %s\n", p->name);
-    weft_client_response_t *r;
     json_t *data = NULL;
-    p->error = weft_session_get(c->session, url,
-                                &(weft_client_req_opts_t){
-                                    .headers = HEADERS,
-                                    .params = (const char *[]){"PlayerID", id,
-                                                               NULL}},
-                                &r);
-    if (p->error == 0) {
-        p->status = weft_client_status(r);
-        if (c->verbose) /* print(resp) */
-            printf("<ClientResponse(%s) [%d %s]>\n", weft_client_url(r),
-                   p->status, weft_web_reason(p->status));
-        if (p->status == 200)
-            p->error = weft_client_json(r, &data, 0, NULL);
-        weft_client_release(r);
-    }
+    int status = get_json(c, "commonplayerinfo",
+                          (const char *[]){"PlayerID", id, NULL}, &data, NULL);
     if (c->sem)
         weft_sem_release(c->sem);
-    /* data['resultSets'][1]: PlayerHeadlineStats, a row of PLAYER_ID,
+    /* data['resultSets'][1]['rowSet'][0]: PlayerHeadlineStats, PLAYER_ID,
      * PLAYER_NAME, TimeFrame, PTS, AST, REB, PIE */
-    if (data && json_unpack(data, "{s:[o,{s:[[I,s,s,F,F,F]]}]}", "resultSets",
-                            &(json_t *){0}, "rowSet", &(json_int_t){0},
-                            &(const char *){0}, &(const char *){0}, &p->pts,
-                            &p->ast, &p->reb) < 0)
-        p->error = -EBADMSG;
+    if (status == 200 &&
+        json_unpack(data, "{s:[o,{s:[[I,s,s,F,F,F]]}]}", "resultSets",
+                    &(json_t *){0}, "rowSet", &(json_int_t){0},
+                    &(const char *){0}, &(const char *){0}, &p->pts, &p->ast,
+                    &p->reb) < 0)
+        status = -EBADMSG;
     json_decref(data);
-    if (p->error == 0 && p->status != 200)
-        p->error = WEFT_CLIENT_HTTP(p->status);
-    return p->error;
+    return status == 200 ? 0 : status < 0 ? status : WEFT_CLIENT_HTTP(status);
 }
 
+/* One run of the program: the players, then all of them at once
+ * (asyncio.gather); polite, through the semaphore and the retry
+ * middleware. Fills calls[i].status per player; returns their number, or
+ * a negative code (said). */
+static ssize_t get_everyone(struct client *c, size_t max, json_t **list,
+                            struct player **players, weft_call_t **calls) {
+    ssize_t n = get_players(c, list, players, max);
+    if (n < 0)
+        return n;
+    printf("Getting %zd players...\n", n);
+    *calls = calloc((size_t)n + 1, sizeof **calls);
+    for (ssize_t i = 0; *calls && i < n; i++)
+        (*calls)[i] = (weft_call_t){.fn = get_player, .arg = &(*players)[i]};
+    int err = *calls ? weft_gather_calls(*calls, (size_t)n, WEFT_GATHER_ALL,
+                                         NULL)
+                     : -ENOMEM;
+    if (err < 0)
+        fprintf(stderr, "nba_stats: %s\n", weft_strerror(err));
+    return err < 0 ? err : n;
+}
+
+/* ---- the run and its report ---------------------------------------------- */
+
 static int by_points(const void *a, const void *b) {
-    const struct player *x = a, *y = b;
-    bool xok = x->status == 200 && !x->error, yok = y->status == 200 && !y->error;
-    if (xok != yok)
-        return yok - xok;
+    const struct player *x = *(struct player *const *)a;
+    const struct player *y = *(struct player *const *)b;
     return (y->pts > x->pts) - (y->pts < x->pts);
 }
 
-/* One run: the players, then every player at once (asyncio.gather); the
- * polite run with its semaphore and the retry middleware. Returns 0, 1
- * (the polite run missed players), or a negative code (said). */
+/* Print the top five of the n players got, by points. */
+static void print_top(struct player **got, size_t n) {
+    qsort(got, n, sizeof *got, by_points);
+    printf("Top players by points:\n  %5s %5s %5s  %s\n", "PTS", "AST", "REB",
+           "PLAYER");
+    for (size_t i = 0; i < n && i < 5; i++)
+        printf("  %5.1f %5.1f %5.1f  %s\n", got[i]->pts, got[i]->ast,
+               got[i]->reb, got[i]->name);
+}
+
+/* One mode against the API at base: the run, the top players and the
+ * summary line. Returns 0, 1 (the polite run missed players: said), or a
+ * negative code (said). */
 static int run(const char *base, size_t max, bool polite, bool verbose) {
     weft_loop_t *loop = weft_loop_current();
     double start = weft_loop_time(loop);
     weft_client_retry_t *retry = NULL;
     weft_sem_t sem;
-    weft_session_t *s;
-    int err = weft_session_new(&s, NULL);
+    weft_session_t *s = NULL;
+    int err = weft_session_new(&s, &(weft_session_opts_t){.base_url = base});
     if (err == 0 && polite) {
         weft_sem_init(&sem, POLITE_LIMIT);
         err = weft_client_retry_new(&retry, &(weft_client_retry_opts_t){
@@ -217,59 +238,54 @@ static int run(const char *base, size_t max, bool polite, bool verbose) {
         if (err == 0)
             err = weft_session_middleware(s, weft_client_retry, retry);
     }
-    if (err < 0) {
-        fprintf(stderr, "nba_stats: %s\n", weft_strerror(err));
-        weft_session_close(s);
-        weft_client_retry_free(retry);
-        return err;
-    }
-    struct client c = {base, s, polite ? &sem : NULL, verbose};
-    struct player *players;
-    ssize_t n = get_players(&c, &players, max);
-    if (n < 0) {
-        weft_session_close(s);
-        weft_client_retry_free(retry);
-        return (int)n;
-    }
-    printf("Getting %zd players...\n", n);
-    weft_call_t *calls = calloc((size_t)n + 1, sizeof *calls);
-    for (ssize_t i = 0; calls && i < n; i++)
-        calls[i] = (weft_call_t){.fn = get_player, .arg = &players[i]};
-    err = calls ? weft_gather_calls(calls, (size_t)n, WEFT_GATHER_ALL, NULL)
-                : -ENOMEM;
-    free(calls);
+    struct client c = {s, polite ? &sem : NULL, verbose};
+    json_t *list = NULL;
+    struct player *players = NULL, **got = NULL;
+    weft_call_t *calls = NULL;
+    ssize_t n = err < 0 ? err : get_everyone(&c, max, &list, &players, &calls);
     double took = weft_loop_time(loop) - start;
-
-    size_t got = 0, limited = 0, failed = 0;
-    for (ssize_t i = 0; i < n; i++) {
-        got += players[i].status == 200 && players[i].error == 0;
-        limited += players[i].status == 429;
-        if (players[i].status != 200 && players[i].status != 429 && !failed++)
-            fprintf(stderr, "nba_stats: player %s: %s\n", players[i].name,
-                    weft_strerror(players[i].error));
+    size_t ngot = 0, limited = 0, failed = 0;
+    if (n >= 0 && !(got = calloc((size_t)n + 1, sizeof *got))) {
+        fprintf(stderr, "nba_stats: %s\n", weft_strerror(-ENOMEM));
+        n = -ENOMEM;
     }
-    qsort(players, (size_t)n, sizeof *players, by_points);
-    printf("Top players by points:\n  %5s %5s %5s  %s\n", "PTS", "AST", "REB",
-           "PLAYER");
-    for (size_t i = 0; i < got && i < 5; i++)
-        printf("  %5.1f %5.1f %5.1f  %s\n", players[i].pts, players[i].ast,
-               players[i].reb, players[i].name);
-    if (polite)
-        printf("polite: %zu of %zd players in %.2f s; %llu retries\n", got, n,
-               took, (unsigned long long)weft_client_retry_count(retry));
-    else
-        printf("naive: %zu of %zd players in %.2f s; %zu requests failed "
-               "with 429\n", got, n, took, limited);
+    for (ssize_t i = 0; i < n; i++) {
+        int st = calls[i].status;
+        if (st == 0)
+            got[ngot++] = &players[i];
+        else if (st == WEFT_CLIENT_HTTP(429))
+            limited++;
+        else if (!failed++)
+            fprintf(stderr, "nba_stats: player %s: %s\n", players[i].name,
+                    WEFT_CLIENT_IS_HTTP(st) ? weft_web_reason(
+                                                  WEFT_CLIENT_HTTP_STATUS(st))
+                                            : weft_strerror(st));
+    }
+    if (n >= 0) {
+        print_top(got, ngot);
+        if (polite)
+            printf("polite: %zu of %zd players in %.2f s; %llu retries\n",
+                   ngot, n, took,
+                   (unsigned long long)weft_client_retry_count(retry));
+        else
+            printf("naive: %zu of %zd players in %.2f s; %zu requests failed "
+                   "with 429\n", ngot, n, took, limited);
+    } else if (n == err) { /* the session or the middleware */
+        fprintf(stderr, "nba_stats: %s\n", weft_strerror(err));
+    }
+    free(got);
+    free(calls);
     free(players);
+    json_decref(list);
     weft_session_close(s);
     weft_client_retry_free(retry);
-    if (err < 0)
-        return err;
+    if (n < 0)
+        return (int)n;
     if (failed)
         return -EIO;
-    if (polite && got < (size_t)n) {
+    if (polite && ngot < (size_t)n) {
         fprintf(stderr, "nba_stats: the polite run missed %zd players\n",
-                n - (ssize_t)got);
+                n - (ssize_t)ngot);
         return 1;
     }
     return 0;
@@ -440,7 +456,7 @@ static int api_start(struct api *api, char *base, size_t cap) {
         r = weft_web_runner_setup(api->runner);
     if (r == 0)
         r = weft_web_runner_listen(api->runner, "127.0.0.1", "0", NULL);
-    snprintf(base, cap, "http://127.0.0.1:%d/stats",
+    snprintf(base, cap, "http://127.0.0.1:%d/stats/",
              r == 0 ? weft_web_runner_port(api->runner) : 0);
     return r;
 }
@@ -472,9 +488,9 @@ static int nba_main(void *arg) {
     int r = 0;
     if (a->api) {
         snprintf(base, sizeof base, "%s", a->api);
-        size_t len = strlen(base);
-        if (len && base[len - 1] == '/')
-            base[len - 1] = 0;
+        size_t len = strlen(base); /* a base URL ends with '/' */
+        if (len && base[len - 1] != '/' && len + 1 < sizeof base)
+            strcpy(base + len, "/");
     } else if ((r = api_start(&api, base, sizeof base)) < 0) {
         fprintf(stderr, "nba_stats: starting the API: %s\n", weft_strerror(r));
     } else {
