@@ -21,7 +21,7 @@
 
 #include <weft.h>
 
-/* ---- the event loop --------------------------------------------------------- */
+/* ---- the event loop ----------------------------------------------------- */
 
 /* async def say_something(): print('This was run by the loop') */
 static int say_something(void *arg) {
@@ -52,7 +52,7 @@ static int step_loop(void) {
     return err;
 }
 
-/* ---- callbacks ------------------------------------------------------------------- */
+/* ---- callbacks ---------------------------------------------------------- */
 
 /* Something that takes a while, then answers. */
 static int answer_later(void *arg) {
@@ -83,7 +83,7 @@ static int callbacks_main(void *arg) {
     return err < 0 ? err : weft_yield(); /* let the callback run */
 }
 
-/* ---- coroutines and await ------------------------------------------------------- */
+/* ---- coroutines and await ----------------------------------------------- */
 
 /* async def ping_server(ip): a task function. Nothing runs until it is
  * spawned; weft_join is `await`. */
@@ -115,7 +115,7 @@ static int await_main(void *arg) {
     return ra < 0 ? ra : rb;
 }
 
-/* ---- futures --------------------------------------------------------------------- */
+/* ---- futures ------------------------------------------------------------ */
 
 /* Whoever has the result completes the future: here a timer's callback. */
 static void complete(void *arg) {
@@ -148,7 +148,7 @@ static int futures_main(void *arg) {
     return 0;
 }
 
-/* ---- call_soon, call_later, call_at, call_soon_threadsafe ---------------------- */
+/* ---- call_soon, call_later, call_at, call_soon_threadsafe --------------- */
 
 static double start; /* loop.time() when the step began */
 
@@ -178,7 +178,7 @@ static int calls_main(void *arg) {
     return err;
 }
 
-/* ---- giving up control ------------------------------------------------------------ */
+/* ---- giving up control -------------------------------------------------- */
 
 static int counter(void *arg) {
     const char *name = arg;
@@ -198,7 +198,7 @@ static int yield_main(void *arg) {
     return weft_gather_calls(calls, 2, 0, NULL);
 }
 
-/* ---- main --------------------------------------------------------------------------- */
+/* ---- main --------------------------------------------------------------- */
 
 static int step_run(weft_task_fn fn) {
     return weft_run(fn, NULL);
