@@ -458,8 +458,8 @@ static ssize_t pull_in(weft_stream_t *s) {
             return -ENOMEM;
     }
     ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK);
-    if (n > 0)
-        BIO_write(t->rbio, t->in, (int)n);
+    if (n > 0 && BIO_write(t->rbio, t->in, (int)n) != (int)n)
+        n = -ENOMEM; /* the BIO could not grow: those bytes are lost */
     else if (n == 0)
         BIO_set_mem_eof_return(t->rbio, 0); /* reads now see the end */
     if (n != CIPHER_CHUNK) {
