@@ -58,6 +58,24 @@ static int sc_loop_timers(void) {
         CHECK(weft_handle_cancel(loop, h) == 0);
     for (int i = 0; i < 8; i++)
         KEEP(&st, weft_call_later(loop, 0.1 * i, tick, &t, NULL));
+    /* A burst: the timer heap grows to 1024 slots, and shrinks as they
+     * go: to 512 at 256 timers and to 256 at 128 timers (with the 10
+     * above, after 482 cancels), where the first round stops and the
+     * second grows it again at once. */
+    static weft_handle_t burst[2][600];
+    int n[2] = {0, 0};
+    for (int round = 0; round < 2; round++) {
+        for (; n[round] < 600; n[round]++)
+            if (weft_call_later(loop, 2 + n[round], tick, &t,
+                                &burst[round][n[round]]) < 0)
+                break;
+        for (int i = 0; i < (round ? n[1] : n[0] < 482 ? n[0] : 482); i++)
+            CHECK(weft_handle_cancel(loop, burst[round][i]) == 0);
+        if (n[round] < 600)
+            KEEP(&st, -ENOMEM);
+    }
+    for (int i = 482; i < n[0]; i++)
+        CHECK(weft_handle_cancel(loop, burst[0][i]) == 0);
     r = weft_call_later(loop, 1, stop_cb, loop, NULL);
     KEEP(&st, r);
     if (r == 0)
@@ -198,6 +216,7 @@ static int sc_scope_main(void *arg) {
     r = weft_scope_enter(&inner, 0.1, 0);
     if (r == 0) {
         r = weft_sleep(10);
+        CHECK(r != 0); /* the scope was entered: its deadline must fire */
         if (r != -ETIMEDOUT)
             KEEP(&st, r);
         r = weft_scope_exit(&inner);
