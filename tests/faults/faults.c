@@ -1,6 +1,9 @@
 /* Fault injection, the way SQLite's test suite does it: run each scenario
  * (scenarios.c) over and over, making the 1st allocation fail in run 1,
- * the 2nd in run 2, and so on until a run completes with nothing injected.
+ * the 2nd in run 2, and so on until a run completes with nothing injected
+ * (-m alloc); or, the same way, cancelling the task at its 1st, 2nd, ...
+ * suspension point (-m cancel: weft_task_cancel from weft__park_hook), or
+ * expiring its innermost deadline scope there (-m deadline).
  * weft's allocator hooks (weft_replace_allocator) are the seam, and
  * OpenSSL's (CRYPTO_set_mem_functions) and c-ares's
  * (ares_library_init_mem) count in the same sequence, so a failure inside
@@ -14,11 +17,14 @@
  * invariants hold (CHECK in scenarios.c). A run in which nothing was
  * injected must succeed.
  *
- *   faults [-m alloc] [-s STRIDE] [-f] [-v] [SCENARIO...]
+ *   faults [-m alloc|cancel|deadline] [-s STRIDE] [-f] [-v] [-b] [-p N]
+ *          [-t SECS] [SCENARIO...]
  *
  * -s: fail every STRIDE-th point only (CI; default: each scenario's own
  * stride, 1 for most); -f: every point (make faults); -v: print each
- * run's result. Exit status 0 when every run ended cleanly. */
+ * run's result; -b: a backtrace where each fault is injected; -p: start
+ * at point N; -t: seconds a run may take. Exit status 0 when every run
+ * ended cleanly. */
 #include <dirent.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -31,16 +37,30 @@
 #include <openssl/crypto.h>
 
 #include "scenarios.h"
+#include "task/task_int.h"
 
 /* ---- counting allocators ---------------------------------------------------- */
 
+static bool backtraces;
+enum { MODE_ALLOC, MODE_CANCEL, MODE_DEADLINE };
+static int mode = MODE_ALLOC;
+static const char *const mode_names[] = {"alloc", "cancel", "deadline"};
+
 static atomic_bool armed;      /* count (and maybe fail) allocations */
 static atomic_long nalloc;     /* allocations counted in this run */
-static long fail_at;           /* the one to fail (0: none) */
+static long fail_at;           /* the allocation to fail (0: none) */
+static long npark;             /* suspension points counted in this run */
+static long park_at;           /* the one to interrupt (0: none) */
 static atomic_bool injected;   /* it was reached */
 static atomic_long live;       /* weft's blocks now allocated */
-static bool backtraces;
 static long first_point = 1; /* -p: start there */
+
+static void print_backtrace(const char *what, long n) {
+    void *pc[32];
+    int depth = backtrace(pc, 32);
+    fprintf(stderr, "faults: %s %ld here:\n", what, n);
+    backtrace_symbols_fd(pc, depth, 2);
+}
 
 static bool fail_now(void) {
     if (!atomic_load_explicit(&armed, memory_order_relaxed))
@@ -49,13 +69,44 @@ static bool fail_now(void) {
     if (n != fail_at)
         return false;
     atomic_store(&injected, true);
-    if (backtraces) { /* -b: where the injected failure is */
-        void *pc[32];
-        int depth = backtrace(pc, 32);
-        fprintf(stderr, "faults: failing allocation %ld here:\n", n);
-        backtrace_symbols_fd(pc, depth, 2);
-    }
+    if (backtraces) /* -b: where the injected failure is */
+        print_backtrace("failing allocation", n);
     return true;
+}
+
+/* weft__park_hook: cancel the task, or expire its innermost scope, at
+ * its park_at-th suspension point of the run. In deadline mode only the
+ * points inside a scope count (elsewhere there is nothing to expire). */
+static bool internal_task(struct weft_task *t) {
+    /* Tasks weft runs for itself, which only weft cancels (when the
+     * server, watcher, receiver or runner they serve closes): an acceptor
+     * cancelled behind its server's back would leave a listening socket
+     * nobody accepts on, which no program can do. The connection handlers
+     * ("conn") are fair game: servers cancel them. */
+    static const char *const names[] = {"acceptor", "communicate",
+                                        "weft-fswatch", "weft-signals",
+                                        "web-close", "connect-attempt"};
+    const char *name = weft_task_name(t);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (name && strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static void park_hook(struct weft_task *t) {
+    if (!atomic_load_explicit(&armed, memory_order_relaxed))
+        return;
+    if ((mode == MODE_DEADLINE && !t->scopes) || internal_task(t))
+        return;
+    if (++npark != park_at)
+        return;
+    atomic_store(&injected, true);
+    if (backtraces)
+        print_backtrace("interrupting suspension point", npark);
+    if (mode == MODE_CANCEL)
+        weft_task_cancel(t);
+    else
+        weft__scope_arm(t->scopes, t->loop->now);
 }
 
 static void *w_malloc(size_t n) {
@@ -176,15 +227,17 @@ static bool run_once(const struct scenario *sc, long point,
     cur_name = sc->name;
     cur_point = point;
     atomic_store(&nalloc, 0);
+    npark = 0;
     atomic_store(&injected, false);
-    fail_at = point;
+    fail_at = mode == MODE_ALLOC ? point : 0;
+    park_at = mode == MODE_ALLOC ? 0 : point;
     log_errors = 0;
     alarm(run_timeout);
     atomic_store(&armed, true);
     out->status = sc->run();
     atomic_store(&armed, false);
     alarm(0);
-    out->allocs = atomic_load(&nalloc);
+    out->allocs = mode == MODE_ALLOC ? atomic_load(&nalloc) : npark;
     out->injected = atomic_load(&injected);
     bool ok = true;
     /* Worker threads (the executor) may still be letting go. */
@@ -217,7 +270,7 @@ static bool run_once(const struct scenario *sc, long point,
         ok = false;
     }
     if (verbose)
-        fprintf(stderr, "%s point %ld: %s (%ld allocations)%s%s\n", sc->name,
+        fprintf(stderr, "%s point %ld: %s (%ld points)%s%s\n", sc->name,
                 point, out->status ? weft_err_name(out->status) : "ok",
                 out->allocs, log_errors ? ", logged: " : "",
                 log_errors ? log_first : "");
@@ -278,8 +331,8 @@ static bool run_scenario(const struct scenario *sc, unsigned stride) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) +
                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("%-14s %6ld points, %5ld runs (stride %u), %6.2f s:", sc->name,
-           t.points, t.runs, stride, secs);
+    printf("%-8s %-14s %6ld points, %5ld runs (stride %u), %6.2f s:",
+           mode_names[mode], sc->name, t.points, t.runs, stride, secs);
     for (int i = 0; i < NHIST && t.count[i]; i++)
         printf(" %s %ld", t.err[i] ? weft_err_name(t.err[i]) : "ok",
                t.count[i]);
@@ -336,7 +389,10 @@ int main(int argc, char **argv) {
     while ((opt = getopt(argc, argv, "m:s:fvbt:p:")) != -1) {
         switch (opt) {
         case 'm':
-            if (strcmp(optarg, "alloc") != 0) {
+            for (mode = 0; mode < 3; mode++)
+                if (strcmp(optarg, mode_names[mode]) == 0)
+                    break;
+            if (mode == 3) {
                 fprintf(stderr, "faults: unknown mode %s\n", optarg);
                 return 2;
             }
@@ -361,11 +417,12 @@ int main(int argc, char **argv) {
             break;
         default:
             fprintf(stderr,
-                    "usage: faults [-m alloc] [-s stride] [-f] [-v] "
-                    "[scenario...]\n");
+                    "usage: faults [-m alloc|cancel|deadline] [-s stride] [-f] "
+                    "[-v] [-b] [-p first] [-t secs] [scenario...]\n");
             return 2;
         }
     }
+    weft__park_hook = park_hook;
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);
     weft_set_log_handler(log_fn, NULL, NULL);
