@@ -6,6 +6,8 @@
 #   make install   PREFIX=/usr/local
 #   make valgrind  the test suite under valgrind
 #   make fuzz      build fuzz/*.c as libFuzzer targets, run each FUZZ_SECONDS
+#   make faults    every allocation failing, every wait cancelled and every
+#                  deadline expiring in turn (tests/faults; SANITIZE=address)
 #
 # Each target first installs the Debian packages it needs (as root), or
 # prints the apt-get line to run.
@@ -35,7 +37,7 @@ CMAKE_ARGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWEFT_SANITIZE=$(SANITIZE) \
 	-DWEFT_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) -DWEFT_CORO=$(CORO) \
 	-DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-.PHONY: all build demo test bench install valgrind fuzz clean
+.PHONY: all build demo test bench install valgrind fuzz faults clean
 
 all: build
 
@@ -80,6 +82,11 @@ FUZZ_SECONDS ?= 10
 fuzz:
 	@scripts/deps.sh fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# Every point of every scenario (ctest runs a stride of the large ones).
+faults: build
+	@for m in alloc cancel deadline; do \
+		$(BUILD_DIR)/tests/faults -f -m $$m $(FAULTS_ARGS) || exit 1; done
 
 install: build
 	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)

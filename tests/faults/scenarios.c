@@ -3,6 +3,7 @@
  * scenarios.h). Kept small: the harness runs each of them once per
  * allocation and once per suspension point. */
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -574,15 +575,91 @@ static int sc_tls(void) {
 
 /* ---- DNS -------------------------------------------------------------------- */
 
+/* A DNS server for the scenario: every A question gets 127.0.0.1, any
+ * other an empty answer. */
+static int dns_server(void *arg) {
+    weft_udp_t *u = arg;
+    for (;;) {
+        unsigned char q[512], a[512];
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = weft_udp_recvfrom(u, q, sizeof q, &from, &fl);
+        if (n < 0)
+            return n == -ECANCELED ? 0 : (int)n;
+        size_t off = 12;
+        while (off < (size_t)n && q[off])
+            off += (size_t)q[off] + 1;
+        off += 5; /* the root label, type, class */
+        if (n < 12 || off > (size_t)n || off + 16 > sizeof a)
+            continue;
+        bool is_a = q[off - 4] == 0 && q[off - 3] == 1;
+        memcpy(a, q, off);
+        a[2] = (unsigned char)(0x84 | (q[2] & 0x01)); /* QR AA, RD kept */
+        a[3] = 0x80;                                  /* RA, NOERROR */
+        memset(a + 4, 0, 8);
+        a[5] = 1;                                     /* one question */
+        a[7] = is_a;                                  /* answers */
+        size_t len = off;
+        if (is_a) {
+            static const unsigned char rr[16] = {0xc0, 12, 0, 1, 0, 1, 0, 0,
+                                                 0,    60, 0, 4, 127, 0, 0, 1};
+            memcpy(a + len, rr, sizeof rr);
+            len += sizeof rr;
+        }
+        weft_udp_sendto(u, a, len, (struct sockaddr *)&from, fl);
+    }
+}
+
 static int sc_dns_main(void *arg) {
     (void)arg;
     int st = 0;
+    /* A lookup that goes to a server (ours, on loopback). */
+    weft_udp_t *u;
+    int r = weft_udp_open(&u, "127.0.0.1", "0", NULL, NULL, 0, 0);
+    if (r < 0)
+        return r;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    CHECK(weft_udp_sockname(u, &ss, &sl) == 0);
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d",
+             ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    weft_dns_opts_t dopt = {.servers = servers, .timeout = 1, .tries = 1};
+    weft_task_t *srv = NULL;
+    r = weft_dns_configure(weft_loop_current(), &dopt);
+    if (r == 0)
+        r = weft_spawn(&srv, dns_server, u, NULL);
+    KEEP(&st, r);
+    if (r == 0) {
+        struct addrinfo hints, *ai = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        r = weft_getaddrinfo("faults.test", "80", &hints, &ai);
+        KEEP(&st, r);
+        if (r == 0)
+            CHECK(ai && ai->ai_family == AF_INET &&
+                  ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr ==
+                      htonl(INADDR_LOOPBACK));
+        weft_freeaddrinfo(ai);
+    }
+    if (srv) {
+        weft_task_cancel(srv);
+        weft_scope_t sh;
+        if (weft_scope_enter(&sh, INFINITY, WEFT_SCOPE_SHIELD) == 0) {
+            KEEP(&st, weft_join(srv));
+            weft_scope_exit(&sh);
+        }
+        weft_task_release(srv);
+    }
+    weft_udp_close(u);
+    KEEP(&st, weft_dns_set_servers(weft_loop_current(), NULL));
     static const char *const hosts[] = {"localhost", "127.0.0.1", "::1"};
     for (size_t i = 0; i < 3; i++) {
         struct addrinfo hints, *ai = NULL;
         memset(&hints, 0, sizeof hints);
         hints.ai_socktype = SOCK_STREAM;
-        int r = weft_getaddrinfo(hosts[i], "80", &hints, &ai);
+        r = weft_getaddrinfo(hosts[i], "80", &hints, &ai);
         KEEP(&st, r);
         if (r == 0)
             CHECK(ai != NULL);
@@ -708,13 +785,17 @@ static int sc_fswatch_main(void *arg) {
     int fd = open(path, O_CREAT | O_WRONLY, 0600);
     CHECK(fd >= 0);
     close(fd);
-    if (st == 0) {
+    /* Its events, then a wait for one that does not come (a suspension
+     * point for the cancellation modes). */
+    for (int i = 0; i < 4 && st == 0; i++) {
         weft_scope_t sc;
-        if (weft_scope_enter(&sc, 1.0, 0) == 0) {
+        if (weft_scope_enter(&sc, 0.2, 0) == 0) {
             r = weft_fswatch_next(w, &ev);
             if (r != -ETIMEDOUT)
                 KEEP(&st, r);
             weft_scope_exit(&sc);
+            if (r == -ETIMEDOUT)
+                break;
         }
     }
     weft_fswatch_close(w);
@@ -872,7 +953,7 @@ const struct scenario faults_scenarios[] = {
     {"queues_locks", sc_queues_locks, 1},
     {"executor", sc_executor, 1},
     {"streams", sc_streams, 1},
-    {"tls", sc_tls, 7},
+    {"tls", sc_tls, 29}, /* 14 000 allocations: 500 of them */
     {"dns", sc_dns, 1},
     {"subprocess", sc_subprocess, 1},
     {"signals", sc_signals, 1},
