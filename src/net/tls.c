@@ -141,12 +141,25 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_ALERT_FATAL; /* OpenSSL sends the alert */
 }
 
-static void log_ssl_errors(const char *what) {
-    unsigned long e = ERR_get_error();
+/* Empty OpenSSL's error queue; true if it said an allocation failed
+ * (then the error is -ENOMEM, not a TLS failure: a verification that
+ * could not allocate says "untrusted" too). */
+static bool clear_errors_oom(void) {
+    bool oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0)
+        oom |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    return oom;
+}
+
+/* Log the first error queued, empty the queue; true if an allocation
+ * failed (see clear_errors_oom). */
+static bool log_ssl_errors(const char *what) {
+    unsigned long e = ERR_peek_error();
     char buf[256];
     ERR_error_string_n(e, buf, sizeof buf);
     weft__log(WEFT_LOG_WARN, "%s: %s", what, e ? buf : "failed");
-    ERR_clear_error();
+    return clear_errors_oom();
 }
 
 static int file_ok(const char *path) {
@@ -184,6 +197,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
         return -ENOMEM;
     }
     SSL_CTX *x = c->ctx;
+    bool oom = false;
     int minv = o->min_version ? o->min_version : TLS1_2_VERSION;
     if (!SSL_CTX_set_min_proto_version(x, minv))
         goto bad;
@@ -195,7 +209,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
         if (SSL_CTX_use_certificate_chain_file(x, o->cert_file) != 1 ||
             SSL_CTX_use_PrivateKey_file(x, o->key_file, SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(x) != 1) {
-            log_ssl_errors("weft TLS: certificate or key");
+            oom = log_ssl_errors("weft TLS: certificate or key");
             goto bad;
         }
     }
@@ -206,7 +220,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
                      ? SSL_CTX_load_verify_locations(x, o->ca_file, o->ca_path)
                      : SSL_CTX_set_default_verify_paths(x);
         if (ok != 1) {
-            log_ssl_errors("weft TLS: trusted CAs");
+            oom = log_ssl_errors("weft TLS: trusted CAs");
             goto bad;
         }
         SSL_CTX_set_verify(x,
@@ -243,7 +257,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
 bad:
     SSL_CTX_free(x);
     weft__free(c);
-    return WEFT_ETLS;
+    return clear_errors_oom() || oom ? -ENOMEM : WEFT_ETLS;
 }
 
 int weft_tls_client_ctx(weft_tls_ctx_t **out, const weft_tls_opts_t *opts) {
@@ -529,7 +543,8 @@ static int handshake_error(weft_stream_t *s, int ret) {
     } else {
         set_msg(s, "handshake", "protocol error");
     }
-    ERR_clear_error();
+    if (clear_errors_oom() || v == X509_V_ERR_OUT_OF_MEM)
+        code = -ENOMEM;
     return code;
 }
 
@@ -641,8 +656,7 @@ ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
             const char *reason = le ? ERR_reason_error_string(le) : NULL;
             snprintf(why, sizeof why, "%s", reason ? reason : "protocol error");
             set_msg(s, "read", why);
-            ERR_clear_error();
-            return WEFT_ETLS;
+            return clear_errors_oom() ? -ENOMEM : WEFT_ETLS;
         }
         if (err)
             return err;
