@@ -7,8 +7,12 @@ set -eu
 cd "$(dirname "$0")/.."
 dir=${1:-build-coverage}
 info="$dir/coverage.info"
+# (Debian's geninfo warns about redefined subroutines: kept in lcov.log.)
 lcov -q --rc lcov_branch_coverage=1 --capture --directory "$dir" \
-    --output-file "$info.all" >/dev/null
+    --output-file "$info.all" >"$dir/lcov.log" 2>&1 || {
+    cat "$dir/lcov.log" >&2
+    exit 1
+}
 lcov -q --rc lcov_branch_coverage=1 --extract "$info.all" "$PWD/src/*" \
     --output-file "$info" >/dev/null
 genhtml -q --branch-coverage --output-directory "$dir/coverage" "$info" \
@@ -24,12 +28,10 @@ awk -v root="$PWD/src/" '
     END {
         printf "%-8s %7s %7s %7s %7s %7s %7s\n", "module", "lines", "hit",
                "line%", "branches", "hit", "branch%"
-        n = asorti(lf, mods)
-        for (i = 1; i <= n; i++) {
-            m = mods[i]
+        for (m in lf)
             printf "%-8s %7d %7d %7s %7d %7d %7s\n", m, lf[m], lh[m],
-                   pct(lh[m], lf[m]), bf[m], bh[m], pct(bh[m], bf[m])
-        }
+                   pct(lh[m], lf[m]), bf[m], bh[m], pct(bh[m], bf[m]) | "sort"
+        close("sort")
         printf "%-8s %7d %7d %7s %7d %7d %7s\n", "total", LF, LH, pct(LH, LF),
                BF, BH, pct(BH, BF)
     }' "$info"
