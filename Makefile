@@ -6,6 +6,11 @@
 #   make install   PREFIX=/usr/local
 #   make valgrind  the test suite under valgrind
 #   make fuzz      build fuzz/*.c as libFuzzer targets, run each FUZZ_SECONDS
+#   make analyze   scan-build and cppcheck over src/ (fails on a finding)
+#   make coverage  line and branch coverage of src/ by the suite (lcov HTML
+#                  in build-coverage/coverage, a table per module)
+#   make faults    every allocation failing, every wait cancelled and every
+#                  deadline expiring in turn (tests/faults; SANITIZE=address)
 #
 # Each target first installs the Debian packages it needs (as root), or
 # prints the apt-get line to run.
@@ -18,6 +23,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 TESTS ?=
 LABELS ?=
 CORO ?= auto
+COVERAGE ?= 0
 
 ifeq ($(SANITIZE),)
 BUILD_DIR ?= build
@@ -33,9 +39,10 @@ export GNUMAKEFLAGS := --no-print-directory
 
 CMAKE_ARGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWEFT_SANITIZE=$(SANITIZE) \
 	-DWEFT_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) -DWEFT_CORO=$(CORO) \
-	-DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	-DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+	-DWEFT_COVERAGE=$(if $(filter 1,$(COVERAGE)),ON,OFF)
 
-.PHONY: all build demo test bench install valgrind fuzz clean
+.PHONY: all build demo test bench install valgrind fuzz faults analyze coverage clean
 
 all: build
 
@@ -93,6 +100,26 @@ FUZZ_SECONDS ?= 10
 fuzz:
 	@scripts/deps.sh fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# Every point of every scenario (ctest runs a stride of the large ones).
+faults: build
+	@for m in alloc cancel deadline; do \
+		$(BUILD_DIR)/tests/faults -f -m $$m $(FAULTS_ARGS) || exit 1; done
+
+analyze:
+	@scripts/deps.sh analyze
+	@JOBS=$(JOBS) scripts/analyze.sh
+
+# The suite with gcov counters, then the report (tests that fail still
+# count what they ran).
+coverage:
+	@scripts/deps.sh coverage
+	@$(MAKE) --no-print-directory build BUILD_DIR=build-coverage \
+		BUILD_TYPE=Debug COVERAGE=1
+	@find build-coverage -name '*.gcda' -delete
+	@cd build-coverage && ctest -j$(JOBS) $(if $(TESTS),-R '$(TESTS)') \
+		>ctest.log 2>&1 || echo "coverage: some tests failed (build-coverage/ctest.log)"
+	@scripts/coverage.sh build-coverage
 
 install: build
 	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, or say exactly what to
-# install. Usage: scripts/deps.sh build|test|bench|valgrind|fuzz ...
+# install. Usage: scripts/deps.sh build|test|bench|valgrind|fuzz|analyze|coverage ...
 set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev zlib1g-dev libjansson-dev
@@ -11,6 +11,10 @@ pkgs_valgrind="valgrind"
 # libFuzzer comes with clang's runtime (libclang-rt-dev); http-parser is
 # the differential target's peer.
 pkgs_fuzz="clang libclang-rt-dev libhttp-parser-dev"
+# make analyze: clang's scan-build (clang-tools) and cppcheck; make
+# coverage: lcov (gcov comes with gcc).
+pkgs_analyze="clang clang-tools cppcheck"
+pkgs_coverage="lcov"
 
 want=""
 for target in "$@"; do
@@ -20,6 +24,8 @@ for target in "$@"; do
     bench) want="$want $pkgs_build $pkgs_bench" ;;
     valgrind) want="$want $pkgs_build $pkgs_test $pkgs_valgrind" ;;
     fuzz) want="$want $pkgs_build $pkgs_fuzz" ;;
+    analyze) want="$want $pkgs_build $pkgs_analyze" ;;
+    coverage) want="$want $pkgs_build $pkgs_test $pkgs_coverage" ;;
     *) echo "deps.sh: unknown target '$target'" >&2; exit 2 ;;
     esac
 done

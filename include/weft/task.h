@@ -272,7 +272,8 @@ enum {
  * (asyncio.timeout(delay)). A negative timeout counts as 0 (expired at
  * once); INFINITY means no deadline (a plain shield or stoppable scope).
  * Returns 0, -EPERM outside a task, -EINVAL (NaN, NULL; a scope this task
- * has open already: logged). On error the scope is not entered. A scope
+ * has open already: logged), -ENOMEM (no memory for the deadline's
+ * timer). On error the scope is not entered. A scope
  * another task has open must not be entered (it is that task's). */
 WEFT_EXPORT int weft_scope_enter(weft_scope_t *scope, double timeout,
                                  unsigned flags);
@@ -284,7 +285,8 @@ WEFT_EXPORT int weft_scope_enter_at(weft_scope_t *scope, double deadline,
 /* Move the deadline to `deadline`, an absolute loop time as in
  * weft_scope_enter_at() (asyncio's Timeout.reschedule); INFINITY removes
  * it. An already expired scope stays expired (and 0 is returned). Returns
- * 0, -EINVAL (NaN, a scope that is not open). */
+ * 0, -EINVAL (NaN, a scope that is not open), -ENOMEM (no memory for the
+ * timer: the old deadline stays). */
 WEFT_EXPORT int weft_scope_reschedule(weft_scope_t *scope, double deadline);
 
 /* True once the scope's deadline has passed (Trio's cancel_called). */

@@ -69,8 +69,13 @@ static int resize(struct weft__heap *h, uint32_t cap) {
         return -ENOMEM;
     h->k = k;
     struct weft__timer **t = weft__realloc(h->t, (size_t)cap * sizeof *t);
-    if (!t)
-        return -ENOMEM; /* k is larger than needed: harmless */
+    if (!t) {
+        /* Growing, k is larger than needed: harmless. Shrinking, k is
+         * smaller already: the capacity is now the smaller of the two. */
+        if (cap < h->cap)
+            h->cap = cap;
+        return -ENOMEM;
+    }
     h->t = t;
     h->cap = cap;
     return 0;

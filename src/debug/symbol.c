@@ -71,7 +71,7 @@ static bool sym_name(uintptr_t addr, char *name, size_t size,
         *off = (uintptr_t)o;
         return true;
     }
-dl:
+dl:;
 #endif
     Dl_info di;
     if (dladdr((void *)addr, &di) && di.dli_sname) {

@@ -349,6 +349,9 @@ static void wait_workers(weft_pool_t *p, bool park) {
             .w = {.noint = true, .kind = WEFT__WAIT_POOL, .obj = p},
             .loop = t->loop};
         ew.next = p->exit_waiters;
+        /* Linked only while we park here: the last worker out unlinks it
+         * and wakes us (noint: we cannot leave earlier). */
+        /* cppcheck-suppress autoVariables */
         p->exit_waiters = &ew;
         pthread_mutex_unlock(&p->mu);
         weft__park(&ew.w);

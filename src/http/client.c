@@ -694,7 +694,9 @@ static int method_id(const char *m) {
 
 static double merged(double session, const weft_client_timeout_t *t,
                      size_t off) {
-    double v = t ? *(const double *)((const char *)t + off) : 0;
+    double v = 0;
+    if (t)
+        memcpy(&v, (const char *)t + off, sizeof v);
     return v ? v : session;
 }
 
@@ -724,6 +726,8 @@ static int request(struct weft__hc_req *rq, const char *url,
     struct hops hp = {0};
     weft_client_response_t *r = NULL;
     weft_client_request_t pub = {rq};
+    /* Used only inside this call (retries, redirects), never after. */
+    /* cppcheck-suppress autoVariables */
     rq->pub = &pub;
     weft_client_next_t next = {rq->mws, rq->nmws, 0};
     for (;;) {

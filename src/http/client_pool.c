@@ -198,16 +198,23 @@ static bool take_slot(weft_session_t *s, struct weft__hc_host *h) {
 static struct weft__hc_conn *take_idle(weft_session_t *s,
                                        struct weft__hc_host *h) {
     struct weft__list *n;
+    struct weft__hc_conn *found = NULL;
+    /* The caller holds h: closing its last (dead) connection must not
+     * free it under us (host_maybe_free). */
+    h->open++;
     while ((n = h->idle.next) != &h->idle) {
         struct weft__hc_conn *c =
             WEFT__CONTAINER_OF(n, struct weft__hc_conn, link);
         conn_unidle(s, c);
         if (c->idle_since + s->keepalive > weft_loop_time(s->loop) &&
-            conn_alive(c))
-            return c;
+            conn_alive(c)) {
+            found = c;
+            break;
+        }
         conn_close(s, c);
     }
-    return NULL;
+    h->open--;
+    return found;
 }
 
 /* Serve the waiters in arrival order with what is free: an idle

@@ -310,6 +310,9 @@ static struct cookie **select_cookies(weft_cookie_jar_t *j, const weft_url_t *u,
         }
         sel[(*n)++] = c;
     }
+    /* The first *n entries were written above (cppcheck sees buf, the
+     * caller's uninitialised array, and not the writes). */
+    /* cppcheck-suppress uninitvar */
     qsort(sel, *n, sizeof *sel, by_path_then_age);
     return sel;
 }

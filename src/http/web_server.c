@@ -862,13 +862,15 @@ int weft_web_runner_shutdown(weft_web_runner_t *run, double grace) {
         return -EPERM;
     if (run->shutting_down)
         return -EALREADY;
-    run->shutting_down = true;
     if (grace < 0 || isnan(grace))
         grace = run->o.shutdown_grace;
-    /* 1-2. Stop accepting; idle keep-alive connections close. */
+    /* 1-2. Stop accepting; idle keep-alive connections close. Without
+     * memory for that nothing has changed (weft_web_runner_free then
+     * cancels the connections). */
     weft_task_t **closers = weft__calloc(run->ls.n + 1, sizeof *closers);
     if (!closers)
         return -ENOMEM;
+    run->shutting_down = true;
     for (size_t i = 0; i < run->ls.n; i++) {
         weft_spawn_opts_t so = {.name = "web-close"};
         if (weft_spawn(&closers[i], close_listener, run->ls.v[i], &so) < 0)
@@ -947,14 +949,17 @@ void weft_web_runner_free(weft_web_runner_t *run) {
     if (!run)
         return;
     if (!run->shut_down) {
-        if (weft__task_current()) {
+        bool task = weft__task_current() != NULL;
+        if (task)
             weft_web_runner_shutdown(run, 0);
-        } else {
-            /* No task to wait in: cancel everything and free once the
-             * connections are gone. */
-            weft__log(WEFT_LOG_WARN, "weft_web_runner_free: not shut down "
-                                     "(weft_web_runner_shutdown); "
-                                     "connections are cancelled");
+        if (!run->shut_down) {
+            /* No task to wait in (or no memory to shut down with): cancel
+             * everything and free once the connections are gone. */
+            if (!task)
+                weft__log(WEFT_LOG_WARN,
+                          "weft_web_runner_free: not shut down "
+                          "(weft_web_runner_shutdown); connections are "
+                          "cancelled");
             run->shutting_down = true;
             for (size_t i = 0; i < run->ls.n; i++)
                 if (run->ls.v[i]->srv)

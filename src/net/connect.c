@@ -143,7 +143,9 @@ static int happy_eyeballs(const struct addrinfo *list, double delay,
         }
         if (start && next < n) {
             att[next] = (struct attempt){&he, addrs[next]};
-            err = weft_group_spawn(&g, NULL, attempt_run, &att[next], NULL);
+            /* Named: tests/faults leaves tasks only weft cancels alone. */
+            weft_spawn_opts_t sp = {.name = "connect-attempt"};
+            err = weft_group_spawn(&g, NULL, attempt_run, &att[next], &sp);
             if (err) {
                 result = err;
                 break;

@@ -128,6 +128,8 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
     (void)arg;
     const struct alpn_list *l =
         SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_index);
+    /* The step runs only after a pass of the body, with l not NULL. */
+    /* cppcheck-suppress nullPointerRedundantCheck */
     for (size_t i = 0; l && i < l->len; i += 1 + l->wire[i]) {
         for (unsigned j = 0; j < inlen; j += 1u + in[j]) {
             if (in[j] == l->wire[i] &&
@@ -141,12 +143,25 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_ALERT_FATAL; /* OpenSSL sends the alert */
 }
 
-static void log_ssl_errors(const char *what) {
-    unsigned long e = ERR_get_error();
+/* Empty OpenSSL's error queue; true if it said an allocation failed
+ * (then the error is -ENOMEM, not a TLS failure: a verification that
+ * could not allocate says "untrusted" too). */
+static bool clear_errors_oom(void) {
+    bool oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0)
+        oom |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    return oom;
+}
+
+/* Log the first error queued, empty the queue; true if an allocation
+ * failed (see clear_errors_oom). */
+static bool log_ssl_errors(const char *what) {
+    unsigned long e = ERR_peek_error();
     char buf[256];
     ERR_error_string_n(e, buf, sizeof buf);
     weft__log(WEFT_LOG_WARN, "%s: %s", what, e ? buf : "failed");
-    ERR_clear_error();
+    return clear_errors_oom();
 }
 
 static int file_ok(const char *path) {
@@ -184,6 +199,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
         return -ENOMEM;
     }
     SSL_CTX *x = c->ctx;
+    bool oom = false;
     int minv = o->min_version ? o->min_version : TLS1_2_VERSION;
     if (!SSL_CTX_set_min_proto_version(x, minv))
         goto bad;
@@ -195,7 +211,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
         if (SSL_CTX_use_certificate_chain_file(x, o->cert_file) != 1 ||
             SSL_CTX_use_PrivateKey_file(x, o->key_file, SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(x) != 1) {
-            log_ssl_errors("weft TLS: certificate or key");
+            oom = log_ssl_errors("weft TLS: certificate or key");
             goto bad;
         }
     }
@@ -206,7 +222,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
                      ? SSL_CTX_load_verify_locations(x, o->ca_file, o->ca_path)
                      : SSL_CTX_set_default_verify_paths(x);
         if (ok != 1) {
-            log_ssl_errors("weft TLS: trusted CAs");
+            oom = log_ssl_errors("weft TLS: trusted CAs");
             goto bad;
         }
         SSL_CTX_set_verify(x,
@@ -243,7 +259,7 @@ static int ctx_new(weft_tls_ctx_t **out, const weft_tls_opts_t *o,
 bad:
     SSL_CTX_free(x);
     weft__free(c);
-    return WEFT_ETLS;
+    return clear_errors_oom() || oom ? -ENOMEM : WEFT_ETLS;
 }
 
 int weft_tls_client_ctx(weft_tls_ctx_t **out, const weft_tls_opts_t *opts) {
@@ -458,8 +474,8 @@ static ssize_t pull_in(weft_stream_t *s) {
             return -ENOMEM;
     }
     ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK);
-    if (n > 0)
-        BIO_write(t->rbio, t->in, (int)n);
+    if (n > 0 && BIO_write(t->rbio, t->in, (int)n) != (int)n)
+        n = -ENOMEM; /* the BIO could not grow: those bytes are lost */
     else if (n == 0)
         BIO_set_mem_eof_return(t->rbio, 0); /* reads now see the end */
     if (n != CIPHER_CHUNK) {
@@ -529,7 +545,8 @@ static int handshake_error(weft_stream_t *s, int ret) {
     } else {
         set_msg(s, "handshake", "protocol error");
     }
-    ERR_clear_error();
+    if (clear_errors_oom() || v == X509_V_ERR_OUT_OF_MEM)
+        code = -ENOMEM;
     return code;
 }
 
@@ -641,8 +658,7 @@ ssize_t weft__tls_read(weft_stream_t *s, void *buf, size_t len) {
             const char *reason = le ? ERR_reason_error_string(le) : NULL;
             snprintf(why, sizeof why, "%s", reason ? reason : "protocol error");
             set_msg(s, "read", why);
-            ERR_clear_error();
-            return WEFT_ETLS;
+            return clear_errors_oom() ? -ENOMEM : WEFT_ETLS;
         }
         if (err)
             return err;

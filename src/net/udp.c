@@ -131,6 +131,8 @@ ssize_t weft_udp_recvfrom(weft_udp_t *u, void *buf, size_t len,
     if (r >= 0 && (m.msg_flags & MSG_TRUNC))
         r = -EMSGSIZE; /* said, not silently cut */
     if (r >= 0 && from) {
+        /* recvmsg wrote msg_namelen bytes of ss. */
+        /* cppcheck-suppress uninitvar */
         memcpy(from, &ss, m.msg_namelen);
         if (fromlen)
             *fromlen = m.msg_namelen;

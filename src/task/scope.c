@@ -80,8 +80,9 @@ void weft__task_recheck(struct weft_task *t) {
 }
 
 /* The task's deadline timer is armed for the earliest deadline among its
- * scopes that have not expired yet. */
-static void rearm(struct weft_task *t) {
+ * scopes that have not expired yet. -ENOMEM (logged) if the timer heap
+ * could not grow. */
+static int rearm(struct weft_task *t) {
     uint64_t min = WEFT__NS_INF;
     for (struct weft__scope *s = t->scopes; s; s = s->outer)
         if (!(s->flags & WEFT__SCOPE_EXPIRED) && s->deadline < min)
@@ -89,12 +90,15 @@ static void rearm(struct weft_task *t) {
     weft_loop_t *loop = t->loop;
     if (weft__timer_armed(&t->deadline)) {
         if (t->deadline.when == min)
-            return;
+            return 0;
         weft__loop_timer_cancel(loop, &t->deadline);
     }
-    if (min < WEFT__NS_INF && weft__loop_timer_arm(loop, &t->deadline, min))
+    if (min < WEFT__NS_INF && weft__loop_timer_arm(loop, &t->deadline, min)) {
         weft__log(WEFT_LOG_ERROR, "no memory to arm a deadline of task %llu",
                   (unsigned long long)t->id);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 /* Mark every scope of t whose deadline has come as expired. */
@@ -143,6 +147,7 @@ void weft__scope_push(struct weft_task *t, struct weft__scope *s,
 
 int weft__scope_arm(struct weft__scope *s, uint64_t deadline) {
     struct weft_task *t = s->task;
+    uint64_t old = s->deadline;
     s->deadline = deadline;
     if (deadline <= t->loop->now) {
         /* Due already: expired now, and a task waiting (when another task
@@ -150,7 +155,13 @@ int weft__scope_arm(struct weft__scope *s, uint64_t deadline) {
         s->flags |= WEFT__SCOPE_EXPIRED;
         weft__task_interrupt(t);
     }
-    rearm(t);
+    if (rearm(t) < 0) {
+        /* A deadline that would never fire: keep the old one (its timer
+         * had a slot, so arming it again cannot fail) and say so. */
+        s->deadline = old;
+        rearm(t);
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -216,8 +227,10 @@ static int enter(weft_scope_t *scope, double secs, bool absolute,
         return -EINVAL;
     }
     weft__scope_push(t, s, flags);
-    if (deadline < WEFT__NS_INF)
-        weft__scope_arm(s, deadline);
+    if (deadline < WEFT__NS_INF && weft__scope_arm(s, deadline) < 0) {
+        weft__scope_pop(s);
+        return -ENOMEM;
+    }
     return 0;
 }
 

@@ -251,9 +251,13 @@ static inline int park_result(struct weft_task *t, struct weft__wait *w,
     return r;
 }
 
+void (*weft__park_hook)(struct weft_task *t);
+
 int weft__park(struct weft__wait *w) {
     struct weft__runq *q = &weft__tls_rq;
     struct weft_task *t = q->current;
+    if (WEFT__UNLIKELY(weft__park_hook != NULL))
+        weft__park_hook(t);
     w->task = t;
     w->result = 0;
     w->interrupted = 0;

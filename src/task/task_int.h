@@ -244,6 +244,11 @@ static inline struct weft_task *weft__task_require(const char *fn) {
 struct weft__tasks *weft__tasks_get(weft_loop_t *loop);
 
 int weft__park(struct weft__wait *w);
+/* Fault injection (tests/faults): when set, called with the task at each
+ * call of weft__park, before it looks at pending interruptions, so that
+ * the hook may cancel the task or expire a scope "at" that suspension
+ * point. NULL (always, outside that harness) costs one predicted branch. */
+extern void (*weft__park_hook)(struct weft_task *t);
 
 /* Make t, parked in a wait, ready again; its wait returns `result`.
  * Inline: every completion (a timer, a hand-off, I/O) ends here. */

@@ -119,7 +119,10 @@ static int watch_park(struct weft_task *t, struct watch *w,
     struct weft__scope *s = (struct weft__scope *)(void *)&scope;
     if (deadline < WEFT__NS_INF) {
         weft__scope_push(t, s, 0);
-        weft__scope_arm(s, deadline);
+        if (weft__scope_arm(s, deadline) < 0) {
+            weft__scope_pop(s);
+            return -ENOMEM;
+        }
     }
     int r = 0;
     w->wait.task = t;
