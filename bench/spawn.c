@@ -184,6 +184,8 @@ int main(int argc, char **argv) {
     printf("  target <= 100 ns per task (default stack): tight %s (%.1f), "
            "batch %s (%.1f)\n",
            bench_yesno(tight <= 100), tight, bench_yesno(batch <= 100), batch);
+    printf("RESULT spawn tight_ns %.1f ns\n", tight);
+    printf("RESULT spawn batch_ns %.1f ns\n", batch);
     for (int s = 0; s < NSHAPE; s++)
         for (int st = 0; st < NSTACK; st++)
             free(c.res[s][st]);

@@ -138,6 +138,9 @@ int main(int argc, char **argv) {
     printf("  target weft faster than fcontext:     %s (%.2f vs %.2f ns)\n",
            bench_yesno(med[V_WEFT] < med[V_FCTX]), med[V_WEFT],
            med[V_FCTX]);
+    printf("RESULT switch weft_ns %.2f ns\n", med[V_WEFT]);
+    printf("RESULT switch weft_fpenv_ns %.2f ns\n", med[V_WEFT_FP]);
+    printf("RESULT switch fcontext_ns %.2f ns\n", med[V_FCTX]);
     for (int k = 0; k < NV; k++)
         free(v[k]);
     return 0;
