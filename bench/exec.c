@@ -365,6 +365,10 @@ int main(int argc, char **argv) {
     printf("  target weft round trip p50 <= libuv's: %s; jobs/s >= libuv's: "
            "%s\n",
            bench_yesno(wrt <= urt), bench_yesno(wtp >= utp));
+    printf("RESULT exec weft_roundtrip_p50 %.1f us\n", wrt / 1e3);
+    printf("RESULT exec libuv_roundtrip_p50 %.1f us\n", urt / 1e3);
+    printf("RESULT exec weft_jobs_per_s %.0f jobs/s\n", wtp);
+    printf("RESULT exec libuv_jobs_per_s %.0f jobs/s\n", utp);
     for (int k = 0; k < NV; k++) {
         free(p50[k]);
         free(p99[k]);

@@ -292,6 +292,13 @@ int main(int argc, char **argv) {
     printf("\n  op: an item put and got (queue), an acquisition (lock: each "
            "one a hand-off\n  to a waiting task, including the holder's "
            "weft_yield), a switch (yield).\n");
+    static const char *const metric[NVAR] = {
+        "queue_max1_ns", "queue_max64_ns", "queue_unbounded_ns",
+        "lock_uncontended_ns", "lock_2_tasks_ns", "lock_100_tasks_ns",
+        "yield_pingpong_ns"};
+    for (int v = 0; v < NVAR; v++)
+        printf("RESULT sync %s %.1f ns\n", metric[v],
+               bench_median(c.res[v], c.reps));
     for (int v = 0; v < NVAR; v++)
         free(c.res[v]);
     return 0;

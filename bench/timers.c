@@ -242,6 +242,8 @@ int main(int argc, char **argv) {
            "(%.3f s)\n",
            1.1 * floor_s, floor_s, bench_yesno(w <= 1.1 * floor_s), w);
     printf("  peer  libuv (about 3 s expected for 1M in 1 s): %.3f s\n", u);
+    printf("RESULT timers weft_first_to_last %.3f s\n", w);
+    printf("RESULT timers libuv_first_to_last %.3f s\n", u);
     if (n != 1000000 || span != 1000)
         printf("  (the targets are stated for 1M timers within 1 s; this run "
                "used %llu within %.3f s)\n",
