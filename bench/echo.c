@@ -641,6 +641,8 @@ int main(int argc, char **argv) {
            "messages per server CPU second %s (%.2f x)\n",
            bench_yesno(ratio[0] >= 1.0), ratio[0],
            bench_yesno(cpu_ratio[0] >= 1.0), cpu_ratio[0]);
+    printf("RESULT echo weft_vs_libuv_msgs_1k_x100 %.2f x\n", ratio[0]);
+    printf("RESULT echo weft_vs_libuv_cpu_1k_x100 %.2f x\n", cpu_ratio[0]);
     printf("  later (io_uring backend) >= 1.30 x libuv: %s\n",
            bench_yesno(ratio[0] >= 1.3 && cpu_ratio[0] >= 1.3));
     printf("  peer  libuv 1 KiB x 10 (about 90,000 msg/s expected here): "

@@ -274,5 +274,8 @@ int main(int argc, char **argv) {
     printf("  aim    <  1 KiB per long-parked task (best config): %s (%.0f B)"
            "\n",
            bench_yesno(best < 1024), best);
+    printf("RESULT parked default_stack_bytes_per_task %.0f B\n",
+           worst_default);
+    printf("RESULT parked best_bytes_per_task %.0f B\n", best);
     return failed;
 }
