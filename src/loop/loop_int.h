@@ -82,6 +82,11 @@ enum {
     WEFT__IO_ERR = 1u << 2,
     WEFT__IO_HUP = 1u << 3,
     WEFT__IO_RDHUP = 1u << 4,
+    /* Not readiness: the backend completes this fd's reads itself (io_uring
+     * submits the recv and wakes the reader with its result), so a reader
+     * never waits for an edge first. Set once, after the fd is registered,
+     * for stream sockets (weft__io_direct); the poller never clears it. */
+    WEFT__IO_DIRECT = 1u << 5,
 };
 
 struct weft__io {

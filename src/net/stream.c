@@ -368,8 +368,9 @@ int weft__stream_read_wait(weft_stream_t *s, bool edge) {
 
 ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
                           size_t want) {
+    bool edge = false; /* then: what waits was seen, wait for an edge */
     for (;;) {
-        int w = weft__stream_read_wait(s, false);
+        int w = weft__stream_read_wait(s, edge);
         if (w < 0)
             return w;
         struct iovec v = {buf, len};
@@ -380,9 +381,11 @@ ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
             (size_t)queued >= want ||
             (s->io.ready & (WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR)))
             return n; /* there, or all there will be */
-        /* Not all there yet: what waits was seen, wait for an edge. */
+        /* Not all there yet: what waits was seen, wait for an edge (a
+         * peek is readiness-driven with every backend). */
         s->flags |= WEFT__STREAM_DRAINED;
         s->io.ready &= ~(uint32_t)WEFT__IO_IN;
+        edge = true;
     }
 }
 
