@@ -129,6 +129,7 @@ enum {
 struct reg {
     struct weft__io *io; /* NULL once unregistered: free at the last CQE */
     struct reg *next;    /* the free list */
+    struct reg *all;     /* every record made, for the ring's end */
 };
 
 struct weft__uring {
@@ -136,6 +137,8 @@ struct weft__uring {
     struct reg **byfd; /* registration of each fd */
     size_t nbyfd;
     struct reg *free;
+    struct reg *all; /* every record: the free, the registered, and those
+                        whose last completion has not come (at close) */
     bool wake_armed;
 };
 
@@ -240,12 +243,10 @@ void weft__poller_fini(weft_loop_t *loop) {
     }
     /* Closing the ring ends its requests; the records go with it. */
     io_uring_queue_exit(&u->ring);
-    for (size_t i = 0; i < u->nbyfd; i++)
-        weft__free(u->byfd[i]);
     weft__free(u->byfd);
     struct reg *r;
-    while ((r = u->free)) {
-        u->free = r->next;
+    while ((r = u->all)) {
+        u->all = r->all;
         weft__free(r);
     }
     weft__free(u);
@@ -310,8 +311,12 @@ int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
     struct reg *r = u->free;
     if (r)
         u->free = r->next;
-    else if (!(r = weft__malloc(sizeof *r)))
+    else if ((r = weft__malloc(sizeof *r))) {
+        r->all = u->all;
+        u->all = r;
+    } else {
         return -ENOMEM;
+    }
     r->io = io;
     r->next = NULL;
     u->byfd[fd] = r;
