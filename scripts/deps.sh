@@ -4,7 +4,7 @@
 set -eu
 
 pkgs_build="gcc make cmake pkg-config libc6-dev libssl-dev libc-ares-dev zlib1g-dev libjansson-dev
-libunwind-dev systemtap-sdt-dev"
+libunwind-dev systemtap-sdt-dev liburing-dev"
 pkgs_test="check libsubunit-dev openssl gdb curl python3 python3-websockets chromium"
 pkgs_bench="g++ libuv1-dev libboost-context-dev wrk nginx-light h2o libhttp-parser-dev libcurl4-openssl-dev python3-aiohttp python3-uvloop python3-websockets"
 pkgs_valgrind="valgrind"

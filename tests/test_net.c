@@ -628,6 +628,56 @@ START_TEST(the_end_arriving_with_the_last_bytes_is_seen) {
 }
 END_TEST
 
+/* A read cancelled while it waits has stopped when the cancel is seen: it
+ * took nothing, and the next read gets the bytes. On io_uring the recv
+ * was in the kernel (cancelled there first); on epoll a wait is undone.
+ * The loop runs on the backend WEFT_BACKEND names (weft/loop.h). */
+static int cancel_reader(void *arg) {
+    char buf[8192]; /* a direct read: the kernel writes into this */
+    return (int)weft_stream_read(arg, buf, sizeof buf);
+}
+
+static int cancelled_read_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    const char *want = getenv("WEFT_BACKEND");
+    const char *backend = weft_loop_backend(loop);
+    ck_assert(strcmp(backend, "epoll") == 0 || strcmp(backend, "io_uring") == 0);
+    if (!want || strcmp(want, "io_uring") != 0)
+        ck_assert_str_eq(backend, "epoll");
+    ck_assert_ptr_null(weft_loop_backend(NULL));
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(loop, &a, &b, NULL));
+    for (int round = 0; round < 3; round++) {
+        weft_task_t *t;
+        ck_assert_ok(weft_spawn(&t, cancel_reader, a, NULL));
+        for (int i = 0; i < 3; i++)
+            ck_assert_ok(weft_yield()); /* it waits in its read */
+        ck_assert_ok(weft_task_cancel(t));
+        ck_assert_err(weft_join(t), -ECANCELED);
+        weft_task_release(t);
+        ck_assert_ok(weft_stream_write(b, "after", 5));
+        char buf[16];
+        ck_assert_int_eq(weft_stream_read(a, buf, sizeof buf), 5);
+        ck_assert_int_eq(memcmp(buf, "after", 5), 0);
+    }
+    /* Closed under a waiting read: the read ends with -EBADF. */
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, cancel_reader, a, NULL));
+    for (int i = 0; i < 3; i++)
+        ck_assert_ok(weft_yield());
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_err(weft_join(t), -EBADF);
+    weft_task_release(t);
+    ck_assert_ok(weft_stream_close(b));
+    return 0;
+}
+
+START_TEST(a_cancelled_read_takes_nothing) {
+    ck_assert_ok(weft_run(cancelled_read_main, NULL));
+}
+END_TEST
+
 /* A short read empties the kernel's buffer only on byte streams (TCP, Unix
  * stream sockets, pipes): a SOCK_SEQPACKET read returns one record and a
  * tty in canonical mode one line, with more waiting and no new edge to
@@ -1422,6 +1472,7 @@ static Suite *net_suite(void) {
     TCase *tc = tcase_create("streams");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, echo_over_tcp);
+    tcase_add_test(tc, a_cancelled_read_takes_nothing);
     tcase_add_test(tc, localhost_falls_back_from_ipv6_to_ipv4);
     tcase_add_test(tc, a_named_host_listens_on_every_address);
     tcase_add_test(tc, partial_reads_and_limits_lose_nothing);

@@ -30,7 +30,7 @@ static atomic_int no_pwait2; /* the kernel said ENOSYS once */
 /* The eventfd's registration carries this tag instead of an io pointer. */
 static char wake_tag;
 
-int weft__poller_init(weft_loop_t *loop) {
+int weft__epoll_init(weft_loop_t *loop) {
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         return -errno;
@@ -44,13 +44,13 @@ int weft__poller_init(weft_loop_t *loop) {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &wake_tag};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
         int err = -errno;
-        weft__poller_fini(loop);
+        weft__epoll_fini(loop);
         return err;
     }
     return 0;
 }
 
-void weft__poller_fini(weft_loop_t *loop) {
+void weft__epoll_fini(weft_loop_t *loop) {
     if (loop->wakefd >= 0)
         close(loop->wakefd);
     if (loop->epfd >= 0)
@@ -58,7 +58,7 @@ void weft__poller_fini(weft_loop_t *loop) {
     loop->wakefd = loop->epfd = -1;
 }
 
-int weft__poller_add(weft_loop_t *loop, struct weft__io *io) {
+int weft__epoll_add(weft_loop_t *loop, struct weft__io *io) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
         .data.ptr = io,
@@ -69,7 +69,7 @@ int weft__poller_add(weft_loop_t *loop, struct weft__io *io) {
     return 0;
 }
 
-void weft__poller_del(weft_loop_t *loop, struct weft__io *io) {
+void weft__epoll_del(weft_loop_t *loop, struct weft__io *io) {
     /* Closing an fd removes it from epoll too, but only once every
      * duplicate is closed; deleting explicitly keeps stale events away. */
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
@@ -87,22 +87,7 @@ void weft__poller_wake_drain(weft_loop_t *loop) {
     (void)n;
 }
 
-static uint32_t to_io_bits(uint32_t e) {
-    uint32_t b = 0;
-    if (e & EPOLLIN)
-        b |= WEFT__IO_IN;
-    if (e & EPOLLOUT)
-        b |= WEFT__IO_OUT;
-    if (e & EPOLLERR)
-        b |= WEFT__IO_ERR | WEFT__IO_IN | WEFT__IO_OUT;
-    if (e & EPOLLHUP)
-        b |= WEFT__IO_HUP | WEFT__IO_IN | WEFT__IO_OUT;
-    if (e & EPOLLRDHUP)
-        b |= WEFT__IO_RDHUP | WEFT__IO_IN;
-    return b;
-}
-
-int weft__poller_poll(weft_loop_t *loop, int64_t timeout_ns) {
+int weft__epoll_poll(weft_loop_t *loop, int64_t timeout_ns) {
     struct epoll_event evs[MAX_EVENTS];
     int n;
 #ifdef HAVE_EPOLL_PWAIT2
@@ -147,7 +132,7 @@ got:
         if (evs[i].data.ptr == &wake_tag)
             continue; /* drained with the queue it announces */
         struct weft__io *io = evs[i].data.ptr;
-        uint32_t bits = to_io_bits(evs[i].events);
+        uint32_t bits = weft__poll_bits(evs[i].events);
         io->ready |= bits;
         io->notify(loop, io, bits);
         handled++;

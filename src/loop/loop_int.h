@@ -82,6 +82,11 @@ enum {
     WEFT__IO_ERR = 1u << 2,
     WEFT__IO_HUP = 1u << 3,
     WEFT__IO_RDHUP = 1u << 4,
+    /* Not readiness: the backend completes this fd's reads itself (io_uring
+     * submits the recv and wakes the reader with its result), so a reader
+     * never waits for an edge first. Set once, after the fd is registered,
+     * for stream sockets (weft__io_direct); the poller never clears it. */
+    WEFT__IO_DIRECT = 1u << 5,
 };
 
 struct weft__io {
@@ -145,6 +150,7 @@ struct weft_loop {
     uint32_t posts_expected;
     int epfd;
     int wakefd;
+    struct weft__uring *uring; /* the io_uring backend (uring.c), or NULL */
     struct weft__tsq tsq;
 
     unsigned flags;
@@ -320,16 +326,61 @@ void weft__loop_run_once(weft_loop_t *loop);
 int weft__loop_enter(weft_loop_t *loop, const char *fn);
 void weft__loop_leave(weft_loop_t *loop);
 
-/* Backend (epoll.c). */
-int weft__poller_init(weft_loop_t *loop);
+/* The backend: epoll (epoll.c), or io_uring (uring.c) when WEFT_BACKEND
+ * asks for it (weft/loop.h) and the kernel allows it. Both watch fds for
+ * readiness the same way (edge-triggered, input and output together);
+ * io_uring also completes the reads of stream sockets itself
+ * (WEFT__IO_DIRECT, weft__uring_recv). The loop calls weft__poller_*. */
+int weft__poller_init(weft_loop_t *loop); /* chooses (uring.c) */
 void weft__poller_fini(weft_loop_t *loop);
 /* Wait at most timeout_ns (-1: no limit, 0: just look) and dispatch.
  * Returns the number of events handled. */
-int weft__poller_poll(weft_loop_t *loop, int64_t timeout_ns);
-int weft__poller_add(weft_loop_t *loop, struct weft__io *io);
-void weft__poller_del(weft_loop_t *loop, struct weft__io *io);
+int weft__epoll_poll(weft_loop_t *loop, int64_t timeout_ns);
+int weft__epoll_add(weft_loop_t *loop, struct weft__io *io);
+void weft__epoll_del(weft_loop_t *loop, struct weft__io *io);
+int weft__epoll_init(weft_loop_t *loop);
+void weft__epoll_fini(weft_loop_t *loop);
+int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns);
+int weft__uring_add(weft_loop_t *loop, struct weft__io *io);
+void weft__uring_del(weft_loop_t *loop, struct weft__io *io);
+/* 0, or -EPERM if epoll would refuse fd (io_uring's poll takes any). */
+int weft__uring_pollable(weft_loop_t *loop, int fd);
 void weft__poller_wake(weft_loop_t *loop);
 void weft__poller_wake_drain(weft_loop_t *loop);
+
+static inline int weft__poller_poll(weft_loop_t *loop, int64_t timeout_ns) {
+    if (loop->uring)
+        return weft__uring_poll(loop, timeout_ns);
+    return weft__epoll_poll(loop, timeout_ns);
+}
+
+static inline int weft__poller_add(weft_loop_t *loop, struct weft__io *io) {
+    return loop->uring ? weft__uring_add(loop, io) : weft__epoll_add(loop, io);
+}
+
+static inline void weft__poller_del(weft_loop_t *loop, struct weft__io *io) {
+    if (loop->uring)
+        weft__uring_del(loop, io);
+    else
+        weft__epoll_del(loop, io);
+}
+
+/* epoll's event bits (poll(2)'s, which io_uring's poll reports) as the
+ * loop's. */
+static inline uint32_t weft__poll_bits(uint32_t e) {
+    uint32_t b = 0;
+    if (e & 0x001) /* EPOLLIN */
+        b |= WEFT__IO_IN;
+    if (e & 0x004) /* EPOLLOUT */
+        b |= WEFT__IO_OUT;
+    if (e & 0x008) /* EPOLLERR */
+        b |= WEFT__IO_ERR | WEFT__IO_IN | WEFT__IO_OUT;
+    if (e & 0x010) /* EPOLLHUP */
+        b |= WEFT__IO_HUP | WEFT__IO_IN | WEFT__IO_OUT;
+    if (e & 0x2000) /* EPOLLRDHUP */
+        b |= WEFT__IO_RDHUP | WEFT__IO_IN;
+    return b;
+}
 
 /* Threadsafe queue (tsq.c). */
 int weft__tsq_init(struct weft__tsq *q);

@@ -91,11 +91,14 @@ int weft__stream_peer(const weft_stream_t *s, struct sockaddr_storage *ss,
                       socklen_t *len);
 
 /* The last read emptied the kernel's buffer and no edge came since: the
- * next read would only say EAGAIN, so weft__stream_read_fd waits first. */
+ * next read would only say EAGAIN, so weft__stream_read_fd waits first.
+ * Never on a fd whose reads the backend completes (WEFT__IO_DIRECT): the
+ * read itself waits there, and an edge first would be a second wait. The
+ * same one test of the ready bits. */
 static inline bool weft__stream_drained(const weft_stream_t *s) {
     return (s->flags & WEFT__STREAM_DRAINED) &&
            !(s->io.ready & (WEFT__IO_IN | WEFT__IO_RDHUP | WEFT__IO_HUP |
-                            WEFT__IO_ERR));
+                            WEFT__IO_ERR | WEFT__IO_DIRECT));
 }
 
 /* A server connection's peer, as accept returned it (server.c); NULL

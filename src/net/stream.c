@@ -327,9 +327,13 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
     WEFT__PROBE3(stream_read, s->fd, n, s);
     if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
-         * data is a state that no later edge will announce again. */
+         * data is a state that no later edge will announce again. Not
+         * after a read the backend completed (DIRECT): an edge latched
+         * while it was in flight may be for newer bytes (the recv forgot
+         * the older ones when it was submitted). */
         s->flags |= WEFT__STREAM_DRAINED;
-        s->io.ready &= ~(uint32_t)WEFT__IO_IN;
+        if (!(s->io.ready & WEFT__IO_DIRECT))
+            s->io.ready &= ~(uint32_t)WEFT__IO_IN;
     } else {
         s->flags &= ~(uint32_t)WEFT__STREAM_DRAINED;
     }
@@ -368,8 +372,9 @@ int weft__stream_read_wait(weft_stream_t *s, bool edge) {
 
 ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
                           size_t want) {
+    bool edge = false; /* then: what waits was seen, wait for an edge */
     for (;;) {
-        int w = weft__stream_read_wait(s, false);
+        int w = weft__stream_read_wait(s, edge);
         if (w < 0)
             return w;
         struct iovec v = {buf, len};
@@ -380,9 +385,11 @@ ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
             (size_t)queued >= want ||
             (s->io.ready & (WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR)))
             return n; /* there, or all there will be */
-        /* Not all there yet: what waits was seen, wait for an edge. */
+        /* Not all there yet: what waits was seen, wait for an edge (a
+         * peek is readiness-driven with every backend). */
         s->flags |= WEFT__STREAM_DRAINED;
         s->io.ready &= ~(uint32_t)WEFT__IO_IN;
+        edge = true;
     }
 }
 
@@ -788,6 +795,12 @@ static int stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
                 kind |= WEFT__STREAM_BYTES;
         } else if (S_ISFIFO(st.st_mode)) {
             kind = WEFT__STREAM_BYTES; /* pipes and FIFOs */
+        } else {
+            int err = weft__uring_pollable(loop, fd); /* as epoll would */
+            if (err) {
+                weft__free(s);
+                return err;
+            }
         }
     }
     s->flags |= kind;
@@ -802,6 +815,8 @@ static int stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
         return err;
     }
     s->io.notify = stream_notify;
+    if (kind & WEFT__STREAM_SOCKET)
+        weft__io_direct(loop, &s->io);
     if (WEFT__UNLIKELY(loop->flags & WEFT_LOOP_DEBUG))
         weft__debug_track(loop, s, WEFT__TRACK_STREAM, fd);
     *out = s;

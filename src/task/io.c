@@ -97,6 +97,8 @@ ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len) {
 }
 
 ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len) {
+    if (io->ready & WEFT__IO_DIRECT)
+        return weft__uring_recv(io, buf, len, true);
     RETRY(io, WEFT__IO_IN, recv(io->fd, buf, len, 0));
 }
 

@@ -48,6 +48,20 @@ void weft__io_close(weft_loop_t *loop, struct weft__io *io);
  * (WEFT__IO_OUT), or has an error or hang-up. Returns the events seen. */
 int weft__io_wait(struct weft__io *io, uint32_t events);
 
+/* Let the backend complete this stream socket's reads itself, if it can
+ * (io_uring): weft__op_recv then submits the recv and parks until its
+ * completion, and no edge is waited for first (WEFT__IO_DIRECT). After
+ * weft__io_open. */
+static inline void weft__io_direct(weft_loop_t *loop, struct weft__io *io) {
+    if (loop->uring)
+        io->ready |= WEFT__IO_DIRECT;
+}
+
+/* The io_uring backend's recv (sock) or read, completed by the kernel
+ * (src/loop/uring.c). */
+ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
+                         bool sock);
+
 ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len);
 /* recv(2) with no flags: read(2) for sockets, without the VFS layer's
  * file-position and read_iter steps. */

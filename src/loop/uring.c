@@ -1,0 +1,487 @@
+/* The io_uring backend, and the choice of backend.
+ *
+ * WEFT_BACKEND=io_uring in the environment makes a loop use io_uring when
+ * the kernel lets it (io_uring_queue_init succeeds: not refused by seccomp,
+ * by kernel.io_uring_disabled, or by an old kernel); otherwise, and by
+ * default or with WEFT_BACKEND=epoll, the loop uses epoll (epoll.c).
+ *
+ * What the loop asks of a backend stays the same (loop_int.h): a fd is
+ * registered once, for input and output, edge-triggered, and its events
+ * latch in io->ready and call io->notify. Here that is one multishot
+ * IORING_OP_POLL_ADD per fd (edge-triggered unless IORING_POLL_ADD_LEVEL
+ * is asked, as epoll's EPOLLET), so everything built on readiness (TLS,
+ * DNS, pipes, signals, fswatch, the eventfd wake-up) works unchanged.
+ * Beyond readiness, the reads of stream sockets are submitted as
+ * IORING_OP_RECV (weft__uring_recv; io.c sends them here for an io marked
+ * WEFT__IO_DIRECT): the reader parks until the completion, and the loop
+ * makes no recv(2) call and waits for no edge before it. Everything
+ * queued in an iteration is submitted in one io_uring_enter, the one that
+ * also waits for completions (io_uring_submit_and_wait_timeout).
+ *
+ * Cancellation: a task interrupted while its recv is in flight submits an
+ * IORING_OP_ASYNC_CANCEL for it and stays parked (the wait's abort says
+ * -EINPROGRESS) until the kernel completes the recv, cancelled or with
+ * the bytes it took, which then are the read's result (the wait consumes):
+ * a cancelled read has really stopped when the task runs again, and its
+ * buffer is no longer the kernel's. Unregistering a fd cancels every
+ * request on it (IORING_ASYNC_CANCEL_FD | _ALL), submitted at once, before
+ * the caller closes it: io_uring holds a reference to the file while a
+ * request is pending, so a close alone would not end them.
+ *
+ * A registration's user data is a small record, not the io itself: its
+ * last completion (after the cancel) arrives when the io may be gone, and
+ * frees the record then. Records are found by fd (a table), as epoll finds
+ * registrations.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../task/io.h"
+#include "loop_int.h"
+
+static bool want_uring(void) {
+    const char *v = getenv("WEFT_BACKEND");
+    if (!v || !*v || strcmp(v, "epoll") == 0)
+        return false;
+    if (strcmp(v, "io_uring") == 0)
+        return true;
+    static atomic_int said;
+    if (!atomic_exchange(&said, 1))
+        weft__log(WEFT_LOG_WARN,
+                  "WEFT_BACKEND=%s: unknown backend (epoll or io_uring); "
+                  "using epoll",
+                  v);
+    return false;
+}
+
+#ifndef WEFT_HAVE_URING
+
+int weft__poller_init(weft_loop_t *loop) {
+    if (want_uring()) {
+        static atomic_int said;
+        if (!atomic_exchange(&said, 1))
+            weft__log(WEFT_LOG_WARN, "WEFT_BACKEND=io_uring: this weft was "
+                                     "built without liburing; using epoll");
+    }
+    return weft__epoll_init(loop);
+}
+
+void weft__poller_fini(weft_loop_t *loop) {
+    weft__epoll_fini(loop);
+}
+
+int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
+    (void)loop;
+    (void)timeout_ns;
+    return 0;
+}
+
+int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
+    (void)loop;
+    (void)io;
+    return -ENOSYS;
+}
+
+void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
+    (void)loop;
+    (void)io;
+}
+
+ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
+                         bool sock) {
+    (void)io;
+    (void)buf;
+    (void)len;
+    (void)sock;
+    return -ENOSYS;
+}
+
+const char *weft_loop_backend(const weft_loop_t *loop) {
+    return loop ? "epoll" : NULL;
+}
+
+int weft__uring_pollable(weft_loop_t *loop, int fd) {
+    (void)loop;
+    (void)fd;
+    return 0;
+}
+
+#else
+
+#include <liburing.h>
+
+#define SQ_ENTRIES 256
+#define CQ_ENTRIES 4096
+
+/* User data: a pointer with its kind in the low bits, or a constant. */
+enum {
+    UD_IGNORE = 0, /* cancels: their completions say nothing we need */
+    UD_WAKE = 8,   /* the eventfd's poll */
+    TAG_POLL = 1,  /* a struct reg */
+    TAG_OP = 2,    /* a struct uop */
+    TAG_MASK = 7,
+};
+
+struct reg {
+    struct weft__io *io; /* NULL once unregistered: free at the last CQE */
+    struct reg *next;    /* the free list */
+    struct reg *all;     /* every record made, for the ring's end */
+};
+
+struct weft__uring {
+    struct io_uring ring;
+    struct reg **byfd; /* registration of each fd */
+    size_t nbyfd;
+    struct reg *free;
+    struct reg *all; /* every record: the free, the registered, and those
+                        whose last completion has not come (at close) */
+    bool wake_armed;
+};
+
+/* An operation a task waits for (on its stack). Its wait is an I/O wait
+ * for the task dump (the record begins with a weft__io_waiter). */
+struct uop {
+    struct weft__io_waiter iw;
+    struct weft__uring *u;
+};
+
+static struct io_uring_sqe *get_sqe(struct weft__uring *u) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (WEFT__LIKELY(sqe))
+        return sqe;
+    io_uring_submit(&u->ring); /* the queue is full: make room */
+    return io_uring_get_sqe(&u->ring);
+}
+
+static void arm_wake(weft_loop_t *loop) {
+    struct weft__uring *u = loop->uring;
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return;
+    io_uring_prep_poll_multishot(sqe, loop->wakefd, POLLIN);
+    io_uring_sqe_set_data64(sqe, UD_WAKE);
+    u->wake_armed = true;
+}
+
+static int uring_init(weft_loop_t *loop) {
+    struct weft__uring *u = weft__calloc(1, sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    struct io_uring_params p;
+    /* Completions are reaped by this thread, in its own io_uring_enter
+     * (DEFER_TASKRUN, Linux 6.1): no interrupt to run them. Older kernels
+     * take fewer flags. */
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+            IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN,
+        IORING_SETUP_CQSIZE,
+    };
+    int err = -EINVAL;
+    for (size_t i = 0; i < sizeof flag_sets / sizeof *flag_sets; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = flag_sets[i];
+        p.cq_entries = CQ_ENTRIES;
+        err = io_uring_queue_init_params(SQ_ENTRIES, &u->ring, &p);
+        if (err != -EINVAL)
+            break;
+    }
+    if (err < 0) {
+        weft__free(u);
+        return err;
+    }
+    /* Multishot poll (5.13) and cancel by fd (5.19) are needed. */
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+    bool ok = probe && io_uring_opcode_supported(probe, IORING_OP_POLL_ADD) &&
+              io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL) &&
+              io_uring_opcode_supported(probe, IORING_OP_RECV) &&
+              (p.features & IORING_FEAT_NODROP) &&
+              (p.features & IORING_FEAT_EXT_ARG);
+    if (probe)
+        io_uring_free_probe(probe);
+    if (!ok) {
+        io_uring_queue_exit(&u->ring);
+        weft__free(u);
+        return -EOPNOTSUPP;
+    }
+    loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->wakefd < 0) {
+        err = -errno;
+        io_uring_queue_exit(&u->ring);
+        weft__free(u);
+        return err;
+    }
+    loop->uring = u;
+    arm_wake(loop);
+    return 0;
+}
+
+int weft__poller_init(weft_loop_t *loop) {
+    if (want_uring()) {
+        int err = uring_init(loop);
+        if (err == 0)
+            return 0;
+        static atomic_int said;
+        if (!atomic_exchange(&said, 1))
+            weft__log(WEFT_LOG_WARN,
+                      "WEFT_BACKEND=io_uring: io_uring is not available "
+                      "(%s); using epoll",
+                      weft_strerror(-err));
+    }
+    return weft__epoll_init(loop);
+}
+
+void weft__poller_fini(weft_loop_t *loop) {
+    struct weft__uring *u = loop->uring;
+    if (!u) {
+        weft__epoll_fini(loop);
+        return;
+    }
+    /* Closing the ring ends its requests; the records go with it. */
+    io_uring_queue_exit(&u->ring);
+    weft__free(u->byfd);
+    struct reg *r;
+    while ((r = u->all)) {
+        u->all = r->all;
+        weft__free(r);
+    }
+    weft__free(u);
+    loop->uring = NULL;
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    loop->epfd = -1;
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    loop->wakefd = -1;
+}
+
+/* epoll refuses a fd it cannot watch (EPERM: /dev/null, a regular file),
+ * and weft_stream_from_fd says so; io_uring's poll would take it. Asked
+ * with the loop's spare epoll descriptor, for fds of unknown kind only. */
+int weft__uring_pollable(weft_loop_t *loop, int fd) {
+    if (!loop->uring)
+        return 0;
+    if (loop->epfd < 0 &&
+        (loop->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return 0; /* cannot tell: let it be */
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return 0;
+}
+
+const char *weft_loop_backend(const weft_loop_t *loop) {
+    if (!loop)
+        return NULL;
+    return loop->uring ? "io_uring" : "epoll";
+}
+
+static void arm_poll(struct weft__uring *u, struct reg *r, int fd) {
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return; /* cannot happen after a submit; nothing to do if it does */
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLOUT | POLLRDHUP);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)r | TAG_POLL);
+}
+
+int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
+    struct weft__uring *u = loop->uring;
+    io->ready = 0;
+    if (io->fd < 0)
+        return -EBADF;
+    size_t fd = (size_t)io->fd;
+    if (fd >= u->nbyfd) {
+        size_t n = u->nbyfd ? u->nbyfd : 64;
+        while (n <= fd)
+            n *= 2;
+        struct reg **t = weft__realloc(u->byfd, n * sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        memset(t + u->nbyfd, 0, (n - u->nbyfd) * sizeof *t);
+        u->byfd = t;
+        u->nbyfd = n;
+    }
+    if (u->byfd[fd])
+        return -EEXIST;
+    struct reg *r = u->free;
+    if (r)
+        u->free = r->next;
+    else if ((r = weft__malloc(sizeof *r))) {
+        r->all = u->all;
+        u->all = r;
+    } else {
+        return -ENOMEM;
+    }
+    r->io = io;
+    r->next = NULL;
+    u->byfd[fd] = r;
+    arm_poll(u, r, io->fd);
+    return 0;
+}
+
+void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
+    struct weft__uring *u = loop->uring;
+    size_t fd = (size_t)io->fd;
+    if (io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd])
+        return;
+    u->byfd[fd]->io = NULL; /* freed by its last completion */
+    u->byfd[fd] = NULL;
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return;
+    io_uring_prep_cancel_fd(sqe, io->fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    /* Now, while the fd still names the file, and run the cancellation
+     * through (with DEFER_TASKRUN the poll lets go of the file only in
+     * this thread's next io_uring_enter that asks for events): when the
+     * caller closes the fd the file is closed too (a listening socket
+     * refuses connections at once). */
+    io_uring_submit_and_get_events(&u->ring);
+}
+
+static void poll_done(weft_loop_t *loop, struct weft__uring *u, struct reg *r,
+                      const struct io_uring_cqe *cqe) {
+    struct weft__io *io = r->io;
+    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        if (!io) { /* unregistered: this was its last word */
+            r->next = u->free;
+            u->free = r;
+            return;
+        }
+        /* The kernel ended the multishot poll (it may, e.g. when the
+         * completion queue overflowed): arm it again. */
+        if (cqe->res != -EBADF)
+            arm_poll(u, r, io->fd);
+        if (cqe->res < 0) {
+            if (cqe->res == -ECANCELED)
+                return;
+            uint32_t bits = WEFT__IO_ERR | WEFT__IO_IN | WEFT__IO_OUT;
+            io->ready |= bits;
+            io->notify(loop, io, bits);
+            return;
+        }
+    }
+    if (!io || cqe->res <= 0)
+        return;
+    uint32_t bits = weft__poll_bits((uint32_t)cqe->res);
+    io->ready |= bits;
+    io->notify(loop, io, bits);
+}
+
+static void op_done(weft_loop_t *loop, struct uop *op, int res) {
+    loop->io_waiters--;
+    struct weft__wait *w = &op->iw.w;
+    if (res == -ECANCELED)
+        /* Ours (an interruption: report it as such) or the fd's
+         * unregistering (it was closed under the read). */
+        res = w->interrupted ? w->interrupted : -EBADF;
+    weft__task_wake(w->task, res);
+}
+
+int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
+    struct weft__uring *u = loop->uring;
+    struct io_uring *ring = &u->ring;
+    if (timeout_ns == 0) {
+        /* Submit what is queued and run the completions due. */
+        io_uring_submit_and_get_events(ring);
+    } else {
+        struct __kernel_timespec ts, *tp = NULL;
+        if (timeout_ns > 0) {
+            ts.tv_sec = timeout_ns / (int64_t)WEFT__NS_PER_SEC;
+            ts.tv_nsec = timeout_ns % (int64_t)WEFT__NS_PER_SEC;
+            tp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        int r = io_uring_submit_and_wait_timeout(ring, &cqe, 1, tp, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY &&
+            r != -EAGAIN)
+            weft__log(WEFT_LOG_ERROR, "io_uring_enter: %s",
+                      weft_strerror(-r));
+    }
+    int handled = 0;
+    bool woke = false;
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(ring, head, cqe) {
+            n++;
+            uint64_t ud = cqe->user_data;
+            switch (ud & TAG_MASK) {
+            case TAG_POLL:
+                poll_done(loop, u, (struct reg *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
+                          cqe);
+                handled++;
+                break;
+            case TAG_OP:
+                op_done(loop, (struct uop *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
+                        cqe->res);
+                handled++;
+                break;
+            default:
+                if (ud == UD_WAKE) {
+                    woke = true; /* drained with the queue it announces */
+                    if (!(cqe->flags & IORING_CQE_F_MORE))
+                        u->wake_armed = false;
+                }
+                break;
+            }
+        }
+        io_uring_cq_advance(ring, n);
+        if (!n || !io_uring_cq_has_overflow(ring))
+            break;
+        io_uring_get_events(ring); /* flush the overflowed ones in */
+    }
+    if (!u->wake_armed)
+        arm_wake(loop);
+    return handled + (woke ? 1 : 0);
+}
+
+/* ---- operations completed by the kernel ------------------------------------------ */
+
+static int uop_abort(struct weft__wait *w) {
+    struct uop *op = WEFT__CONTAINER_OF(w, struct uop, iw.w);
+    struct io_uring_sqe *sqe = get_sqe(op->u);
+    if (!sqe)
+        return -EINPROGRESS; /* it completes anyway, later */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_OP, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    return -EINPROGRESS; /* its completion wakes the task */
+}
+
+ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
+                         bool sock) {
+    struct weft_task *t = weft__task_require("weft I/O");
+    if (!t)
+        return -EPERM;
+    if (io->fd < 0)
+        return -EBADF;
+    weft_loop_t *loop = t->loop;
+    struct uop op = {
+        .iw = {.w = {.abort = uop_abort,
+                     .kind = WEFT__WAIT_IO,
+                     .obj = io,
+                     .consumes = true},
+               .events = WEFT__IO_IN},
+        .u = loop->uring};
+    weft__list_init(&op.iw.link);
+    struct io_uring_sqe *sqe = get_sqe(op.u);
+    if (!sqe)
+        return -EAGAIN;
+    if (sock)
+        io_uring_prep_recv(sqe, io->fd, buf, len, 0);
+    else
+        io_uring_prep_read(sqe, io->fd, buf, (unsigned)len, (uint64_t)-1);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_OP);
+    weft__tls_rq.io_ops++;
+    loop->io_waiters++;
+    /* Edges from now on may be for bytes this recv does not take. */
+    io->ready &= ~(uint32_t)WEFT__IO_IN;
+    return weft__park(&op.iw.w);
+}
+
+#endif
