@@ -153,6 +153,11 @@ struct weft_loop {
     uint64_t iterations;
     uint64_t next_trim; /* when idle memory may next be given back */
 
+    /* Read buffers that idle streams gave back (stream.c), kept for the
+     * next reads: a list through their first word, emptied when idle. */
+    void *rbufs;
+    uint32_t nrbufs;
+
     struct weft__list hooks;
     void *tasks;    /* the task layer's per-loop state */
     void *data;     /* weft_loop_set_data */
@@ -177,6 +182,9 @@ struct weft_loop {
  * next 10 s only counted, then summed up in one line "... (repeated N
  * times)", once per 10 s while they go on. From the loop's thread. Use
  * WEFT__LOG_LIMITED, which makes the key. */
+/* Free the read buffers kept in loop->rbufs (stream.c). */
+void weft__stream_bufs_trim(weft_loop_t *loop);
+
 void weft__log_limited(weft_loop_t *loop, const void *key, int level,
                        const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
