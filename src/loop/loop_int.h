@@ -89,6 +89,9 @@ struct weft__io {
     uint32_t ready;
     void (*notify)(weft_loop_t *loop, struct weft__io *io, uint32_t events);
     struct weft__list waiters; /* used by the task layer's waits */
+    /* A hibernating task waits here (weft_task_hibernate): its waiter
+     * record is on its stack, so it is woken before the list is read. */
+    struct weft_task *sleeper;
 };
 
 /* ---- hooks run when the loop closes or is freed ------------------------------- */
