@@ -7,7 +7,9 @@
  *
  *   weft echo  weft_start_server with a handler reading through the
  *              stream's buffer (weft_stream_wait_data, write, consume),
- *              parked in wait_data between messages; default stacks
+ *              parked in wait_data between messages; default stacks; a
+ *              janitor task hibernates handlers idle for 2 s
+ *              (IDLE_NO_HIBERNATE=1: it does not)
  *   libuv echo uv_echo.c (bench/echo's peer): a uv_tcp_t per connection,
  *              reading with uv_read_start
  *   weft http  weft/web.h: a "Hello, World!" app, keep-alive connections
@@ -85,21 +87,60 @@ static void pin(int cpu) {
 
 /* ---- the weft servers (child processes) ------------------------------------- */
 
+/* The echo server's connections, for its janitor: each handler's task and
+ * when it last had something to do. */
+struct idle_slot {
+    weft_task_t *task;
+    double since;
+    bool asleep;
+};
+static struct idle_slot *slots;
+static size_t nslots;
+
 /* Echo through the stream's buffer: the handler parks in wait_data. */
 static int idle_echo(weft_stream_t *s, void *arg) {
     (void)arg;
+    struct idle_slot *me = nslots < nconns + 64 ? &slots[nslots++] : NULL;
+    if (me)
+        *me = (struct idle_slot){weft_task_current(), weft_loop_time(weft_loop_current()), false};
     for (;;) {
         const void *p;
         ssize_t n = weft_stream_wait_data(s, 1, &p);
-        if (n <= 0)
+        if (me) {
+            me->since = weft_loop_time(weft_loop_current());
+            me->asleep = false;
+        }
+        if (n <= 0) {
+            if (me)
+                me->task = NULL;
             return 0;
+        }
         int err = weft_stream_write(s, p, (size_t)n);
         weft_stream_consume(s, (size_t)n);
         if (err == 0)
             err = weft_stream_drain(s);
-        if (err < 0)
+        if (err < 0) {
+            if (me)
+                me->task = NULL;
             return 0;
+        }
     }
+}
+
+/* Once a second: the handlers idle for 2 s hibernate (weft/task.h), as
+ * weft's HTTP server does with its keep-alive connections. */
+static int janitor(void *arg) {
+    (void)arg;
+    while (weft_sleep(1) == 0) {
+        double now = weft_loop_time(weft_loop_current());
+        for (size_t i = 0; i < nslots; i++)
+            if (slots[i].task && !slots[i].asleep &&
+                now - slots[i].since >= 2) {
+                weft_task_hibernate(slots[i].task);
+                slots[i].asleep = true;
+            }
+    }
+    return 0;
 }
 
 static int hello(weft_web_request_t *req, void *arg) {
@@ -142,7 +183,16 @@ static int weft_child_main(void *arg) {
         port = weft_server_port(srv);
         if (write(c->port_fd, &port, sizeof port) != (ssize_t)sizeof port)
             return -EIO;
+        slots = calloc(nconns + 64, sizeof *slots);
+        weft_task_t *jan = NULL;
+        if (slots && getenv("IDLE_NO_HIBERNATE") == NULL)
+            weft_spawn(&jan, janitor, NULL, NULL);
         err = wait_ctl(c->ctl_fd);
+        if (jan) {
+            weft_task_cancel(jan);
+            weft_join(jan);
+            weft_task_release(jan);
+        }
         weft_server_close(srv, 0);
         return err;
     }
