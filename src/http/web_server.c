@@ -592,14 +592,13 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
         c->peer_len = sizeof(sa_family_t);
         c->peer.ss_family = AF_UNIX;
     }
-    memcpy(&c->remote, &c->peer, sizeof c->peer);
-    c->remote_len = c->peer_len;
     weft__list_push_back(&run->conns, &c->link);
     run->nconns++;
     if (!run->shutting_down && !weft_stop_requested() && greet(c) == 0)
         serve(c);
     weft__loop_timer_cancel(run->loop, &c->idle_timer);
     weft__list_remove(&c->link);
+    weft__free(c->remote);
     weft__free(c);
     run->nconns--;
     if (run->nconns == 0)
@@ -624,9 +623,14 @@ weft_stream_t *weft_web_conn_stream(weft_web_conn_t *conn) {
 
 int weft_web_conn_set_remote(weft_web_conn_t *conn,
                              const struct sockaddr *remote, socklen_t len) {
-    if (!conn || !remote || len == 0 || len > sizeof conn->remote)
+    if (!conn || !remote || len == 0 || len > sizeof *conn->remote)
         return -EINVAL;
-    memcpy(&conn->remote, remote, len);
+    if (!conn->remote) {
+        conn->remote = weft__malloc(sizeof *conn->remote);
+        if (!conn->remote)
+            return -ENOMEM;
+    }
+    memcpy(conn->remote, remote, len);
     conn->remote_len = len;
     return 0;
 }
