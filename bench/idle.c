@@ -383,21 +383,6 @@ static void stop(struct server *s) {
 
 /* ---- what the machine says ---------------------------------------------------- */
 
-static long status_kb(pid_t pid, const char *field) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = strlen(field);
-    long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0 && line[n] == ':')
-            v = strtol(line + n + 1, NULL, 10);
-    fclose(f);
-    return v;
-}
-
 /* "TCP: inuse I orphan O tw T alloc A mem M": M, pages. */
 static long sockstat_tcp_mem(void) {
     FILE *f = fopen("/proc/net/sockstat", "r");
@@ -518,7 +503,7 @@ static void measure(int kind, struct result *r, char *why, size_t whysz) {
         return;
     }
     usleep(300000);
-    r->rss_before_kb = status_kb(s.pid, "VmRSS");
+    r->rss_before_kb = bench_pid_status_kb(s.pid, "VmRSS");
     long mem0 = sockstat_tcp_mem(), slab0 = meminfo_kb("Slab");
     bool http = kind == S_WEFT_HTTP || kind == S_NGINX;
     uint64_t t0 = bench_now_ns();
@@ -548,7 +533,7 @@ static void measure(int kind, struct result *r, char *why, size_t whysz) {
         return;
     }
     sleep(SETTLE_S);
-    r->rss_after_kb = status_kb(s.pid, "VmRSS");
+    r->rss_after_kb = bench_pid_status_kb(s.pid, "VmRSS");
     long mem1 = sockstat_tcp_mem(), slab1 = meminfo_kb("Slab");
     r->n = n;
     r->user_b = (double)(r->rss_after_kb - r->rss_before_kb) * 1024.0 /
