@@ -17,12 +17,6 @@
 #ifdef WEFT__ASAN
 #include <sanitizer/asan_interface.h>
 #endif
-#if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define WEFT__MEMCHECK 1
-#endif
-#endif
 
 #define CANARY_BYTES 16
 #define CHUNK_TARGET (4u << 20) /* aim for chunks of about 4 MiB */
@@ -535,10 +529,6 @@ int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
         return -ENOMEM;
     c->from = (char *)from;
     c->len = len;
-#ifdef WEFT__MEMCHECK
-    /* Below the stack pointer (the red zone) memcheck knows no data. */
-    VALGRIND_MAKE_MEM_UNDEFINED(from, len);
-#endif
     raw_copy(c->bytes, from, len);
     /* Every page of the slot: the dead part below too, and the top page
      * with the canary of the slot above (see weft__stack_canary_excused). */
