@@ -249,6 +249,23 @@ static inline uint64_t bench_rand(uint64_t *s) {
 #define BENCH_STACK_SCALE 1
 #endif
 
+/* A field of /proc/PID/status in kB (another process's: a server's
+ * "VmRSS"), or -1. */
+static inline long bench_pid_status_kb(long pid, const char *field) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = strlen(field);
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
 static inline const char *bench_yesno(int ok) {
     return ok ? "yes" : "NO";
 }

@@ -831,6 +831,78 @@ START_TEST(a_big_read_exactly_does_not_keep_its_buffer) {
 }
 END_TEST
 
+/* ---- an idle stream holds no read buffer ----------------------------------------- */
+
+struct late_writer {
+    weft_stream_t *reader;
+    int fd;
+    const char *text;
+    bool released; /* the reader was parked without a buffer */
+};
+
+/* Runs while the main task is parked in its read: looks, then writes. */
+static int late_writer_main(void *arg) {
+    struct late_writer *w = arg;
+    w->released = w->reader->rbuf == NULL && w->reader->rcap == 0;
+    size_t n = strlen(w->text);
+    ck_assert_int_eq(write(w->fd, w->text, n), (ssize_t)n);
+    return 0;
+}
+
+static int release_main(void *arg) {
+    (void)arg;
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    weft_stream_t *r;
+    ck_assert_ok(weft_stream_from_fd(weft_loop_current(), &r, fds[0], NULL));
+    const void *p;
+    ck_assert_int_eq(write(fds[1], "hello", 5), 5);
+    ck_assert_int_eq(weft_stream_wait_data(r, 5, &p), 5);
+    ck_assert_ptr_nonnull(r->rbuf);
+    ck_assert_ok(weft_stream_consume(r, 5));
+    for (int round = 0; round < 3; round++) {
+        /* Drained and nothing buffered: the read parks without a buffer,
+         * and what comes next is read into a new one. */
+        struct late_writer w = {r, fds[1], round == 2 ? "line one\nline"
+                                                      : "world!", false};
+        ck_assert_ok(weft_spawn(NULL, late_writer_main, &w, NULL));
+        if (round < 2) {
+            ck_assert_int_eq(weft_stream_wait_data(r, 1, &p), 6);
+            ck_assert(w.released);
+            ck_assert_int_eq(memcmp(p, "world!", 6), 0);
+            /* Part of it consumed: the rest stays across the next wait
+             * (no release while bytes are buffered). */
+            ck_assert_ok(weft_stream_consume(r, round == 0 ? 6 : 2));
+            if (round == 1) {
+                struct late_writer more = {r, fds[1], "??", false};
+                ck_assert_ok(weft_spawn(NULL, late_writer_main, &more, NULL));
+                ck_assert_int_eq(weft_stream_wait_data(r, 6, &p), 6);
+                ck_assert(!more.released);
+                ck_assert_int_eq(memcmp(p, "rld!??", 6), 0);
+                ck_assert_ok(weft_stream_consume(r, 6));
+            }
+        } else {
+            char line[64];
+            ck_assert_int_eq(weft_stream_readline(r, line, sizeof line), 9);
+            ck_assert(w.released);
+            ck_assert_int_eq(memcmp(line, "line one\n", 9), 0);
+            ck_assert_uint_eq(weft_stream_buffered(r), 4);
+        }
+    }
+    /* The end after a release: read as usual. */
+    char buf[16];
+    ck_assert_int_eq(weft_stream_read(r, buf, sizeof buf), 4);
+    ck_assert_int_eq(close(fds[1]), 0);
+    ck_assert_int_eq(weft_stream_read(r, buf, sizeof buf), 0);
+    ck_assert_ok(weft_stream_close(r));
+    return 0;
+}
+
+START_TEST(an_idle_stream_holds_no_read_buffer) {
+    ck_assert_ok(weft_run(release_main, NULL));
+}
+END_TEST
+
 /* ---- writev and sendfile -------------------------------------------------------- */
 
 static int sink_handler(weft_stream_t *s, void *arg) {
@@ -1489,6 +1561,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, writev_and_sendfile_deliver_every_byte);
     tcase_add_test(tc, a_write_during_writev_or_sendfile_goes_after_it);
     tcase_add_test(tc, a_big_read_exactly_does_not_keep_its_buffer);
+    tcase_add_test(tc, an_idle_stream_holds_no_read_buffer);
     tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
     tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);
     suite_add_tcase(s, tc);

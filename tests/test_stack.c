@@ -4,6 +4,7 @@
  * resolver fits in, freed task memory is poisoned under ASan, and the pool
  * gives a burst's memory back (issue 16 items 8, 10, 11; issue 17 item 4). */
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -568,6 +569,192 @@ START_TEST(slots_in_use_keep_their_pages) {
 }
 END_TEST
 
+/* ---- hibernation (issue 15) ---------------------------------------------------
+ * A parked task's stack is copied aside and its pages given back; woken,
+ * it finds its frames as they were, at the same addresses. */
+
+static size_t page(void) {
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Pages of [lo, hi) the kernel holds (mincore). */
+static size_t resident_pages(const char *lo, const char *hi) {
+    uintptr_t a = (uintptr_t)lo & ~(uintptr_t)(page() - 1);
+    size_t n = ((uintptr_t)hi - a + page() - 1) / page();
+    unsigned char vec[64];
+    ck_assert_uint_le(n, sizeof vec);
+    ck_assert_int_eq(mincore((void *)a, n * page(), vec), 0);
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+struct sleeper {
+    weft_stream_t *in; /* wait for a byte from it; NULL: sleep */
+    double secs;       /* how long to sleep */
+    weft_event_t go;   /* (only for a wait that cannot hibernate) */
+    char *local;       /* points into the sleeper's stack */
+    uint64_t *deep;    /* a frame two pages down */
+    int woke;          /* what its wait returned */
+    bool intact;       /* its frames were as it left them */
+};
+
+static __attribute__((noinline)) int sleep_deep(struct sleeper *z, int depth) {
+    volatile uint64_t pad[1024]; /* 8 KiB: the wait parks pages down */
+    for (size_t i = 0; i < 1024; i++)
+        pad[i] = (uint64_t)i * 0x9E3779B97F4A7C15u + (uint64_t)depth;
+    z->deep = (uint64_t *)(uintptr_t)&pad[7];
+    if (depth > 0)
+        return sleep_deep(z, depth - 1);
+    char c;
+    if (z->in)
+        z->woke = (int)weft_stream_read(z->in, &c, 1) == 1 ? 0 : -EIO;
+    else if (z->secs > 0)
+        z->woke = weft_sleep(z->secs);
+    else
+        z->woke = weft_event_wait(&z->go);
+    bool ok = true;
+    for (size_t i = 0; i < 1024; i++)
+        ok &= pad[i] == (uint64_t)i * 0x9E3779B97F4A7C15u + (uint64_t)depth;
+    return ok ? 0 : -EIO;
+}
+
+static int sleeper_main(void *arg) {
+    struct sleeper *z = arg;
+    char local[200];
+    for (int i = 0; i < 200; i++)
+        local[i] = (char)(i * 7);
+    z->local = local;
+    int r = sleep_deep(z, 1);
+    bool ok = r == 0;
+    for (int i = 0; i < 200; i++)
+        ok &= local[i] == (char)(i * 7);
+    z->intact = ok;
+    return z->woke;
+}
+
+/* The task above the sleeper: switches while the sleeper's pages (with
+ * this task's canary at their top) are gone. */
+static int neighbour_main(void *arg) {
+    int *rounds = arg;
+    for (; *rounds > 0; (*rounds)--)
+        ck_assert_ok(weft_yield());
+    return 0;
+}
+
+static int just_sleep(void *arg) {
+    (void)arg;
+    return weft_sleep(1e6);
+}
+
+static int hibernate_main(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 3; round++) {
+        /* Round 0 waits for a byte (an I/O wait), round 1 sleeps and is
+         * cancelled, round 2 sleeps until its timer fires. */
+        int fds[2];
+        ck_assert_int_eq(pipe(fds), 0);
+        struct sleeper z = {.woke = 1, .secs = round == 1 ? 1e6 : 0.02};
+        ck_assert_ok(weft_stream_from_fd(weft_loop_current(), &z.in, fds[0],
+                                         NULL));
+        if (round > 0) {
+            weft_stream_close(z.in);
+            z.in = NULL;
+        }
+        weft_task_t *t;
+        ck_assert_ok(weft_spawn(&t, sleeper_main, &z, NULL));
+        /* Not started yet: nothing to hibernate. */
+        ck_assert_err(weft_task_hibernate(t), -EBUSY);
+        ck_assert_ok(weft_sleep(0)); /* it runs, and parks */
+        ck_assert_ptr_nonnull(z.deep);
+        struct weft_task *it = t;
+        ck_assert(it->stack.paged);
+        const char *slot_top = it->stack.hi + 16;
+        ck_assert_uint_gt(resident_pages(it->stack.lo, slot_top), 2);
+        ck_assert_ok(weft_task_hibernate(t));
+        ck_assert_err(weft_task_hibernate(t), -EALREADY);
+        /* Every page of its slot is back with the kernel (nothing has
+         * looked at the top page, where a slot above keeps its canary:
+         * none is in use). */
+        ck_assert_uint_eq(resident_pages(it->stack.lo, slot_top), 0);
+        if (round == 0)
+            ck_assert_int_eq(write(fds[1], "!", 1), 1);
+        else if (round == 1)
+            ck_assert_ok(weft_task_cancel(t));
+        int r = weft_join(t);
+        ck_assert_int_eq(r, round == 1 ? -ECANCELED : 0);
+        ck_assert_int_eq(z.woke, round == 1 ? -ECANCELED : 0);
+        ck_assert(z.intact);
+        weft_task_release(t);
+        if (z.in)
+            weft_stream_close(z.in);
+        else
+            close(fds[0]);
+        close(fds[1]);
+    }
+    ck_assert_err(weft_task_hibernate(weft_task_current()), -EBUSY);
+    ck_assert_err(weft_task_hibernate(NULL), -EINVAL);
+    /* A wait whose record others walk (an event's waiters): refused; a
+     * small stack: refused. */
+    for (int k = 0; k < 2; k++) {
+        struct sleeper z = {.woke = 1, .secs = k ? 1e6 : 0};
+        ck_assert_ok(weft_event_init(&z.go));
+        weft_spawn_opts_t small = {.stack_size = 8192};
+        weft_task_t *t;
+        ck_assert_ok(weft_spawn(&t, k ? just_sleep : sleeper_main, &z,
+                                k ? &small : NULL));
+        ck_assert_ok(weft_sleep(0));
+        ck_assert_err(weft_task_hibernate(t), k ? -ENOTSUP : -EBUSY);
+        if (k)
+            ck_assert_ok(weft_task_cancel(t));
+        else
+            ck_assert_ok(weft_event_set(&z.go));
+        ck_assert_int_eq(weft_join(t), k ? -ECANCELED : 0);
+        weft_task_release(t);
+        ck_assert_ok(weft_event_destroy(&z.go));
+    }
+    return 0;
+}
+
+START_TEST(a_hibernated_task_wakes_with_its_stack_or_is_cancelled) {
+    ck_assert_ok(weft_run(hibernate_main, NULL));
+}
+END_TEST
+
+static int neighbours_main(void *arg) {
+    (void)arg;
+    /* The sleeper, then a task in the slot above it (fresh slots are
+     * carved upwards): that one's canary lies in the sleeper's top page. */
+    struct sleeper z = {.woke = 1, .secs = 1e6};
+    weft_task_t *t, *n;
+    int rounds = 1000;
+    ck_assert_ok(weft_spawn(&t, sleeper_main, &z, NULL));
+    ck_assert_ok(weft_spawn(&n, neighbour_main, &rounds, NULL));
+    struct weft_task *it = t, *above = n;
+    ck_assert_ptr_eq(above->stack.canary, (uint64_t *)(void *)it->stack.hi);
+    ck_assert_ok(weft_yield()); /* both run; the sleeper parks */
+    ck_assert_ok(weft_task_hibernate(t));
+    ck_assert_uint_eq(resident_pages(it->stack.lo, it->stack.hi - page()), 0);
+    /* The neighbour switches 500 times over a canary that reads zero. */
+    while (rounds > 500)
+        ck_assert_ok(weft_yield());
+    ck_assert_ok(weft_task_cancel(t));
+    ck_assert_err(weft_join(t), -ECANCELED);
+    ck_assert(z.intact);
+    /* Woken, the sleeper wrote the neighbour's canary back. */
+    ck_assert_uint_eq(above->stack.canary[0], above->canary[0]);
+    ck_assert_ok(weft_join(n));
+    weft_task_release(t);
+    weft_task_release(n);
+    return 0;
+}
+
+START_TEST(the_task_above_a_hibernated_one_runs_on) {
+    ck_assert_ok(weft_run(neighbours_main, NULL));
+}
+END_TEST
+
 static Suite *stack_suite(void) {
     Suite *s = suite_create("stack");
     TCase *tc = tcase_create("small");
@@ -590,6 +777,12 @@ static Suite *stack_suite(void) {
     tcase_add_test(tr, slots_in_use_keep_their_pages);
     tcase_set_timeout(tr, 60);
     suite_add_tcase(s, tr);
+
+    TCase *th = tcase_create("hibernate");
+    tcase_add_test(th, a_hibernated_task_wakes_with_its_stack_or_is_cancelled);
+    tcase_add_test(th, the_task_above_a_hibernated_one_runs_on);
+    tcase_set_timeout(th, 60);
+    suite_add_tcase(s, th);
     return s;
 }
 

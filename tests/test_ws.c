@@ -1106,6 +1106,39 @@ START_TEST(wrapped_pair) {
 }
 END_TEST
 
+/* WEFT_WS_HIBERNATE: a receiver idle for 2 s hibernates (weft/task.h) and
+ * answers the next message as before. */
+static int hibernate_main(void *arg) {
+    (void)arg;
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(weft_loop_current(), &a, &b, NULL));
+    weft_ws_t *cl, *sv;
+    weft_ws_opts_t o = {.flags = WEFT_WS_HIBERNATE};
+    ck_assert_ok(weft_ws_wrap(&cl, a, WEFT_WS_WRAP_CLIENT, &o));
+    ck_assert_ok(weft_ws_wrap(&sv, b, 0, &o));
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, pair_peer, sv, NULL));
+    for (int round = 0; round < 2; round++) {
+        ck_assert_ok(weft_ws_send_text(cl, "hi", 2));
+        expect_msg(cl, WEFT_WS_TEXT, "hi", 2);
+        ck_assert_ok(weft_sleep(3)); /* idle: it hibernates */
+        ck_assert_err(weft_task_hibernate(t), -EALREADY);
+    }
+    ck_assert_ok(weft_ws_send_text(cl, "again", 5));
+    expect_msg(cl, WEFT_WS_TEXT, "again", 5);
+    ck_assert_ok(weft_ws_close(cl, 1000, NULL));
+    ck_assert_ok(weft_join(t));
+    weft_task_release(t);
+    weft_ws_free(cl);
+    weft_ws_free(sv);
+    return 0;
+}
+
+START_TEST(an_idle_receiver_hibernates) {
+    ck_assert_ok(run_virtual(hibernate_main, NULL));
+}
+END_TEST
+
 /* ---- our client against a server that breaks the rules ------------------- */
 
 static const uint8_t *evil_frame;
@@ -1259,6 +1292,7 @@ static Suite *ws_suite(void) {
     tcase_add_test(tc, parts_deflate);
     tcase_add_test(tc, max_message_1009);
     tcase_add_test(tc, wrapped_pair);
+    tcase_add_test(tc, an_idle_receiver_hibernates);
     tcase_add_test(tc, client_refuses_bad_frames);
     tcase_add_test(tc, wss);
     suite_add_tcase(s, tc);

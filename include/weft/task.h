@@ -248,6 +248,43 @@ WEFT_EXPORT int weft_loop_stack_stats(weft_loop_t *loop,
  * Returns 0, -EINVAL, -EPERM (another thread). */
 WEFT_EXPORT int weft_loop_stack_trim(weft_loop_t *loop, size_t *released);
 
+/* Hibernate a parked task (issue 15): the part of its stack in use (a few
+ * hundred bytes for a task parked in a read) is copied to the heap and
+ * every page of its stack is given back to the kernel (MADV_DONTNEED).
+ * Before anything reaches into its stack again (its wait completes, it is
+ * cancelled, a deadline of its scopes passes, its fd has events) weft puts
+ * the bytes back at the same addresses, so pointers into the stack stay
+ * valid and the task goes on as if nothing happened. A parked task then
+ * costs its task structure (512 bytes) and the copy instead of the pages
+ * its stack touched (4 KiB at least). Waking costs the page faults of the
+ * pages put back and the copy (bench/parked; docs/design.md, "Idle
+ * connections"). It hibernates once: its next wait keeps its pages unless
+ * asked again.
+ *
+ * weft decides when only for its own waits: the HTTP server hibernates a
+ * keep-alive connection's task after 2 s idle, a WebSocket's receiving
+ * task does with WEFT_WS_HIBERNATE (weft/ws.h). The caller must know that
+ * no other task or callback reads or writes the task's locals while it
+ * sleeps (they would read zeros, and their writes would be lost on wake):
+ * weft's own references into a stack are handled, the program's are not.
+ *
+ * Only waits whose records nothing else walks can hibernate: weft_sleep,
+ * and a wait for an fd (a stream's read, drain and the like) that no
+ * other hibernated task waits for; not a task that has task groups open
+ * (their children write to them). Stacks of 16 KiB and more (the default
+ * 64 KiB) can hibernate; smaller ones share pages with their neighbours.
+ * Guard pages stay; the canary of the stack above (which lives at the top
+ * of this one) reads zero while it sleeps, and waking checks that nothing
+ * else was written there.
+ *
+ * From the loop's thread (a callback or another task). Returns 0, -EINVAL
+ * (NULL), -EPERM (another thread), -EBUSY (the task is not parked: running,
+ * ready, not started or finished; or parked in a wait that cannot
+ * hibernate, or with groups open), -EALREADY (it hibernates), -ENOTSUP (a
+ * stack below 16 KiB, or a ucontext build on a target where weft cannot
+ * read the saved stack pointer), -ENOMEM. */
+WEFT_EXPORT int weft_task_hibernate(weft_task_t *task);
+
 /* ---- deadline and cancel scopes ----------------------------------------
  * A scope is caller-allocated storage (usually a local of the task) that
  * must stay in place from enter to exit. Scopes nest; exit them in reverse

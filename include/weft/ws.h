@@ -126,6 +126,14 @@ enum {
      * a text message of ours is checked too, -EINVAL). Only for peers you
      * trust: RFC 6455 requires the check. */
     WEFT_WS_NO_UTF8_CHECK = 1u << 2,
+    /* A task receiving that has waited 2 s for the peer hibernates
+     * (weft_task_hibernate in weft/task.h): its stack's pages go back and
+     * an idle connection then holds no stack pages. Only if no
+     * other task or callback reads or writes the receiving task's locals
+     * while it waits (a struct on its stack that a broadcast list points
+     * to would read zeros and lose writes until it wakes). Off: the pages
+     * below its stack pointer go back, the rest stays. */
+    WEFT_WS_HIBERNATE = 1u << 3,
 };
 
 /* permessage-deflate parameters (RFC 7692 section 7.1), as in Python's

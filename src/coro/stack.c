@@ -33,7 +33,9 @@ struct weft__stack_pool {
     struct weft__stack_pool *next;
     size_t slot_size;  /* bytes per slot */
     size_t usable;     /* usable stack bytes per slot (>= requested) */
-    bool paged;        /* slot_size is a page multiple: guard pages allowed */
+    bool paged;        /* slot_size is a page multiple: guard pages allowed,
+                          headers apart, hibernation */
+    size_t header_size;
     uint32_t per_chunk;
     struct weft__list partial; /* chunks with a free or uncarved slot */
     struct weft__list full;
@@ -52,7 +54,8 @@ struct weft__stack_chunk {
     uint32_t guards;
     int32_t free_head; /* free list of carved slots, -1 = empty */
     uint32_t empty_since; /* tick a trim first saw it empty, or 0 */
-    uint8_t *guarded; /* per slot: has a guard page */
+    uint8_t *guarded; /* per slot: SLOT_GUARD, SLOT_ASLEEP */
+    char *headers;    /* paged pools: the owners' objects, one a slot */
     /* Per free slot, in one word so that a free writes both at once: the
      * next free slot (low 32 bits, as an int32_t; -1 ends the list), and
      * its age (high 32 bits): 0, or the tick a trim first saw it free, or
@@ -71,6 +74,11 @@ static inline uint32_t free_stamp(uint64_t f) {
 static inline uint64_t free_word(int32_t next, uint32_t stamp) {
     return (uint32_t)next | (uint64_t)stamp << 32;
 }
+
+enum {
+    SLOT_GUARD = 1,  /* has a guard page */
+    SLOT_ASLEEP = 2, /* its task hibernates: its pages are given back */
+};
 
 /* Ticks of the pool's clock: 2^30 ns, about a second. */
 #define TICK_SHIFT 30
@@ -255,7 +263,10 @@ static void geometry(const struct weft__stack_pools *p, size_t usable,
                      size_t *slot_size, bool *paged) {
     size_t need = usable + p->header_size + CANARY_BYTES;
     if (usable >= WEFT__STACK_GUARD_MIN) {
+        /* The header lives apart (c->headers), so that a hibernating
+         * task can give back every page of its slot. */
         *paged = true;
+        need = usable + CANARY_BYTES;
         *slot_size = WEFT__ALIGN_UP(need, pagesz()) + pagesz(); /* + guard */
     } else {
         *paged = false;
@@ -308,8 +319,9 @@ static struct weft__stack_pool *pool_find(struct weft__stack_pools *p,
         return NULL;
     q->slot_size = slot_size;
     q->paged = paged;
-    q->usable = slot_size - p->header_size - CANARY_BYTES -
-                (paged ? pagesz() : 0);
+    q->header_size = p->header_size;
+    q->usable = slot_size - CANARY_BYTES -
+                (paged ? pagesz() : p->header_size);
     size_t n = CHUNK_TARGET / slot_size;
     q->per_chunk = (uint32_t)(n < CHUNK_MIN_SLOTS   ? CHUNK_MIN_SLOTS
                               : n > CHUNK_MAX_SLOTS ? CHUNK_MAX_SLOTS
@@ -327,8 +339,13 @@ static struct weft__stack_chunk *chunk_new(struct weft__stack_pool *q) {
         return NULL;
     c->guarded = weft__calloc(q->per_chunk, 1);
     c->free = weft__calloc(q->per_chunk, sizeof *c->free);
-    /* One header page below slot 0 holds slot 0's canary. */
-    c->map_size = pagesz() + (size_t)q->per_chunk * q->slot_size;
+    /* One header page below slot 0 holds slot 0's canary; paged pools
+     * keep their slots' headers below it, packed. */
+    size_t headers = q->paged ? WEFT__ALIGN_UP((size_t)q->per_chunk *
+                                                   q->header_size,
+                                               pagesz())
+                              : 0;
+    c->map_size = headers + pagesz() + (size_t)q->per_chunk * q->slot_size;
     c->map_size = WEFT__ALIGN_UP(c->map_size, pagesz());
     c->map = MAP_FAILED;
     if (c->guarded && c->free)
@@ -344,7 +361,8 @@ static struct weft__stack_chunk *chunk_new(struct weft__stack_pool *q) {
     madvise(c->map, c->map_size, MADV_NOHUGEPAGE);
 #endif
     c->pool = q;
-    c->base = c->map + pagesz();
+    c->headers = c->map;
+    c->base = c->map + headers + pagesz();
     c->free_head = -1;
     weft__list_push_back(&q->partial, &c->link);
     q->free_slots += q->per_chunk;
@@ -382,7 +400,7 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
         if (q->paged && guard_take()) {
             if (mprotect(c->base + (size_t)slot * q->slot_size, pagesz(),
                          PROT_NONE) == 0) {
-                c->guarded[slot] = 1;
+                c->guarded[slot] = SLOT_GUARD;
                 c->guards++;
             } else {
                 atomic_fetch_sub(&guards_in_use, 1);
@@ -400,9 +418,15 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
     char *slot_hi = slot_lo + q->slot_size;
     out->chunk = c;
     out->slot = slot;
-    out->guarded = c->guarded[slot];
-    out->header = slot_hi - CANARY_BYTES - p->header_size;
-    out->hi = (char *)out->header;
+    out->guarded = c->guarded[slot] & SLOT_GUARD;
+    out->paged = q->paged;
+    if (q->paged) {
+        out->header = c->headers + (size_t)slot * p->header_size;
+        out->hi = slot_hi - CANARY_BYTES;
+    } else {
+        out->header = slot_hi - CANARY_BYTES - p->header_size;
+        out->hi = (char *)out->header;
+    }
     out->lo = slot_lo + (out->guarded ? pagesz() : 0);
     /* The canary sits just below the slot, at the top of the slot (or
      * header page) underneath: resident whenever that slot is. Nothing but
@@ -416,8 +440,8 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
 #ifdef WEFT__ASAN
     /* Poisoned while free (and a reused slot may carry the poison of its
      * last task's frames): the stack and the header are the new owner's. */
-    ASAN_UNPOISON_MEMORY_REGION(out->lo, (size_t)((char *)out->header +
-                                                  p->header_size - out->lo));
+    ASAN_UNPOISON_MEMORY_REGION(out->lo, (size_t)(out->hi - out->lo));
+    ASAN_UNPOISON_MEMORY_REGION(out->header, p->header_size);
 #endif
     return 0;
 }
@@ -441,8 +465,8 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
      * off limits until the slot is handed out again: a use after free of
      * a task is then reported, as for heap memory. The canary of the slot
      * above, at the very top, is still read. */
-    ASAN_POISON_MEMORY_REGION(s->lo, (size_t)((char *)s->header +
-                                              p->header_size - s->lo));
+    ASAN_POISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
+    ASAN_POISON_MEMORY_REGION(s->header, p->header_size);
 #else
     (void)p;
 #endif
@@ -459,6 +483,88 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
 
 }
 
+/* ---- hibernation --------------------------------------------------------- */
+
+struct weft__stack_copy {
+    char *from; /* where the bytes go back: [from, from + len) */
+    size_t len;
+    char bytes[];
+};
+
+int weft__stack_advice = MADV_DONTNEED;
+
+size_t weft__stack_copy_size(const struct weft__stack_copy *copy) {
+    return copy ? copy->len : 0;
+}
+
+/* Copies that touch a stack's frames without the sanitizers' view of them
+ * (ASan poisons the redzones between locals) and without a memcpy call
+ * the compiler could make of a plain loop (the interceptors check too). */
+#define RAW_COPY_ATTRS                                                         \
+    __attribute__((noinline, no_sanitize_address, no_sanitize_thread))
+
+static RAW_COPY_ATTRS void raw_copy(char *dst, const char *src, size_t n) {
+    volatile const uint64_t *s8 = (volatile const uint64_t *)(const void *)src;
+    volatile uint64_t *d8 = (volatile uint64_t *)(void *)dst;
+    size_t i = 0;
+    for (; i < n / 8; i++)
+        d8[i] = s8[i];
+    for (i *= 8; i < n; i++)
+        ((volatile char *)dst)[i] = ((volatile const char *)src)[i];
+}
+
+static inline char *slot_top(const struct weft__stack *s) {
+    return s->hi + CANARY_BYTES;
+}
+
+int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
+                          const char *from, struct weft__stack_copy **copy) {
+    (void)p;
+    *copy = NULL;
+    if (!s->paged || from < s->lo || from > s->hi)
+        return -ENOTSUP;
+    size_t len = (size_t)(s->hi - from);
+    struct weft__stack_copy *c = weft__malloc(sizeof *c + len);
+    if (!c)
+        return -ENOMEM;
+    c->from = (char *)from;
+    c->len = len;
+    raw_copy(c->bytes, from, len);
+    /* Every page of the slot: the dead part below too, and the top page
+     * with the canary of the slot above (see weft__stack_canary_excused). */
+    uintptr_t lo = WEFT__ALIGN_UP((uintptr_t)s->lo, pagesz());
+    uintptr_t hi = (uintptr_t)slot_top(s);
+    madvise((void *)lo, hi - lo, weft__stack_advice);
+    s->chunk->guarded[s->slot] |= SLOT_ASLEEP;
+    *copy = c;
+    return 0;
+}
+
+int weft__stack_thaw(struct weft__stack_pools *p, struct weft__stack *s,
+                     struct weft__stack_copy *copy) {
+    int r = 0;
+    s->chunk->guarded[s->slot] &= (uint8_t)~SLOT_ASLEEP;
+    /* The canary of the slot above: zero (untouched) or its value (set
+     * when that slot was carved meanwhile); anything else was written by
+     * an overflow from above. */
+    uint64_t *above = (uint64_t *)(void *)s->hi;
+    uint64_t want = p->canary_key ^ (uintptr_t)above;
+    if (!((above[0] == 0 && above[1] == 0) ||
+          (above[0] == want && above[1] == ~want)))
+        r = -EFAULT;
+    above[0] = want;
+    above[1] = ~want;
+    raw_copy(copy->from, copy->bytes, copy->len);
+    weft__free(copy);
+    return r;
+}
+
+bool weft__stack_canary_excused(const struct weft__stack *s) {
+    const struct weft__stack_chunk *c = s->chunk;
+    return c && s->slot > 0 && (c->guarded[s->slot - 1] & SLOT_ASLEEP) &&
+           s->canary[0] == 0 && s->canary[1] == 0;
+}
+
 /* Give the pages of a free slot's stack back to the kernel: the whole
  * pages between its bottom (above the guard) and its header. The header's
  * page stays, and with it the canary of the slot above. */
@@ -466,9 +572,10 @@ static size_t release_slot(const struct weft__stack_pools *p,
                            struct weft__stack_chunk *c, uint32_t slot) {
     struct weft__stack_pool *q = c->pool;
     uintptr_t lo = (uintptr_t)(c->base + (size_t)slot * q->slot_size);
-    /* The header's first byte. */
-    uintptr_t hi = lo + q->slot_size - CANARY_BYTES - p->header_size;
-    if (c->guarded[slot])
+    /* The header's first byte (or, paged, the canary of the slot above). */
+    uintptr_t hi = lo + q->slot_size - CANARY_BYTES -
+                   (q->paged ? 0 : p->header_size);
+    if (c->guarded[slot] & SLOT_GUARD)
         lo += pagesz();
     lo = WEFT__ALIGN_UP(lo, pagesz());
     hi &= ~(uintptr_t)(pagesz() - 1);

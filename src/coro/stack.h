@@ -8,7 +8,12 @@
  *     [ canary of the slot above | header (the task) | stack ... | guard? ]
  *
  * The header area holds the owner's object (the task struct), so a parked
- * task with a shallow stack costs one page in all. The canary guarding a
+ * task with a shallow stack costs one page in all. Paged slots (16 KiB
+ * and more) keep their headers apart instead, packed in front of the
+ * chunk's slots, so that a hibernating task can give back every page of
+ * its slot (weft__stack_hibernate):
+ *
+ *     [ canary of the slot above | stack ... | guard? ] The canary guarding a
  * slot's bottom lives at the top of the slot below it (or of the chunk's
  * header page), a page that is resident anyway, and is checked at every
  * switch. Slots of 16 KiB and more also get a PROT_NONE guard page while
@@ -37,6 +42,7 @@ struct weft__stack {
     struct weft__stack_chunk *chunk;
     uint32_t slot;
     bool guarded;
+    bool paged;      /* header apart from the stack: it can hibernate */
 };
 
 struct weft__stack_pools {
@@ -62,6 +68,35 @@ int weft__stack_alloc(struct weft__stack_pools *p, size_t usable,
  * returned to the kernel. */
 void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
                       uintptr_t deepest);
+
+/* ---- hibernation (paged stacks) ----------------------------------------
+ * The used part of a parked task's stack, [from, hi), is copied aside and
+ * all the slot's pages are given back; on wake the copy goes back to the
+ * same addresses. The canary of the slot above lives at this slot's top,
+ * so it reads zero while this one sleeps: weft__stack_canary_excused says
+ * so for that slot, and waking checks that nothing but zeros or the right
+ * value is there (anything else is an overflow of the slot above) and
+ * writes it again. */
+struct weft__stack_copy;
+
+/* Copy [from, s->hi) aside and give the slot's pages back (MADV_DONTNEED,
+ * or what weft__stack_advice says). 0, -ENOMEM, -ENOTSUP (not paged). */
+int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
+                          const char *from, struct weft__stack_copy **copy);
+/* Put the copy back (and free it). 0, or -EFAULT: something wrote where
+ * the slot above keeps its canary while this one slept (an overflow of
+ * the slot above; the copy is back all the same). */
+int weft__stack_thaw(struct weft__stack_pools *p, struct weft__stack *s,
+                     struct weft__stack_copy *copy);
+/* The canary below s reads zero because the slot below hibernates: not an
+ * overflow (an overflow writing exactly zeros there goes unseen until the
+ * slot below wakes, if it writes past that page). */
+bool weft__stack_canary_excused(const struct weft__stack *s);
+/* Bytes a copy holds (for statistics). */
+size_t weft__stack_copy_size(const struct weft__stack_copy *copy);
+/* The advice hibernation gives the kernel: MADV_DONTNEED (the default) or
+ * MADV_FREE (benchmarks compare them). */
+extern int weft__stack_advice;
 
 /* The value the canary of a stack must hold (unique per slot). */
 static inline uint64_t weft__stack_canary_value(const struct weft__stack *s,

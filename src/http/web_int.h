@@ -198,7 +198,11 @@ struct weft_web_conn {
     weft_stream_t *s;
     weft_task_t *task;
     struct weft__list link; /* in the runner's list */
-    struct sockaddr_storage peer, remote;
+    struct sockaddr_storage peer;
+    /* Set by weft_web_conn_set_remote (a PROXY header), on the heap: most
+     * connections have none, and an idle connection's record is what it
+     * costs (issue 15). NULL: the peer. */
+    struct sockaddr_storage *remote;
     socklen_t peer_len, remote_len;
     bool tls;
     bool busy; /* between a head's first byte and the end of a response */

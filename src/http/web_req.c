@@ -210,9 +210,10 @@ const struct sockaddr *weft_web_remote_addr(const weft_web_request_t *req,
             *len = req->remote_len;
         return req->remote;
     }
+    const weft_web_conn_t *c = req->conn;
     if (len)
-        *len = req->conn->remote_len;
-    return (const struct sockaddr *)&req->conn->remote;
+        *len = c->remote ? c->remote_len : c->peer_len;
+    return (const struct sockaddr *)(c->remote ? c->remote : &c->peer);
 }
 
 const struct sockaddr *weft_web_peer_addr(const weft_web_request_t *req,

@@ -318,9 +318,10 @@ static uint64_t secs_ns(double secs) {
     return weft__secs_to_ns(secs, &ns) ? WEFT__NS_INF : ns;
 }
 
-/* After this long idle, a connection gives its task's unused stack pages
- * back (what the deepest request touched): an idle connection then costs
- * the pages its parked frames use. */
+/* After this long idle, a connection's task hibernates (weft/task.h): its
+ * stack's pages all go back, the few hundred bytes its parked frames use
+ * copied aside. Where it cannot (a stack below 16 KiB), the pages below
+ * its stack pointer go back (what the deepest request touched). */
 #define TRIM_AFTER_NS (2 * WEFT__NS_PER_SEC)
 
 static uint64_t next_fire(const weft_web_conn_t *c, uint64_t now) {
@@ -341,7 +342,8 @@ static void idle_fire(struct weft__timer *tm) {
         return;
     }
     if (c->idle && !c->trimmed && now - c->idle_since >= TRIM_AFTER_NS) {
-        weft__task_trim_stack(c->task);
+        if (weft_task_hibernate(c->task) < 0)
+            weft__task_trim_stack(c->task);
         c->trimmed = true;
     }
     weft__loop_timer_arm(loop, tm, next_fire(c, now));
@@ -573,27 +575,31 @@ static void runner_maybe_free(weft_web_runner_t *run);
 int weft__web_conn_main(weft_stream_t *s, void *arg) {
     struct web_listener *l = arg;
     weft_web_runner_t *run = l->runner;
-    weft_web_conn_t c;
-    memset(&c, 0, sizeof c);
-    c.runner = run;
-    c.listener = l;
-    c.s = s;
-    c.task = weft_task_current();
-    weft__timer_init(&c.idle_timer, idle_fire);
-    c.peer_len = sizeof c.peer;
-    if (weft__server_peer(s, &c.peer, &c.peer_len) < 0 &&
-        weft_stream_peername(s, &c.peer, &c.peer_len) < 0) {
-        c.peer_len = sizeof(sa_family_t);
-        c.peer.ss_family = AF_UNIX;
+    /* On the heap, not the task's stack: the runner's list and the timer
+     * heap point to it, and an idle connection's task hibernates (its
+     * stack's pages go back: idle_fire). */
+    weft_web_conn_t *c = weft__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->runner = run;
+    c->listener = l;
+    c->s = s;
+    c->task = weft_task_current();
+    weft__timer_init(&c->idle_timer, idle_fire);
+    c->peer_len = sizeof c->peer;
+    if (weft__server_peer(s, &c->peer, &c->peer_len) < 0 &&
+        weft_stream_peername(s, &c->peer, &c->peer_len) < 0) {
+        c->peer_len = sizeof(sa_family_t);
+        c->peer.ss_family = AF_UNIX;
     }
-    memcpy(&c.remote, &c.peer, sizeof c.peer);
-    c.remote_len = c.peer_len;
-    weft__list_push_back(&run->conns, &c.link);
+    weft__list_push_back(&run->conns, &c->link);
     run->nconns++;
-    if (!run->shutting_down && !weft_stop_requested() && greet(&c) == 0)
-        serve(&c);
-    weft__loop_timer_cancel(run->loop, &c.idle_timer);
-    weft__list_remove(&c.link);
+    if (!run->shutting_down && !weft_stop_requested() && greet(c) == 0)
+        serve(c);
+    weft__loop_timer_cancel(run->loop, &c->idle_timer);
+    weft__list_remove(&c->link);
+    weft__free(c->remote);
+    weft__free(c);
     run->nconns--;
     if (run->nconns == 0)
         weft__wait_wake(run->drained, 0);
@@ -617,9 +623,14 @@ weft_stream_t *weft_web_conn_stream(weft_web_conn_t *conn) {
 
 int weft_web_conn_set_remote(weft_web_conn_t *conn,
                              const struct sockaddr *remote, socklen_t len) {
-    if (!conn || !remote || len == 0 || len > sizeof conn->remote)
+    if (!conn || !remote || len == 0 || len > sizeof *conn->remote)
         return -EINVAL;
-    memcpy(&conn->remote, remote, len);
+    if (!conn->remote) {
+        conn->remote = weft__malloc(sizeof *conn->remote);
+        if (!conn->remote)
+            return -ENOMEM;
+    }
+    memcpy(conn->remote, remote, len);
     conn->remote_len = len;
     return 0;
 }

@@ -97,7 +97,7 @@ int weft__ws_new(weft_ws_t **out, weft_stream_t *s, bool client,
         (d->client_max_window_bits &&
          (d->client_max_window_bits < 9 || d->client_max_window_bits > 15)) ||
         (o.flags & ~(unsigned)(WEFT_WS_DEFLATE | WEFT_WS_NO_AUTOPING |
-                               WEFT_WS_NO_UTF8_CHECK))) {
+                               WEFT_WS_NO_UTF8_CHECK | WEFT_WS_HIBERNATE))) {
         weft__log(WEFT_LOG_WARN, "weft_ws: bad options (a negative time, "
                                  "a zlib level or window out of range, "
                                  "unknown flags)");
@@ -260,7 +260,12 @@ static void idle_trim(weft_ws_t *ws) {
     ws->flags |= WS_TRIMMED; /* data that comes in arms it again */
     if (!ws->idle_wait)
         return;
-    weft__task_trim_stack(ws->reader);
+    /* Its stack's pages go back whole when the program said its frames
+     * are its own (WEFT_WS_HIBERNATE), else those below its stack
+     * pointer. */
+    if (!(ws->o.flags & WEFT_WS_HIBERNATE) ||
+        weft_task_hibernate(ws->reader) < 0)
+        weft__task_trim_stack(ws->reader);
     weft_stream_t *s = ws->s;
     if (s->rlen == 0 && s->rbuf) {
         weft__free(s->rbuf);

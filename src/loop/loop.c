@@ -231,6 +231,7 @@ void weft_loop_free(weft_loop_t *loop) {
         weft__free(loop->calls.chunks[i]);
     weft__free(loop->calls.chunks);
     weft__stack_pools_fini(&loop->stacks);
+    weft__stream_bufs_trim(loop);
     pthread_mutex_lock(&all_loops_mu);
     weft__list_remove(&loop->all);
     pthread_mutex_unlock(&all_loops_mu);
@@ -618,6 +619,7 @@ static void idle_trim(weft_loop_t *loop) {
     loop->next_trim = loop->now + WEFT__NS_PER_SEC;
     if (loop->stacks.first)
         weft__stack_trim(&loop->stacks, false);
+    weft__stream_bufs_trim(loop);
 }
 
 /* `plain`: the caller knows the loop has a real clock (the plain

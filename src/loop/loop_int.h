@@ -94,6 +94,9 @@ struct weft__io {
     uint32_t ready;
     void (*notify)(weft_loop_t *loop, struct weft__io *io, uint32_t events);
     struct weft__list waiters; /* used by the task layer's waits */
+    /* A hibernating task waits here (weft_task_hibernate): its waiter
+     * record is on its stack, so it is woken before the list is read. */
+    struct weft_task *sleeper;
 };
 
 /* ---- hooks run when the loop closes or is freed ------------------------------- */
@@ -159,6 +162,11 @@ struct weft_loop {
     uint64_t iterations;
     uint64_t next_trim; /* when idle memory may next be given back */
 
+    /* Read buffers that idle streams gave back (stream.c), kept for the
+     * next reads: a list through their first word, emptied when idle. */
+    void *rbufs;
+    uint32_t nrbufs;
+
     struct weft__list hooks;
     void *tasks;    /* the task layer's per-loop state */
     void *data;     /* weft_loop_set_data */
@@ -183,6 +191,9 @@ struct weft_loop {
  * next 10 s only counted, then summed up in one line "... (repeated N
  * times)", once per 10 s while they go on. From the loop's thread. Use
  * WEFT__LOG_LIMITED, which makes the key. */
+/* Free the read buffers kept in loop->rbufs (stream.c). */
+void weft__stream_bufs_trim(weft_loop_t *loop);
+
 void weft__log_limited(weft_loop_t *loop, const void *key, int level,
                        const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -8,6 +8,8 @@
 
 void weft__io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev) {
     (void)loop;
+    if (WEFT__UNLIKELY(io->sleeper))
+        weft__task_thaw(io->sleeper);
     struct weft__list *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, &io->waiters) {
         struct weft__io_waiter *iw =
@@ -26,12 +28,15 @@ int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd) {
     io->fd = fd;
     io->ready = 0;
     io->notify = weft__io_notify;
+    io->sleeper = NULL;
     weft__list_init(&io->waiters);
     return weft__poller_add(loop, io);
 }
 
 void weft__io_close(weft_loop_t *loop, struct weft__io *io) {
     weft__poller_del(loop, io);
+    if (io->sleeper)
+        weft__task_thaw(io->sleeper);
     struct weft__list *n;
     while ((n = weft__list_pop_front(&io->waiters))) {
         struct weft__io_waiter *iw =

@@ -70,6 +70,13 @@ _Noreturn void weft__overflow_canary(struct weft_task *t) {
     abort();
 }
 
+_Noreturn void weft__overflow_hibernated(struct weft_task *t) {
+    /* Named after the sleeper: the task above may be gone by now. */
+    report(t, "the task whose stack lies above this one's overflowed into "
+              "it while it hibernated, past the end");
+    abort();
+}
+
 /* The stack pointer of the interrupted code. */
 static uintptr_t fault_sp(void *uctx) {
     const ucontext_t *uc = uctx;

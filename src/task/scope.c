@@ -48,6 +48,8 @@ static int pending_from(const struct weft_task *t, struct weft__scope *s,
 }
 
 int weft__task_pending(const struct weft_task *t, struct weft__scope **by) {
+    if (WEFT__UNLIKELY(t->asleep != NULL))
+        weft__task_thaw((struct weft_task *)(uintptr_t)t);
     return pending_from(t, t->scopes, by);
 }
 
@@ -73,6 +75,8 @@ int weft__scope_outcome(struct weft_task *t, struct weft__scope *s) {
 }
 
 void weft__task_recheck(struct weft_task *t) {
+    if (WEFT__UNLIKELY(t->asleep != NULL))
+        weft__task_thaw(t);
     uint32_t p = (t->flags & (WEFT__TASK_CANCELLED | WEFT__TASK_STOP)) != 0;
     for (struct weft__scope *s = t->scopes; s && !p; s = s->outer)
         p = (s->flags & (WEFT__SCOPE_EXPIRED | WEFT__SCOPE_CANCELLED)) != 0;
@@ -125,6 +129,8 @@ static void catch_up(struct weft_task *t) {
 
 static void deadline_fire(struct weft__timer *tm) {
     struct weft_task *t = WEFT__CONTAINER_OF(tm, struct weft_task, deadline);
+    if (WEFT__UNLIKELY(t->asleep != NULL))
+        weft__task_thaw(t);
     if (expire_due(t, t->loop->now))
         weft__task_interrupt(t);
     rearm(t);

@@ -103,7 +103,7 @@ static inline uintptr_t stack_pointer(void) {
 void weft__task_trim_stack(struct weft_task *t) {
 #if !WEFT_CORO_UCONTEXT
     if (!t || t == weft__task_current() || !(t->flags & WEFT__TASK_STARTED) ||
-        (t->flags & WEFT__TASK_DONE) || !t->ctx.sp)
+        (t->flags & WEFT__TASK_DONE) || !t->ctx.sp || t->asleep)
         return;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t sp = (uintptr_t)t->ctx.sp;
@@ -147,10 +147,20 @@ canary_intact(const struct weft_task *t) {
 #endif
 }
 
+/* The canary reads zero while the slot below hibernates (its pages, with
+ * our canary at their top, are given back): not an overflow. */
+static __attribute__((noinline, cold)) void canary_failed(struct weft_task *t,
+                                                          uintptr_t sp) {
+    if (sp >= (uintptr_t)t->stack.canary &&
+        weft__stack_canary_excused(&t->stack))
+        return;
+    weft__overflow_canary(t);
+}
+
 static inline __attribute__((always_inline)) void check_canary(struct weft_task *t) {
-    if (WEFT__UNLIKELY(!canary_intact(t) ||
-                       stack_pointer() < (uintptr_t)t->stack.canary))
-        weft__overflow_canary(t);
+    uintptr_t sp = stack_pointer();
+    if (WEFT__UNLIKELY(!canary_intact(t) || sp < (uintptr_t)t->stack.canary))
+        canary_failed(t, sp);
 }
 
 /* `fp`: t switches its own FP state (a constant in the fast paths). The
@@ -194,6 +204,22 @@ static void task_run(weft_loop_t *loop, struct weft__ready *r) {
 
 static void task_run_fp(weft_loop_t *loop, struct weft__ready *r) {
     run_task(loop, r, true);
+}
+
+/* Put a hibernating task's stack back: before anything reads its wait
+ * record or its scopes (waking it, interrupting it, its deadline firing,
+ * its fd's events: every path reaches it through the task or through
+ * io->sleeper). Never on its own stack, which is parked. */
+void weft__task_thaw(struct weft_task *t) {
+    struct weft__stack_copy *copy = t->asleep;
+    if (!copy)
+        return;
+    t->asleep = NULL;
+    if (weft__stack_thaw(&t->loop->stacks, &t->stack, copy) < 0)
+        weft__overflow_hibernated(t);
+    struct weft__wait *w = t->wait;
+    if (w && w->kind == WEFT__WAIT_IO)
+        ((struct weft__io *)(uintptr_t)w->obj)->sleeper = NULL;
 }
 
 struct weft_task *weft__task_of_ready(struct weft__ready *r) {
@@ -298,6 +324,8 @@ static void interrupt_wait(struct weft_task *t, struct weft__wait *w, int err,
 }
 
 void weft__task_interrupt(struct weft_task *t) {
+    if (WEFT__UNLIKELY(t->asleep != NULL))
+        weft__task_thaw(t);
     t->pending |= WEFT__PEND_INT;
     struct weft__wait *w = t->wait;
     if (!w || w->noint || w->interrupted)
@@ -487,6 +515,7 @@ int weft__spawn_at(weft_loop_t *loop, struct weft__group *g,
     weft__scope_timer_init(t);
     t->nscopes = t->ngroups = 0;
     t->vg_stack = 0;
+    t->asleep = NULL;
     name_task(t, opts ? opts->name : NULL);
     t->spawn_site = weft__spawn_site;
 #ifdef WEFT__VALGRIND
@@ -566,6 +595,71 @@ int weft_loop_stack_trim(weft_loop_t *loop, size_t *released) {
     size_t n = loop->stacks.clock ? weft__stack_trim(&loop->stacks, true) : 0;
     if (released)
         *released = n;
+    return 0;
+}
+
+/* ---- hibernation -------------------------------------------------------------------------- */
+
+/* The stack pointer a parked task will resume with. */
+static const char *parked_sp(const struct weft_task *t) {
+#if !WEFT_CORO_UCONTEXT
+    return t->ctx.sp;
+#elif defined(__x86_64__)
+    return t->ctx.uc ? (const char *)t->ctx.uc->uc_mcontext.gregs[REG_RSP]
+                     : NULL;
+#elif defined(__aarch64__)
+    return t->ctx.uc ? (const char *)t->ctx.uc->uc_mcontext.sp : NULL;
+#else
+    (void)t;
+    return NULL;
+#endif
+}
+
+/* Nothing below the stack pointer is copied: a task hibernates only
+ * parked in weft__park, which calls functions, and compilers use the
+ * x86-64 red zone in leaf functions only; below the saved stack pointer
+ * of the ucontext build lies swapcontext's own dead frame. */
+#define RED_ZONE 0
+
+int weft_task_hibernate(weft_task_t *t) {
+    if (!t)
+        return -EINVAL;
+    int err = weft__loop_check(t->loop, "weft_task_hibernate");
+    if (err)
+        return err;
+    if (t->asleep)
+        return -EALREADY;
+    /* Parked: started, in a wait, not finished (nor running: the running
+     * task is in no wait). */
+    if (!(t->flags & WEFT__TASK_STARTED) || (t->flags & WEFT__TASK_DONE) ||
+        !t->wait || t == weft__task_current())
+        return -EBUSY;
+    const char *sp = parked_sp(t);
+    if (!t->stack.paged || !sp)
+        return -ENOTSUP;
+    /* Only where nothing but the task (and, for I/O, its fd's record)
+     * leads into its stack: a sleep, or a wait for an fd that nobody else
+     * waits for as it sleeps. Other waits keep list links on the stack
+     * that others walk (a lock's, a queue's waiters); the task's groups
+     * are written by their children. */
+    struct weft__wait *w = t->wait;
+    struct weft__io *io = NULL;
+    if (w->kind == WEFT__WAIT_IO) {
+        io = (struct weft__io *)(uintptr_t)w->obj;
+        if (io->sleeper)
+            return -EBUSY;
+    } else if (w->kind != WEFT__WAIT_SLEEP) {
+        return -EBUSY;
+    }
+    if (t->ngroups)
+        return -EBUSY;
+    const char *from = sp - RED_ZONE < t->stack.lo ? t->stack.lo
+                                                   : sp - RED_ZONE;
+    err = weft__stack_hibernate(&t->loop->stacks, &t->stack, from, &t->asleep);
+    if (err)
+        return err;
+    if (io)
+        io->sleeper = t;
     return 0;
 }
 

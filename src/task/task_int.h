@@ -163,6 +163,7 @@ struct weft_task {
     struct weft__ctx ctx;
     weft_loop_t *loop;
     struct weft__wait *wait;     /* the wait it is parked in */
+    struct weft__stack_copy *asleep; /* hibernating: its stack's copy */
     struct weft__scope *scopes;  /* innermost scope */
     struct weft__group *group;
     struct weft__list gnode;     /* in the group's children */
@@ -212,6 +213,10 @@ struct weft__tasks {
                                  of the block, the tasks spawned */
 };
 
+/* Put a hibernating task's stack back (weft_task_hibernate): before
+ * anything reads or writes what it keeps there (its wait record, its
+ * scopes). It stays parked. */
+void weft__task_thaw(struct weft_task *t);
 /* Give a parked task's unused stack pages (below its stack pointer) back
  * to the kernel. Not for the running task (ignored). */
 void weft__task_trim_stack(struct weft_task *t);
@@ -254,6 +259,8 @@ extern void (*weft__park_hook)(struct weft_task *t);
  * Inline: every completion (a timer, a hand-off, I/O) ends here. */
 static inline __attribute__((always_inline)) void
 weft__task_wake(struct weft_task *t, int result) {
+    if (WEFT__UNLIKELY(t->asleep != NULL))
+        weft__task_thaw(t);
     struct weft__wait *w = t->wait;
     if (WEFT__UNLIKELY(!w)) {
         weft__task_wake_unparked(t);
@@ -349,5 +356,8 @@ void weft__group_orphan(struct weft_task *t);
 /* Stack overflow reporting (overflow.c). */
 void weft__overflow_setup(void);
 _Noreturn void weft__overflow_canary(struct weft_task *t);
+/* Waking t from hibernation found the canary of the slot above its stack
+ * overwritten: the task above overflowed into t's slot while it slept. */
+_Noreturn void weft__overflow_hibernated(struct weft_task *t);
 
 #endif
