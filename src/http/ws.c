@@ -258,7 +258,7 @@ void weft__ws_timer_update(weft_ws_t *ws) {
 
 static void idle_trim(weft_ws_t *ws) {
     ws->flags |= WS_TRIMMED; /* data that comes in arms it again */
-    if (!ws->idle_wait)
+    if (!ws->idle_wait && !ws->idle_read)
         return;
     /* Its stack's pages go back whole when the program said its frames
      * are its own (WEFT_WS_HIBERNATE), else those below its stack
@@ -267,7 +267,8 @@ static void idle_trim(weft_ws_t *ws) {
         weft_task_hibernate(ws->reader) < 0)
         weft__task_trim_stack(ws->reader);
     weft_stream_t *s = ws->s;
-    if (s->rlen == 0 && s->rbuf) {
+    /* Not under a recv in flight: the kernel writes into that buffer. */
+    if (ws->idle_wait && s->rlen == 0 && s->rbuf) {
         weft__free(s->rbuf);
         s->rbuf = NULL;
         s->rcap = s->roff = 0;
@@ -637,7 +638,12 @@ static int rx_next(weft_ws_t *ws, weft_ws_msg_t *msg, bool part) {
                     return read_failed(ws, w);
             }
             const void *d;
+            /* io_uring (no readiness wait above: never drained): the
+             * idle wait is the recv itself, into the buffer. */
+            ws->idle_read = s->rlen == 0 && !s->tls &&
+                            (s->io.ready & WEFT__IO_DIRECT);
             ssize_t n = weft_stream_wait_data(s, need, &d);
+            ws->idle_read = false;
             if (n < 0 || (size_t)n < need || (ws->flags & WS_FAILED))
                 return read_failed(ws, n < 0 ? n : 0);
             ws->last_rx = ws->loop->now;

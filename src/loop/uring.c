@@ -92,12 +92,21 @@ void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
 }
 
 ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
-                         bool sock) {
+                         bool sock, int *late) {
     (void)io;
     (void)buf;
     (void)len;
     (void)sock;
+    (void)late;
     return -ENOSYS;
+}
+
+bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
+                           const char *hi) {
+    (void)w;
+    (void)lo;
+    (void)hi;
+    return false;
 }
 
 const char *weft_loop_backend(const weft_loop_t *loop) {
@@ -122,7 +131,7 @@ enum {
     UD_IGNORE = 0, /* cancels: their completions say nothing we need */
     UD_WAKE = 8,   /* the eventfd's poll */
     TAG_POLL = 1,  /* a struct reg */
-    TAG_OP = 2,    /* a struct uop */
+    TAG_OP = 2,    /* the task waiting in a struct uop (its t->wait) */
     TAG_MASK = 7,
 };
 
@@ -143,10 +152,15 @@ struct weft__uring {
 };
 
 /* An operation a task waits for (on its stack). Its wait is an I/O wait
- * for the task dump (the record begins with a weft__io_waiter). */
+ * for the task dump (the record begins with a weft__io_waiter). The
+ * request's user data is the task, not this record: a task may hibernate
+ * in the wait (weft_task_hibernate), its stack's pages given back, and
+ * the completion must put the stack back before it reads the record. */
 struct uop {
     struct weft__io_waiter iw;
     struct weft__uring *u;
+    const char *buf; /* where the kernel writes */
+    size_t len;
 };
 
 static struct io_uring_sqe *get_sqe(struct weft__uring *u) {
@@ -373,9 +387,11 @@ static void poll_done(weft_loop_t *loop, struct weft__uring *u, struct reg *r,
     io->notify(loop, io, bits);
 }
 
-static void op_done(weft_loop_t *loop, struct uop *op, int res) {
+static void op_done(weft_loop_t *loop, struct weft_task *t, int res) {
     loop->io_waiters--;
-    struct weft__wait *w = &op->iw.w;
+    if (WEFT__UNLIKELY(t->asleep != NULL))
+        weft__task_thaw(t); /* the record below is on its stack */
+    struct weft__wait *w = t->wait;
     if (res == -ECANCELED)
         /* Ours (an interruption: report it as such) or the fd's
          * unregistering (it was closed under the read). */
@@ -418,7 +434,8 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
                 handled++;
                 break;
             case TAG_OP:
-                op_done(loop, (struct uop *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
+                op_done(loop,
+                        (struct weft_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
                         cqe->res);
                 handled++;
                 break;
@@ -448,13 +465,23 @@ static int uop_abort(struct weft__wait *w) {
     struct io_uring_sqe *sqe = get_sqe(op->u);
     if (!sqe)
         return -EINPROGRESS; /* it completes anyway, later */
-    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_OP, 0);
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)w->task | TAG_OP, 0);
     io_uring_sqe_set_data64(sqe, UD_IGNORE);
     return -EINPROGRESS; /* its completion wakes the task */
 }
 
+/* Whether the kernel may write into [lo, hi) for the operation w waits
+ * for (a task whose stack that is must not hibernate). */
+bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
+                           const char *hi) {
+    if (w->abort != uop_abort)
+        return false;
+    const struct uop *op = WEFT__CONTAINER_OF(w, struct uop, iw.w);
+    return op->buf < hi && op->buf + op->len > lo;
+}
+
 ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
-                         bool sock) {
+                         bool sock, int *late) {
     struct weft_task *t = weft__task_require("weft I/O");
     if (!t)
         return -EPERM;
@@ -467,7 +494,9 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
                      .obj = io,
                      .consumes = true},
                .events = WEFT__IO_IN},
-        .u = loop->uring};
+        .u = loop->uring,
+        .buf = buf,
+        .len = len};
     weft__list_init(&op.iw.link);
     struct io_uring_sqe *sqe = get_sqe(op.u);
     if (!sqe)
@@ -476,12 +505,23 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
         io_uring_prep_recv(sqe, io->fd, buf, len, 0);
     else
         io_uring_prep_read(sqe, io->fd, buf, (unsigned)len, (uint64_t)-1);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_OP);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)t | TAG_OP);
     weft__tls_rq.io_ops++;
     loop->io_waiters++;
     /* Edges from now on may be for bytes this recv does not take. */
     io->ready &= ~(uint32_t)WEFT__IO_IN;
-    return weft__park(&op.iw.w);
+    ssize_t n = weft__park(&op.iw.w);
+    /* Bytes, but the task was cancelled (or its deadline passed) while the
+     * recv was in flight, or after it completed and before the task ran:
+     * the kernel's completion and our ASYNC_CANCEL raced, and the recv
+     * won. With epoll the wait would have ended with the interruption and
+     * the bytes stayed in the socket (weft__park reports a wait that
+     * consumed nothing that way); here they are taken, so the caller gets
+     * the interruption in *late and keeps the bytes for the next read
+     * (the stream puts them in its buffer). */
+    if (n > 0 && WEFT__UNLIKELY(t->pending != 0) && late)
+        *late = weft__task_interrupted(t);
+    return n;
 }
 
 #endif

@@ -56,8 +56,12 @@ struct weft_stream {
 
 /* Read from the stream's fd, skipping the read that would only say EAGAIN
  * after a short one, and waiting first while the read path's own bytes are
- * backed up (PACED; see stream.c). */
-ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len);
+ * backed up (PACED; see stream.c). A read that took bytes although its
+ * task was interrupted as it waited (io_uring's recv and cancel raced):
+ * with late NULL the bytes go to the stream's buffer and the read returns
+ * the interruption; else the bytes are returned and *late is set to it. */
+ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
+                             int *late);
 
 /* What weft__stream_read_fd waits for before it reads: the write queue to
  * fall to low water while the stream is PACED and above high water, then

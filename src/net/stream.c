@@ -313,7 +313,26 @@ ssize_t weft__stream_leave(weft_stream_t *s, struct weft_task **slot,
  * read. Elsewhere a short read proves nothing (a SOCK_SEQPACKET read
  * returns one record, a tty in canonical mode one line, with more
  * waiting and no edge to come), so those streams read until EAGAIN. */
-ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
+/* A read took n bytes into buf although its task was interrupted while
+ * it waited (io_uring: the recv completed as its cancel was asked for).
+ * As with epoll, where the interrupted wait read nothing, the read says
+ * err and the bytes wait for the next read: in the stream's buffer (buf
+ * already is its free space when fill read into it). Without memory for
+ * that the bytes are the read's result (the interruption stays pending
+ * for the next wait). */
+static __attribute__((noinline, cold)) ssize_t
+keep_late(weft_stream_t *s, const char *buf, ssize_t n, int err) {
+    if (!s->rbuf || buf != s->rbuf + s->roff + s->rlen) {
+        if (make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, (size_t)n))
+            return n;
+        memcpy(s->rbuf + s->roff + s->rlen, buf, (size_t)n);
+    }
+    s->rlen += (size_t)n;
+    return err;
+}
+
+ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
+                             int *late) {
     int w = 0;
     if (WEFT__UNLIKELY(s->flags & WEFT__STREAM_PACED))
         w = weft__stream_read_wait(s, false); /* and the edge, if drained */
@@ -321,8 +340,9 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
         w = weft__io_wait(&s->io, WEFT__IO_IN);
     if (w < 0)
         return w;
+    int intr = 0;
     ssize_t n = s->flags & WEFT__STREAM_SOCKET
-                    ? weft__op_recv(&s->io, buf, len)
+                    ? weft__op_recv(&s->io, buf, len, &intr)
                     : weft__op_read(&s->io, buf, len);
     WEFT__PROBE3(stream_read, s->fd, n, s);
     if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
@@ -336,6 +356,12 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len) {
             s->io.ready &= ~(uint32_t)WEFT__IO_IN;
     } else {
         s->flags &= ~(uint32_t)WEFT__STREAM_DRAINED;
+    }
+    if (WEFT__UNLIKELY(intr != 0)) {
+        if (late)
+            *late = intr;
+        else
+            n = keep_late(s, buf, n, intr);
     }
     return n;
 }
@@ -463,7 +489,8 @@ static ssize_t fill(weft_stream_t *s) {
     char *at = s->rbuf + s->roff + s->rlen;
     size_t space = s->rcap - s->roff - s->rlen;
     ssize_t n = read_done(s, s->tls ? weft__tls_read(s, at, space)
-                                    : weft__stream_read_fd(s, at, space));
+                                    : weft__stream_read_fd(s, at, space,
+                                                           NULL));
     if (n > 0)
         s->rlen += (size_t)n;
     return n;
@@ -494,13 +521,15 @@ ssize_t weft_stream_read(weft_stream_t *s, void *buf, size_t len) {
     if (s->rlen == 0 && len >= DIRECT_READ && !s->rerr && !s->tls &&
         !(s->flags & WEFT__STREAM_EOF)) {
         /* Nothing buffered and a big buffer: read straight into it. */
-        r = read_done(s, weft__stream_read_fd(s, buf, len));
+        r = read_done(s, weft__stream_read_fd(s, buf, len, NULL));
         return leave(s, &s->reader, r);
     }
     r = 0;
     while (s->rlen == 0 && (r = fill(s)) > 0) {
     }
-    if (s->rlen > 0) {
+    /* An error with bytes buffered: an interrupted read that took them
+     * (keep_late); they wait for the next read. */
+    if (s->rlen > 0 && r >= 0) {
         r = (ssize_t)(s->rlen < len ? s->rlen : len);
         memcpy(buf, s->rbuf + s->roff, (size_t)r);
         consume(s, (size_t)r);
@@ -520,7 +549,7 @@ ssize_t weft_stream_wait_data(weft_stream_t *s, size_t min,
     ssize_t r = 1;
     while (s->rlen < min && (r = fill(s)) > 0) {
     }
-    if (r < 0 && s->rlen < min)
+    if (r < 0) /* with min bytes buffered only when interrupted (keep_late) */
         return leave(s, &s->reader, r);
     if (data)
         *data = s->rbuf + s->roff;
@@ -551,7 +580,7 @@ ssize_t weft_stream_read_exactly(weft_stream_t *s, void *buf, size_t len) {
      * all at once (consume shrinks it back). */
     while (s->rlen < len && (r = fill(s)) > 0) {
     }
-    if (s->rlen < len)
+    if (r < 0 || s->rlen < len) /* r < 0 with len: keep_late's */
         return leave(s, &s->reader, r < 0 ? r : -EPIPE);
     memcpy(buf, s->rbuf + s->roff, len);
     consume(s, len);

@@ -473,9 +473,12 @@ static ssize_t pull_in(weft_stream_t *s) {
         if (!(t->in = buf_take(t->lp)))
             return -ENOMEM;
     }
-    ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK);
+    int late = 0; /* bytes, but interrupted meanwhile (io_uring) */
+    ssize_t n = weft__stream_read_fd(s, t->in, CIPHER_CHUNK, &late);
     if (n > 0 && BIO_write(t->rbio, t->in, (int)n) != (int)n)
         n = -ENOMEM; /* the BIO could not grow: those bytes are lost */
+    else if (late)
+        n = late; /* the bytes wait in the BIO for the next read */
     else if (n == 0)
         BIO_set_mem_eof_return(t->rbio, 0); /* reads now see the end */
     if (n != CIPHER_CHUNK) {

@@ -101,9 +101,10 @@ ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len) {
     RETRY(io, WEFT__IO_IN, read(io->fd, buf, len));
 }
 
-ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len) {
+ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len,
+                      int *late) {
     if (io->ready & WEFT__IO_DIRECT)
-        return weft__uring_recv(io, buf, len, true);
+        return weft__uring_recv(io, buf, len, true, late);
     RETRY(io, WEFT__IO_IN, recv(io->fd, buf, len, 0));
 }
 

@@ -58,14 +58,22 @@ static inline void weft__io_direct(weft_loop_t *loop, struct weft__io *io) {
 }
 
 /* The io_uring backend's recv (sock) or read, completed by the kernel
- * (src/loop/uring.c). */
+ * (src/loop/uring.c). When it returns bytes although the task was
+ * interrupted meanwhile (the recv completed as its cancel was asked for),
+ * *late (if late) is set to the interruption: the caller keeps the bytes
+ * for the next read and reports *late. */
 ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
-                         bool sock);
+                         bool sock, int *late);
+/* Whether the operation the wait w is for (a weft__uring_recv) may write
+ * into [lo, hi): then its task must not hibernate. */
+bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
+                           const char *hi);
 
 ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len);
 /* recv(2) with no flags: read(2) for sockets, without the VFS layer's
- * file-position and read_iter steps. */
-ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len);
+ * file-position and read_iter steps. *late: see weft__uring_recv (set
+ * only by io_uring's recv). */
+ssize_t weft__op_recv(struct weft__io *io, void *buf, size_t len, int *late);
 ssize_t weft__op_write(struct weft__io *io, const void *buf, size_t len);
 ssize_t weft__op_readv(struct weft__io *io, const struct iovec *iov, int n);
 ssize_t weft__op_writev(struct weft__io *io, const struct iovec *iov, int n);

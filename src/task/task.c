@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "task_int.h"
 
 #if defined(__SSE2__)
@@ -647,6 +648,13 @@ int weft_task_hibernate(weft_task_t *t) {
     if (w->kind == WEFT__WAIT_IO) {
         io = (struct weft__io *)(uintptr_t)w->obj;
         if (io->sleeper)
+            return -EBUSY;
+        /* io_uring writes a recv's bytes where it was asked to: not into
+         * pages given back (and then overwritten by the copy). A recv
+         * into the heap (a stream's buffer) may sleep; the completion
+         * finds the task, not the record on its stack (uring.c). */
+        if (w->consumes &&
+            weft__uring_op_within(w, t->stack.lo, t->stack.hi))
             return -EBUSY;
     } else if (w->kind != WEFT__WAIT_SLEEP) {
         return -EBUSY;
