@@ -21,9 +21,11 @@
  * Cancellation: a task interrupted while its recv is in flight submits an
  * IORING_OP_ASYNC_CANCEL for it and stays parked (the wait's abort says
  * -EINPROGRESS) until the kernel completes the recv, cancelled or with
- * the bytes it took, which then are the read's result (the wait consumes):
- * a cancelled read has really stopped when the task runs again, and its
- * buffer is no longer the kernel's. Unregistering a fd cancels every
+ * the bytes it took: a cancelled read has really stopped when the task
+ * runs again, and its buffer is no longer the kernel's. Bytes taken by a
+ * recv whose task was interrupted meanwhile are handed back with the
+ * interruption (*late): the stream keeps them for the next read and the
+ * read says it was interrupted, as an epoll wait would have. Unregistering a fd cancels every
  * request on it (IORING_ASYNC_CANCEL_FD | _ALL), submitted at once, before
  * the caller closes it: io_uring holds a reference to the file while a
  * request is pending, so a close alone would not end them.
