@@ -231,7 +231,7 @@ void weft_loop_free(weft_loop_t *loop) {
         weft__free(loop->calls.chunks[i]);
     weft__free(loop->calls.chunks);
     weft__stack_pools_fini(&loop->stacks);
-    weft__stream_bufs_trim(loop);
+    weft__loop_rbufs_trim(loop);
     pthread_mutex_lock(&all_loops_mu);
     weft__list_remove(&loop->all);
     pthread_mutex_unlock(&all_loops_mu);
@@ -613,13 +613,22 @@ bool weft__loop_stalled(const weft_loop_t *loop) {
 
 /* About to sleep: give back memory a past burst left (stack chunks no
  * task uses), at most once a second. */
+void weft__loop_rbufs_trim(weft_loop_t *loop) {
+    while (loop->rbufs) {
+        void *b = loop->rbufs;
+        loop->rbufs = *(void **)b;
+        weft__free(b);
+    }
+    loop->nrbufs = 0;
+}
+
 static void idle_trim(weft_loop_t *loop) {
     if (loop->now < loop->next_trim)
         return;
     loop->next_trim = loop->now + WEFT__NS_PER_SEC;
     if (loop->stacks.first)
         weft__stack_trim(&loop->stacks, false);
-    weft__stream_bufs_trim(loop);
+    weft__loop_rbufs_trim(loop);
 }
 
 /* `plain`: the caller knows the loop has a real clock (the plain

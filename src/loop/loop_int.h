@@ -191,8 +191,9 @@ struct weft_loop {
  * next 10 s only counted, then summed up in one line "... (repeated N
  * times)", once per 10 s while they go on. From the loop's thread. Use
  * WEFT__LOG_LIMITED, which makes the key. */
-/* Free the read buffers kept in loop->rbufs (stream.c). */
-void weft__stream_bufs_trim(weft_loop_t *loop);
+/* Free the read buffers kept in loop->rbufs (loop.c; the streams keep
+ * them, stream.c, but the loop builds without src/net: cross-check.sh). */
+void weft__loop_rbufs_trim(weft_loop_t *loop);
 
 void weft__log_limited(weft_loop_t *loop, const void *key, int level,
                        const char *fmt, ...)

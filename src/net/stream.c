@@ -450,15 +450,6 @@ static void rbuf_release(weft_stream_t *s) {
     s->rcap = s->roff = 0;
 }
 
-void weft__stream_bufs_trim(weft_loop_t *loop) {
-    while (loop->rbufs) {
-        void *b = loop->rbufs;
-        loop->rbufs = *(void **)b;
-        weft__free(b);
-    }
-    loop->nrbufs = 0;
-}
-
 /* Read more bytes into the buffer (waiting for them). 0 at end of stream. */
 static ssize_t fill(weft_stream_t *s) {
     if (s->rerr)
