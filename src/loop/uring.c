@@ -115,6 +115,29 @@ const char *weft_loop_backend(const weft_loop_t *loop) {
     return loop ? "epoll" : NULL;
 }
 
+struct weft__usend *weft__uring_send(weft_loop_t *loop, int fd,
+                                     const void *buf, size_t len,
+                                     void (*done)(void *ctx, int res),
+                                     void *ctx) {
+    (void)loop;
+    (void)fd;
+    (void)buf;
+    (void)len;
+    (void)done;
+    (void)ctx;
+    return NULL;
+}
+
+void weft__uring_send_detach(struct weft__usend *op, void *orphan) {
+    (void)op;
+    weft__free(orphan);
+}
+
+void weft__uring_later(weft_loop_t *loop, struct weft__later *l) {
+    (void)loop;
+    l->fn(l);
+}
+
 int weft__uring_pollable(weft_loop_t *loop, int fd) {
     (void)loop;
     (void)fd;
@@ -124,6 +147,7 @@ int weft__uring_pollable(weft_loop_t *loop, int fd) {
 #else
 
 #include <liburing.h>
+#include <sys/socket.h>
 
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096
@@ -134,6 +158,7 @@ enum {
     UD_WAKE = 8,   /* the eventfd's poll */
     TAG_POLL = 1,  /* a struct reg */
     TAG_OP = 2,    /* the task waiting in a struct uop (its t->wait) */
+    TAG_SEND = 3,  /* a struct weft__usend */
     TAG_MASK = 7,
 };
 
@@ -143,8 +168,21 @@ struct reg {
     struct reg *all;     /* every record made, for the ring's end */
 };
 
+/* A send nobody waits for (weft__uring_send): on the heap, since it may
+ * complete after its stream is gone; linked while in flight so that the
+ * ring's end frees those whose completion never came. */
+struct weft__usend {
+    void (*done)(void *ctx, int res); /* NULL once detached */
+    void *ctx;
+    void *orphan; /* detached: freed at the completion */
+    struct weft__usend *prev, *next;
+};
+
 struct weft__uring {
     struct io_uring ring;
+    struct weft__list later;   /* struct weft__later: before the enter */
+    struct weft__usend *sends; /* in flight */
+    struct weft__usend *spare; /* one kept for the next send */
     struct reg **byfd; /* registration of each fd */
     size_t nbyfd;
     struct reg *free;
@@ -231,6 +269,7 @@ static int uring_init(weft_loop_t *loop) {
         weft__free(u);
         return err;
     }
+    weft__list_init(&u->later);
     loop->uring = u;
     arm_wake(loop);
     return 0;
@@ -259,6 +298,13 @@ void weft__poller_fini(weft_loop_t *loop) {
     }
     /* Closing the ring ends its requests; the records go with it. */
     io_uring_queue_exit(&u->ring);
+    struct weft__usend *op;
+    while ((op = u->sends)) {
+        u->sends = op->next;
+        weft__free(op->orphan);
+        weft__free(op);
+    }
+    weft__free(u->spare);
     weft__free(u->byfd);
     struct reg *r;
     while ((r = u->all)) {
@@ -389,6 +435,24 @@ static void poll_done(weft_loop_t *loop, struct weft__uring *u, struct reg *r,
     io->notify(loop, io, bits);
 }
 
+static void send_done(struct weft__uring *u, struct weft__usend *op, int res) {
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        u->sends = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    void (*done)(void *, int) = op->done;
+    void *ctx = op->ctx;
+    weft__free(op->orphan);
+    if (!u->spare)
+        u->spare = op;
+    else
+        weft__free(op);
+    if (done)
+        done(ctx, res);
+}
+
 static void op_done(weft_loop_t *loop, struct weft_task *t, int res) {
     loop->io_waiters--;
     if (WEFT__UNLIKELY(t->asleep != NULL))
@@ -404,6 +468,11 @@ static void op_done(weft_loop_t *loop, struct weft_task *t, int res) {
 int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
     struct weft__uring *u = loop->uring;
     struct io_uring *ring = &u->ring;
+    struct weft__list *ln;
+    while ((ln = weft__list_pop_front(&u->later))) {
+        struct weft__later *l = WEFT__CONTAINER_OF(ln, struct weft__later, link);
+        l->fn(l);
+    }
     if (timeout_ns == 0) {
         /* Submit what is queued and run the completions due. */
         io_uring_submit_and_get_events(ring);
@@ -439,6 +508,13 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
                 op_done(loop,
                         (struct weft_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
                         cqe->res);
+                handled++;
+                break;
+            case TAG_SEND:
+                send_done(u,
+                          (struct weft__usend *)(uintptr_t)(ud &
+                                                            ~(uint64_t)TAG_MASK),
+                          cqe->res);
                 handled++;
                 break;
             default:
@@ -524,6 +600,53 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
     if (n > 0 && WEFT__UNLIKELY(t->pending != 0) && late)
         *late = weft__task_interrupted(t);
     return n;
+}
+
+/* ---- sends nobody waits for ------------------------------------------------------ */
+
+struct weft__usend *weft__uring_send(weft_loop_t *loop, int fd,
+                                     const void *buf, size_t len,
+                                     void (*done)(void *ctx, int res),
+                                     void *ctx) {
+    struct weft__uring *u = loop->uring;
+    if (!u)
+        return NULL;
+    struct weft__usend *op = u->spare;
+    if (op)
+        u->spare = NULL;
+    else if (!(op = weft__malloc(sizeof *op)))
+        return NULL;
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe) {
+        u->spare = op;
+        return NULL;
+    }
+    /* At most what one send(2) takes: a larger one completes short. */
+    if (len > 0x7ffff000)
+        len = 0x7ffff000;
+    io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_SEND);
+    op->done = done;
+    op->ctx = ctx;
+    op->orphan = NULL;
+    op->prev = NULL;
+    op->next = u->sends;
+    if (u->sends)
+        u->sends->prev = op;
+    u->sends = op;
+    weft__tls_rq.io_ops++;
+    return op;
+}
+
+void weft__uring_later(weft_loop_t *loop, struct weft__later *l) {
+    if (!weft__list_linked(&l->link))
+        weft__list_push_back(&loop->uring->later, &l->link);
+}
+
+void weft__uring_send_detach(struct weft__usend *op, void *orphan) {
+    op->done = NULL;
+    op->ctx = NULL;
+    op->orphan = orphan;
 }
 
 #endif

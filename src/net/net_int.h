@@ -42,6 +42,12 @@ struct weft_stream {
     char *wbuf;
     size_t woff, wlen, wcap, high, low;
     size_t paced_left; /* PACED: bytes to send until the read path's are */
+    /* io_uring: the send in flight takes the front of the queue; the
+     * kernel reads it from wbuf, or from wretired if the queue has moved
+     * to a larger buffer since (see ring_send in stream.c) */
+    struct weft__usend *wop;
+    char *wretired;
+    struct weft__later wlater; /* the send, prepared before the enter */
     int werr;
     struct weft_task *writer;
     struct weft__list drainers; /* tasks waiting for the buffer to drain */

@@ -29,6 +29,7 @@ struct weft__drain_wait {
     struct weft__list link;
     size_t below; /* wake when at most this many bytes are queued */
     bool held;    /* count the bytes held behind a writev too */
+    bool paced;   /* or when the read path's bytes are sent (PACED ends) */
 };
 
 /* Bytes a drain waits for: queued, and held behind a writev/sendfile. */
@@ -82,7 +83,8 @@ static void wake_drainers(weft_stream_t *s) {
     weft__list_foreach_safe(pos, tmp, &s->drainers) {
         struct weft__drain_wait *d =
             WEFT__CONTAINER_OF(pos, struct weft__drain_wait, link);
-        if (pending(s, d->held) <= d->below || s->werr) {
+        if (pending(s, d->held) <= d->below || s->werr ||
+            (d->paced && !(s->flags & WEFT__STREAM_PACED))) {
             weft__list_remove(&d->link);
             weft__task_wake(d->w.task, s->werr);
         }
@@ -117,15 +119,12 @@ static ssize_t write_some(weft_stream_t *s, const char *p, size_t len) {
     return (ssize_t)done;
 }
 
-/* Send queued bytes until the socket takes no more. */
-static void flush(weft_stream_t *s) {
-    ssize_t n = write_some(s, s->wbuf + s->woff, s->wlen);
-    if (n < 0)
-        return;
-    s->woff += (size_t)n;
-    s->wlen -= (size_t)n;
+/* n bytes from the front of the queue were sent. */
+static void wrote(weft_stream_t *s, size_t n) {
+    s->woff += n;
+    s->wlen -= n;
     if (s->flags & WEFT__STREAM_PACED) { /* have the read path's gone? */
-        s->paced_left -= (size_t)n < s->paced_left ? (size_t)n : s->paced_left;
+        s->paced_left -= n < s->paced_left ? n : s->paced_left;
         if (s->paced_left == 0)
             s->flags &= ~(uint32_t)WEFT__STREAM_PACED;
     }
@@ -136,11 +135,109 @@ static void flush(weft_stream_t *s) {
     wake_drainers(s);
 }
 
+/* Send queued bytes until the socket takes no more. */
+static void flush(weft_stream_t *s) {
+    ssize_t n = write_some(s, s->wbuf + s->woff, s->wlen);
+    if (n >= 0)
+        wrote(s, (size_t)n);
+}
+
+/* ---- sends through io_uring -------------------------------------------------------- */
+
+/* On io_uring a byte-stream socket's queue is sent by the ring
+ * (weft__uring_send), from the buffer itself: a write queues its bytes
+ * and returns, and the sends of every stream go to the kernel in the
+ * loop's one io_uring_enter, the one that also waits (no send(2) of its
+ * own per write, as on epoll). One send is in flight at a time, for the
+ * whole queue; its completion takes the bytes sent off the front and
+ * sends what is left with what came meanwhile. While it is in flight the
+ * front of the queue must stay where the kernel reads it: bytes are only
+ * added behind it, and when the buffer is full the queue is copied to a
+ * larger one and the old is kept (wretired) until the completion. */
+static inline bool ring_sends(const weft_stream_t *s) {
+    return (s->io.ready & WEFT__IO_DIRECT) && (s->flags & WEFT__STREAM_BYTES);
+}
+
+static void ring_sent(void *ctx, int res);
+
+static void ring_send(weft_stream_t *s) {
+    s->wop = weft__uring_send(s->loop, s->fd, s->wbuf + s->woff, s->wlen,
+                              ring_sent, s);
+    if (!s->wop)
+        flush(s); /* no memory or no room: send(2), then readiness */
+}
+
+/* Before the loop's next io_uring_enter: whatever the iteration's writes
+ * queued goes in one send. */
+static void ring_later(struct weft__later *l) {
+    weft_stream_t *s = WEFT__CONTAINER_OF(l, weft_stream_t, wlater);
+    /* (also when the stream failed since: a TLS alert queued as the
+     * session broke still goes; a failed write emptied the queue) */
+    if (s->wlen > 0 && !s->wop && s->fd >= 0)
+        ring_send(s);
+}
+
+static void ring_sent(void *ctx, int res) {
+    weft_stream_t *s = ctx;
+    s->wop = NULL;
+    weft__free(s->wretired);
+    s->wretired = NULL;
+    if (res < 0) {
+        write_failed(s, res == -ECANCELED ? -EBADF : res);
+        return;
+    }
+    if ((size_t)res > s->wlen) /* the queue was dropped (write_failed) */
+        return;
+    wrote(s, (size_t)res);
+    if (s->wlen > 0) /* with what the woken tasks write next */
+        weft__uring_later(s->loop, &s->wlater);
+}
+
+/* Room for `more` bytes behind the queue while a send is in flight. */
+static int ring_room(weft_stream_t *s, size_t more) {
+    if (s->woff + s->wlen + more <= s->wcap)
+        return 0;
+    size_t c = s->wcap ? s->wcap : 4096;
+    while (c < s->wlen + more)
+        c *= 2;
+    char *b = weft__malloc(c);
+    if (!b)
+        return -ENOMEM;
+    memcpy(b, s->wbuf + s->woff, s->wlen);
+    if (s->wretired)
+        weft__free(s->wbuf); /* a copy the kernel does not read */
+    else
+        s->wretired = s->wbuf;
+    s->wbuf = b;
+    s->wcap = c;
+    s->woff = 0;
+    return 0;
+}
+
+/* The stream closes with a send in flight: the send keeps the memory it
+ * reads from. */
+static void ring_detach(weft_stream_t *s) {
+    if (weft__list_linked(&s->wlater.link))
+        weft__list_remove(&s->wlater.link);
+    if (!s->wop)
+        return;
+    if (s->wretired) {
+        weft__uring_send_detach(s->wop, s->wretired);
+        s->wretired = NULL;
+    } else {
+        weft__uring_send_detach(s->wop, s->wbuf);
+        s->wbuf = NULL;
+        s->wcap = s->woff = 0;
+    }
+    s->wop = NULL;
+}
+
 static void stream_notify(weft_loop_t *loop, struct weft__io *io,
                           uint32_t ev) {
     weft_stream_t *s = WEFT__CONTAINER_OF(io, weft_stream_t, io);
-    if ((ev & (WEFT__IO_OUT | WEFT__IO_ERR | WEFT__IO_HUP)) && s->wlen > 0)
-        flush(s);
+    if ((ev & (WEFT__IO_OUT | WEFT__IO_ERR | WEFT__IO_HUP)) && s->wlen > 0 &&
+        !s->wop && !weft__list_linked(&s->wlater.link))
+        flush(s); /* (the ring sends the queue: it is not flushed here) */
     weft__io_notify(loop, io, ev);
 }
 
@@ -173,7 +270,8 @@ static int make_room(char **buf, size_t *cap, size_t *off, size_t len,
 }
 
 static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
-    int err = make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
+    int err = s->wop ? ring_room(s, len)
+                     : make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
     if (err)
         return err;
     memcpy(s->wbuf + s->woff + s->wlen, p, len);
@@ -239,6 +337,14 @@ int weft__stream_send_raw(weft_stream_t *s, const void *data, size_t len) {
     if (s->werr)
         return s->werr;
     const char *p = data;
+    if (ring_sends(s)) {
+        if (len == 0)
+            return 0;
+        int err = queue_bytes(s, p, len);
+        if (!err && !s->wop)
+            weft__uring_later(s->loop, &s->wlater);
+        return err ? err : s->werr;
+    }
     /* Nothing queued: try the socket first, and queue only the rest. */
     if (s->wlen == 0) {
         ssize_t n = write_some(s, p, len);
@@ -366,7 +472,8 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
     return n;
 }
 
-static int wait_queued(weft_stream_t *s, size_t below);
+static int wait_drain(weft_stream_t *s, size_t below, bool held,
+                      bool paced);
 
 /* Write pressure seen from the read path. A protocol whose reading makes
  * it write (TLS answers a KeyUpdate with one of its own; alerts, tickets)
@@ -382,7 +489,9 @@ static int wait_queued(weft_stream_t *s, size_t below);
  * are still worth reading. */
 int weft__stream_read_wait(weft_stream_t *s, bool edge) {
     if ((s->flags & WEFT__STREAM_PACED) && s->wlen > s->high) {
-        int r = wait_queued(s, s->low);
+        /* until low water, or until the read path's bytes are out (the
+         * application's behind them do not pace reading) */
+        int r = wait_drain(s, s->low, false, true);
         if (s->flags & WEFT__STREAM_CLOSED)
             return -EBADF;
         if (r < 0 && !s->werr)
@@ -636,14 +745,17 @@ static int drain_abort(struct weft__wait *w) {
 
 /* Wait until at most `below` bytes are queued (counting the held ones too
  * if `held`). */
-static int wait_pending(weft_stream_t *s, size_t below, bool held) {
-    while (pending(s, held) > below && !s->werr) {
+static int wait_drain(weft_stream_t *s, size_t below, bool held,
+                      bool paced) {
+    while (pending(s, held) > below && !s->werr &&
+           (!paced || (s->flags & WEFT__STREAM_PACED))) {
         if (s->fd < 0)
             return -EBADF;
         struct weft__drain_wait d = {
             .w = {.abort = drain_abort, .kind = WEFT__WAIT_DRAIN, .obj = s},
             .below = below,
-            .held = held};
+            .held = held,
+            .paced = paced};
         weft__list_push_back(&s->drainers, &d.link);
         int r = weft__park(&d.w);
         if (weft__list_linked(&d.link))
@@ -654,6 +766,10 @@ static int wait_pending(weft_stream_t *s, size_t below, bool held) {
             return r;
     }
     return s->werr;
+}
+
+static int wait_pending(weft_stream_t *s, size_t below, bool held) {
+    return wait_drain(s, below, held, false);
 }
 
 static int wait_queued(weft_stream_t *s, size_t below) {
@@ -848,6 +964,8 @@ static int stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
     if (s->low > s->high)
         s->low = s->high;
     weft__list_init(&s->drainers);
+    weft__list_init(&s->wlater.link);
+    s->wlater.fn = ring_later;
     if (!kind) {
         struct stat st;
         if (fstat(fd, &st) < 0)
@@ -971,6 +1089,7 @@ void weft__stream_close_now(weft_stream_t *s) {
         weft__debug_untrack(s->loop, s);
     s->flags |= WEFT__STREAM_CLOSED;
     flush_count(s, false);
+    ring_detach(s);
     s->wlen = 0;
     if (s->fd >= 0) {
         weft__io_close(s->loop, &s->io); /* wakes readers and writers */
@@ -1005,13 +1124,26 @@ int weft_stream_close(weft_stream_t *s) {
         return -EBADF;
     }
     int r = s->werr;
-    if (s->tls && !(s->flags & WEFT__STREAM_WSHUT) && !s->werr)
-        weft__tls_close_notify(s);
-    if (s->wlen > 0 && weft__task_current()) {
+    bool task = weft__task_current() != NULL;
+    if (s->wlen > 0 && task) { /* what the application wrote */
         s->users++;
         r = wait_queued(s, 0);
         s->users--;
     }
+    if (s->tls && !(s->flags & WEFT__STREAM_WSHUT) && !s->werr &&
+        !(s->flags & WEFT__STREAM_CLOSED)) {
+        /* A courtesy: that the peer went first is no error of ours. */
+        weft__tls_close_notify(s);
+        if (s->wlen > 0 && task) {
+            s->users++;
+            (void)wait_queued(s, 0);
+            s->users--;
+        }
+    }
+    if (s->wlen > 0 && !s->wop && ring_sends(s) &&
+        !(s->flags & WEFT__STREAM_CLOSED))
+        ring_send(s); /* no task to wait: sent as far as the socket takes
+                         it at once, as a write on epoll would have been */
     weft__stream_close_now(s);
     return r;
 }

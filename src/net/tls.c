@@ -333,13 +333,18 @@ static char *buf_take(struct tls_loop *lp) {
 }
 
 static void buf_give(struct tls_loop *lp, char *b) {
-    if (--lp->lent + SPARE_EXTRA <= lp->nspare) {
-        weft__free(b);
-        return;
-    }
+    lp->lent--;
     *(void **)b = lp->spare;
     lp->spare = b;
     lp->nspare++;
+    /* at most SPARE_EXTRA more than lent, also when many streams gave
+     * theirs back in a row */
+    while (lp->nspare > lp->lent + SPARE_EXTRA) {
+        b = lp->spare;
+        lp->spare = *(void **)b;
+        lp->nspare--;
+        weft__free(b);
+    }
 }
 
 static bool burst_over(const struct tls_loop *lp) {

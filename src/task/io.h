@@ -69,6 +69,32 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
 bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
                            const char *hi);
 
+/* A send the io_uring backend makes for a stream socket from memory the
+ * caller keeps unchanged until done(ctx, res) is called from the loop
+ * (res: bytes sent, or a negative errno; -ECANCELED when the fd was
+ * unregistered under it). The caller goes on at once: nobody parks.
+ * Returns the request, or NULL (no memory, or no io_uring: the caller
+ * sends another way). A caller that goes away first detaches it. */
+struct weft__usend;
+
+/* Work for just before the loop's next io_uring_enter (io_uring only):
+ * a stream's send is prepared there, once for all the writes its tasks
+ * made in the iteration. A node that is on the list stays once. */
+struct weft__later {
+    struct weft__list link; /* weft__list_init'ed by its owner */
+    void (*fn)(struct weft__later *l);
+};
+void weft__uring_later(weft_loop_t *loop, struct weft__later *l);
+
+struct weft__usend *weft__uring_send(weft_loop_t *loop, int fd,
+                                     const void *buf, size_t len,
+                                     void (*done)(void *ctx, int res),
+                                     void *ctx);
+/* The request's owner goes away: done is not called, and `orphan` (the
+ * memory the kernel may still read, or NULL) is freed with weft__free
+ * when the request completes (or the ring ends). */
+void weft__uring_send_detach(struct weft__usend *op, void *orphan);
+
 ssize_t weft__op_read(struct weft__io *io, void *buf, size_t len);
 /* recv(2) with no flags: read(2) for sockets, without the VFS layer's
  * file-position and read_iter steps. *late: see weft__uring_recv (set
