@@ -21,6 +21,8 @@
 #include <weft/net.h>
 #include <weft/proc.h>
 #include <weft/signal.h>
+#include <weft/tls.h>
+#include <weft/web.h>
 
 static int count_fds(void) {
     DIR *d = opendir("/proc/self/fd");
@@ -583,6 +585,104 @@ START_TEST(an_executor_without_threads) {
 }
 END_TEST
 
+/* ---- TLS: a reset handshake, a send failing under the record layer ------- */
+
+static char certs[64];
+
+static int tls_main(void *arg) {
+    (void)arg;
+    char cert[128], key[128], ca[128];
+    snprintf(cert, sizeof cert, "%s/server.crt", certs);
+    snprintf(key, sizeof key, "%s/server.key", certs);
+    snprintf(ca, sizeof ca, "%s/ca.crt", certs);
+    weft_tls_opts_t so = {.cert_file = cert, .key_file = key};
+    weft_tls_opts_t co = {.ca_file = ca};
+    weft_tls_ctx_t *sctx, *cctx;
+    ck_assert_ok(weft_tls_server_ctx(&sctx, &so));
+    ck_assert_ok(weft_tls_client_ctx(&cctx, &co));
+    weft_server_opts_t sopts = {.tls = sctx};
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                   "0", echo_handler, NULL, &sopts));
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_server_port(srv));
+    for (int i = 0; i < 3; i++)
+        weft_yield();
+    weft_connect_opts_t copts = {.tls = cctx, .server_name = "localhost"};
+    weft_stream_t *c;
+
+    /* The handshake's first read, whichever side makes it, is reset: the
+     * client's call fails, the server drops the connection. */
+    ck_assert_ok(sysfail_add("recv", ECONNRESET, 1, 1));
+    int err = weft_open_connection(&c, "127.0.0.1", port, &copts);
+    ck_assert_int_lt(err, 0);
+    ck_assert_int_eq(sysfail_failed("recv"), 1);
+    sysfail_clear();
+
+    /* A record that cannot be sent: the writer gets the error. */
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &copts));
+    ck_assert_ok(echo_on(c, "over tls"));
+    ck_assert_ok(sysfail_add_fd("send", weft_stream_fd(c), ENOBUFS, 1, 1));
+    ck_assert_err(echo_on(c, "lost"), -ENOBUFS);
+    sysfail_clear();
+    weft_stream_close(c);
+
+    /* And the next connection is served. */
+    ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, &copts));
+    ck_assert_ok(echo_on(c, "over tls again"));
+    ck_assert_ok(weft_stream_close(c));
+    ck_assert_ok(weft_server_close(srv, 1.0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(tls_reset_in_the_handshake_and_a_failing_send) {
+    if (!certs[0]) {
+        fprintf(stderr, "test_sysfail: no certificates: TLS skipped\n");
+        return;
+    }
+    int fds = count_fds();
+    ck_assert_ok(weft_run(tls_main, NULL));
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+/* weft_web_run_app with three worker loops, the second thread failing to
+ * start: the error comes back, the first worker is stopped and joined,
+ * nothing is left open. */
+static int hello(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    return weft_web_text(req, 200, "hello");
+}
+
+static int listened;
+
+static void on_listening(int port, void *arg) {
+    (void)port;
+    (void)arg;
+    listened++;
+}
+
+START_TEST(web_worker_threads_that_cannot_start) {
+    int fds = count_fds();
+    weft_web_app_t *app;
+    ck_assert_ok(weft_web_app_new(&app, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/", hello, NULL, NULL));
+    weft_web_run_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.workers = 3;
+    o.on_listening = on_listening;
+    ck_assert_ok(sysfail_add("pthread_create", EAGAIN, 2, -1));
+    ck_assert_err(weft_web_run_app(app, "127.0.0.1", "0", &o), -EAGAIN);
+    ck_assert_int_eq(sysfail_calls("pthread_create"), 2);
+    ck_assert_int_eq(listened, 0); /* it never said it was serving */
+    sysfail_clear();
+    ck_assert_ok(weft_web_app_free(app));
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
 /* ---- the poller itself ------------------------------------------------------------ */
 
 static int poll_main(void *arg) {
@@ -628,8 +728,32 @@ static Suite *sysfail_suite(void) {
     CASE(loops_signals_and_watchers_that_cannot_open);
     CASE(a_stack_that_cannot_be_mapped_fails_the_spawn);
     CASE(an_executor_without_threads);
+    CASE(tls_reset_in_the_handshake_and_a_failing_send);
+    CASE(web_worker_threads_that_cannot_start);
     CASE(a_failing_poll_is_logged_and_polled_again);
     return s;
 }
 
-WEFT_TEST_MAIN(sysfail_suite)
+/* The certificates are made once, before the tests fork (Check runs each
+ * in its own process, which inherits the directory). */
+int main(void) {
+    snprintf(certs, sizeof certs, "/tmp/weft-sysfail-XXXXXX");
+    char cmd[256];
+    if (mkdtemp(certs)) {
+        snprintf(cmd, sizeof cmd, "sh %s %s >/dev/null 2>&1", MAKE_CERTS,
+                 certs);
+        if (system(cmd) != 0) {
+            rm_tree(certs);
+            certs[0] = 0;
+        }
+    } else {
+        certs[0] = 0;
+    }
+    SRunner *sr = srunner_create(sysfail_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (certs[0])
+        rm_tree(certs);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
