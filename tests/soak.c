@@ -34,6 +34,8 @@
 
 #include <weft.h>
 
+#include "faults/handlers.h"
+
 enum { K_ECHO, K_TLS, K_HTTP, K_WS, K_TIMER, K_PROC, K_EXEC, K_WATCH, NK };
 static const char *const kind_names[NK] = {"echo", "tls",   "http",  "ws",
                                            "timer", "proc", "exec", "watch"};
@@ -132,26 +134,6 @@ static int echo_worker(void *arg) {
 }
 
 /* ---- HTTP and WebSockets -------------------------------------------------------- */
-
-static int hello(weft_web_request_t *req, void *arg) {
-    (void)arg;
-    return weft_web_text(req, 200, "hello, world");
-}
-
-static int ws_echo(weft_web_request_t *req, void *arg) {
-    (void)arg;
-    weft_ws_t *ws;
-    int r = weft_ws_accept(&ws, req, NULL);
-    if (r < 0)
-        return r;
-    weft_ws_msg_t m;
-    while ((r = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE) {
-        r = weft_ws_send(ws, m.type, m.data, m.len);
-        if (r < 0)
-            break;
-    }
-    return r == WEFT_EWS_CLOSED ? 0 : r;
-}
 
 static int http_worker(void *arg) {
     (void)arg;
