@@ -9,6 +9,8 @@
 #   make analyze   scan-build and cppcheck over src/ (fails on a finding)
 #   make coverage  line and branch coverage of src/ by the suite (lcov HTML
 #                  in build-coverage/coverage, a table per module)
+#   make soak      a mixed load for MINUTES (default 5) with RSS, descriptors
+#                  and errors sampled; fails if they grow (tests/soak.c)
 #   make faults    every allocation failing, every wait cancelled and every
 #                  deadline expiring in turn (tests/faults; SANITIZE=address)
 #
@@ -42,7 +44,7 @@ CMAKE_ARGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWEFT_SANITIZE=$(SANITIZE) \
 	-DCMAKE_INSTALL_PREFIX=$(PREFIX) \
 	-DWEFT_COVERAGE=$(if $(filter 1,$(COVERAGE)),ON,OFF)
 
-.PHONY: all build demo test bench install valgrind fuzz faults analyze coverage clean
+.PHONY: all build demo test bench install valgrind fuzz faults soak analyze coverage clean
 
 all: build
 
@@ -105,6 +107,10 @@ fuzz:
 faults: build
 	@for m in alloc cancel deadline; do \
 		$(BUILD_DIR)/tests/faults -f -m $$m $(FAULTS_ARGS) || exit 1; done
+
+MINUTES ?= 5
+soak: build
+	@$(BUILD_DIR)/tests/soak -m $(MINUTES) $(SOAK_ARGS)
 
 analyze:
 	@scripts/deps.sh analyze

@@ -16,6 +16,26 @@
 #define WEFT__ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
 #define WEFT__NS_PER_SEC UINT64_C(1000000000)
 
+/* clang's static analyzer (scan-build, `make analyze`) reads one file at a
+ * time and does not follow calls to variadic functions, so it walks paths
+ * that a callee elsewhere rules out (a failure helper that returns the
+ * code it is given, a resolver that never succeeds with an empty list).
+ * WEFT__ANALYZER_ASSUME(c) tells it c holds there; each use says why.
+ * Nothing in a real build. */
+#ifdef __clang_analyzer__
+#define WEFT__ANALYZER_ASSUME(c) ((c) ? (void)0 : __builtin_unreachable())
+#else
+#define WEFT__ANALYZER_ASSUME(c) ((void)0)
+#endif
+
+/* -errno after a failed system call: positive then, which the analyzer
+ * does not know (it walks "errno == 0: returns 0, *out unset"). */
+static inline int weft__neg_errno(void) {
+    int r = -errno;
+    WEFT__ANALYZER_ASSUME(r < 0);
+    return r;
+}
+
 /* Thread-local storage of the library: initial-exec is one instruction on
  * x86-64 (no __tls_get_addr call), and weft keeps only a few words there. */
 #define WEFT__TLS __thread __attribute__((tls_model("initial-exec")))

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common.h" /* WEFT__ANALYZER_ASSUME */
+
 struct weft__list {
     struct weft__list *prev, *next;
 };
@@ -42,6 +44,9 @@ static inline struct weft__list *weft__list_pop_front(struct weft__list *head) {
     if (weft__list_empty(head))
         return NULL;
     struct weft__list *n = head->next;
+    /* The first node's prev is the head (the analyzer, not knowing, kept
+     * a freed node at the head of a list it was unlinked from). */
+    WEFT__ANALYZER_ASSUME(n->prev == head);
     weft__list_remove(n);
     return n;
 }

@@ -60,6 +60,11 @@ void weft__ctx_init_thread(struct weft__ctx *c) {
  * through this thread-local instead. */
 static WEFT__TLS struct weft__ctx *uc_prev;
 static WEFT__TLS struct weft__ctx *uc_self;
+/* The thread's own context (a loop's scheduler) saves itself here: a
+ * thread runs one loop at a time (weft__loop_enter), and the loop's
+ * context is set up afresh at each run, so nothing is allocated for it
+ * (an allocation here was never given back: one block per loop). */
+static WEFT__TLS ucontext_t thread_uc;
 
 static void uc_start(void) {
     uc_self->entry(uc_prev, uc_self);
@@ -68,12 +73,8 @@ static void uc_start(void) {
 
 struct weft__ctx *weft__ctx_jump_uc(struct weft__ctx *from,
                                     struct weft__ctx *to) {
-    if (!from->uc) {
-        /* The thread's own context gets its ucontext on first use. */
-        from->uc = weft__calloc(1, sizeof *from->uc);
-        if (!from->uc)
-            abort(); /* cannot save the running context: no way back */
-    }
+    if (!from->uc) /* the thread's own context, on its first switch */
+        from->uc = &thread_uc;
     uc_prev = from;
     uc_self = to;
     swapcontext(from->uc, to->uc);

@@ -109,6 +109,7 @@ static const char *sym(struct syms *c, uintptr_t addr, bool ret, char *tmp,
 static void describe_fd(int fd, char *buf, size_t size) {
     struct sockaddr_storage me, peer;
     socklen_t ml = sizeof me, pl = sizeof peer;
+    me.ss_family = peer.ss_family = AF_UNSPEC; /* set by the calls below */
     if (fd < 0) {
         snprintf(buf, size, "a closed descriptor");
         return;

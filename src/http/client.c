@@ -73,18 +73,18 @@ static bool valid_name(const char *n) {
 
 /* ---- timeouts ------------------------------------------------------------------ */
 
-int weft__hc_scope_enter(struct weft__hc_scope *t, double secs) {
+int (weft__hc_scope_enter)(struct weft__hc_scope *t, double secs) {
     t->on = secs > 0 && secs != (double)INFINITY;
     return t->on ? weft_scope_enter(&t->sc, secs, 0) : 0;
 }
 
-int weft__hc_scope_enter_at(struct weft__hc_scope *t, double deadline) {
+int (weft__hc_scope_enter_at)(struct weft__hc_scope *t, double deadline) {
     t->on = deadline != (double)INFINITY;
     return t->on ? weft_scope_enter_at(&t->sc, deadline, 0) : 0;
 }
 
-int weft__hc_scope_exit(struct weft__hc_scope *t, int r, int *kind,
-                        int which) {
+int (weft__hc_scope_exit)(struct weft__hc_scope *t, int r, int *kind,
+                          int which) {
     if (!t->on)
         return r;
     int e = weft_scope_exit(&t->sc);
@@ -134,7 +134,8 @@ static double timeout_value(const weft_client_timeout_t *t, int kind) {
 
 /* ---- failures -------------------------------------------------------------------- */
 
-int weft__hc_fail(struct weft__hc_req *rq, int code, const char *fmt, ...) {
+int (weft__hc_fail)(struct weft__hc_req *rq, int code, const char *fmt,
+                    ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(rq->msg, sizeof rq->msg, fmt, ap);
@@ -831,6 +832,7 @@ int weft_session_request(weft_session_t *s, const char *method,
         weft_client_raise_for_status(r)) {
         status = r->head.status;
         err = WEFT_CLIENT_HTTP(status);
+        WEFT__ANALYZER_ASSUME(err < 0); /* raised: a status of 400 or more */
         weft_client_release(r);
         r = NULL;
     }

@@ -211,6 +211,39 @@ int weft__hc_scope_enter_at(struct weft__hc_scope *t, double deadline);
 int weft__hc_scope_exit(struct weft__hc_scope *t, int r, int *kind,
                         int which);
 
+#ifdef __clang_analyzer__
+/* What these return, for the analyzer alone (WEFT__ANALYZER_ASSUME in
+ * core/common.h): it reads client.c apart from their callers and does not
+ * follow variadic calls. (The definitions spell the names in parentheses,
+ * which these macros leave alone.) */
+#define weft__hc_fail(rq, code, ...)                                           \
+    __extension__({                                                            \
+        int c_ = (code);                                                       \
+        (void)(weft__hc_fail)(rq, c_, __VA_ARGS__);                            \
+        c_;                                                                    \
+    })
+#define weft__hc_scope_enter(t, secs)                                          \
+    __extension__({                                                            \
+        int e_ = (weft__hc_scope_enter)(t, secs);                              \
+        WEFT__ANALYZER_ASSUME(e_ <= 0);                                        \
+        e_;                                                                    \
+    })
+#define weft__hc_scope_enter_at(t, deadline)                                   \
+    __extension__({                                                            \
+        int e_ = (weft__hc_scope_enter_at)(t, deadline);                       \
+        WEFT__ANALYZER_ASSUME(e_ <= 0);                                        \
+        e_;                                                                    \
+    })
+/* r itself, or another error when r was one. */
+#define weft__hc_scope_exit(t, r, kind, which)                                 \
+    __extension__({                                                            \
+        int r_ = (r);                                                          \
+        int x_ = (weft__hc_scope_exit)(t, r_, kind, which);                    \
+        WEFT__ANALYZER_ASSUME(r_ < 0 ? x_ < 0 : x_ == r_);                     \
+        x_;                                                                    \
+    })
+#endif
+
 /* Trace an event (fills time, method, url, ctx from rq). */
 void weft__hc_trace(struct weft__hc_req *rq, weft_client_trace_info_t *info);
 static inline bool weft__hc_tracing(const weft_session_t *s) {

@@ -154,6 +154,18 @@ static int resp_fail(weft_client_response_t *r, int code, const char *fmt,
     return code;
 }
 
+#ifdef __clang_analyzer__
+/* It returns code, an error (the analyzer does not follow variadic
+ * calls). */
+#define resp_fail(r, code, ...)                                                \
+    __extension__({                                                            \
+        int c_ = (code);                                                       \
+        WEFT__ANALYZER_ASSUME(c_ < 0);                                         \
+        (void)(resp_fail)(r, c_, __VA_ARGS__);                                 \
+        c_;                                                                    \
+    })
+#endif
+
 static int timeout_fail(weft_client_response_t *r, int kind) {
     const char *what = kind == WEFT_CLIENT_TIMEOUT_TOTAL ? "total"
                        : kind == WEFT_CLIENT_TIMEOUT_SOCK_READ

@@ -357,6 +357,8 @@ static int send_file(weft_stream_t *st, int fd, off_t offset, int64_t length) {
 
 static int send_multipart(weft_stream_t *st, const struct body *bd) {
     const weft_client_body_t *b = bd->b;
+    /* Made with the multipart body (nparts + 1 offsets, or -ENOMEM). */
+    WEFT__ANALYZER_ASSUME(bd->off != NULL);
     for (size_t i = 0; i <= b->nparts; i++) {
         size_t end = i < b->nparts ? bd->off[i + 1] : bd->len;
         int err = weft_stream_write(st, bd->owned + bd->off[i],

@@ -332,7 +332,7 @@ ssize_t weft__cookie_jar_header_url(weft_cookie_jar_t *j, const weft_url_t *u,
         struct cookie *c = sel[i];
         size_t nl = strlen(c->name), vl = strlen(c->value);
         size_t need = (i ? 2 : 0) + nl + (nl ? 1 : 0) + vl;
-        if (len + need + 1 > cap) {
+        if (need >= cap - len) { /* len < cap: the NUL fits */
             r = -ENOSPC;
             break;
         }

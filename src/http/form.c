@@ -336,6 +336,8 @@ static int part_value(weft_web_multipart_t *mp, weft_web_form_field_t *x,
             }
             buf = nb;
         }
+        /* Grown above on the first chunk: len + n + 1 > cap = 0. */
+        WEFT__ANALYZER_ASSUME(buf != NULL);
         memcpy(buf + len, d, (size_t)n);
         len += (size_t)n;
     }

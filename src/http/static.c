@@ -49,7 +49,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
     if (root->dirfd == AT_FDCWD || (root->flags & WEFT_WEB_STATIC_FOLLOW_SYMLINKS)) {
         fd = openat(root->dirfd, rel, flags);
         if (fd < 0)
-            return -errno;
+            return weft__neg_errno();
     } else if (!atomic_load_explicit(&weft__static_no_openat2,
                                      memory_order_relaxed)) {
         struct open_how how = {
@@ -58,7 +58,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
         };
         fd = (int)syscall(SYS_openat2, root->dirfd, rel, &how, sizeof how);
         if (fd < 0 && errno != ENOSYS && errno != EPERM)
-            return -errno;
+            return weft__neg_errno();
         if (fd < 0)
             atomic_store(&weft__static_no_openat2, 1);
     }
@@ -66,7 +66,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
         /* The fallback: open, then check where it landed. */
         fd = openat(root->dirfd, rel, flags);
         if (fd < 0)
-            return -errno;
+            return weft__neg_errno();
         char real[4096];
         ssize_t n = fd_path(fd, real, sizeof real);
         if (n < 0 || (size_t)n < root->real_len ||
@@ -78,7 +78,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
         }
     }
     if (fstat(fd, st) < 0) {
-        int err = -errno;
+        int err = weft__neg_errno();
         close(fd);
         return err;
     }

@@ -103,7 +103,8 @@ static int list_dir(int fd, char ***out, size_t *count) {
         free(v);
         return err;
     }
-    qsort(v, n, sizeof *v, name_cmp);
+    if (n > 1) /* (v is NULL for an empty directory: not for qsort) */
+        qsort(v, n, sizeof *v, name_cmp);
     *out = v, *count = n;
     return 0;
 }

@@ -521,7 +521,7 @@ ssize_t weft_web_url_for(const weft_web_app_t *app, const char *name,
         put(&o, "?", 1);
         put(&o, query, strlen(query));
     }
-    if (o.len + 1 > size)
+    if (o.len >= size) /* (room for the NUL; no wrap-around) */
         return -ENOSPC;
     buf[o.len] = '\0';
     return (ssize_t)o.len;

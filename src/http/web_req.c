@@ -368,6 +368,7 @@ static ssize_t body_wait(weft_web_request_t *req, const void **buf) {
     weft_stream_t *s = req->conn->s;
     weft_scope_t sc;
     int err = weft_scope_enter(&sc, req->conn->runner->o.body_timeout, 0);
+    WEFT__ANALYZER_ASSUME(err <= 0); /* 0 or -errno */
     if (err)
         return err;
     ssize_t n = weft_stream_wait_data(s, 1, buf);

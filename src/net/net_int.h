@@ -166,8 +166,9 @@ void weft__stream_close_now(weft_stream_t *s);
 void weft__stream_release(weft_stream_t *s);
 
 /* Resolve host:port for a stream or datagram socket. passive: for bind
- * (a NULL host means any address). The list is the caller's: free with
- * freeaddrinfo-compatible weft__addrinfo_free. */
+ * (a NULL host means any address). On success the list has at least one
+ * address; it is the caller's: free with freeaddrinfo-compatible
+ * weft__addrinfo_free. */
 int weft__resolve(const char *host, const char *port, int family,
                   int socktype, bool passive, struct addrinfo **out);
 void weft__addrinfo_free(struct addrinfo *ai);

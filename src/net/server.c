@@ -514,6 +514,7 @@ int weft_start_server(weft_loop_t *loop, weft_server_t **out,
         err = weft__resolve(host, port, AF_UNSPEC, SOCK_STREAM, true, &ai);
         if (err)
             return err;
+        WEFT__ANALYZER_ASSUME(ai != NULL); /* success: one address or more */
         size_t n = 0;
         for (struct addrinfo *a = ai; a && n < MAX_LISTENERS; a = a->ai_next)
             n++;

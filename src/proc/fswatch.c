@@ -443,7 +443,7 @@ static int read_dir(struct weft_fswatch *w, struct watch *d, bool report,
     if (!full)
         return -ENOMEM;
     DIR *dir = opendir(full);
-    int err = dir ? 0 : -errno;
+    int err = dir ? 0 : weft__neg_errno();
     weft__free(full);
     struct dirent *de;
     while (!err && (de = readdir(dir))) {

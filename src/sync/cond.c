@@ -28,6 +28,7 @@ static int check(struct weft__cond *c, bool task, const char *fn) {
     int err = weft__sync_check(c ? &c->h : NULL, WEFT__SYNC_COND, task, fn);
     if (err)
         return err;
+    WEFT__ANALYZER_ASSUME(c != NULL); /* the check fails NULL: -EINVAL */
     return weft__sync_check(&c->lock->h, WEFT__SYNC_LOCK, false, fn);
 }
 

@@ -211,6 +211,7 @@ int weft_wait_for(weft_future_t *f, double timeout, void **value) {
         /* Our deadline: the future was cancelled (and, for a task, has
          * finished unwinding). A task that finished with a result or an
          * error of its own regardless reports that instead. */
+        WEFT__ANALYZER_ASSUME(f != NULL); /* await(NULL) is -EINVAL */
         if (f->state == WEFT__FUT_DONE && f->status != -ECANCELED)
             r = weft_future_result(f, value);
     } else if (e == -ECANCELED) {

@@ -15,6 +15,7 @@
 #include <weft/web.h>
 #include <weft/ws.h>
 
+#include "handlers.h"
 #include "scenarios.h"
 
 const char *faults_certs;
@@ -820,26 +821,6 @@ static int sc_fswatch(void) {
 }
 
 /* ---- HTTP server and client ------------------------------------------------- */
-
-static int hello(weft_web_request_t *req, void *arg) {
-    (void)arg;
-    return weft_web_text(req, 200, "hello, world");
-}
-
-static int ws_echo(weft_web_request_t *req, void *arg) {
-    (void)arg;
-    weft_ws_t *ws;
-    int r = weft_ws_accept(&ws, req, NULL);
-    if (r < 0)
-        return r;
-    weft_ws_msg_t m;
-    while ((r = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE) {
-        r = weft_ws_send(ws, m.type, m.data, m.len);
-        if (r < 0)
-            break;
-    }
-    return r == WEFT_EWS_CLOSED ? 0 : r;
-}
 
 static int http_client(const char *base, bool ws) {
     weft_session_t *s;
