@@ -39,7 +39,10 @@ enum {
      * only moves when every task and callback is waiting; it then jumps to
      * the next timer at once. Tests of timeouts become instant and
      * deterministic. Real I/O still works, but a wait for I/O that is not
-     * already possible no longer holds time back. */
+     * already possible no longer holds time back: when tasks wait for I/O
+     * and nothing else can run, the loop waits up to 20 ms of real time
+     * for it (loopback bytes can lag their write under load), then
+     * jumps. */
     WEFT_LOOP_VIRTUAL_CLOCK = 1u << 0,
     /* Debug mode (asyncio's debug mode; weft/debug.h): a warning names
      * each task step or callback that holds the loop longer than 0.1 s
