@@ -592,6 +592,12 @@ static const char *http_parser_why(enum http_errno e, const char *in,
         if (count_fields(f, nf, "content-length") > 1)
             return "http-parser refuses repeated equal Content-Length (RFC "
                    "9112 6.3 takes them as one)";
+        if (response && count_fields(f, nf, "content-length") &&
+            count_fields(f, nf, "transfer-encoding"))
+            return "weft's response rule: Transfer-Encoding overrides "
+                   "Content-Length and the connection closes after (RFC "
+                   "9112 6.3 item 3), and in a 1xx, 204 or 304 neither "
+                   "frames anything (item 1); http-parser refuses both";
         return NULL;
     case HPE_HEADER_OVERFLOW:
         return "http-parser's 80 KiB head limit";
