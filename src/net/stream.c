@@ -270,6 +270,8 @@ static int make_room(char **buf, size_t *cap, size_t *off, size_t len,
 }
 
 static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
+    if (len == 0) /* (p may be NULL then: no memcpy of it) */
+        return 0;
     int err = s->wop ? ring_room(s, len)
                      : make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
     if (err)
@@ -284,6 +286,8 @@ static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
  * from the caller's memory, or in chunks, and parks in between): writes
  * made meanwhile are copied aside and go after its last byte. */
 static int hold_bytes(weft_stream_t *s, const void *data, size_t len) {
+    if (len == 0)
+        return 0;
     int err = reserve(&s->hbuf, &s->hcap, s->hlen + len);
     if (err)
         return err;
