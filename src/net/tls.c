@@ -339,7 +339,7 @@ static void buf_give(struct tls_loop *lp, char *b) {
     lp->nspare++;
     /* at most SPARE_EXTRA more than lent, also when many streams gave
      * theirs back in a row */
-    while (lp->nspare > lp->lent + SPARE_EXTRA) {
+    while (lp->nspare > lp->lent + SPARE_EXTRA && lp->spare) {
         b = lp->spare;
         lp->spare = *(void **)b;
         lp->nspare--;
