@@ -35,6 +35,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -108,6 +109,14 @@ int weft__uring_pollable(weft_loop_t *loop, int fd) {
     (void)loop;
     (void)fd;
     return 0;
+}
+
+int weft__uring_file(struct weft_task *t, const struct weft__fop *op,
+                     const void *obj) {
+    (void)t;
+    (void)op;
+    (void)obj;
+    return -ENOSYS;
 }
 
 #else
@@ -481,6 +490,62 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
     loop->io_waiters++;
     /* Edges from now on may be for bytes this recv does not take. */
     io->ready &= ~(uint32_t)WEFT__IO_IN;
+    return weft__park(&op.iw.w);
+}
+
+/* ---- file operations (src/fs/file.c) -------------------------------------------- */
+
+/* One request, awaited as weft__uring_recv awaits its recv (the same
+ * record, abort and completion): an interruption cancels it in the kernel
+ * and the task still waits for its completion; a result that won the race
+ * is returned (consumes). A close cannot be interrupted: the descriptor
+ * is gone either way once it has been submitted. */
+int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
+                     const void *obj) {
+    weft_loop_t *loop = t->loop;
+    if (!loop->uring)
+        return -ENOSYS;
+    bool close_op = fo->kind == WEFT__FOP_CLOSE;
+    struct uop op = {
+        .iw = {.w = {.abort = close_op ? NULL : uop_abort,
+                     .kind = WEFT__WAIT_FILE,
+                     .obj = obj,
+                     .noint = close_op,
+                     .consumes = true}},
+        .u = loop->uring};
+    weft__list_init(&op.iw.link);
+    struct io_uring_sqe *sqe = get_sqe(op.u);
+    if (!sqe)
+        return -EAGAIN;
+    switch (fo->kind) {
+    case WEFT__FOP_OPEN:
+        io_uring_prep_openat(sqe, AT_FDCWD, fo->path, fo->flags, fo->mode);
+        break;
+    case WEFT__FOP_READ:
+        io_uring_prep_read(sqe, fo->fd, fo->buf, (unsigned)fo->len, fo->off);
+        break;
+    case WEFT__FOP_WRITE:
+        io_uring_prep_write(sqe, fo->fd, fo->buf, (unsigned)fo->len,
+                            fo->off);
+        break;
+    case WEFT__FOP_FSYNC:
+        io_uring_prep_fsync(sqe, fo->fd,
+                            fo->flags ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case WEFT__FOP_STATX:
+        io_uring_prep_statx(sqe, fo->fd, fo->path, fo->flags, fo->mode,
+                            fo->buf);
+        break;
+    case WEFT__FOP_CLOSE:
+        io_uring_prep_close(sqe, fo->fd);
+        break;
+    default:
+        io_uring_prep_nop(sqe);
+        break;
+    }
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_OP);
+    weft__tls_rq.io_ops++;
+    loop->io_waiters++;
     return weft__park(&op.iw.w);
 }
 
