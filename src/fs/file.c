@@ -45,7 +45,7 @@ struct fjob {
 static ssize_t fop_syscall(const struct weft__fop *op) {
     switch (op->kind) {
     case WEFT__FOP_OPEN:
-        return open(op->path, op->flags, (mode_t)op->mode);
+        return openat(op->fd, op->path, op->flags, (mode_t)op->mode);
     case WEFT__FOP_READ:
         return op->off == UINT64_MAX
                    ? read(op->fd, op->buf, op->len)
@@ -156,7 +156,7 @@ int weft_file_open(const char *path, int flags, mode_t mode,
     if (!f)
         return -ENOMEM;
     struct weft__fop op = {.kind = WEFT__FOP_OPEN,
-                           .fd = -1,
+                           .fd = AT_FDCWD,
                            .path = path,
                            .flags = flags | O_CLOEXEC,
                            .mode = mode};

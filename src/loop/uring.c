@@ -519,7 +519,10 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
         return -EAGAIN;
     switch (fo->kind) {
     case WEFT__FOP_OPEN:
-        io_uring_prep_openat(sqe, AT_FDCWD, fo->path, fo->flags, fo->mode);
+        io_uring_prep_openat(sqe, fo->fd, fo->path, fo->flags, fo->mode);
+        break;
+    case WEFT__FOP_OPENAT2:
+        io_uring_prep_openat2(sqe, fo->fd, fo->path, fo->buf);
         break;
     case WEFT__FOP_READ:
         io_uring_prep_read(sqe, fo->fd, fo->buf, (unsigned)fo->len, fo->off);

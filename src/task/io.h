@@ -87,12 +87,13 @@ int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,
 
 /* One file operation, submitted as one io_uring request. */
 enum weft__fop_kind {
-    WEFT__FOP_OPEN,  /* openat(AT_FDCWD, path, flags, mode) */
+    WEFT__FOP_OPEN,  /* openat(fd, path, flags, mode); fd AT_FDCWD */
     WEFT__FOP_READ,  /* fd, buf, len, off ((uint64_t)-1: the position) */
     WEFT__FOP_WRITE, /* the same */
     WEFT__FOP_FSYNC, /* fd; flags 1: datasync */
     WEFT__FOP_STATX, /* statx(fd, path, flags, mask = mode, buf) */
     WEFT__FOP_CLOSE, /* fd; not interruptible */
+    WEFT__FOP_OPENAT2, /* openat2(fd, path, buf: a struct open_how) */
 };
 
 struct weft__fop {
