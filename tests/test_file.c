@@ -505,7 +505,7 @@ static int busy_main(void *arg) {
     close(fd);
     weft_file_t *f;
     ck_assert_ok(weft_file_from_fd(fd, &f));
-    char buf[8];
+    char buf[8] = "badfd";
     ck_assert_err(weft_file_read(f, buf, sizeof buf, 0), -EBADF);
     ck_assert_err(weft_file_write(f, buf, sizeof buf, 0), -EBADF);
     ck_assert_err(weft_file_fsync(f, 0), -EBADF);
@@ -552,7 +552,7 @@ START_TEST(calls_outside_a_task_are_refused) {
     ck_assert_int_eq(access(p, F_OK), -1);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_ok(weft_file_from_fd(fd, &f));
-    char buf[4];
+    char buf[4] = "";
     ck_assert_err(weft_file_read(f, buf, sizeof buf, 0), -EPERM);
     ck_assert_logged(2, "weft_file_read: called outside a task");
     weft_file_stat_t st;
