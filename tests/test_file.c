@@ -458,6 +458,61 @@ START_TEST(a_deadline_ends_a_read_in_flight) {
 }
 END_TEST
 
+/* An open cancelled while it waits (a FIFO's open for reading waits for a
+ * writer) either opened nothing or returns its file: no descriptor is
+ * lost either way. */
+static int fifo_opener(void *arg) {
+    weft_file_t *f;
+    int r = weft_file_open(arg, O_RDONLY, 0, &f);
+    if (r < 0)
+        return r;
+    ck_assert_ok(weft_file_close(f));
+    return 1;
+}
+
+static int count_fds(void) {
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+static int cancelled_open_main(void *arg) {
+    (void)arg;
+    char p[300];
+    path_of(p, sizeof p, "fifo-open");
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    int before = count_fds();
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, fifo_opener, p, NULL));
+    /* Time for the open to wait for a writer (in the kernel or a
+     * worker); either outcome below is right if it has not yet. */
+    ck_assert_ok(weft_sleep(0.02));
+    /* On io_uring the open does not wait (weft/file.h): done already. */
+    int c = weft_task_cancel(t);
+    ck_assert(c == 0 || (c == -EALREADY && backend_is("io_uring")));
+    /* A writer, for an open still running in a worker to end. */
+    int w = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    int r = weft_join(t);
+    weft_task_release(t);
+    if (w >= 0)
+        close(w);
+    ck_assert_msg(r == 1 || r == -ECANCELED, "open returned %d (%s)", r,
+                  weft_err_name(r));
+    ck_assert_int_eq(count_fds(), before);
+    if (backend_is("io_uring")) {
+        /* And for writing with no reader, it fails as O_NONBLOCK would. */
+        weft_file_t *f;
+        ck_assert_err(weft_file_open(p, O_WRONLY, 0, &f), -ENXIO);
+    }
+    return 0;
+}
+
+START_TEST(a_cancelled_open_loses_no_descriptor) {
+    run_in_dir(cancelled_open_main, NULL);
+}
+END_TEST
+
 /* Already cancelled (an expired scope): nothing starts, nothing is made. */
 static int expired_main(void *arg) {
     (void)arg;
@@ -580,6 +635,7 @@ static Suite *file_suite(void) {
     tcase_add_test(tc, many_concurrent_reads_from_several_tasks);
     tcase_add_test(tc, a_cancelled_read_takes_nothing_or_says_what_it_took);
     tcase_add_test(tc, a_deadline_ends_a_read_in_flight);
+    tcase_add_test(tc, a_cancelled_open_loses_no_descriptor);
     tcase_add_test(tc, an_expired_deadline_starts_nothing);
     tcase_add_test(tc, close_of_a_busy_or_bad_handle);
     tcase_add_test(tc, calls_outside_a_task_are_refused);

@@ -53,6 +53,13 @@
  * offsets. Concurrent calls on the file's position run in no defined
  * order.
  *
+ * FIFOs. io_uring opens without waiting when it can (the kernel tries the
+ * open non-blocking first), so on io_uring opening a FIFO does not wait
+ * for its other end: for reading it succeeds at once, for writing with no
+ * reader it fails with -ENXIO, as with O_NONBLOCK. On epoll the open waits
+ * in a worker thread, as open(2) does. Reads and writes wait for the
+ * other end on both.
+ *
  * A weft_file_t is used from tasks of one loop thread at a time (any loop
  * on that thread). Not for sockets: use streams (weft/net.h), which wait
  * for readiness.

@@ -82,9 +82,9 @@ static int exec_call(struct weft_task *t, const struct weft__fop *op) {
     if (r)
         return r;
     r = weft_await(f, NULL);
-    /* Done unless the loop is closing under a wait it cannot complete
-     * (the job then still holds `j`: the loop's close waits for it, and
-     * this task is not resumed before). */
+    /* Interrupted or not, weft_await returns once the future is done (its
+     * abort waits for a running job): the worker is finished with `j`.
+     * The test keeps that promise checked. */
     if (weft_future_done(f) && j.ran)
         r = j.status;
     weft_future_release(f);
