@@ -176,6 +176,12 @@ static void arm_wake(weft_loop_t *loop) {
     u->wake_armed = true;
 }
 
+/* File operations (weft__uring_file, at the end) have a tag, an abort and
+ * a completion of their own: their waits never hibernate, so the record
+ * on the task's stack is their user data. */
+enum { TAG_FOP = 3 };
+static void fop_done(weft_loop_t *loop, struct uop *op, int res);
+
 static int uring_init(weft_loop_t *loop) {
     struct weft__uring *u = weft__calloc(1, sizeof *u);
     if (!u)
@@ -421,6 +427,11 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
             n++;
             uint64_t ud = cqe->user_data;
             switch (ud & TAG_MASK) {
+            case TAG_FOP:
+                fop_done(loop, (struct uop *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
+                         cqe->res);
+                handled++;
+                break;
             case TAG_POLL:
                 poll_done(loop, u, (struct reg *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
                           cqe);
@@ -495,11 +506,31 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
 
 /* ---- file operations (src/fs/file.c) -------------------------------------------- */
 
-/* One request, awaited as weft__uring_recv awaits its recv (the same
- * record, abort and completion): an interruption cancels it in the kernel
- * and the task still waits for its completion; a result that won the race
- * is returned (consumes). A close cannot be interrupted: the descriptor
- * is gone either way once it has been submitted. */
+/* An interrupted file request is cancelled in the kernel; its completion
+ * (cancelled, or with the result that won the race) wakes the task. */
+static int fop_abort(struct weft__wait *w) {
+    struct uop *op = WEFT__CONTAINER_OF(w, struct uop, iw.w);
+    struct io_uring_sqe *sqe = get_sqe(op->u);
+    if (!sqe)
+        return -EINPROGRESS; /* it completes anyway, later */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_FOP, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    return -EINPROGRESS;
+}
+
+static void fop_done(weft_loop_t *loop, struct uop *op, int res) {
+    loop->io_waiters--;
+    struct weft__wait *w = &op->iw.w;
+    if (res == -ECANCELED && w->interrupted)
+        res = w->interrupted; /* ours: report the interruption */
+    weft__task_wake(w->task, res);
+}
+
+/* One request, awaited as weft__uring_recv awaits its recv: an
+ * interruption cancels it in the kernel and the task still waits for its
+ * completion; a result that won the race is returned (consumes). A close
+ * cannot be interrupted: the descriptor is gone either way once it has
+ * been submitted. */
 int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
                      const void *obj) {
     weft_loop_t *loop = t->loop;
@@ -507,7 +538,7 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
         return -ENOSYS;
     bool close_op = fo->kind == WEFT__FOP_CLOSE;
     struct uop op = {
-        .iw = {.w = {.abort = close_op ? NULL : uop_abort,
+        .iw = {.w = {.abort = close_op ? NULL : fop_abort,
                      .kind = WEFT__WAIT_FILE,
                      .obj = obj,
                      .noint = close_op,
@@ -546,7 +577,7 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
         io_uring_prep_nop(sqe);
         break;
     }
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_OP);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_FOP);
     weft__tls_rq.io_ops++;
     loop->io_waiters++;
     return weft__park(&op.iw.w);
