@@ -23,7 +23,7 @@ for a in "$@"; do
     *) names="$names $a" ;;
     esac
 done
-[ -n "$names" ] || names="switch spawn timers parked exec sync tls tls_idle tls_stalled echo idle web_router http http_parse httpmsg http_client http_app ws ws_frame"
+[ -n "$names" ] || names="switch spawn timers parked exec file sync tls tls_idle tls_stalled echo idle web_router http http_parse httpmsg http_client http_app ws ws_frame"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 echo "weft benchmarks: $(nproc 2>/dev/null || echo '?') CPU(s) ${cpu:+($cpu)}," \

@@ -36,6 +36,7 @@
 #include "weft/proc.h"
 #include "weft/signal.h"
 #include "weft/fswatch.h"
+#include "weft/file.h"
 #include "weft/http1.h"
 #include "weft/httpmsg.h"
 #include "weft/web.h"

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../fs/fs_int.h"
 #include "../net/net_int.h"
 #include "../sync/sync_int.h"
 #include "debug_int.h"
@@ -169,6 +170,7 @@ const char *const weft__wait_kind_names[] = {
     [WEFT__WAIT_SIGNAL] = "signal",
     [WEFT__WAIT_POOL] = "pool shutdown",
     [WEFT__WAIT_IO] = "I/O",
+    [WEFT__WAIT_FILE] = "file",
 };
 
 /* Read or write: the events of an I/O wait. */
@@ -256,6 +258,14 @@ static void describe_wait(weft_loop_t *loop, const struct weft_task *t,
         if (io) {
             describe_fd(io->fd, fd, sizeof fd);
             put(o, " on %s", fd);
+        }
+        break;
+    }
+    case WEFT__WAIT_FILE: {
+        const struct weft_file *f = w->obj;
+        if (f) {
+            describe_fd(f->fd, fd, sizeof fd);
+            put(o, " %s", fd);
         }
         break;
     }

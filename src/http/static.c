@@ -1,7 +1,9 @@
 /* Static files (weft/web_static.h): add_static's handler and
  * FileResponse. A file is opened beneath its directory (file_open, the
- * one place files are opened: issue 15's asynchronous file I/O replaces
- * it), its validators made from fstat, the request's preconditions and
+ * one place files are opened: on an io_uring loop as a request the
+ * handler's task waits for, src/fs/file.c's way, so a path lookup that
+ * reads the disk does not stall the loop), its validators made from
+ * fstat, the request's preconditions and
  * range evaluated (RFC 9110 sections 13.2.2 and 14), and the body handed
  * to the server as a file (sendfile). */
 #include <dirent.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "../task/io.h"
 #include "static_int.h"
 #include "weft/httpmsg.h"
 #include "weft/web_static.h"
@@ -36,6 +39,34 @@ static ssize_t fd_path(int fd, char *buf, size_t cap) {
     return n < 0 ? -errno : n >= (ssize_t)cap ? -ENAMETOOLONG : n;
 }
 
+/* openat(2) and openat2(2), from a task of an io_uring loop as requests
+ * (IORING_OP_OPENAT, OPENAT2) that the task waits for; elsewhere (epoll,
+ * outside a task) as the system calls, on the loop thread: a lookup in the
+ * dentry cache costs less than a hand-over to the executor would
+ * (bench/file: a job's round trip is some 10 us; nginx opens files on its
+ * event loop too). A completed open whose task was cancelled meanwhile
+ * still returns its fd (the wait consumes): the callers close it on
+ * their error paths as for any fd. -1 with errno, as the calls. */
+static int open_at(int dirfd, const char *rel, int flags,
+                   struct open_how *how) {
+    struct weft_task *t = weft__task_current();
+    if (t && t->loop->uring) {
+        struct weft__fop op = {.kind = how ? WEFT__FOP_OPENAT2 : WEFT__FOP_OPEN,
+                               .fd = dirfd,
+                               .path = rel,
+                               .flags = flags,
+                               .buf = how};
+        int r = weft__uring_file(t, &op, NULL);
+        if (r >= 0)
+            return r;
+        errno = -r;
+        return -1;
+    }
+    if (how)
+        return (int)syscall(SYS_openat2, dirfd, rel, how, sizeof *how);
+    return openat(dirfd, rel, flags);
+}
+
 /* Open `rel` (relative, already free of "." and ".." segments) for
  * reading, beneath root's directory unless symlinks may go anywhere, and
  * fstat it. Never blocks on a FIFO (O_NONBLOCK; it is then not a regular
@@ -47,7 +78,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
     int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     int fd = -1;
     if (root->dirfd == AT_FDCWD || (root->flags & WEFT_WEB_STATIC_FOLLOW_SYMLINKS)) {
-        fd = openat(root->dirfd, rel, flags);
+        fd = open_at(root->dirfd, rel, flags, NULL);
         if (fd < 0)
             return weft__neg_errno();
     } else if (!atomic_load_explicit(&weft__static_no_openat2,
@@ -56,7 +87,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
             .flags = (uint64_t)flags,
             .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
         };
-        fd = (int)syscall(SYS_openat2, root->dirfd, rel, &how, sizeof how);
+        fd = open_at(root->dirfd, rel, flags, &how);
         if (fd < 0 && errno != ENOSYS && errno != EPERM)
             return weft__neg_errno();
         if (fd < 0)
@@ -64,7 +95,7 @@ int weft__file_open(const struct weft__file_root *root, const char *rel,
     }
     if (fd < 0) {
         /* The fallback: open, then check where it landed. */
-        fd = openat(root->dirfd, rel, flags);
+        fd = open_at(root->dirfd, rel, flags, NULL);
         if (fd < 0)
             return weft__neg_errno();
         char real[4096];

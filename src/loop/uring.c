@@ -37,6 +37,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -144,6 +145,14 @@ int weft__uring_pollable(weft_loop_t *loop, int fd) {
     return 0;
 }
 
+int weft__uring_file(struct weft_task *t, const struct weft__fop *op,
+                     const void *obj) {
+    (void)t;
+    (void)op;
+    (void)obj;
+    return -ENOSYS;
+}
+
 #else
 
 #include <liburing.h>
@@ -220,6 +229,12 @@ static void arm_wake(weft_loop_t *loop) {
     io_uring_sqe_set_data64(sqe, UD_WAKE);
     u->wake_armed = true;
 }
+
+/* File operations (weft__uring_file, at the end) have a tag, an abort and
+ * a completion of their own: their waits never hibernate, so the record
+ * on the task's stack is their user data. */
+enum { TAG_FOP = 3 };
+static void fop_done(weft_loop_t *loop, struct uop *op, int res);
 
 static int uring_init(weft_loop_t *loop) {
     struct weft__uring *u = weft__calloc(1, sizeof *u);
@@ -499,6 +514,11 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
             n++;
             uint64_t ud = cqe->user_data;
             switch (ud & TAG_MASK) {
+            case TAG_FOP:
+                fop_done(loop, (struct uop *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
+                         cqe->res);
+                handled++;
+                break;
             case TAG_POLL:
                 poll_done(loop, u, (struct reg *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
                           cqe);
@@ -647,6 +667,85 @@ void weft__uring_send_detach(struct weft__usend *op, void *orphan) {
     op->done = NULL;
     op->ctx = NULL;
     op->orphan = orphan;
+}
+
+/* ---- file operations (src/fs/file.c) -------------------------------------------- */
+
+/* An interrupted file request is cancelled in the kernel; its completion
+ * (cancelled, or with the result that won the race) wakes the task. */
+static int fop_abort(struct weft__wait *w) {
+    struct uop *op = WEFT__CONTAINER_OF(w, struct uop, iw.w);
+    struct io_uring_sqe *sqe = get_sqe(op->u);
+    if (!sqe)
+        return -EINPROGRESS; /* it completes anyway, later */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_FOP, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    return -EINPROGRESS;
+}
+
+static void fop_done(weft_loop_t *loop, struct uop *op, int res) {
+    loop->io_waiters--;
+    struct weft__wait *w = &op->iw.w;
+    if (res == -ECANCELED && w->interrupted)
+        res = w->interrupted; /* ours: report the interruption */
+    weft__task_wake(w->task, res);
+}
+
+/* One request, awaited as weft__uring_recv awaits its recv: an
+ * interruption cancels it in the kernel and the task still waits for its
+ * completion; a result that won the race is returned (consumes). A close
+ * cannot be interrupted: the descriptor is gone either way once it has
+ * been submitted. */
+int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
+                     const void *obj) {
+    weft_loop_t *loop = t->loop;
+    if (!loop->uring)
+        return -ENOSYS;
+    bool close_op = fo->kind == WEFT__FOP_CLOSE;
+    struct uop op = {
+        .iw = {.w = {.abort = close_op ? NULL : fop_abort,
+                     .kind = WEFT__WAIT_FILE,
+                     .obj = obj,
+                     .noint = close_op,
+                     .consumes = true}},
+        .u = loop->uring};
+    weft__list_init(&op.iw.link);
+    struct io_uring_sqe *sqe = get_sqe(op.u);
+    if (!sqe)
+        return -EAGAIN;
+    switch (fo->kind) {
+    case WEFT__FOP_OPEN:
+        io_uring_prep_openat(sqe, fo->fd, fo->path, fo->flags, fo->mode);
+        break;
+    case WEFT__FOP_OPENAT2:
+        io_uring_prep_openat2(sqe, fo->fd, fo->path, fo->buf);
+        break;
+    case WEFT__FOP_READ:
+        io_uring_prep_read(sqe, fo->fd, fo->buf, (unsigned)fo->len, fo->off);
+        break;
+    case WEFT__FOP_WRITE:
+        io_uring_prep_write(sqe, fo->fd, fo->buf, (unsigned)fo->len,
+                            fo->off);
+        break;
+    case WEFT__FOP_FSYNC:
+        io_uring_prep_fsync(sqe, fo->fd,
+                            fo->flags ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case WEFT__FOP_STATX:
+        io_uring_prep_statx(sqe, fo->fd, fo->path, fo->flags, fo->mode,
+                            fo->buf);
+        break;
+    case WEFT__FOP_CLOSE:
+        io_uring_prep_close(sqe, fo->fd);
+        break;
+    default:
+        io_uring_prep_nop(sqe);
+        break;
+    }
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_FOP);
+    weft__tls_rq.io_ops++;
+    loop->io_waiters++;
+    return weft__park(&op.iw.w);
 }
 
 #endif

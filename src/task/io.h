@@ -117,4 +117,36 @@ ssize_t weft__op_sendfile(struct weft__io *io, int in_fd, off_t *offset,
 int weft__op_connect(struct weft__io *io, const struct sockaddr *addr,
                      socklen_t len);
 
+/* ---- files on io_uring (src/fs/file.c) ---------------------------------------- */
+
+/* One file operation, submitted as one io_uring request. */
+enum weft__fop_kind {
+    WEFT__FOP_OPEN,  /* openat(fd, path, flags, mode); fd AT_FDCWD */
+    WEFT__FOP_READ,  /* fd, buf, len, off ((uint64_t)-1: the position) */
+    WEFT__FOP_WRITE, /* the same */
+    WEFT__FOP_FSYNC, /* fd; flags 1: datasync */
+    WEFT__FOP_STATX, /* statx(fd, path, flags, mask = mode, buf) */
+    WEFT__FOP_CLOSE, /* fd; not interruptible */
+    WEFT__FOP_OPENAT2, /* openat2(fd, path, buf: a struct open_how) */
+};
+
+struct weft__fop {
+    uint8_t kind;
+    int fd;
+    int flags;
+    unsigned mode;
+    const char *path;
+    void *buf;
+    size_t len;
+    uint64_t off;
+};
+
+/* Submit `op` on the io_uring of t's loop and park t until it completes
+ * (a WEFT__WAIT_FILE wait on `obj`). An interruption cancels the request
+ * in the kernel and still waits for its completion; a completion that won
+ * the race is returned (the wait consumes). Returns the result, or
+ * -ENOSYS where the loop has no io_uring. */
+int weft__uring_file(struct weft_task *t, const struct weft__fop *op,
+                     const void *obj);
+
 #endif

@@ -82,6 +82,8 @@ enum weft__wait_kind {
     WEFT__WAIT_IO,         /* obj: the struct weft__io; the record is a
                               struct weft__io_wait (io.h), whose events
                               say read or write */
+    WEFT__WAIT_FILE,       /* obj: the weft_file_t, or NULL (by path);
+                              the record is a weft__io_waiter */
 };
 
 struct weft__wait {
