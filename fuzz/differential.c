@@ -523,6 +523,40 @@ static bool strict_chunked_err(const char *b, size_t n) {
     return r == WEFT_EHTTP_BARE_LF || r == WEFT_EHTTP_BAD_CHUNK_END;
 }
 
+/* A Content-Length value that is a comma list of equal decimal numbers
+ * (elements with optional whitespace around them). */
+static bool cl_equal_list(weft_span_t v) {
+    const char *p = v.ptr, *end = v.ptr + v.len;
+    bool first = true, list = false;
+    unsigned long long want = 0;
+    while (p < end) {
+        while (p < end && weft__http_ows(*p))
+            p++;
+        unsigned long long x = 0;
+        const char *d = p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (x > 1000000000000000000ULL)
+                return false;
+            x = x * 10 + (unsigned)(*p++ - '0');
+        }
+        if (p == d)
+            return false;
+        while (p < end && weft__http_ows(*p))
+            p++;
+        if (!first && x != want)
+            return false;
+        want = x;
+        first = false;
+        if (p < end) {
+            if (*p != ',')
+                return false;
+            list = true;
+            p++;
+        }
+    }
+    return list;
+}
+
 /* Why http-parser refuses what weft accepts, if it is one of its own
  * rules or a known fault of it; NULL if unexplained. */
 static const char *http_parser_why(enum http_errno e, const char *in,
@@ -546,6 +580,12 @@ static const char *http_parser_why(enum http_errno e, const char *in,
             f[i].value.ptr[f[i].value.len] == '\t')
             return "http-parser fault: HTAB after a Content-Length value "
                    "(OWS, RFC 9110 5.6.3)";
+    for (size_t i = 0; i < nf; i++)
+        if (e == HPE_INVALID_CONTENT_LENGTH &&
+            lower_is(f[i].name.ptr, f[i].name.len, "content-length") &&
+            cl_equal_list(f[i].value))
+            return "http-parser refuses a Content-Length list of equal "
+                   "values (RFC 9110 8.6 lets a recipient take it as one)";
     for (size_t i = 0; i < nf; i++)
         if (e == HPE_INVALID_TRANSFER_ENCODING &&
             lower_is(f[i].name.ptr, f[i].name.len, "transfer-encoding") &&
