@@ -167,7 +167,7 @@ enum {
     UD_WAKE = 8,   /* the eventfd's poll */
     TAG_POLL = 1,  /* a struct reg */
     TAG_OP = 2,    /* the task waiting in a struct uop (its t->wait) */
-    TAG_SEND = 3,  /* a struct weft__usend */
+    TAG_SEND = 4,  /* a struct weft__usend (TAG_FOP is 3, below) */
     TAG_MASK = 7,
 };
 
