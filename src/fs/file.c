@@ -232,7 +232,7 @@ static void from_statx(const struct statx *sx, weft_file_stat_t *st) {
 
 static int do_stat(const char *fn, struct weft_file *f, const char *path,
                    weft_file_stat_t *st) {
-    struct statx sx;
+    struct statx sx = {0}; /* filled by the kernel or the worker */
     struct weft__fop op = {.kind = WEFT__FOP_STATX,
                            .fd = f ? f->fd : AT_FDCWD,
                            .path = f ? "" : path,
