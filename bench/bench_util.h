@@ -5,10 +5,14 @@
 #define WEFT_BENCH_UTIL_H
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,6 +272,31 @@ static inline long bench_pid_status_kb(long pid, const char *field) {
 
 static inline const char *bench_yesno(int ok) {
     return ok ? "yes" : "NO";
+}
+
+/* Pin the calling process to CPU `cpu`, or to CPU 0 on a machine with
+ * ncpu <= cpu. */
+static inline void bench_pin(int cpu, int ncpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu < ncpu ? cpu : 0, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* Whether something accepts connections on 127.0.0.1:port. `reset`:
+ * close the probe with a reset, leaving no TIME_WAIT behind. */
+static inline bool bench_port_open(int port, bool reset) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (reset) {
+        struct linger l = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close(fd);
+    return ok;
 }
 
 #endif

@@ -50,13 +50,6 @@
 
 static int ncpu;
 
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu < ncpu ? cpu : 0, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
 /* ---- servers ------------------------------------------------------------------- */
 
 struct server {
@@ -93,7 +86,7 @@ static pid_t spawn(char *const argv[], int cpu, const char *errfile) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        pin(cpu);
+        bench_pin(cpu, ncpu);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(null, 1);
@@ -104,16 +97,6 @@ static pid_t spawn(char *const argv[], int cpu, const char *errfile) {
         _exit(127);
     }
     return pid;
-}
-
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }
 
 /* The last line a server wrote on stderr, for "not run" lines. */
@@ -172,7 +155,7 @@ static bool start(struct server *s) {
         s->pid = spawn(argv, 0, errfile);
     }
     for (int i = 0; i < 200; i++) {
-        if (port_open(s->port))
+        if (bench_port_open(s->port, false))
             return true;
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
@@ -280,7 +263,7 @@ static bool run_wrk(const char *wrk, struct server *s, int conns, bool conn_clos
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        pin(1);
+        bench_pin(1, ncpu);
         dup2(fds[1], 1);
         close(fds[0]);
         const char *argv[16];

@@ -78,13 +78,6 @@
 static int ncpu;
 static size_t nconns;
 
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu < ncpu ? cpu : 0, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
 /* ---- the weft servers (child processes) ------------------------------------- */
 
 /* The echo server's connections, for its janitor: each handler's task and
@@ -248,18 +241,6 @@ static int free_port(void) {
     return port;
 }
 
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    struct linger l = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    close(fd);
-    return ok;
-}
-
 static int start_nginx(struct server *s, const char *prog) {
     s->port = free_port();
     char conf[96], text[2048];
@@ -286,7 +267,7 @@ static int start_nginx(struct server *s, const char *prog) {
     fflush(NULL);
     s->pid = fork();
     if (s->pid == 0) {
-        pin(0);
+        bench_pin(0, ncpu);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(null, 1);
@@ -296,7 +277,7 @@ static int start_nginx(struct server *s, const char *prog) {
     }
     s->ctl = -1;
     for (int i = 0; i < 250; i++) {
-        if (port_open(s->port))
+        if (bench_port_open(s->port, true))
             return 0;
         if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
             snprintf(s->why, sizeof s->why, "%s exited at start (see %s)",
@@ -332,7 +313,7 @@ static int start(int kind, struct server *s) {
     if (pid == 0) {
         close(portp[0]);
         close(ctlp[1]);
-        pin(0);
+        bench_pin(0, ncpu);
         int rc;
         if (kind == S_UV_ECHO) {
             rc = uv_echo_serve(portp[1], ctlp[0]) < 0;
@@ -584,7 +565,7 @@ int main(int argc, char **argv) {
         perror("idle");
         return 1;
     }
-    pin(1);
+    bench_pin(1, ncpu);
     printf("idle: %zu connections a server, each after one exchange, idle "
            "%d s; client source addresses: %zu\n",
            nconns, SETTLE_S, (nconns + PER_SOURCE - 1) / PER_SOURCE);

@@ -47,13 +47,6 @@ static int ncpu;
 static char tmpdir[256];
 static char node_path[PATH_MAX * 2];
 
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu < ncpu ? cpu : 0, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
-
 /* ---- the servers ---------------------------------------------------------- */
 
 static const char py_server[] =
@@ -96,16 +89,6 @@ static void write_file(const char *path, const char *text) {
     }
 }
 
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 static bool start(struct server *s) {
     char port[16], script[320];
     snprintf(port, sizeof port, "%d", s->port);
@@ -129,7 +112,7 @@ static bool start(struct server *s) {
     fflush(stdout);
     s->pid = fork();
     if (s->pid == 0) {
-        pin(0);
+        bench_pin(0, ncpu);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
         if (node_path[0])
@@ -138,7 +121,7 @@ static bool start(struct server *s) {
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
-        if (port_open(s->port))
+        if (bench_port_open(s->port, false))
             return true;
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
@@ -438,7 +421,7 @@ int main(int argc, char **argv) {
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    pin(1);
+    bench_pin(1, ncpu);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;
