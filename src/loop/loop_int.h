@@ -163,7 +163,8 @@ struct weft_loop {
     uint64_t next_trim; /* when idle memory may next be given back */
 
     /* Read buffers that idle streams gave back (stream.c), kept for the
-     * next reads: a list through their first word, emptied when idle. */
+     * next reads (and the io_uring ring's, uring.c): a list through their
+     * first word, emptied when idle. Each WEFT__READ_CHUNK bytes. */
     void *rbufs;
     uint32_t nrbufs;
 
@@ -191,6 +192,10 @@ struct weft_loop {
  * next 10 s only counted, then summed up in one line "... (repeated N
  * times)", once per 10 s while they go on. From the loop's thread. Use
  * WEFT__LOG_LIMITED, which makes the key. */
+/* A stream's read buffer, as it is allocated (stream.c) and as the
+ * io_uring backend provides them (uring.c). */
+#define WEFT__READ_CHUNK (16 * 1024)
+
 /* Free the read buffers kept in loop->rbufs (loop.c; the streams keep
  * them, stream.c, but the loop builds without src/net: cross-check.sh). */
 void weft__loop_rbufs_trim(weft_loop_t *loop);

@@ -104,6 +104,13 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
     return -ENOSYS;
 }
 
+ssize_t weft__uring_recv_pick(struct weft__io *io, char **buf, int *late) {
+    (void)io;
+    (void)buf;
+    (void)late;
+    return -EOPNOTSUPP;
+}
+
 bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
                            const char *hi) {
     (void)w;
@@ -156,10 +163,14 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *op,
 #else
 
 #include <liburing.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096
+#define PB_ENTRIES 512 /* provided buffers' slots (a power of 2), below */
+#define PB_FIRST 16
+#define PB_BGID 0
 
 /* User data: a pointer with its kind in the low bits, or a constant. */
 enum {
@@ -198,6 +209,12 @@ struct weft__uring {
     struct reg *all; /* every record: the free, the registered, and those
                         whose last completion has not come (at close) */
     bool wake_armed;
+    /* Provided buffers (weft__uring_recv_pick), made at the first pick. */
+    struct io_uring_buf_ring *br;
+    char **pb;       /* pb[bid]: the buffer that bid names; NULL: a hole */
+    unsigned npb;    /* bids made, 0 to npb - 1 */
+    unsigned nholes; /* bids whose buffer could not be replaced */
+    int pb_state;    /* 0: not tried; 1: registered; < 0: refused */
 };
 
 /* An operation a task waits for (on its stack). Its wait is an I/O wait
@@ -210,6 +227,7 @@ struct uop {
     struct weft__uring *u;
     const char *buf; /* where the kernel writes */
     size_t len;
+    char *picked; /* a recv_pick's buffer, which the completion named */
 };
 
 static struct io_uring_sqe *get_sqe(struct weft__uring *u) {
@@ -320,6 +338,11 @@ void weft__poller_fini(weft_loop_t *loop) {
         weft__free(op);
     }
     weft__free(u->spare);
+    for (unsigned i = 0; i < u->npb; i++)
+        weft__free(u->pb[i]);
+    weft__free(u->pb);
+    if (u->br)
+        munmap(u->br, PB_ENTRIES * sizeof(struct io_uring_buf));
     weft__free(u->byfd);
     struct reg *r;
     while ((r = u->all)) {
@@ -421,6 +444,104 @@ void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
     io_uring_submit_and_get_events(&u->ring);
 }
 
+/* ---- provided buffers ---------------------------------------------------------- */
+
+/* A stream with nothing buffered reads with weft__uring_recv_pick: the
+ * recv names no buffer, and the kernel takes one from the loop's ring
+ * (IOSQE_BUFFER_SELECT) only when bytes arrive. The buffer is then the
+ * stream's (as if it had allocated it) and its bid gets another one, from
+ * the loop's spare read buffers (stream.c gives empty ones back there) or
+ * the allocator. So a connection waiting for its next message holds no
+ * read buffer (issue 15), and a busy one trades buffers with the ring
+ * without a malloc. The ring starts small and doubles each time the
+ * kernel found it empty (-ENOBUFS: that read falls back to a buffer of
+ * the stream's own), up to PB_ENTRIES: only a burst of arrivals in one
+ * iteration needs more, and an idle server pays for the largest burst it
+ * saw, at most PB_ENTRIES x 16 KiB, and only the pages that bursts
+ * touched. */
+
+static char *pb_new(weft_loop_t *loop) {
+    char *b = loop->rbufs;
+    if (b) {
+        loop->rbufs = *(void **)b;
+        loop->nrbufs--;
+        return b;
+    }
+    return weft__malloc(WEFT__READ_CHUNK);
+}
+
+static void pb_put(struct weft__uring *u, unsigned bid) {
+    io_uring_buf_ring_add(u->br, u->pb[bid], WEFT__READ_CHUNK,
+                          (unsigned short)bid,
+                          io_uring_buf_ring_mask(PB_ENTRIES), 0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
+/* Up to n more bids, each with a buffer. */
+static void pb_grow(weft_loop_t *loop, unsigned n) {
+    struct weft__uring *u = loop->uring;
+    while (n-- > 0 && u->npb < PB_ENTRIES) {
+        if (!(u->pb[u->npb] = pb_new(loop)))
+            return;
+        pb_put(u, u->npb++);
+    }
+}
+
+/* Give the holes their buffers (after an allocation failed). */
+static void pb_fill_holes(weft_loop_t *loop) {
+    struct weft__uring *u = loop->uring;
+    for (unsigned i = 0; i < u->npb && u->nholes; i++) {
+        if (u->pb[i])
+            continue;
+        if (!(u->pb[i] = pb_new(loop)))
+            return;
+        u->nholes--;
+        pb_put(u, i);
+    }
+}
+
+static int pb_setup(weft_loop_t *loop) {
+    struct weft__uring *u = loop->uring;
+    size_t size = PB_ENTRIES * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED)
+        return -errno;
+    u->pb = weft__calloc(PB_ENTRIES, sizeof *u->pb);
+    if (!u->pb) {
+        munmap(br, size);
+        return -ENOMEM;
+    }
+    io_uring_buf_ring_init(br);
+    struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)br,
+                                   .ring_entries = PB_ENTRIES,
+                                   .bgid = PB_BGID};
+    int err = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    if (err < 0) { /* before 5.19, or refused */
+        munmap(br, size);
+        weft__free(u->pb);
+        u->pb = NULL;
+        return err;
+    }
+    u->br = br;
+    pb_grow(loop, PB_FIRST);
+    return 1;
+}
+
+/* The completion of a pick named bid: its buffer is the reader's now,
+ * and the bid gets another (or becomes a hole). */
+static char *pb_take(weft_loop_t *loop, unsigned bid) {
+    struct weft__uring *u = loop->uring;
+    if (bid >= u->npb || !u->pb[bid])
+        return NULL; /* not ours: cannot happen */
+    char *b = u->pb[bid];
+    if ((u->pb[bid] = pb_new(loop)))
+        pb_put(u, bid);
+    else
+        u->nholes++;
+    return b;
+}
+
 static void poll_done(weft_loop_t *loop, struct weft__uring *u, struct reg *r,
                       const struct io_uring_cqe *cqe) {
     struct weft__io *io = r->io;
@@ -468,11 +589,25 @@ static void send_done(struct weft__uring *u, struct weft__usend *op, int res) {
         done(ctx, res);
 }
 
-static void op_done(weft_loop_t *loop, struct weft_task *t, int res) {
+static void op_done(weft_loop_t *loop, struct weft_task *t,
+                    const struct io_uring_cqe *cqe) {
+    int res = cqe->res;
     loop->io_waiters--;
     if (WEFT__UNLIKELY(t->asleep != NULL))
         weft__task_thaw(t); /* the record below is on its stack */
     struct weft__wait *w = t->wait;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        if (res > 0)
+            WEFT__CONTAINER_OF(w, struct uop, iw.w)->picked =
+                pb_take(loop, bid);
+        else if (bid < loop->uring->npb && loop->uring->pb[bid])
+            pb_put(loop->uring, bid); /* nothing in it: back it goes */
+    } else if (res == -ENOBUFS) {
+        /* The ring was empty when bytes came: the reader reads into a
+         * buffer of its own this time, and the ring grows. */
+        pb_grow(loop, loop->uring->npb);
+    }
     if (res == -ECANCELED)
         /* Ours (an interruption: report it as such) or the fd's
          * unregistering (it was closed under the read). */
@@ -527,7 +662,7 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
             case TAG_OP:
                 op_done(loop,
                         (struct weft_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
-                        cqe->res);
+                        cqe);
                 handled++;
                 break;
             case TAG_SEND:
@@ -578,8 +713,10 @@ bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
     return op->buf < hi && op->buf + op->len > lo;
 }
 
-ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
-                         bool sock, int *late) {
+/* A recv or read into buf, or a recv into a buffer the kernel picks
+ * (pick: buf is NULL and *pick gets it). */
+static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
+                       char **pick, int *late) {
     struct weft_task *t = weft__task_require("weft I/O");
     if (!t)
         return -EPERM;
@@ -594,21 +731,31 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
                .events = WEFT__IO_IN},
         .u = loop->uring,
         .buf = buf,
-        .len = len};
+        .len = buf ? len : 0};
     weft__list_init(&op.iw.link);
     struct io_uring_sqe *sqe = get_sqe(op.u);
     if (!sqe)
         return -EAGAIN;
-    if (sock)
+    if (pick) {
+        io_uring_prep_recv(sqe, io->fd, NULL, len, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = PB_BGID;
+    } else if (sock) {
         io_uring_prep_recv(sqe, io->fd, buf, len, 0);
-    else
+    } else {
         io_uring_prep_read(sqe, io->fd, buf, (unsigned)len, (uint64_t)-1);
+    }
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)t | TAG_OP);
     weft__tls_rq.io_ops++;
     loop->io_waiters++;
     /* Edges from now on may be for bytes this recv does not take. */
     io->ready &= ~(uint32_t)WEFT__IO_IN;
     ssize_t n = weft__park(&op.iw.w);
+    if (pick && n > 0) {
+        if (WEFT__UNLIKELY(!op.picked))
+            return -EIO; /* a completion without its buffer: cannot be */
+        *pick = op.picked;
+    }
     /* Bytes, but the task was cancelled (or its deadline passed) while the
      * recv was in flight, or after it completed and before the task ran:
      * the kernel's completion and our ASYNC_CANCEL raced, and the recv
@@ -620,6 +767,30 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
     if (n > 0 && WEFT__UNLIKELY(t->pending != 0) && late)
         *late = weft__task_interrupted(t);
     return n;
+}
+
+ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
+                         bool sock, int *late) {
+    return recv_op(io, buf, len, sock, NULL, late);
+}
+
+ssize_t weft__uring_recv_pick(struct weft__io *io, char **buf, int *late) {
+    struct weft_task *t = weft__task_require("weft I/O");
+    if (!t)
+        return -EPERM;
+    struct weft__uring *u = t->loop->uring;
+    if (!u)
+        return -EOPNOTSUPP;
+    if (WEFT__UNLIKELY(u->pb_state <= 0)) {
+        if (u->pb_state == 0)
+            u->pb_state = pb_setup(t->loop);
+        if (u->pb_state < 0)
+            return -EOPNOTSUPP;
+    }
+    if (WEFT__UNLIKELY(u->nholes != 0))
+        pb_fill_holes(t->loop);
+    *buf = NULL;
+    return recv_op(io, NULL, WEFT__READ_CHUNK, true, buf, late);
 }
 
 /* ---- sends nobody waits for ------------------------------------------------------ */

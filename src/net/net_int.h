@@ -25,6 +25,8 @@ enum {
                                        the last of them paced_left bytes
                                        from the front: reading waits while
                                        the queue is above high water */
+    WEFT__STREAM_NOPICK = 1u << 10, /* the loop provides no read buffers
+                                       (io_uring without buffer rings) */
 };
 
 struct weft_stream {

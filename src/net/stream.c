@@ -21,7 +21,7 @@
 
 #define DEFAULT_LIMIT (64 * 1024)
 #define DEFAULT_HIGH (64 * 1024)
-#define READ_CHUNK (16 * 1024)
+#define READ_CHUNK WEFT__READ_CHUNK
 #define DIRECT_READ 4096 /* reads at least this big bypass the buffer */
 
 struct weft__drain_wait {
@@ -446,8 +446,11 @@ keep_late(weft_stream_t *s, const char *buf, ssize_t n, int err) {
     return err;
 }
 
-ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
-                             int *late) {
+/* weft__stream_read_fd, or with pick (an io_uring stream with nothing
+ * buffered: buf is NULL, len WEFT__READ_CHUNK) a read into a buffer the
+ * kernel provides when bytes come, which becomes the stream's. */
+static ssize_t read_fd(weft_stream_t *s, void *buf, size_t len, bool pick,
+                       int *late) {
     int w = 0;
     if (WEFT__UNLIKELY(s->flags & WEFT__STREAM_PACED))
         w = weft__stream_read_wait(s, false); /* and the edge, if drained */
@@ -456,9 +459,24 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
     if (w < 0)
         return w;
     int intr = 0;
-    ssize_t n = s->flags & WEFT__STREAM_SOCKET
-                    ? weft__op_recv(&s->io, buf, len, &intr)
-                    : weft__op_read(&s->io, buf, len);
+    ssize_t n;
+    if (pick) {
+        char *pb = NULL;
+        n = weft__uring_recv_pick(&s->io, &pb, &intr);
+        if (n > 0) {
+            /* Nothing was buffered when the read began, and this task is
+             * the only reader: the buffer is free to take. */
+            WEFT__ANALYZER_ASSUME(pb != NULL);
+            weft__free(s->rbuf);
+            s->rbuf = buf = pb;
+            s->rcap = READ_CHUNK;
+            s->roff = s->rlen = 0;
+        }
+    } else {
+        n = s->flags & WEFT__STREAM_SOCKET
+                ? weft__op_recv(&s->io, buf, len, &intr)
+                : weft__op_read(&s->io, buf, len);
+    }
     WEFT__PROBE3(stream_read, s->fd, n, s);
     if (n > 0 && (size_t)n < len && (s->flags & WEFT__STREAM_BYTES)) {
         /* Only IN is forgotten: a hang-up, FIN or error latched with the
@@ -479,6 +497,11 @@ ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
             n = keep_late(s, buf, n, intr);
     }
     return n;
+}
+
+ssize_t weft__stream_read_fd(weft_stream_t *s, void *buf, size_t len,
+                             int *late) {
+    return read_fd(s, buf, len, false, late);
 }
 
 static int wait_drain(weft_stream_t *s, size_t below, bool held,
@@ -585,6 +608,21 @@ static ssize_t fill(weft_stream_t *s) {
         ssize_t w = weft__stream_read_wait(s, false);
         if (w < 0)
             return read_done(s, w);
+    }
+    if (s->rlen == 0 && !s->tls && (s->io.ready & WEFT__IO_DIRECT) &&
+        (s->flags & WEFT__STREAM_SOCKET) && !(s->flags & WEFT__STREAM_NOPICK)) {
+        /* io_uring: the same without a buffer, and no wait for an edge
+         * first: the recv takes one of the loop's when bytes come. */
+        if (s->rbuf)
+            rbuf_release(s);
+        ssize_t n = read_fd(s, NULL, READ_CHUNK, true, NULL);
+        if (n == -EOPNOTSUPP)
+            s->flags |= WEFT__STREAM_NOPICK;
+        else if (n != -ENOBUFS) {
+            if (n > 0)
+                s->rlen += (size_t)n;
+            return read_done(s, n);
+        }
     }
     if (!s->rbuf && s->loop->rbufs) {
         s->rbuf = s->loop->rbufs;

@@ -64,6 +64,13 @@ static inline void weft__io_direct(weft_loop_t *loop, struct weft__io *io) {
  * for the next read and reports *late. */
 ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
                          bool sock, int *late);
+/* The io_uring backend's recv into a buffer of WEFT__READ_CHUNK bytes
+ * that the kernel picks from the loop's provided ones when bytes arrive
+ * (src/loop/uring.c): with n > 0 bytes, *buf is that buffer, the caller's
+ * from now on (weft__free, or loop->rbufs). -ENOBUFS when the loop had
+ * none left, -EOPNOTSUPP when it cannot provide buffers: read into a
+ * buffer of one's own then. *late as for weft__uring_recv. */
+ssize_t weft__uring_recv_pick(struct weft__io *io, char **buf, int *late);
 /* Whether the operation the wait w is for (a weft__uring_recv) may write
  * into [lo, hi): then its task must not hibernate. */
 bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
