@@ -629,6 +629,8 @@ static void idle_trim(weft_loop_t *loop) {
     if (loop->stacks.first)
         weft__stack_trim(&loop->stacks, false);
     weft__loop_rbufs_trim(loop);
+    if (loop->uring)
+        weft__uring_trim(loop);
 }
 
 #define VIRTUAL_GRACE_NS (20 * 1000 * 1000)

@@ -362,6 +362,9 @@ int weft__uring_add(weft_loop_t *loop, struct weft__io *io);
 void weft__uring_del(weft_loop_t *loop, struct weft__io *io);
 /* 0, or -EPERM if epoll would refuse fd (io_uring's poll takes any). */
 int weft__uring_pollable(weft_loop_t *loop, int fd);
+/* The loop is about to sleep, at most once a second: the io_uring
+ * backend gives back the pages of the provided read buffers it holds. */
+void weft__uring_trim(weft_loop_t *loop);
 void weft__poller_wake(weft_loop_t *loop);
 void weft__poller_wake_drain(weft_loop_t *loop);
 

@@ -120,6 +120,32 @@ static ssize_t write_some(weft_stream_t *s, const char *p, size_t len) {
 }
 
 /* n bytes from the front of the queue were sent. */
+/* An empty buffer goes back: to the loop's few spare ones if it has the
+ * usual size (a free and a malloc of 16 KiB cost ~400 instructions a
+ * message, a third of the stream's own work per read: callgrind), else
+ * to the allocator. The spares serve reads, io_uring's provided buffers
+ * (uring.c) and io_uring's write queues alike. */
+#define RBUFS_KEPT 8
+
+static void spare_give(weft_loop_t *loop, char *b, size_t cap) {
+    if (cap == READ_CHUNK && loop->nrbufs < RBUFS_KEPT) {
+        *(void **)b = loop->rbufs;
+        loop->rbufs = b;
+        loop->nrbufs++;
+    } else {
+        weft__free(b);
+    }
+}
+
+static char *spare_take(weft_loop_t *loop) {
+    char *b = loop->rbufs;
+    if (b) {
+        loop->rbufs = *(void **)b;
+        loop->nrbufs--;
+    }
+    return b;
+}
+
 static void wrote(weft_stream_t *s, size_t n) {
     s->woff += n;
     s->wlen -= n;
@@ -189,8 +215,17 @@ static void ring_sent(void *ctx, int res) {
     if ((size_t)res > s->wlen) /* the queue was dropped (write_failed) */
         return;
     wrote(s, (size_t)res);
-    if (s->wlen > 0) /* with what the woken tasks write next */
+    if (s->wlen > 0) { /* with what the woken tasks write next */
         weft__uring_later(s->loop, &s->wlater);
+    } else if (s->wbuf) {
+        /* All sent: the queue's buffer goes back to the loop's spares,
+         * as an idle stream's read buffer does, so that a connection
+         * waiting for its next message holds neither (issue 15); the
+         * next write takes a spare again, without a malloc. */
+        spare_give(s->loop, s->wbuf, s->wcap);
+        s->wbuf = NULL;
+        s->wcap = s->woff = 0;
+    }
 }
 
 /* Room for `more` bytes behind the queue while a send is in flight. */
@@ -274,6 +309,8 @@ static int make_room(char **buf, size_t *cap, size_t *off, size_t len,
 static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
     if (len == 0) /* (p may be NULL then: no memcpy of it) */
         return 0;
+    if (!s->wbuf && ring_sends(s) && (s->wbuf = spare_take(s->loop)))
+        s->wcap = READ_CHUNK;
     int err = s->wop ? ring_room(s, len)
                      : make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
     if (err)
@@ -572,21 +609,8 @@ static ssize_t read_done(weft_stream_t *s, ssize_t n) {
     return n;
 }
 
-/* An empty read buffer goes back: to the loop's few spare ones if it has
- * the usual size (a free and a malloc of 16 KiB cost ~400 instructions a
- * message, a third of the stream's own work per read: callgrind), else
- * to the allocator. */
-#define RBUFS_KEPT 8
-
 static void rbuf_release(weft_stream_t *s) {
-    weft_loop_t *loop = s->loop;
-    if (s->rcap == READ_CHUNK && loop->nrbufs < RBUFS_KEPT) {
-        *(void **)s->rbuf = loop->rbufs;
-        loop->rbufs = s->rbuf;
-        loop->nrbufs++;
-    } else {
-        weft__free(s->rbuf);
-    }
+    spare_give(s->loop, s->rbuf, s->rcap);
     s->rbuf = NULL;
     s->rcap = s->roff = 0;
 }
@@ -624,12 +648,8 @@ static ssize_t fill(weft_stream_t *s) {
             return read_done(s, n);
         }
     }
-    if (!s->rbuf && s->loop->rbufs) {
-        s->rbuf = s->loop->rbufs;
-        s->loop->rbufs = *(void **)s->rbuf;
-        s->loop->nrbufs--;
+    if (!s->rbuf && (s->rbuf = spare_take(s->loop)))
         s->rcap = READ_CHUNK;
-    }
     int err = make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, READ_CHUNK);
     if (err)
         return err;
