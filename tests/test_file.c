@@ -48,11 +48,12 @@ static bool backend_is(const char *name) {
     return strcmp(weft_loop_backend(weft_loop_current()), name) == 0;
 }
 
-/* The backend is the one asked for: a file test on "io_uring" that ran on
- * epoll would prove nothing. */
+/* The backend is the one asked for: a file test on "epoll" that ran on
+ * io_uring would prove nothing (and .ci/run's first pass runs on io_uring
+ * where the kernel allows it, which backend_probe says). */
 static void check_backend(void) {
     const char *want = getenv("WEFT_BACKEND");
-    if (!want || strcmp(want, "io_uring") != 0)
+    if (want && strcmp(want, "epoll") == 0)
         ck_assert(backend_is("epoll"));
 }
 

@@ -631,7 +631,8 @@ END_TEST
 /* A read cancelled while it waits has stopped when the cancel is seen: it
  * took nothing, and the next read gets the bytes. On io_uring the recv
  * was in the kernel (cancelled there first); on epoll a wait is undone.
- * The loop runs on the backend WEFT_BACKEND names (weft/loop.h). */
+ * The loop runs on io_uring where it can, on epoll when WEFT_BACKEND says
+ * so (weft/loop.h). */
 static int cancel_reader(void *arg) {
     char buf[8192]; /* a direct read: the kernel writes into this */
     return (int)weft_stream_read(arg, buf, sizeof buf);
@@ -643,7 +644,7 @@ static int cancelled_read_main(void *arg) {
     const char *want = getenv("WEFT_BACKEND");
     const char *backend = weft_loop_backend(loop);
     ck_assert(strcmp(backend, "epoll") == 0 || strcmp(backend, "io_uring") == 0);
-    if (!want || strcmp(want, "io_uring") != 0)
+    if (want && strcmp(want, "epoll") == 0)
         ck_assert_str_eq(backend, "epoll");
     ck_assert_ptr_null(weft_loop_backend(NULL));
     weft_stream_t *a, *b;

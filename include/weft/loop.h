@@ -120,16 +120,19 @@ WEFT_EXPORT bool weft_loop_is_closed(const weft_loop_t *loop);
 
 /* The I/O backend the loop runs on: "epoll" or "io_uring" (NULL for a
  * NULL loop). Chosen when the loop is made, from the environment:
- *   WEFT_BACKEND=epoll     epoll (the default, also when unset or empty);
- *   WEFT_BACKEND=io_uring  io_uring, when the kernel allows it (Linux 5.19
+ *   unset or empty         io_uring when the kernel allows it (Linux 5.19
  *                          or later, io_uring not refused by seccomp or by
  *                          the kernel.io_uring_disabled sysctl, weft built
- *                          with liburing); otherwise epoll, said once in a
- *                          warning.
- * Both run everything weft does; with io_uring, reads of stream sockets
- * are submitted to the kernel and completed there (no readiness wait and
- * no recv call of the loop's), and what a loop iteration queued is
- * submitted in the one system call that also waits. A cancelled read on
+ *                          with liburing), else epoll, silently;
+ *   WEFT_BACKEND=io_uring  the same, but a fall back to epoll is said once
+ *                          in a warning;
+ *   WEFT_BACKEND=epoll     epoll.
+ * Both run everything weft does; with io_uring, reads and writes of
+ * stream sockets are submitted to the kernel and completed there (no
+ * readiness wait and no recv or send call of the loop's; an idle stream's
+ * read takes a buffer of the loop's only when bytes arrive), and what a
+ * loop iteration queued is submitted in the one system call that also
+ * waits. A cancelled read on
  * io_uring is cancelled in the kernel (IORING_OP_ASYNC_CANCEL) before the
  * task sees the cancellation. */
 WEFT_EXPORT const char *weft_loop_backend(const weft_loop_t *loop);

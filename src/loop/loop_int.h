@@ -343,8 +343,8 @@ void weft__loop_run_once(weft_loop_t *loop);
 int weft__loop_enter(weft_loop_t *loop, const char *fn);
 void weft__loop_leave(weft_loop_t *loop);
 
-/* The backend: epoll (epoll.c), or io_uring (uring.c) when WEFT_BACKEND
- * asks for it (weft/loop.h) and the kernel allows it. Both watch fds for
+/* The backend: io_uring (uring.c) when the kernel allows it and
+ * WEFT_BACKEND does not say epoll (weft/loop.h), else epoll (epoll.c). Both watch fds for
  * readiness the same way (edge-triggered, input and output together);
  * io_uring also completes the reads of stream sockets itself
  * (WEFT__IO_DIRECT, weft__uring_recv). The loop calls weft__poller_*. */

@@ -1,9 +1,10 @@
 /* The io_uring backend, and the choice of backend.
  *
- * WEFT_BACKEND=io_uring in the environment makes a loop use io_uring when
- * the kernel lets it (io_uring_queue_init succeeds: not refused by seccomp,
- * by kernel.io_uring_disabled, or by an old kernel); otherwise, and by
- * default or with WEFT_BACKEND=epoll, the loop uses epoll (epoll.c).
+ * A loop uses io_uring when the kernel lets it (io_uring_queue_init
+ * succeeds and the features below are there: not refused by seccomp, by
+ * kernel.io_uring_disabled, or by an old kernel), and epoll (epoll.c)
+ * otherwise or when WEFT_BACKEND=epoll says so. WEFT_BACKEND=io_uring
+ * asks for io_uring and warns when it has to fall back.
  *
  * What the loop asks of a backend stays the same (loop_int.h): a fd is
  * registered once, for input and output, edge-triggered, and its events
@@ -46,25 +47,30 @@
 #include "../task/io.h"
 #include "loop_int.h"
 
-static bool want_uring(void) {
+enum { WANT_EPOLL, WANT_ANY, WANT_URING };
+
+/* What the environment asks for: io_uring where it works by default. */
+static int want_uring(void) {
     const char *v = getenv("WEFT_BACKEND");
-    if (!v || !*v || strcmp(v, "epoll") == 0)
-        return false;
+    if (!v || !*v)
+        return WANT_ANY;
+    if (strcmp(v, "epoll") == 0)
+        return WANT_EPOLL;
     if (strcmp(v, "io_uring") == 0)
-        return true;
+        return WANT_URING;
     static atomic_int said;
     if (!atomic_exchange(&said, 1))
         weft__log(WEFT_LOG_WARN,
                   "WEFT_BACKEND=%s: unknown backend (epoll or io_uring); "
-                  "using epoll",
+                  "using the default",
                   v);
-    return false;
+    return WANT_ANY;
 }
 
 #ifndef WEFT_HAVE_URING
 
 int weft__poller_init(weft_loop_t *loop) {
-    if (want_uring()) {
+    if (want_uring() == WANT_URING) {
         static atomic_int said;
         if (!atomic_exchange(&said, 1))
             weft__log(WEFT_LOG_WARN, "WEFT_BACKEND=io_uring: this weft was "
@@ -169,6 +175,15 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *op,
 #include <liburing.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+
+/* Memcheck does not see the kernel write through the ring: what a
+ * completion says was written is marked defined by hand. */
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define KERNEL_WROTE(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#else
+#define KERNEL_WROTE(p, n) ((void)(p), (void)(n))
+#endif
 
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096
@@ -314,12 +329,13 @@ static int uring_init(weft_loop_t *loop) {
 }
 
 int weft__poller_init(weft_loop_t *loop) {
-    if (want_uring()) {
+    int want = want_uring();
+    if (want != WANT_EPOLL) {
         int err = uring_init(loop);
         if (err == 0)
             return 0;
         static atomic_int said;
-        if (!atomic_exchange(&said, 1))
+        if (want == WANT_URING && !atomic_exchange(&said, 1))
             weft__log(WEFT_LOG_WARN,
                       "WEFT_BACKEND=io_uring: io_uring is not available "
                       "(%s); using epoll",
@@ -783,7 +799,10 @@ static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
         if (WEFT__UNLIKELY(!op.picked))
             return -EIO; /* a completion without its buffer: cannot be */
         *pick = op.picked;
+        buf = op.picked;
     }
+    if (n > 0)
+        KERNEL_WROTE(buf, (size_t)n);
     /* Bytes, but the task was cancelled (or its deadline passed) while the
      * recv was in flight, or after it completed and before the task ran:
      * the kernel's completion and our ASYNC_CANCEL raced, and the recv
@@ -944,7 +963,12 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *fo,
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&op | TAG_FOP);
     weft__tls_rq.io_ops++;
     loop->io_waiters++;
-    return weft__park(&op.iw.w);
+    int r = weft__park(&op.iw.w);
+    if (r > 0 && fo->kind == WEFT__FOP_READ)
+        KERNEL_WROTE(fo->buf, (size_t)r);
+    else if (r == 0 && fo->kind == WEFT__FOP_STATX)
+        KERNEL_WROTE(fo->buf, sizeof(struct statx));
+    return r;
 }
 
 #endif
