@@ -105,7 +105,8 @@ static void grant(weft_session_t *s);
  * closed it, and sent nothing (an HTTP server says nothing unasked; a
  * plain connection that has bytes waiting is broken). A TLS connection
  * may have records waiting that are no response (a TLS 1.3 session
- * ticket): only a hang-up condemns it. */
+ * ticket): only a hang-up condemns it. Where input is not watched
+ * (io_uring: WEFT__IO_NOIN) no edge says bytes came: look. */
 static bool conn_alive(struct weft__hc_conn *c) {
     weft_stream_t *st = c->s;
     if (st->flags & (WEFT__STREAM_EOF | WEFT__STREAM_CLOSED) || st->rerr ||
@@ -114,7 +115,7 @@ static bool conn_alive(struct weft__hc_conn *c) {
     uint32_t ready = st->io.ready;
     if (ready & (WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR))
         return false;
-    if (!(ready & WEFT__IO_IN) || st->tls)
+    if (!(ready & (WEFT__IO_IN | WEFT__IO_NOIN)) || st->tls)
         return true;
     char b;
     ssize_t n = recv(st->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);

@@ -84,9 +84,16 @@ enum {
     WEFT__IO_RDHUP = 1u << 4,
     /* Not readiness: the backend completes this fd's reads itself (io_uring
      * submits the recv and wakes the reader with its result), so a reader
-     * never waits for an edge first. Set once, after the fd is registered,
-     * for stream sockets (weft__io_direct); the poller never clears it. */
+     * never waits for an edge first. Set when a stream socket is registered
+     * (weft__io_open_direct); the poller never clears it. */
     WEFT__IO_DIRECT = 1u << 5,
+    /* Not readiness either: the backend does not watch this fd for input
+     * (io_uring, a DIRECT fd: its recv completions say it all, and a POLLIN
+     * completion a message would be wasted work), so IN is never latched
+     * but with a hang-up or error. The first weft__io_wait for IN (a TLS
+     * read, a peek) clears it, and the fd is watched for input again from
+     * then on (weft__uring_want_in). */
+    WEFT__IO_NOIN = 1u << 6,
 };
 
 struct weft__io {
@@ -347,7 +354,9 @@ void weft__loop_leave(weft_loop_t *loop);
  * WEFT_BACKEND does not say epoll (weft/loop.h), else epoll (epoll.c). Both watch fds for
  * readiness the same way (edge-triggered, input and output together);
  * io_uring also completes the reads of stream sockets itself
- * (WEFT__IO_DIRECT, weft__uring_recv). The loop calls weft__poller_*. */
+ * (WEFT__IO_DIRECT, weft__uring_recv), and watches those for output only
+ * until a readiness wait asks for input (WEFT__IO_NOIN). The loop calls
+ * weft__poller_*. */
 int weft__poller_init(weft_loop_t *loop); /* chooses (uring.c) */
 void weft__poller_fini(weft_loop_t *loop);
 /* Wait at most timeout_ns (-1: no limit, 0: just look) and dispatch.
@@ -360,6 +369,8 @@ void weft__epoll_fini(weft_loop_t *loop);
 int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns);
 int weft__uring_add(weft_loop_t *loop, struct weft__io *io);
 void weft__uring_del(weft_loop_t *loop, struct weft__io *io);
+/* Watch io (registered, WEFT__IO_NOIN) for input too, from now on. */
+void weft__uring_want_in(weft_loop_t *loop, struct weft__io *io);
 /* 0, or -EPERM if epoll would refuse fd (io_uring's poll takes any). */
 int weft__uring_pollable(weft_loop_t *loop, int fd);
 /* The loop is about to sleep, at most once a second: the io_uring

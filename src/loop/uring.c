@@ -15,7 +15,9 @@
  * Beyond readiness, the reads of stream sockets are submitted as
  * IORING_OP_RECV (weft__uring_recv; io.c sends them here for an io marked
  * WEFT__IO_DIRECT): the reader parks until the completion, and the loop
- * makes no recv(2) call and waits for no edge before it. Everything
+ * makes no recv(2) call and waits for no edge before it. Such a socket's
+ * poll leaves POLLIN out (WEFT__IO_NOIN) until something waits for its
+ * input as readiness (TLS, a peek: weft__uring_want_in). Everything
  * queued in an iteration is submitted in one io_uring_enter, the one that
  * also waits for completions (io_uring_submit_and_wait_timeout).
  *
@@ -98,6 +100,11 @@ int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
 void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
     (void)loop;
     (void)io;
+}
+
+void weft__uring_want_in(weft_loop_t *loop, struct weft__io *io) {
+    (void)loop;
+    io->ready &= ~(uint32_t)WEFT__IO_NOIN;
 }
 
 ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
@@ -402,17 +409,23 @@ const char *weft_loop_backend(const weft_loop_t *loop) {
     return loop->uring ? "io_uring" : "epoll";
 }
 
-static void arm_poll(struct weft__uring *u, struct reg *r, int fd) {
+/* A direct socket's input is left out (WEFT__IO_NOIN): its recv
+ * completions are its reads, and a POLLIN completion as well for every
+ * message would be one more wakeup and completion for nothing. Errors and
+ * hang-ups are reported whatever the mask. */
+static void arm_poll(struct weft__uring *u, struct reg *r) {
     struct io_uring_sqe *sqe = get_sqe(u);
     if (!sqe)
         return; /* cannot happen after a submit; nothing to do if it does */
-    io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLOUT | POLLRDHUP);
+    unsigned mask = POLLOUT | POLLRDHUP;
+    if (!(r->io->ready & WEFT__IO_NOIN))
+        mask |= POLLIN;
+    io_uring_prep_poll_multishot(sqe, r->io->fd, mask);
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)r | TAG_POLL);
 }
 
 int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
     struct weft__uring *u = loop->uring;
-    io->ready = 0;
     if (io->fd < 0)
         return -EBADF;
     size_t fd = (size_t)io->fd;
@@ -441,8 +454,27 @@ int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
     r->io = io;
     r->next = NULL;
     u->byfd[fd] = r;
-    arm_poll(u, r, io->fd);
+    arm_poll(u, r);
     return 0;
+}
+
+/* The multishot poll's mask is changed by cancelling it: its last
+ * completion arms it again (poll_done), with POLLIN now. Not with
+ * IORING_POLL_UPDATE_EVENTS: an update fails (-EALREADY) while a wakeup of
+ * the poll is being handled, and the wait would then hang; a cancel is
+ * never refused. */
+void weft__uring_want_in(weft_loop_t *loop, struct weft__io *io) {
+    struct weft__uring *u = loop->uring;
+    io->ready &= ~(uint32_t)WEFT__IO_NOIN;
+    size_t fd = (size_t)io->fd;
+    if (io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd] || u->byfd[fd]->io != io)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u->byfd[fd] | TAG_POLL,
+                           0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
 }
 
 void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
@@ -596,9 +628,10 @@ static void poll_done(weft_loop_t *loop, struct weft__uring *u, struct reg *r,
             return;
         }
         /* The kernel ended the multishot poll (it may, e.g. when the
-         * completion queue overflowed): arm it again. */
+         * completion queue overflowed), or we did to change its mask
+         * (weft__uring_want_in): arm it again. */
         if (cqe->res != -EBADF)
-            arm_poll(u, r, io->fd);
+            arm_poll(u, r);
         if (cqe->res < 0) {
             if (cqe->res == -ECANCELED)
                 return;

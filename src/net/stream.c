@@ -1060,14 +1060,14 @@ static int stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    int err = weft__io_open(loop, &s->io, fd);
+    int err = kind & WEFT__STREAM_SOCKET
+                  ? weft__io_open_direct(loop, &s->io, fd)
+                  : weft__io_open(loop, &s->io, fd);
     if (err) {
         weft__free(s);
         return err;
     }
     s->io.notify = stream_notify;
-    if (kind & WEFT__STREAM_SOCKET)
-        weft__io_direct(loop, &s->io);
     if (WEFT__UNLIKELY(loop->flags & WEFT_LOOP_DEBUG))
         weft__debug_track(loop, s, WEFT__TRACK_STREAM, fd);
     *out = s;

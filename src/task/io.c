@@ -24,13 +24,23 @@ void weft__io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev) {
     }
 }
 
-int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd) {
+static int io_open(weft_loop_t *loop, struct weft__io *io, int fd,
+                   uint32_t bits) {
     io->fd = fd;
-    io->ready = 0;
+    io->ready = bits; /* the backend reads them as it registers the fd */
     io->notify = weft__io_notify;
     io->sleeper = NULL;
     weft__list_init(&io->waiters);
     return weft__poller_add(loop, io);
+}
+
+int weft__io_open(weft_loop_t *loop, struct weft__io *io, int fd) {
+    return io_open(loop, io, fd, 0);
+}
+
+int weft__io_open_direct(weft_loop_t *loop, struct weft__io *io, int fd) {
+    return io_open(loop, io, fd,
+                   loop->uring ? WEFT__IO_DIRECT | WEFT__IO_NOIN : 0);
 }
 
 void weft__io_close(weft_loop_t *loop, struct weft__io *io) {
@@ -64,6 +74,11 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
     uint32_t have = io->ready & (events | WEFT__IO_ERR | WEFT__IO_HUP);
     if (have && !(t->pending & WEFT__PEND_INT))
         return (int)have;
+    /* A direct socket waited for as a readiness one (TLS, a peek): its
+     * input is watched from now on, and the new watch reports bytes that
+     * are there already, as the first one would have. */
+    if (WEFT__UNLIKELY((events & WEFT__IO_IN) && (io->ready & WEFT__IO_NOIN)))
+        weft__uring_want_in(t->loop, io);
     struct weft__io_waiter iw = {
         .w = {.abort = io_abort, .kind = WEFT__WAIT_IO, .obj = io},
         .events = events};

@@ -48,14 +48,12 @@ void weft__io_close(weft_loop_t *loop, struct weft__io *io);
  * (WEFT__IO_OUT), or has an error or hang-up. Returns the events seen. */
 int weft__io_wait(struct weft__io *io, uint32_t events);
 
-/* Let the backend complete this stream socket's reads itself, if it can
- * (io_uring): weft__op_recv then submits the recv and parks until its
- * completion, and no edge is waited for first (WEFT__IO_DIRECT). After
- * weft__io_open. */
-static inline void weft__io_direct(weft_loop_t *loop, struct weft__io *io) {
-    if (loop->uring)
-        io->ready |= WEFT__IO_DIRECT;
-}
+/* weft__io_open for a stream socket whose reads the backend completes
+ * itself, if it can (io_uring): weft__op_recv then submits the recv and
+ * parks until its completion, and no edge is waited for first
+ * (WEFT__IO_DIRECT). Its input is not watched (WEFT__IO_NOIN) until a
+ * weft__io_wait asks for it. */
+int weft__io_open_direct(weft_loop_t *loop, struct weft__io *io, int fd);
 
 /* The io_uring backend's recv (sock) or read, completed by the kernel
  * (src/loop/uring.c). When it returns bytes although the task was
