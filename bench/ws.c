@@ -50,7 +50,9 @@ static char node_path[PATH_MAX * 2];
 /* ---- the servers ---------------------------------------------------------- */
 
 static const char py_server[] =
-    "import asyncio, sys, websockets\n"
+    "import asyncio, logging, sys, websockets\n"
+    "# the load ends with resets: not worth a traceback each\n"
+    "logging.getLogger('websockets').setLevel(logging.CRITICAL)\n"
     "async def echo(ws, *args):\n"
     "    async for m in ws:\n"
     "        await ws.send(m)\n"

@@ -30,7 +30,9 @@
 #define USAGE "usage: ws_echo [--host H] [--max-message BYTES] PORT\n"
 
 static atomic_ullong echoed;
-static weft_ws_opts_t ws_opts = {.flags = WEFT_WS_DEFLATE};
+/* Hibernate: no other task touches the echo loop's locals, so an idle
+ * connection's task may give its whole stack back (weft/ws.h). */
+static weft_ws_opts_t ws_opts = {.flags = WEFT_WS_DEFLATE | WEFT_WS_HIBERNATE};
 
 static int echo(weft_web_request_t *req, void *arg) {
     (void)arg;

@@ -242,6 +242,10 @@ struct weft__uring {
     unsigned nholes; /* bids whose buffer could not be replaced */
     int pb_state;    /* 0: not tried; 1: registered; < 0: refused */
     unsigned pb_taken; /* since the last weft__uring_trim */
+    bool pb_short;     /* a pick found the ring empty: grow it */
+    bool deferred;     /* IORING_SETUP_DEFER_TASKRUN: completions (and
+                          the kernel's writes into provided buffers) come
+                          only inside our io_uring_enter */
 };
 
 /* An operation a task waits for (on its stack). Its wait is an I/O wait
@@ -308,6 +312,7 @@ static int uring_init(weft_loop_t *loop) {
         weft__free(u);
         return err;
     }
+    u->deferred = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     /* Multishot poll (5.13) and cancel by fd (5.19) are needed. */
     struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
     bool ok = probe && io_uring_opcode_supported(probe, IORING_OP_POLL_ADD) &&
@@ -465,13 +470,16 @@ int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
  * never refused. */
 void weft__uring_want_in(weft_loop_t *loop, struct weft__io *io) {
     struct weft__uring *u = loop->uring;
-    io->ready &= ~(uint32_t)WEFT__IO_NOIN;
     size_t fd = (size_t)io->fd;
-    if (io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd] || u->byfd[fd]->io != io)
+    if (io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd] ||
+        u->byfd[fd]->io != io) {
+        io->ready &= ~(uint32_t)WEFT__IO_NOIN;
         return;
+    }
     struct io_uring_sqe *sqe = get_sqe(u);
     if (!sqe)
-        return;
+        return; /* NOIN stays: the next wait asks again */
+    io->ready &= ~(uint32_t)WEFT__IO_NOIN;
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u->byfd[fd] | TAG_POLL,
                            0);
     io_uring_sqe_set_data64(sqe, UD_IGNORE);
@@ -506,12 +514,12 @@ void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
  * the loop's spare read buffers (stream.c gives empty ones back there) or
  * the allocator. So a connection waiting for its next message holds no
  * read buffer (issue 15), and a busy one trades buffers with the ring
- * without a malloc. The ring starts small and doubles each time the
- * kernel found it empty (-ENOBUFS: that read falls back to a buffer of
- * the stream's own), up to PB_ENTRIES: only a burst of arrivals in one
- * iteration needs more, and an idle server pays for the largest burst it
- * saw, at most PB_ENTRIES x 16 KiB, and only the pages that bursts
- * touched. */
+ * without a malloc. The ring starts small and doubles (once an
+ * iteration) when the kernel found it empty (-ENOBUFS: that read takes
+ * its bytes into a buffer of the stream's own, stream.c), up to
+ * PB_ENTRIES: only a burst of arrivals in one iteration needs more. An
+ * idle server gives the pages of the ring's buffers back
+ * (weft__uring_trim). */
 
 static char *pb_new(weft_loop_t *loop) {
     char *b = loop->rbufs;
@@ -585,11 +593,16 @@ static int pb_setup(weft_loop_t *loop) {
  * (MADV_DONTNEED; the kernel's next write into one faults a zero page
  * in). A burst grows the ring and its buffers' pages were touched as they
  * went round; without this an idle server would keep them all (bench/idle:
- * 700 B a connection at 10,000 with the ring at 512). Only after a take,
+ * 700 B a connection at 10,000, measured with a ring of up to 512). Only after a take,
  * so a server idle for long pays this once. */
 void weft__uring_trim(weft_loop_t *loop) {
     struct weft__uring *u = loop->uring;
-    if (!u->pb_taken)
+    /* A buffer the kernel has filled still sits in pb[] until its
+     * completion is handled: only when no completion waits, and only
+     * where none can come before our next io_uring_enter (DEFER_TASKRUN),
+     * are all of pb[] really empty. */
+    if (!u->pb_taken || !u->deferred || io_uring_cq_ready(&u->ring) ||
+        io_uring_cq_has_overflow(&u->ring))
         return;
     u->pb_taken = 0;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -681,9 +694,10 @@ static void op_done(weft_loop_t *loop, struct weft_task *t,
         else if (bid < loop->uring->npb && loop->uring->pb[bid])
             pb_put(loop->uring, bid); /* nothing in it: back it goes */
     } else if (res == -ENOBUFS) {
-        /* The ring was empty when bytes came: the reader reads into a
-         * buffer of its own this time, and the ring grows. */
-        pb_grow(loop, loop->uring->npb);
+        /* The ring was empty (when bytes came, or at the submission): the
+         * reader takes the bytes itself this time (stream.c), and the
+         * ring grows, once for the whole batch (weft__uring_poll). */
+        loop->uring->pb_short = true;
     }
     if (res == -ECANCELED)
         /* Ours (an interruption: report it as such) or the fd's
@@ -762,6 +776,10 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
         if (!n || !io_uring_cq_has_overflow(ring))
             break;
         io_uring_get_events(ring); /* flush the overflowed ones in */
+    }
+    if (WEFT__UNLIKELY(u->pb_short)) {
+        u->pb_short = false;
+        pb_grow(loop, u->npb ? u->npb : PB_FIRST);
     }
     if (!u->wake_armed)
         arm_wake(loop);
