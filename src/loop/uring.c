@@ -187,7 +187,11 @@ int weft__uring_file(struct weft_task *t, const struct weft__fop *op,
  * completion says was written is marked defined by hand. */
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
-#define KERNEL_WROTE(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+/* Out of line: the client request's argument block would otherwise sit in
+ * recv_op's frame, which stays on a parked reader's stack. */
+static void __attribute__((noinline)) KERNEL_WROTE(const void *p, size_t n) {
+    VALGRIND_MAKE_MEM_DEFINED(p, n);
+}
 #else
 #define KERNEL_WROTE(p, n) ((void)(p), (void)(n))
 #endif
@@ -810,6 +814,27 @@ bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
 
 /* A recv or read into buf, or a recv into a buffer the kernel picks
  * (pick: buf is NULL and *pick gets it). */
+/* Apart from recv_op, whose frame stays on the stack while the recv is
+ * in flight (and is copied aside when its task hibernates). */
+static int __attribute__((noinline))
+submit_recv(struct weft__uring *u, struct weft_task *t, int fd, void *buf,
+            size_t len, bool sock, bool pick) {
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return -EAGAIN;
+    if (pick) {
+        io_uring_prep_recv(sqe, fd, NULL, len, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = PB_BGID;
+    } else if (sock) {
+        io_uring_prep_recv(sqe, fd, buf, len, 0);
+    } else {
+        io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)-1);
+    }
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)t | TAG_OP);
+    return 0;
+}
+
 static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
                        char **pick, int *late) {
     struct weft_task *t = weft__task_require("weft I/O");
@@ -828,19 +853,8 @@ static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
         .buf = buf,
         .len = buf ? len : 0};
     weft__list_init(&op.iw.link);
-    struct io_uring_sqe *sqe = get_sqe(op.u);
-    if (!sqe)
+    if (submit_recv(op.u, t, io->fd, buf, len, sock, pick != NULL) < 0)
         return -EAGAIN;
-    if (pick) {
-        io_uring_prep_recv(sqe, io->fd, NULL, len, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = PB_BGID;
-    } else if (sock) {
-        io_uring_prep_recv(sqe, io->fd, buf, len, 0);
-    } else {
-        io_uring_prep_read(sqe, io->fd, buf, (unsigned)len, (uint64_t)-1);
-    }
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)t | TAG_OP);
     weft__tls_rq.io_ops++;
     loop->io_waiters++;
     /* Edges from now on may be for bytes this recv does not take. */

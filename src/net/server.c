@@ -159,7 +159,8 @@ static void conn_done(struct weft__conn *c) {
 /* The TLS handshake of a connection. Until it is done the client has
  * asked for nothing, so it is idle time: a graceful close ends it at once
  * (a stoppable scope), as it ends a handler's idle wait. */
-static int conn_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
+static int __attribute__((noinline))
+conn_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
     weft_scope_t idle;
     int r = weft_scope_enter(&idle, INFINITY, WEFT_SCOPE_STOPPABLE);
     if (r < 0)
@@ -171,6 +172,10 @@ static int conn_handshake(weft_stream_t *s, weft_tls_ctx_t *tls) {
     return r;
 }
 
+static void conn_end(struct weft__conn *c, int r);
+
+/* Small: its frame is under the handler's for the connection's life, and
+ * copied aside when the handler's task hibernates (bench/idle). */
 static int conn_run(void *arg) {
     struct weft__conn *c = arg;
     weft_stream_t *s = c->stream;
@@ -179,6 +184,12 @@ static int conn_run(void *arg) {
         r = c->srv->fn(s, c->srv->arg);
     else
         r = 0; /* said above; the handler never ran */
+    conn_end(c, r);
+    return 0;
+}
+
+static void __attribute__((noinline)) conn_end(struct weft__conn *c, int r) {
+    weft_stream_t *s = c->stream;
     if (r < 0 && r != -ECANCELED)
         WEFT__LOG_LIMITED(s->loop, WEFT_LOG_INFO,
                           "connection handler returned %s (%s)",
@@ -187,7 +198,6 @@ static int conn_run(void *arg) {
         weft_stream_close(s);
     weft__stream_release(s);
     conn_done(c);
-    return 0;
 }
 
 static void start_conn(weft_server_t *srv, int fd, int family,
