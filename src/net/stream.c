@@ -238,6 +238,8 @@ static int ring_room(weft_stream_t *s, size_t more) {
     char *b = weft__malloc(c);
     if (!b)
         return -ENOMEM;
+    /* a send is in flight: from the queue's buffer, which it keeps */
+    WEFT__ANALYZER_ASSUME(s->wbuf != NULL);
     memcpy(b, s->wbuf + s->woff, s->wlen);
     if (s->wretired)
         weft__free(s->wbuf); /* a copy the kernel does not read */
@@ -315,6 +317,8 @@ static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
                      : make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
     if (err)
         return err;
+    /* room for len > 0 bytes: a buffer */
+    WEFT__ANALYZER_ASSUME(s->wbuf != NULL);
     memcpy(s->wbuf + s->woff + s->wlen, p, len);
     s->wlen += len;
     flush_count(s, true);
