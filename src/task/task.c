@@ -229,10 +229,7 @@ struct weft_task *weft__task_of_ready(struct weft__ready *r) {
     return WEFT__CONTAINER_OF(r, struct weft_task, rnode);
 }
 
-/* Not inlined into task_entry: its frame is the bottom of every task's
- * stack, copied aside whenever a task hibernates (bench/idle). */
-static _Noreturn __attribute__((noinline)) void
-task_finish(struct weft_task *t, int status);
+static _Noreturn void task_finish(struct weft_task *t, int status);
 
 static void task_entry(struct weft__ctx *prev, struct weft__ctx *self) {
     weft__ctx_started(prev, self);
