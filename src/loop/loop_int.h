@@ -203,6 +203,33 @@ struct weft_loop {
  * io_uring backend provides them (uring.c). */
 #define WEFT__READ_CHUNK (16 * 1024)
 
+/* The loop's spare buffers (loop->rbufs): take one (NULL if none), or give
+ * one back, kept if it has the usual size and fewer than
+ * WEFT__RBUFS_KEPT are (a free and a malloc of 16 KiB cost ~400
+ * instructions a message, a third of a stream's own work per read:
+ * callgrind), else freed. Streams' reads and write queues (stream.c) and
+ * io_uring's provided buffers (uring.c) share them. */
+#define WEFT__RBUFS_KEPT 8
+
+static inline char *weft__rbuf_take(weft_loop_t *loop) {
+    char *b = loop->rbufs;
+    if (b) {
+        loop->rbufs = *(void **)b;
+        loop->nrbufs--;
+    }
+    return b;
+}
+
+static inline void weft__rbuf_give(weft_loop_t *loop, char *b, size_t cap) {
+    if (cap == WEFT__READ_CHUNK && loop->nrbufs < WEFT__RBUFS_KEPT) {
+        *(void **)b = loop->rbufs;
+        loop->rbufs = b;
+        loop->nrbufs++;
+    } else {
+        weft__free(b);
+    }
+}
+
 /* Free the read buffers kept in loop->rbufs (loop.c; the streams keep
  * them, stream.c, but the loop builds without src/net: cross-check.sh). */
 void weft__loop_rbufs_trim(weft_loop_t *loop);

@@ -526,13 +526,8 @@ void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
  * (weft__uring_trim). */
 
 static char *pb_new(weft_loop_t *loop) {
-    char *b = loop->rbufs;
-    if (b) {
-        loop->rbufs = *(void **)b;
-        loop->nrbufs--;
-        return b;
-    }
-    return weft__malloc(WEFT__READ_CHUNK);
+    char *b = weft__rbuf_take(loop);
+    return b ? b : weft__malloc(WEFT__READ_CHUNK);
 }
 
 static void pb_put(struct weft__uring *u, unsigned bid) {

@@ -120,32 +120,6 @@ static ssize_t write_some(weft_stream_t *s, const char *p, size_t len) {
 }
 
 /* n bytes from the front of the queue were sent. */
-/* An empty buffer goes back: to the loop's few spare ones if it has the
- * usual size (a free and a malloc of 16 KiB cost ~400 instructions a
- * message, a third of the stream's own work per read: callgrind), else
- * to the allocator. The spares serve reads, io_uring's provided buffers
- * (uring.c) and io_uring's write queues alike. */
-#define RBUFS_KEPT 8
-
-static void spare_give(weft_loop_t *loop, char *b, size_t cap) {
-    if (cap == READ_CHUNK && loop->nrbufs < RBUFS_KEPT) {
-        *(void **)b = loop->rbufs;
-        loop->rbufs = b;
-        loop->nrbufs++;
-    } else {
-        weft__free(b);
-    }
-}
-
-static char *spare_take(weft_loop_t *loop) {
-    char *b = loop->rbufs;
-    if (b) {
-        loop->rbufs = *(void **)b;
-        loop->nrbufs--;
-    }
-    return b;
-}
-
 static void wrote(weft_stream_t *s, size_t n) {
     s->woff += n;
     s->wlen -= n;
@@ -222,7 +196,7 @@ static void ring_sent(void *ctx, int res) {
          * as an idle stream's read buffer does, so that a connection
          * waiting for its next message holds neither (issue 15); the
          * next write takes a spare again, without a malloc. */
-        spare_give(s->loop, s->wbuf, s->wcap);
+        weft__rbuf_give(s->loop, s->wbuf, s->wcap);
         s->wbuf = NULL;
         s->wcap = s->woff = 0;
     }
@@ -311,7 +285,7 @@ static int make_room(char **buf, size_t *cap, size_t *off, size_t len,
 static int queue_bytes(weft_stream_t *s, const char *p, size_t len) {
     if (len == 0) /* (p may be NULL then: no memcpy of it) */
         return 0;
-    if (!s->wbuf && ring_sends(s) && (s->wbuf = spare_take(s->loop)))
+    if (!s->wbuf && ring_sends(s) && (s->wbuf = weft__rbuf_take(s->loop)))
         s->wcap = READ_CHUNK;
     int err = s->wop ? ring_room(s, len)
                      : make_room(&s->wbuf, &s->wcap, &s->woff, s->wlen, len);
@@ -614,17 +588,23 @@ static ssize_t read_done(weft_stream_t *s, ssize_t n) {
 }
 
 static void rbuf_release(weft_stream_t *s) {
-    spare_give(s->loop, s->rbuf, s->rcap);
+    weft__rbuf_give(s->loop, s->rbuf, s->rcap);
     s->rbuf = NULL;
     s->rcap = s->roff = 0;
+}
+
+/* Room for a read of up to READ_CHUNK behind the buffered bytes: a
+ * spare buffer if the stream has none. */
+static int rbuf_room(weft_stream_t *s) {
+    if (!s->rbuf && (s->rbuf = weft__rbuf_take(s->loop)))
+        s->rcap = READ_CHUNK;
+    return make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, READ_CHUNK);
 }
 
 /* One recv(2) into the buffer that does not wait: its bytes, 0 at the
  * end, -EAGAIN when there are none. */
 static ssize_t recv_now(weft_stream_t *s) {
-    if (!s->rbuf && (s->rbuf = spare_take(s->loop)))
-        s->rcap = READ_CHUNK;
-    int err = make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, READ_CHUNK);
+    int err = rbuf_room(s);
     if (err)
         return err;
     ssize_t r;
@@ -684,9 +664,7 @@ static ssize_t fill(weft_stream_t *s) {
                 return n;
         }
     }
-    if (!s->rbuf && (s->rbuf = spare_take(s->loop)))
-        s->rcap = READ_CHUNK;
-    int err = make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, READ_CHUNK);
+    int err = rbuf_room(s);
     if (err)
         return err;
     char *at = s->rbuf + s->roff + s->rlen;
