@@ -155,6 +155,16 @@ static int stream3(weft_web_request_t *req, void *arg) {
     return err ? err : weft_web_write_eof(req);
 }
 
+/* The value of the header the query names (?n=NAME), or 404. */
+static int echo_header(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    const char *name = weft_web_query(req, "n");
+    weft_span_t v;
+    if (!name || weft_web_header(req, name, &v) != 0)
+        return WEFT_WEB_HTTP(404);
+    return weft_web_bytes(req, 200, "text/plain", v.ptr, v.len);
+}
+
 static void basic_routes(weft_web_app_t *app) {
     weft_web_route_def_t defs[] = {
         {"GET", "/", hello, NULL, "root"},
@@ -165,6 +175,7 @@ static void basic_routes(weft_web_app_t *app) {
         {"GET", "/forbidden", forbidden, NULL, NULL},
         {"POST", "/echo", echo_body, NULL, NULL},
         {"GET", "/stream", stream3, NULL, NULL},
+        {"GET", "/header", echo_header, NULL, NULL},
     };
     size_t added;
     ck_assert_ok(weft_web_routes(app, defs, sizeof defs / sizeof defs[0],
@@ -323,6 +334,22 @@ static void t_limits(struct srv *s) {
     n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: x\r\nX: ");
     memset(req + n, 'b', 9000);
     snprintf(req + n + 9000, sizeof req - (size_t)n - 9000, "\r\n\r\n");
+    exchange(s->port, req);
+    ck_has("HTTP/1.1 431 ");
+    /* More fields than serve_one's stack array holds, within max_fields:
+     * parsed again into a heap array, every field there; one more than
+     * max_fields: 431. */
+    n = snprintf(req, sizeof req, "GET /header?n=X-98 HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 99; i++)
+        n += snprintf(req + n, sizeof req - (size_t)n, "X-%d: v%d\r\n", i, i);
+    snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+    exchange(s->port, req);
+    ck_has("HTTP/1.1 200 ");
+    ck_assert_str_eq(out + nout - 3, "v98");
+    n = snprintf(req, sizeof req, "GET /header?n=X-0 HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 100; i++)
+        n += snprintf(req + n, sizeof req - (size_t)n, "X-%d: v%d\r\n", i, i);
+    snprintf(req + n, sizeof req - (size_t)n, "\r\n");
     exchange(s->port, req);
     ck_has("HTTP/1.1 431 ");
     n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: x\r\n");

@@ -15,7 +15,11 @@
 #include "weft/httpmsg.h"
 #include "weft/tls.h"
 
-#define FIELDS_ON_STACK 100
+/* A request's fields go into an array on serve_one's stack, enough for
+ * what browsers and clients send (15-25 fields); a head with more is
+ * parsed again into a heap array of max_fields. Small on purpose: the
+ * frame stays on a WebSocket's parked stack for the connection's life. */
+#define FIELDS_ON_STACK 32
 #define ARENA_ON_STACK 2048
 
 static bool task_cancelled(void) {
@@ -376,10 +380,29 @@ static ssize_t wait_idle(weft_web_conn_t *c) {
     return n;
 }
 
+/* weft_http1_parse_request, into the stack's field array first; a head
+ * with more fields than it holds (and max_fields allows) is parsed again,
+ * from its start, into a heap array (*big, freed by serve_one). */
+static int parse_head(weft_web_conn_t *c, weft_http1_head_t *head,
+                      const char *data, size_t n, size_t prev,
+                      weft_http1_limits_t *lim, weft_http_field_t **big) {
+    int r = weft_http1_parse_request(head, data, n, prev, lim);
+    size_t max = c->runner->o.max_fields;
+    if (r != WEFT_EHTTP_TOO_MANY_FIELDS || *big || max <= head->max_fields)
+        return r;
+    *big = weft__malloc(max * sizeof **big);
+    if (!*big)
+        return -ENOMEM;
+    head->fields = *big;
+    head->max_fields = max;
+    lim->max_fields = (uint32_t)(max > UINT32_MAX ? UINT32_MAX : max);
+    return weft_http1_parse_request(head, data, n, 0, lim);
+}
+
 /* Read and parse the head. Returns its length (head->...), 0 to close
  * quietly, or a status to refuse it with (negative: -status). */
 static int read_head(weft_web_conn_t *c, weft_http1_head_t *head,
-                     const char **buf) {
+                     const char **buf, weft_http_field_t **big) {
     const weft_web_server_opts_t *o = &c->runner->o;
     weft_http1_limits_t lim = {
         .max_start_line = (uint32_t)(o->max_line > 1u << 30 ? 1u << 30
@@ -390,7 +413,7 @@ static int read_head(weft_web_conn_t *c, weft_http1_head_t *head,
     };
     const void *data;
     ssize_t n = weft_stream_wait_data(c->s, 0, &data); /* never waits */
-    int r = weft_http1_parse_request(head, data, (size_t)n, 0, &lim);
+    int r = parse_head(c, head, data, (size_t)n, 0, &lim, big);
     if (r == -EAGAIN) {
         /* The rest of the head comes in pieces: bound it in time. */
         weft_scope_t sc;
@@ -407,7 +430,7 @@ static int read_head(weft_web_conn_t *c, weft_http1_head_t *head,
                 r = n == -ETIMEDOUT ? -408 : 0;
                 break;
             }
-            r = weft_http1_parse_request(head, data, (size_t)n, prev, &lim);
+            r = parse_head(c, head, data, (size_t)n, prev, &lim, big);
         }
         int se = weft_scope_exit(&sc);
         if (r == 0 && se == -ETIMEDOUT)
@@ -417,7 +440,7 @@ static int read_head(weft_web_conn_t *c, weft_http1_head_t *head,
     }
     *buf = data;
     if (r < 0) {
-        int status = weft_http1_error_status(r);
+        int status = r == -ENOMEM ? 503 : weft_http1_error_status(r);
         return -(status ? status : 400);
     }
     return r;
@@ -429,12 +452,12 @@ static int read_head(weft_web_conn_t *c, weft_http1_head_t *head,
  * field array, the arena's first block, the request) lives in this frame,
  * below the one the idle wait parks in, so that an idle connection's
  * stack can be trimmed back to its shallow idle frames. */
-static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c,
-                                                weft_http_field_t *heap_fields) {
+static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c) {
     weft_web_runner_t *run = c->runner;
-    weft_http_field_t stack_fields[FIELDS_ON_STACK];
-    weft_http_field_t *fields = heap_fields ? heap_fields : stack_fields;
-    size_t max_fields = run->o.max_fields;
+    weft_http_field_t stack_fields[FIELDS_ON_STACK], *big = NULL;
+    size_t max_fields = run->o.max_fields < FIELDS_ON_STACK
+                            ? run->o.max_fields
+                            : FIELDS_ON_STACK;
     char arena0[ARENA_ON_STACK] __attribute__((aligned(16)));
     c->arena = (struct arena){arena0, sizeof arena0, 0, arena0,
                               sizeof arena0, NULL};
@@ -447,9 +470,10 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c,
     req.resp.fd = -1;
     req.resp.content_length = -1;
     req.version = 11;
-    weft_http1_head_t head = {.fields = fields, .max_fields = max_fields};
+    weft_http1_head_t head = {.fields = stack_fields,
+                              .max_fields = max_fields};
     const char *buf = NULL;
-    int r = read_head(c, &head, &buf);
+    int r = read_head(c, &head, &buf, &big);
     bool keep = false;
     if (r > 0) {
         req.head_len = (size_t)r;
@@ -459,7 +483,7 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c,
         req.target = head.target;
         req.version = 10 + head.minor;
         req.keep_alive = (head.flags & WEFT_HTTP1_KEEP_ALIVE) != 0;
-        req.fields = fields;
+        req.fields = head.fields;
         req.nfields = head.nfields;
         req.framing = head.framing == WEFT_HTTP1_CHUNKED  ? FRAME_CHUNKED
                       : head.framing == WEFT_HTTP1_LENGTH ? FRAME_LENGTH
@@ -472,7 +496,7 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c,
         weft_http1_body_init(&req.dec, &head, NULL, 0);
         int status = 0;
         for (size_t i = 0; i < head.nfields; i++)
-            if (fields[i].name.len + fields[i].value.len + 2 >
+            if (head.fields[i].name.len + head.fields[i].value.len + 2 >
                 run->o.max_field)
                 status = 431;
         if (!status && req.version == 11 && !(head.flags & WEFT_HTTP1_HOST))
@@ -501,6 +525,7 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c,
         c->linger = true;
     weft__arena_reset(&c->arena);
     c->arena = (struct arena){0}; /* its block was this frame's */
+    weft__free(big);
     c->busy = false;
     return keep;
 }
@@ -531,16 +556,8 @@ static void __attribute__((noinline)) linger(weft_web_conn_t *c) {
 }
 
 static int serve(weft_web_conn_t *c) {
-    size_t max = c->runner->o.max_fields;
-    weft_http_field_t *heap_fields = NULL;
-    if (max > FIELDS_ON_STACK) {
-        heap_fields = weft__malloc(max * sizeof *heap_fields);
-        if (!heap_fields)
-            return -ENOMEM;
+    while (wait_idle(c) > 0 && serve_one(c)) {
     }
-    while (wait_idle(c) > 0 && serve_one(c, heap_fields)) {
-    }
-    weft__free(heap_fields);
     if (c->linger && !task_cancelled())
         linger(c);
     return 0;
