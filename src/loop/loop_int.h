@@ -174,6 +174,7 @@ struct weft_loop {
      * first word, emptied when idle. Each WEFT__READ_CHUNK bytes. */
     void *rbufs;
     uint32_t nrbufs;
+    uint32_t rbufs_wanted; /* io_uring ring slots waiting for one (uring.c) */
 
     struct weft__list hooks;
     void *tasks;    /* the task layer's per-loop state */
@@ -205,11 +206,15 @@ struct weft_loop {
 
 /* The loop's spare buffers (loop->rbufs): take one (NULL if none), or give
  * one back, kept if it has the usual size and fewer than
- * WEFT__RBUFS_KEPT are (a free and a malloc of 16 KiB cost ~400
+ * WEFT__RBUFS_KEPT are, plus one for each io_uring ring slot that waits
+ * for a buffer (its refill comes before the next io_uring_enter, uring.c),
+ * else freed (a free and a malloc of 16 KiB cost ~400
  * instructions a message, a third of a stream's own work per read:
- * callgrind), else freed. Streams' reads and write queues (stream.c) and
- * io_uring's provided buffers (uring.c) share them. */
-#define WEFT__RBUFS_KEPT 8
+ * callgrind; and a batch of frees at the heap's top makes glibc give the
+ * pages back with brk, which the next batch faults in again). Streams'
+ * reads and write queues (stream.c) and io_uring's provided buffers
+ * (uring.c) share them. */
+#define WEFT__RBUFS_KEPT 64
 
 static inline char *weft__rbuf_take(weft_loop_t *loop) {
     char *b = loop->rbufs;
@@ -221,7 +226,8 @@ static inline char *weft__rbuf_take(weft_loop_t *loop) {
 }
 
 static inline void weft__rbuf_give(weft_loop_t *loop, char *b, size_t cap) {
-    if (cap == WEFT__READ_CHUNK && loop->nrbufs < WEFT__RBUFS_KEPT) {
+    if (cap == WEFT__READ_CHUNK &&
+        loop->nrbufs < WEFT__RBUFS_KEPT + loop->rbufs_wanted) {
         *(void **)b = loop->rbufs;
         loop->rbufs = b;
         loop->nrbufs++;

@@ -243,7 +243,8 @@ struct weft__uring {
     struct io_uring_buf_ring *br;
     char **pb;       /* pb[bid]: the buffer that bid names; NULL: a hole */
     unsigned npb;    /* bids made, 0 to npb - 1 */
-    unsigned nholes; /* bids whose buffer could not be replaced */
+    unsigned nholes; /* bids with no buffer (loop->rbufs_wanted) */
+    unsigned short hole[PB_ENTRIES]; /* those bids */
     int pb_state;    /* 0: not tried; 1: registered; < 0: refused */
     unsigned pb_taken; /* since the last weft__uring_trim */
     bool pb_short;     /* a pick found the ring empty: grow it */
@@ -547,17 +548,19 @@ static void pb_grow(weft_loop_t *loop, unsigned n) {
     }
 }
 
-/* Give the holes their buffers (after an allocation failed). */
+/* Give the holes their buffers: before each io_uring_enter, so that the
+ * buffers the iteration's readers gave back (to the loop's spares, which
+ * keep one for each hole) refill the ring without a malloc. */
 static void pb_fill_holes(weft_loop_t *loop) {
     struct weft__uring *u = loop->uring;
-    for (unsigned i = 0; i < u->npb && u->nholes; i++) {
-        if (u->pb[i])
-            continue;
-        if (!(u->pb[i] = pb_new(loop)))
-            return;
+    while (u->nholes) {
+        unsigned bid = u->hole[u->nholes - 1];
+        if (!(u->pb[bid] = pb_new(loop)))
+            break; /* the next iteration tries again */
         u->nholes--;
-        pb_put(u, i);
+        pb_put(u, bid);
     }
+    loop->rbufs_wanted = u->nholes;
 }
 
 static int pb_setup(weft_loop_t *loop) {
@@ -616,17 +619,19 @@ void weft__uring_trim(weft_loop_t *loop) {
 }
 
 /* The completion of a pick named bid: its buffer is the reader's now,
- * and the bid gets another (or becomes a hole). */
+ * and the bid a hole until the next io_uring_enter (pb_fill_holes): a
+ * batch of completions takes a batch of buffers, and their readers give
+ * most of them back (emptied) before then. Refilled at once, each would
+ * be a malloc and each give-back a free. */
 static char *pb_take(weft_loop_t *loop, unsigned bid) {
     struct weft__uring *u = loop->uring;
     if (bid >= u->npb || !u->pb[bid])
         return NULL; /* not ours: cannot happen */
     char *b = u->pb[bid];
     u->pb_taken++;
-    if ((u->pb[bid] = pb_new(loop)))
-        pb_put(u, bid);
-    else
-        u->nholes++;
+    u->pb[bid] = NULL;
+    u->hole[u->nholes++] = (unsigned short)bid;
+    loop->rbufs_wanted = u->nholes;
     return b;
 }
 
@@ -713,6 +718,8 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
         struct weft__later *l = WEFT__CONTAINER_OF(ln, struct weft__later, link);
         l->fn(l);
     }
+    if (u->nholes)
+        pb_fill_holes(loop);
     if (timeout_ns == 0) {
         /* Submit what is queued and run the completions due. */
         io_uring_submit_and_get_events(ring);
@@ -894,8 +901,6 @@ ssize_t weft__uring_recv_pick(struct weft__io *io, char **buf, int *late) {
         if (u->pb_state < 0)
             return -EOPNOTSUPP;
     }
-    if (WEFT__UNLIKELY(u->nholes != 0))
-        pb_fill_holes(t->loop);
     *buf = NULL;
     return recv_op(io, NULL, WEFT__READ_CHUNK, true, buf, late);
 }
