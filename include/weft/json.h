@@ -65,12 +65,15 @@ WEFT_EXPORT int weft_web_read_json(weft_web_request_t *req, json_t **out,
 #define WEFT_WEB_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 /* Answer with status and value as application/json (aiohttp's
- * json_response): the value is serialised into the request's arena now
- * (json_dumpb with WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY), so it may be
- * changed or freed afterwards. Returns 0 so that a handler can return
- * it; -EINVAL (NULL value, a status weft_web_set_status refuses, or a
- * value jansson cannot dump: a NaN, say), -ENOMEM, -EALREADY (head
- * sent). */
+ * json_response): the value is serialised now, so it may be changed or
+ * freed afterwards. The text is json_dumpb's with WEFT_WEB_JSON_FLAGS |
+ * JSON_ENCODE_ANY, byte for byte, written by weft in one pass (json_dumpb
+ * cannot size its text without writing it, and spends more on its loop
+ * check than on the text), into the request's arena, or past 1 KiB into
+ * a buffer freed when the request ends. Returns 0 so that a handler can
+ * return it; -EINVAL (NULL value, a status weft_web_set_status refuses,
+ * or a value jansson cannot dump: a container inside itself, a string
+ * that is not UTF-8), -ENOMEM, -EALREADY (head sent). */
 WEFT_EXPORT int weft_web_json(weft_web_request_t *req, int status,
                               const json_t *value);
 

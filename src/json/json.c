@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_int.h"
 #include "weft/json.h"
 
 static const char json_key;  /* weft_web_put: the parsed body */
@@ -55,21 +56,25 @@ int weft_web_read_json(weft_web_request_t *req, json_t **out, size_t max) {
 int weft_web_json(weft_web_request_t *req, int status, const json_t *value) {
     if (!req || !value)
         return -EINVAL;
-    size_t flags = WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY;
-    size_t n = json_dumpb(value, NULL, 0, flags);
-    if (n == 0)
-        return -EINVAL;
-    char *buf = weft_web_alloc(req, n);
-    if (!buf)
-        return -ENOMEM;
-    if (json_dumpb(value, buf, n, flags) != n)
-        return -EINVAL;
+    weft__json_out_t o;
+    weft__json_out_init(&o);
+    int r = weft__json_dump(value, &o);
+    if (r < 0)
+        return r;
     weft_web_response_t *resp = weft_web_resp(req);
-    int r = weft_web_set_status(resp, status, NULL);
+    r = weft_web_set_status(resp, status, NULL);
     if (r == 0)
         r = weft_web_set_header(resp, "Content-Type", "application/json");
-    if (r == 0)
-        r = weft_web_body_ref(resp, buf, n);
+    if (r == 0 && o.p == o.small) {
+        r = weft_web_body(resp, o.p, o.len); /* into the arena */
+    } else if (r == 0) {
+        r = weft_web_defer(req, free, o.p);
+        if (r == 0) {
+            r = weft_web_body_ref(resp, o.p, o.len);
+            weft__json_out_init(&o); /* the defer frees it */
+        }
+    }
+    weft__json_out_free(&o);
     return r;
 }
 
@@ -139,24 +144,17 @@ int weft_session_request_json(weft_session_t *s, const char *method,
         *resp = NULL;
     if (!value || (opts && opts->body))
         return -EINVAL;
-    char small[4096];
-    size_t n = json_dumpb(value, small, sizeof small,
-                          WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY);
-    if (n == 0)
-        return -EINVAL;
-    char *buf = small;
-    if (n > sizeof small) {
-        buf = malloc(n);
-        if (!buf)
-            return -ENOMEM;
-        json_dumpb(value, buf, n, WEFT_WEB_JSON_FLAGS | JSON_ENCODE_ANY);
-    }
-    weft_client_body_t body = WEFT_CLIENT_BYTES(buf, n, "application/json");
-    weft_client_req_opts_t o = opts ? *opts : (weft_client_req_opts_t){0};
-    o.body = &body;
-    int err = weft_session_request(s, method, url, &o, resp);
-    if (buf != small)
-        free(buf);
+    weft__json_out_t o;
+    weft__json_out_init(&o);
+    int err = weft__json_dump(value, &o);
+    if (err < 0)
+        return err;
+    weft_client_body_t body =
+        WEFT_CLIENT_BYTES(o.p, o.len, "application/json");
+    weft_client_req_opts_t ro = opts ? *opts : (weft_client_req_opts_t){0};
+    ro.body = &body;
+    err = weft_session_request(s, method, url, &ro, resp);
+    weft__json_out_free(&o);
     return err;
 }
 
