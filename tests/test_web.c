@@ -898,6 +898,9 @@ static int tls_main(void *arg) {
     weft_web_listen_opts_t ho = {.on_connect = from_hook};
     ck_assert_ok(weft_web_runner_listen(s.run, "127.0.0.1", "0", &ho));
     int hook_port = weft_server_port(s.run->ls.v[1]->srv);
+    char sock[96];
+    snprintf(sock, sizeof sock, "%s/web.sock", cert_dir);
+    ck_assert_ok(weft_web_runner_listen_unix(s.run, sock, NULL));
     /* TLS, ALPN http/1.1, scheme https. */
     char port[16];
     snprintf(port, sizeof port, "%d", tls_port);
@@ -918,6 +921,13 @@ static int tls_main(void *arg) {
     ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, "http 192.0.2.9");
     exchange(hook_port, "GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert_int_eq(nout, 0);
+    /* A Unix socket's peer is no IP address: an empty remote. */
+    ck_assert_ok(weft_open_unix_connection(&c, sock, NULL));
+    ck_assert_ok(weft_stream_write(c, req, strlen(req)));
+    read_all(c);
+    weft_stream_close(c);
+    ck_has("HTTP/1.1 200 OK\r\n");
+    ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, "http ");
     srv_stop(&s);
     ck_assert_ok(weft_web_app_free(s.app));
     weft_tls_ctx_free(sctx);

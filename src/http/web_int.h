@@ -198,7 +198,12 @@ struct weft_web_conn {
     weft_stream_t *s;
     weft_task_t *task;
     struct weft__list link; /* in the runner's list */
-    struct sockaddr_storage peer;
+    /* The peer: the server connection's copy (weft__server_peer, as
+     * long as the stream), or peer_own, on the heap (a stream that is not
+     * a weft server's, a Unix socket): not a sockaddr_storage here, which
+     * would be 128 bytes of every idle connection's record (issue 15). */
+    const struct sockaddr *peer;
+    struct sockaddr_storage *peer_own;
     /* Set by weft_web_conn_set_remote (a PROXY header), on the heap: most
      * connections have none, and an idle connection's record is what it
      * costs (issue 15). NULL: the peer. */

@@ -213,7 +213,7 @@ const struct sockaddr *weft_web_remote_addr(const weft_web_request_t *req,
     const weft_web_conn_t *c = req->conn;
     if (len)
         *len = c->remote ? c->remote_len : c->peer_len;
-    return (const struct sockaddr *)(c->remote ? c->remote : &c->peer);
+    return c->remote ? (const struct sockaddr *)c->remote : c->peer;
 }
 
 const struct sockaddr *weft_web_peer_addr(const weft_web_request_t *req,
@@ -222,7 +222,7 @@ const struct sockaddr *weft_web_peer_addr(const weft_web_request_t *req,
         return NULL;
     if (len)
         *len = req->conn->peer_len;
-    return (const struct sockaddr *)&req->conn->peer;
+    return req->conn->peer;
 }
 
 const char *weft_web_remote(weft_web_request_t *req) {

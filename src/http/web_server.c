@@ -603,11 +603,17 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
     c->s = s;
     c->task = weft_task_current();
     weft__timer_init(&c->idle_timer, idle_fire);
-    c->peer_len = sizeof c->peer;
-    if (weft__server_peer(s, &c->peer, &c->peer_len) < 0 &&
-        weft_stream_peername(s, &c->peer, &c->peer_len) < 0) {
-        c->peer_len = sizeof(sa_family_t);
-        c->peer.ss_family = AF_UNIX;
+    if (!(c->peer = weft__server_peer(s, &c->peer_len))) {
+        if (!(c->peer_own = weft__calloc(1, sizeof *c->peer_own))) {
+            weft__free(c);
+            return -ENOMEM;
+        }
+        c->peer_len = sizeof *c->peer_own;
+        if (weft_stream_peername(s, c->peer_own, &c->peer_len) < 0) {
+            c->peer_len = sizeof(sa_family_t);
+            c->peer_own->ss_family = AF_UNIX;
+        }
+        c->peer = (const struct sockaddr *)c->peer_own;
     }
     weft__list_push_back(&run->conns, &c->link);
     run->nconns++;
@@ -616,6 +622,7 @@ int weft__web_conn_main(weft_stream_t *s, void *arg) {
     weft__loop_timer_cancel(run->loop, &c->idle_timer);
     weft__list_remove(&c->link);
     weft__free(c->remote);
+    weft__free(c->peer_own);
     weft__free(c);
     run->nconns--;
     if (run->nconns == 0)

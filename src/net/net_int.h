@@ -156,9 +156,10 @@ int weft__stream_new_sock(weft_loop_t *loop, int fd, int family,
                           const weft_stream_opts_t *o, weft_stream_t **out);
 
 /* A server connection's peer address, as accept gave it (no getpeername
- * call). 0, or -ENOTCONN for a stream that is not a server's. */
-int weft__server_peer(const weft_stream_t *s, struct sockaddr_storage *addr,
-                      socklen_t *len);
+ * call; IP only): the connection's own copy, valid as long as the stream,
+ * with its length in *len; NULL for a stream that is not a server's. */
+const struct sockaddr *weft__server_peer(const weft_stream_t *s,
+                                         socklen_t *len);
 
 /* Close now: release the fd, wake the tasks inside with -EBADF; the memory
  * goes when the last of them leaves (and, for a server's connection, once

@@ -244,13 +244,12 @@ static void start_conn(weft_server_t *srv, int fd, int family,
     srv->nconns++;
 }
 
-int weft__server_peer(const weft_stream_t *s, struct sockaddr_storage *addr,
-                      socklen_t *len) {
+const struct sockaddr *weft__server_peer(const weft_stream_t *s,
+                                         socklen_t *len) {
     if (!s->conn || s->conn->peerlen == 0)
-        return -ENOTCONN;
-    memcpy(addr, &s->conn->peer, s->conn->peerlen);
+        return NULL;
     *len = s->conn->peerlen;
-    return 0;
+    return (const struct sockaddr *)(const void *)&s->conn->peer;
 }
 
 /* ---- accepting ----------------------------------------------------------------- */
