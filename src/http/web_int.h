@@ -151,6 +151,7 @@ struct web_kv {
 enum framing { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
 
 struct weft_web_request {
+    struct arena arena; /* its first block on serve_one's stack */
     weft_web_conn_t *conn;
     weft_web_app_t *app;
     const struct web_route *route;
@@ -213,7 +214,6 @@ struct weft_web_conn {
     bool busy; /* between a head's first byte and the end of a response */
     bool linger; /* close by half-closing and draining first */
     uint64_t nreq;
-    struct arena arena;
     /* The idle timeout, lazily: one timer per connection, armed when it
      * first waits and moved only when it fires (no heap operation per
      * request); it closes the connection if it has been idle long

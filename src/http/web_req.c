@@ -54,13 +54,13 @@ void weft__arena_reset(struct arena *a) {
 }
 
 void *weft_web_alloc(weft_web_request_t *req, size_t size) {
-    return req ? weft__arena_alloc(&req->conn->arena, size) : NULL;
+    return req ? weft__arena_alloc(&req->arena, size) : NULL;
 }
 
 char *weft_web_strndup(weft_web_request_t *req, const char *s, size_t len) {
     if (!req || (!s && len))
         return NULL;
-    char *d = weft__arena_alloc(&req->conn->arena, len + 1);
+    char *d = weft__arena_alloc(&req->arena, len + 1);
     if (d) {
         if (len)
             memcpy(d, s, len);
@@ -79,7 +79,7 @@ char *weft_web_vsprintf(weft_web_request_t *req, const char *fmt,
     va_end(ap2);
     if (n < 0)
         return NULL;
-    char *d = weft__arena_alloc(&req->conn->arena, (size_t)n + 1);
+    char *d = weft__arena_alloc(&req->arena, (size_t)n + 1);
     if (d)
         vsnprintf(d, (size_t)n + 1, fmt, ap);
     return d;
@@ -96,7 +96,7 @@ char *weft_web_sprintf(weft_web_request_t *req, const char *fmt, ...) {
 int weft_web_defer(weft_web_request_t *req, void (*fn)(void *), void *arg) {
     if (!req || !fn)
         return -EINVAL;
-    struct web_defer *d = weft__arena_alloc(&req->conn->arena, sizeof *d);
+    struct web_defer *d = weft__arena_alloc(&req->arena, sizeof *d);
     if (!d)
         return -ENOMEM;
     d->fn = fn;
@@ -114,7 +114,7 @@ int weft_web_put(weft_web_request_t *req, const void *key, void *value) {
             kv->value = value;
             return 0;
         }
-    struct web_kv *kv = weft__arena_alloc(&req->conn->arena, sizeof *kv);
+    struct web_kv *kv = weft__arena_alloc(&req->arena, sizeof *kv);
     if (!kv)
         return -ENOMEM;
     kv->key = key;
@@ -344,7 +344,7 @@ int weft__web_head_out(weft_web_request_t *req) {
     weft_stream_t *s = req->conn->s;
     const void *buf;
     weft_stream_wait_data(s, 0, &buf); /* never waits: min 0 */
-    char *copy = weft__arena_alloc(&req->conn->arena, req->head_len);
+    char *copy = weft__arena_alloc(&req->arena, req->head_len);
     if (!copy)
         return -ENOMEM;
     memcpy(copy, buf, req->head_len);

@@ -131,7 +131,7 @@ static int check_field(const weft_web_response_t *resp, const char *name,
 
 static int add_field(weft_web_response_t *resp, const char *name,
                      size_t nlen, const char *value, size_t vlen) {
-    char *copy = weft__arena_alloc(&resp->req->conn->arena, nlen + vlen + 2);
+    char *copy = weft__arena_alloc(&resp->req->arena, nlen + vlen + 2);
     if (!copy)
         return -ENOMEM;
     memcpy(copy, name, nlen);
@@ -140,7 +140,7 @@ static int add_field(weft_web_response_t *resp, const char *name,
     copy[nlen + 1 + vlen] = '\0';
     if (resp->hdrs.n == resp->hdrs.cap) {
         size_t cap = resp->hdrs.cap ? resp->hdrs.cap * 2 : 8;
-        struct web_hdr *v = weft__arena_alloc(&resp->req->conn->arena,
+        struct web_hdr *v = weft__arena_alloc(&resp->req->arena,
                                               cap * sizeof *v);
         if (!v)
             return -ENOMEM;
@@ -308,7 +308,7 @@ int weft_web_body(weft_web_response_t *resp, const void *data, size_t len) {
         return -EINVAL;
     if (resp->prepared)
         return -EALREADY;
-    void *copy = weft__arena_alloc(&resp->req->conn->arena, len);
+    void *copy = weft__arena_alloc(&resp->req->arena, len);
     if (!copy)
         return -ENOMEM;
     if (len)
@@ -521,7 +521,7 @@ static char *build_head(weft_web_request_t *req, int64_t length, size_t extra,
         need += 10 + run->server_name_len;
     for (size_t i = 0; i < resp->hdrs.n; i++)
         need += resp->hdrs.v[i].nlen + resp->hdrs.v[i].vlen + 4;
-    char *buf = weft__arena_alloc(&req->conn->arena, need + extra);
+    char *buf = weft__arena_alloc(&req->arena, need + extra);
     if (!buf)
         return NULL;
     char *p = buf;

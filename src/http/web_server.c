@@ -161,7 +161,7 @@ static int parse_target(weft_web_request_t *req) {
     req->query = t.url.query.ptr ? t.url.query
                                  : (weft_span_t){path.ptr + path.len, 0};
     size_t cap = req->raw_path.len + 2;
-    char *d = weft__arena_alloc(&req->conn->arena, cap);
+    char *d = weft__arena_alloc(&req->arena, cap);
     if (!d)
         return -ENOMEM;
     ssize_t n = weft_http_path_normalize(d, cap, req->raw_path.ptr,
@@ -459,11 +459,11 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c) {
                             ? run->o.max_fields
                             : FIELDS_ON_STACK;
     char arena0[ARENA_ON_STACK] __attribute__((aligned(16)));
-    c->arena = (struct arena){arena0, sizeof arena0, 0, arena0,
-                              sizeof arena0, NULL};
     c->busy = true;
     weft_web_request_t req;
     memset(&req, 0, sizeof req);
+    req.arena = (struct arena){arena0, sizeof arena0, 0, arena0,
+                               sizeof arena0, NULL};
     req.conn = c;
     req.resp.req = &req;
     req.resp.status = 200;
@@ -523,8 +523,7 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c) {
     if (!keep && r != 0 && !req.hijacked &&
         (r < 0 || req.keep_alive || !req.body_done))
         c->linger = true;
-    weft__arena_reset(&c->arena);
-    c->arena = (struct arena){0}; /* its block was this frame's */
+    weft__arena_reset(&req.arena);
     weft__free(big);
     c->busy = false;
     return keep;
