@@ -196,6 +196,22 @@ START_TEST(bad_utf8) {
 }
 END_TEST
 
+START_TEST(a_refused_value_past_the_stack_buffer_frees_the_heap_one) {
+    /* More than the 1 KiB on the stack written before the refusal: the
+     * caller frees the grown buffer (LSan and valgrind would see a leak). */
+    json_t *arr = json_array();
+    for (int i = 0; i < 500; i++)
+        json_array_append_new(arr, json_integer(1000000 + i));
+    json_array_append_new(arr, json_stringn_nocheck("\xff", 1));
+    weft_client_response_t *r = (weft_client_response_t *)arr;
+    ck_assert_err(weft_session_request_json(NULL, "POST", "http://127.0.0.1/",
+                                            arr, NULL, &r),
+                  -EINVAL);
+    ck_assert_ptr_null(r);
+    json_decref(arr);
+}
+END_TEST
+
 START_TEST(big) {
     /* past the buffer on the stack: in a string, and in many values */
     size_t n = 100000;
@@ -292,6 +308,7 @@ int main(void) {
     tcase_add_test(tc, loops);
     tcase_add_test(tc, bad_utf8);
     tcase_add_test(tc, big);
+    tcase_add_test(tc, a_refused_value_past_the_stack_buffer_frees_the_heap_one);
     tcase_add_test(tc, random_trees);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

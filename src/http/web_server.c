@@ -387,7 +387,13 @@ static int parse_head(weft_web_conn_t *c, weft_http1_head_t *head,
                       const char *data, size_t n, size_t prev,
                       weft_http1_limits_t *lim, weft_http_field_t **big) {
     int r = weft_http1_parse_request(head, data, n, prev, lim);
-    size_t max = c->runner->o.max_fields;
+    /* (A field line takes 3 bytes at least: a max_fields past what
+     * max_head can hold asks for no bigger array, nor a wrapped size.) */
+    size_t head_max = c->runner->o.max_head;
+    size_t max = c->runner->o.max_fields,
+           fit = (head_max > 1u << 30 ? 1u << 30 : head_max) / 3 + 1;
+    if (max > fit)
+        max = fit;
     if (r != WEFT_EHTTP_TOO_MANY_FIELDS || *big || max <= head->max_fields)
         return r;
     *big = weft__malloc(max * sizeof **big);

@@ -59,8 +59,10 @@ int weft_web_json(weft_web_request_t *req, int status, const json_t *value) {
     weft__json_out_t o;
     weft__json_out_init(&o);
     int r = weft__json_dump(value, &o);
-    if (r < 0)
+    if (r < 0) {
+        weft__json_out_free(&o); /* it may have grown past o.small */
         return r;
+    }
     weft_web_response_t *resp = weft_web_resp(req);
     r = weft_web_set_status(resp, status, NULL);
     if (r == 0)
@@ -147,8 +149,10 @@ int weft_session_request_json(weft_session_t *s, const char *method,
     weft__json_out_t o;
     weft__json_out_init(&o);
     int err = weft__json_dump(value, &o);
-    if (err < 0)
+    if (err < 0) {
+        weft__json_out_free(&o); /* it may have grown past o.small */
         return err;
+    }
     weft_client_body_t body =
         WEFT_CLIENT_BYTES(o.p, o.len, "application/json");
     weft_client_req_opts_t ro = opts ? *opts : (weft_client_req_opts_t){0};
