@@ -717,6 +717,65 @@ static int hibernate_main(void *arg) {
     return 0;
 }
 
+/* A task parked with a 4 KiB buffer whose middle half it has declared
+ * dead (weft__task_hibernate_except): the rest must come back intact. */
+struct deadbuf {
+    uint64_t *buf;
+    bool live_ok, dead_ok;
+};
+
+static int dead_main(void *arg) {
+    struct deadbuf *d = arg;
+    uint64_t buf[512];
+    for (size_t i = 0; i < 512; i++)
+        buf[i] = (uint64_t)i * 0x9E3779B97F4A7C15u;
+    d->buf = buf;
+    int r = weft_sleep(0.02);
+    d->live_ok = d->dead_ok = true;
+    for (size_t i = 0; i < 512; i++) {
+        uint64_t v = *(volatile uint64_t *)&buf[i];
+        if (i >= 128 && i < 384) /* dead: zero, or as it was */
+            d->dead_ok &= v == 0 || v == (uint64_t)i * 0x9E3779B97F4A7C15u;
+        else
+            d->live_ok &= v == (uint64_t)i * 0x9E3779B97F4A7C15u;
+    }
+    return r;
+}
+
+/* Hibernates a fresh dead_main leaving out the middle half of its buffer
+ * (outside: a range of this task's own stack instead, which is not in
+ * the copy anyway), and returns the size of the copy, once it has woken
+ * with the live part intact. */
+static size_t hibernate_without(bool outside) {
+    struct deadbuf d = {0};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, dead_main, &d, NULL));
+    ck_assert_ok(weft_sleep(0)); /* it runs, and parks */
+    char mine[64];
+    const void *lo = outside ? (void *)mine : (void *)(d.buf + 128);
+    const void *hi = outside ? (void *)(mine + sizeof mine)
+                             : (void *)(d.buf + 384);
+    ck_assert_ok(weft__task_hibernate_except(t, lo, hi));
+    struct weft_task *it = t;
+    size_t n = weft__stack_copy_size(it->asleep);
+    ck_assert_ok(weft_join(t));
+    ck_assert(d.live_ok && d.dead_ok);
+    weft_task_release(t);
+    return n;
+}
+
+static int dead_range_main(void *arg) {
+    (void)arg;
+    size_t full = hibernate_without(true), less = hibernate_without(false);
+    ck_assert_uint_eq(full - less, 256 * sizeof(uint64_t));
+    return 0;
+}
+
+START_TEST(a_dead_range_is_left_out_of_the_copy) {
+    ck_assert_ok(weft_run(dead_range_main, NULL));
+}
+END_TEST
+
 START_TEST(a_hibernated_task_wakes_with_its_stack_or_is_cancelled) {
     ck_assert_ok(weft_run(hibernate_main, NULL));
 }
@@ -780,6 +839,7 @@ static Suite *stack_suite(void) {
 
     TCase *th = tcase_create("hibernate");
     tcase_add_test(th, a_hibernated_task_wakes_with_its_stack_or_is_cancelled);
+    tcase_add_test(th, a_dead_range_is_left_out_of_the_copy);
     tcase_add_test(th, the_task_above_a_hibernated_one_runs_on);
     tcase_set_timeout(th, 60);
     suite_add_tcase(s, th);

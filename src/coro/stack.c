@@ -487,7 +487,9 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
 
 struct weft__stack_copy {
     char *from; /* where the bytes go back: [from, from + len) */
-    size_t len;
+    size_t len;  /* bytes held: len + hole are the range */
+    size_t keep; /* bytes[0, keep) go to from, the rest above the hole */
+    size_t hole; /* bytes left out (dead) after the first keep */
     char bytes[];
 };
 
@@ -518,18 +520,32 @@ static inline char *slot_top(const struct weft__stack *s) {
 }
 
 int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
-                          const char *from, struct weft__stack_copy **copy) {
+                          const char *from, const char *dead_lo,
+                          const char *dead_hi, struct weft__stack_copy **copy) {
     (void)p;
     *copy = NULL;
     if (!s->paged || from < s->lo || from > s->hi)
         return -ENOTSUP;
-    size_t len = (size_t)(s->hi - from);
+    /* The dead range, within [from, hi), whole 8-byte words (raw_copy). */
+    uintptr_t dlo = WEFT__ALIGN_UP((uintptr_t)dead_lo, 8);
+    uintptr_t dhi = (uintptr_t)dead_hi & ~(uintptr_t)7;
+    if (!dead_lo || dlo < (uintptr_t)from)
+        dlo = (uintptr_t)from;
+    if (!dead_hi || dhi > (uintptr_t)s->hi)
+        dhi = (uintptr_t)s->hi;
+    size_t hole = dhi > dlo && dead_lo && dead_hi ? dhi - dlo : 0;
+    size_t keep = hole ? dlo - (uintptr_t)from : (size_t)(s->hi - from);
+    size_t len = (size_t)(s->hi - from) - hole;
     struct weft__stack_copy *c = weft__malloc(sizeof *c + len);
     if (!c)
         return -ENOMEM;
     c->from = (char *)from;
     c->len = len;
-    raw_copy(c->bytes, from, len);
+    c->keep = keep;
+    c->hole = hole;
+    raw_copy(c->bytes, from, keep);
+    if (len > keep)
+        raw_copy(c->bytes + keep, from + keep + hole, len - keep);
     /* Every page of the slot: the dead part below too, and the top page
      * with the canary of the slot above (see weft__stack_canary_excused). */
     uintptr_t lo = WEFT__ALIGN_UP((uintptr_t)s->lo, pagesz());
@@ -554,7 +570,10 @@ int weft__stack_thaw(struct weft__stack_pools *p, struct weft__stack *s,
         r = -EFAULT;
     above[0] = want;
     above[1] = ~want;
-    raw_copy(copy->from, copy->bytes, copy->len);
+    raw_copy(copy->from, copy->bytes, copy->keep);
+    if (copy->len > copy->keep)
+        raw_copy(copy->from + copy->keep + copy->hole, copy->bytes + copy->keep,
+                 copy->len - copy->keep);
     weft__free(copy);
     return r;
 }

@@ -80,9 +80,13 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
 struct weft__stack_copy;
 
 /* Copy [from, s->hi) aside and give the slot's pages back (MADV_DONTNEED,
- * or what weft__stack_advice says). 0, -ENOMEM, -ENOTSUP (not paged). */
+ * or what weft__stack_advice says). [dead_lo, dead_hi), where it lies
+ * within, is not copied: memory nothing reads before writing it (a frame's
+ * unused buffer), which reads zero (or its old bytes) after the thaw. NULL, NULL: none.
+ * 0, -ENOMEM, -ENOTSUP (not paged). */
 int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
-                          const char *from, struct weft__stack_copy **copy);
+                          const char *from, const char *dead_lo,
+                          const char *dead_hi, struct weft__stack_copy **copy);
 /* Put the copy back (and free it). 0, or -EFAULT: something wrote where
  * the slot above keeps its canary while this one slept (an overflow of
  * the slot above; the copy is back all the same). */

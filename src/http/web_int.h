@@ -273,6 +273,12 @@ int weft__web_head_out(weft_web_request_t *req);
 void weft__web_conn_on_shutdown(weft_web_request_t *req,
                                 void (*fn)(void *arg), void *arg);
 void weft__web_conn_linger(weft_web_request_t *req);
+/* The part of req's arena that holds nothing yet: the unused end of its
+ * first block, on the stack of the task serving the connection, which a
+ * receiver parked under it need not copy when it hibernates. Both NULL
+ * once the arena has moved on to a heap block. */
+void weft__web_req_unused(const weft_web_request_t *req, const void **lo,
+                          const void **hi);
 
 /* Unread body the server reads and drops to keep a connection open. */
 #define SKIP_LIMIT (64 * 1024)

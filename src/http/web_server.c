@@ -646,6 +646,16 @@ void weft__web_conn_linger(weft_web_request_t *req) {
     req->conn->linger = true;
 }
 
+void weft__web_req_unused(const weft_web_request_t *req, const void **lo,
+                          const void **hi) {
+    const struct arena *a = &req->arena;
+    *lo = *hi = NULL;
+    if (a->base == a->first && a->used < a->cap) {
+        *lo = a->first + a->used;
+        *hi = a->first + a->cap;
+    }
+}
+
 weft_stream_t *weft_web_conn_stream(weft_web_conn_t *conn) {
     return conn ? conn->s : NULL;
 }

@@ -263,8 +263,11 @@ static void idle_trim(weft_ws_t *ws) {
     /* Its stack's pages go back whole when the program said its frames
      * are its own (WEFT_WS_HIBERNATE), else those below its stack
      * pointer. */
+    const void *lo = NULL, *hi = NULL;
+    if (ws->req) /* a server's: its request's unused arena stays out */
+        weft__web_req_unused(ws->req, &lo, &hi);
     if (!(ws->o.flags & WEFT_WS_HIBERNATE) ||
-        weft_task_hibernate(ws->reader) < 0)
+        weft__task_hibernate_except(ws->reader, lo, hi) < 0)
         weft__task_trim_stack(ws->reader);
     weft_stream_t *s = ws->s;
     /* Not under a recv in flight: the kernel writes into that buffer. */

@@ -282,5 +282,8 @@ void weft__ws_timer_update(weft_ws_t *ws);
 void weft__web_conn_on_shutdown(weft_web_request_t *req, void (*fn)(void *arg),
                                 void *arg);
 void weft__web_conn_linger(weft_web_request_t *req);
+/* (web_int.h says what these do.) */
+void weft__web_req_unused(const weft_web_request_t *req, const void **lo,
+                          const void **hi);
 
 #endif
