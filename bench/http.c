@@ -436,7 +436,11 @@ int main(int argc, char **argv) {
     const char *wrk = env_or("WRK", "/usr/bin/wrk");
     struct server servers[3] = {{.name = "weft"}, {.name = "nginx"},
                                 {.name = "h2o"}};
-    snprintf(servers[0].prog, PATH_MAX, "%s", env_or("HELLO_SERVER", hello));
+    if (snprintf(servers[0].prog, PATH_MAX, "%s",
+                 env_or("HELLO_SERVER", hello)) >= PATH_MAX) {
+        fprintf(stderr, "http: the hello_server path is too long\n");
+        return 1;
+    }
     snprintf(servers[1].prog, PATH_MAX, "%s",
              env_or("NGINX", "/usr/sbin/nginx"));
     snprintf(servers[2].prog, PATH_MAX, "%s", env_or("H2O", "/usr/bin/h2o"));

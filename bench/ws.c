@@ -440,7 +440,11 @@ int main(int argc, char **argv) {
     snprintf(echo, sizeof echo, "%s/../examples/ws_echo", self);
     struct server servers[3] = {{.name = "weft"}, {.name = "python"},
                                 {.name = "node"}};
-    snprintf(servers[0].prog, PATH_MAX, "%s", env_or("WS_ECHO", echo));
+    if (snprintf(servers[0].prog, PATH_MAX, "%s", env_or("WS_ECHO", echo)) >=
+        PATH_MAX) {
+        fprintf(stderr, "ws: the ws_echo path is too long\n");
+        return 1;
+    }
     snprintf(servers[1].prog, PATH_MAX, "%s",
              env_or("PYTHON3", "/usr/bin/python3"));
     snprintf(servers[2].prog, PATH_MAX, "%s", env_or("NODE", "/usr/bin/node"));

@@ -20,7 +20,8 @@ static struct tsrv T;
 static char url[256];
 
 static const char *U(const char *path) {
-    snprintf(url, sizeof url, "%s%s", T.base, path);
+    int n = snprintf(url, sizeof url, "%s%s", T.base, path);
+    ck_assert(n > 0 && (size_t)n < sizeof url);
     return url;
 }
 

@@ -117,10 +117,11 @@ static int apply(weft_web_request_t *req, const struct sockaddr_storage *ss,
                  socklen_t len, weft_span_t proto, weft_span_t host) {
     int r = weft_web_set_remote(req, (const struct sockaddr *)ss, len);
     if (r == 0 && proto.len && scheme_ok(proto)) {
-        char s[6];
-        for (size_t i = 0; i < proto.len; i++)
+        char s[6]; /* scheme_ok: "http" or "https" */
+        size_t n = proto.len < sizeof s ? proto.len : sizeof s - 1;
+        for (size_t i = 0; i < n; i++)
             s[i] = (char)(proto.ptr[i] | 0x20);
-        s[proto.len] = 0;
+        s[n] = 0;
         r = weft_web_set_scheme(req, s);
     }
     if (r == 0 && host.len && host_ok(host)) {
