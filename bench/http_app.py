@@ -76,10 +76,20 @@ def free_port():
     return p
 
 
-def wait_up(port):
+class Exited(Exception):
+    """The server quit before it answered: most likely the free port was
+    taken between free_port() and its bind."""
+
+
+def wait_up(p, port):
     for _ in range(200):
+        if p.poll() is not None:
+            raise Exited()
         try:
             socket.create_connection(("127.0.0.1", port), 0.1).close()
+            # connected: ours, unless it quit and another took the port
+            if p.poll() is not None:
+                raise Exited()
             return
         except OSError:
             time.sleep(0.05)
@@ -100,11 +110,24 @@ def seed(port):
         urllib.request.urlopen(req).read()
 
 
-def run(name, argv, port):
+def run(name, argv_of_port):
+    """Start the server on a free port (another, up to 3 tries, if it
+    quits before it answers) and measure it."""
+    for attempt in range(3):
+        port = free_port()
+        try:
+            return measure(name, argv_of_port(port), port)
+        except Exited:
+            print("%s: exited at start (port %d taken?), trying another" %
+                  (name, port), file=sys.stderr)
+    raise SystemExit("bench/http_app: %s did not start" % name)
+
+
+def measure(name, argv, port):
     pin = ["taskset", "-c", "0"] if TWO else []
     p = subprocess.Popen(pin + argv, stdout=subprocess.DEVNULL)
     try:
-        wait_up(port)
+        wait_up(p, port)
         seed(port)
         url = "http://127.0.0.1:%d/api/items" % port
         wpin = ["taskset", "-c", "1"] if TWO else []
@@ -127,11 +150,11 @@ def run(name, argv, port):
 
 if not shutil.which("wrk"):
     raise SystemExit("bench/http_app: wrk not found (apt-get install wrk)")
-port = free_port()
-weft = run("weft app_server", [APP, "--routes", "50", str(port)], port)
-port = free_port()
+weft = run("weft app_server",
+           lambda port: [APP, "--routes", "50", str(port)])
 script = "/tmp/weft_bench_aiohttp_app.py"
 open(script, "w").write(AIOHTTP_APP)
-aio = run("aiohttp + uvloop", ["/usr/bin/python3", script, str(port)], port)
+aio = run("aiohttp + uvloop",
+          lambda port: ["/usr/bin/python3", script, str(port)])
 print("RESULT http_app json_req_per_cpu_s %.0f req/s" % weft)
 print("RESULT http_app json_vs_aiohttp %.1f x" % (weft / aio))
