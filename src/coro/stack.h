@@ -81,9 +81,9 @@ struct weft__stack_copy;
 
 /* Copy [from, s->hi) aside and give the slot's pages back (MADV_DONTNEED,
  * or what weft__stack_advice says). [dead_lo, dead_hi), where it lies
- * within, is not copied: memory nothing reads before writing it (a frame's
- * unused buffer), which reads zero (or its old bytes) after the thaw. NULL, NULL: none.
- * 0, -ENOMEM, -ENOTSUP (not paged). */
+ * within, is not copied: memory nothing reads before writing it (a
+ * frame's unused buffer), which reads zero (or its old bytes) after the
+ * thaw; NULL, NULL: none. 0, -ENOMEM, -ENOTSUP (not paged). */
 int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
                           const char *from, const char *dead_lo,
                           const char *dead_hi, struct weft__stack_copy **copy);
