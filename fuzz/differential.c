@@ -559,6 +559,16 @@ static bool cl_equal_list(weft_span_t v) {
 
 /* Why http-parser refuses what weft accepts, if it is one of its own
  * rules or a known fault of it; NULL if unexplained. */
+/* Whether the OWS after a field's (trimmed) value holds an HTAB, which
+ * http-parser takes as part of the value ("chunked \t", "5\t"). */
+static bool htab_after(const struct nfield *f, const char *end) {
+    for (const char *p = f->value.ptr + f->value.len;
+         p < end && (*p == ' ' || *p == '\t'); p++)
+        if (*p == '\t')
+            return true;
+    return false;
+}
+
 static const char *http_parser_why(enum http_errno e, const char *in,
                                    size_t size, size_t hn, bool response,
                                    const struct hp *hp) {
@@ -576,8 +586,7 @@ static const char *http_parser_why(enum http_errno e, const char *in,
     for (size_t i = 0; i < nf; i++)
         if (e == HPE_INVALID_CONTENT_LENGTH &&
             lower_is(f[i].name.ptr, f[i].name.len, "content-length") &&
-            f[i].value.ptr + f[i].value.len < in + size &&
-            f[i].value.ptr[f[i].value.len] == '\t')
+            htab_after(&f[i], in + size))
             return "http-parser fault: HTAB after a Content-Length value "
                    "(OWS, RFC 9110 5.6.3)";
     for (size_t i = 0; i < nf; i++)
@@ -589,8 +598,7 @@ static const char *http_parser_why(enum http_errno e, const char *in,
     for (size_t i = 0; i < nf; i++)
         if (e == HPE_INVALID_TRANSFER_ENCODING &&
             lower_is(f[i].name.ptr, f[i].name.len, "transfer-encoding") &&
-            f[i].value.ptr + f[i].value.len < in + size &&
-            f[i].value.ptr[f[i].value.len] == '\t')
+            htab_after(&f[i], in + size))
             return "http-parser fault: HTAB after a Transfer-Encoding value "
                    "(OWS, RFC 9110 5.6.3): 'chunked' not seen, so a request "
                    "is refused";
