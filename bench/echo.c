@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -183,6 +184,10 @@ static int start_server(int kind, struct server *out) {
         close(ctlp[1]);
         if (pin_to(SERVER_CPU) < 0)
             _exit(3);
+        /* A name per server, for `perf report --comm srv-uring` etc. */
+        char comm[16];
+        snprintf(comm, sizeof comm, "srv-%s", server_names[kind]);
+        prctl(PR_SET_NAME, comm);
         int rc;
         if (kind == S_WEFT || kind == S_URING) {
             /* The same program on either backend (weft/loop.h). */
