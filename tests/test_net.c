@@ -2,9 +2,11 @@
  * pipes. Timeouts run on the virtual clock; every server binds 127.0.0.1
  * (or ::1, or a Unix path) on an ephemeral port. */
 #include <fcntl.h>
+#include <poll.h>
 #include <net/if.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -72,6 +74,53 @@ static int echo_main(void *arg) {
 
 START_TEST(echo_over_tcp) {
     ck_assert_ok(weft_run(echo_main, NULL));
+}
+END_TEST
+
+/* Streams are TCP_NODELAY unless their options ask for Nagle: a
+ * connection made here, and one accepted (which gets it from its
+ * listener: no setsockopt a connection). The handler writes what it
+ * found into the connection, as one byte. */
+static int nodelay_of(int fd) {
+    int v = -1;
+    socklen_t l = sizeof v;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &l) < 0)
+        return -1;
+    return v != 0;
+}
+
+static int nodelay_handler(weft_stream_t *s, void *arg) {
+    (void)arg;
+    char b = (char)('0' + nodelay_of(weft_stream_fd(s)));
+    int err = weft_stream_write(s, &b, 1);
+    return err ? err : weft_stream_drain(s);
+}
+
+static int nodelay_main(void *arg) {
+    (void)arg;
+    for (int nagle = 0; nagle < 2; nagle++) {
+        weft_server_opts_t o = {0};
+        if (nagle)
+            o.stream.flags |= WEFT_STREAM_NAGLE;
+        weft_server_t *srv;
+        ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                       "0", nodelay_handler, NULL, &o));
+        char port[8];
+        port_of(srv, port);
+        weft_stream_t *c;
+        ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+        ck_assert_int_eq(nodelay_of(weft_stream_fd(c)), 1);
+        char b = 0;
+        ck_assert_int_eq(weft_stream_read_exactly(c, &b, 1), 1);
+        ck_assert_int_eq(b, nagle ? '0' : '1');
+        ck_assert_ok(weft_stream_close(c));
+        ck_assert_ok(weft_server_close(srv, 1.0));
+    }
+    return 0;
+}
+
+START_TEST(streams_are_nodelay_unless_asked_for_nagle) {
+    ck_assert_ok(weft_run(nodelay_main, NULL));
 }
 END_TEST
 
@@ -1802,6 +1851,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, a_write_during_writev_or_sendfile_goes_after_it);
     tcase_add_test(tc, a_big_read_exactly_does_not_keep_its_buffer);
     tcase_add_test(tc, an_idle_stream_holds_no_read_buffer);
+    tcase_add_test(tc, streams_are_nodelay_unless_asked_for_nagle);
     tcase_add_test(tc, a_burst_of_reads_outnumbering_the_loops_buffers);
     tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
     tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);

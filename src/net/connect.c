@@ -55,8 +55,8 @@ static int connect_stream(const struct sockaddr *sa, socklen_t len,
     if (fd < 0)
         return fd;
     weft_stream_t *st;
-    int r = weft__stream_new_sock(weft_loop_current(), fd, sa->sa_family, so,
-                                   &st);
+    int r = weft__stream_new_sock(weft_loop_current(), fd,
+                                   sa->sa_family != AF_UNIX, so, &st);
     if (r < 0) {
         close(fd);
         return r;

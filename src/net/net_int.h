@@ -150,9 +150,11 @@ void weft__tls_free(struct weft__tls *t);
 /* Wrap an fd (already non-blocking and close-on-exec) in a stream. */
 int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
                      weft_stream_t **out);
-/* The same for a SOCK_STREAM socket of `family` the caller made or
- * accepted: what fd is need not be asked (no fstat, no SO_TYPE). */
-int weft__stream_new_sock(weft_loop_t *loop, int fd, int family,
+/* The same for a SOCK_STREAM socket the caller made or accepted: what fd
+ * is need not be asked (no fstat, no SO_TYPE). nodelay: set TCP_NODELAY
+ * (unless o asks for Nagle); false for a Unix socket, or a TCP socket
+ * that has it already (accepted from a listener that had it). */
+int weft__stream_new_sock(weft_loop_t *loop, int fd, bool nodelay,
                           const weft_stream_opts_t *o, weft_stream_t **out);
 
 /* A server connection's peer address, as accept gave it (no getpeername

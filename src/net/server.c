@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,7 @@ struct listener {
     struct weft__wait *slot_wait; /* the acceptor, at max_connections */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    bool nodelay; /* TCP_NODELAY set here, so on what it accepts too */
 };
 
 struct weft_server {
@@ -200,11 +202,12 @@ static void __attribute__((noinline)) conn_end(struct weft__conn *c, int r) {
     conn_done(c);
 }
 
-static void start_conn(weft_server_t *srv, int fd, int family,
+static void start_conn(weft_server_t *srv, int fd, const struct listener *l,
                        const struct sockaddr_storage *peer, socklen_t len) {
     struct weft__conn *c = weft__calloc(1, sizeof *c);
     weft_stream_t *s = NULL;
-    int err = c ? weft__stream_new_sock(srv->loop, fd, family,
+    bool nodelay = l->addr.ss_family != AF_UNIX && !l->nodelay;
+    int err = c ? weft__stream_new_sock(srv->loop, fd, nodelay,
                                         &srv->opts.stream, &s)
                 : -ENOMEM;
     if (err) {
@@ -300,7 +303,7 @@ static int acceptor_run(void *arg) {
         peer.ss_family = AF_UNSPEC;
         int fd = weft__op_accept(&l->io, (struct sockaddr *)&peer, &plen, 0);
         if (fd >= 0) {
-            start_conn(srv, fd, l->addr.ss_family, &peer, plen);
+            start_conn(srv, fd, l, &peer, plen);
             continue;
         }
         if (fd == -ECANCELED || fd == -ETIMEDOUT || fd == -EBADF)
@@ -365,6 +368,14 @@ static int listen_on(weft_server_t *srv, const struct sockaddr *sa,
     struct listener *l = &srv->ls[srv->nls++];
     l->srv = srv;
     l->fd = fd;
+    /* Linux copies TCP_NODELAY from a listening socket to the sockets it
+     * accepts (the new socket is a clone of the listener's): set once
+     * here, it costs no setsockopt a connection (nginx sets it only on a
+     * connection kept alive). */
+    l->nodelay = sa->sa_family != AF_UNIX &&
+                 !(srv->opts.stream.flags & WEFT_STREAM_NAGLE) &&
+                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                            sizeof one) == 0;
     l->addrlen = sizeof l->addr;
     getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen);
     return 0;

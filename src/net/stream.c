@@ -1093,10 +1093,10 @@ int weft__stream_new(weft_loop_t *loop, int fd, const weft_stream_opts_t *o,
     return stream_new(loop, fd, o, 0, true, out);
 }
 
-int weft__stream_new_sock(weft_loop_t *loop, int fd, int family,
+int weft__stream_new_sock(weft_loop_t *loop, int fd, bool nodelay,
                           const weft_stream_opts_t *o, weft_stream_t **out) {
     return stream_new(loop, fd, o, WEFT__STREAM_SOCKET | WEFT__STREAM_BYTES,
-                      family != AF_UNIX, out);
+                      nodelay, out);
 }
 
 int weft_stream_from_fd(weft_loop_t *loop, weft_stream_t **out, int fd,
