@@ -1665,6 +1665,60 @@ START_TEST(a_server_left_open_is_closed_and_freed_with_its_loop) {
 }
 END_TEST
 
+/* Streams closed by the last task of a run are closed when the run
+ * returns, though the loop stays open: on io_uring the closes go with
+ * the loop's next io_uring_enter, and a loop that stops makes them then,
+ * every one (an enter runs only a batch of linked closes: 20 here). */
+#define CLOSE_LAST 64
+
+static int close_last_main(void *arg) {
+    int(*fds)[2] = arg;
+    weft_stream_t *s[CLOSE_LAST];
+    for (int i = 0; i < CLOSE_LAST; i++) {
+        ck_assert_ok(weft_stream_from_fd(weft_loop_current(), &s[i],
+                                         fds[i][0], NULL));
+        ck_assert_int_eq(weft_stream_write(s[i], "x", 1), 0);
+        ck_assert_ok(weft_stream_drain(s[i]));
+    }
+    for (int i = 0; i < CLOSE_LAST; i++)
+        ck_assert_ok(weft_stream_close(s[i]));
+    return 0;
+}
+
+START_TEST(streams_closed_as_their_loop_stops_are_closed_when_the_run_returns) {
+    for (int round = 0; round < 2; round++) {
+        static int fds[CLOSE_LAST][2];
+        for (int i = 0; i < CLOSE_LAST; i++)
+            ck_assert_int_eq(socketpair(AF_UNIX,
+                                        SOCK_STREAM | SOCK_NONBLOCK |
+                                            SOCK_CLOEXEC,
+                                        0, fds[i]),
+                             0);
+        weft_loop_t *loop;
+        ck_assert_ok(weft_loop_new(&loop, NULL));
+        weft_task_t *t;
+        ck_assert_ok(weft_loop_spawn(loop, &t, close_last_main, fds, NULL));
+        ck_assert_int_eq(
+            weft_loop_run_until_complete(loop, weft_task_future(t)), 0);
+        /* Closed now: each number is free and each peer reads the end. */
+        for (int i = 0; i < CLOSE_LAST; i++) {
+            errno = 0;
+            ck_assert_int_eq(fcntl(fds[i][0], F_GETFD), -1);
+            ck_assert_int_eq(errno, EBADF);
+            struct pollfd p = {.fd = fds[i][1], .events = POLLIN};
+            ck_assert_int_eq(poll(&p, 1, 5000), 1);
+            char b[4];
+            ck_assert_int_eq(read(fds[i][1], b, sizeof b), 1);
+            ck_assert_int_eq(read(fds[i][1], b, sizeof b), 0);
+            close(fds[i][1]);
+        }
+        weft_task_release(t);
+        ck_assert_ok(weft_loop_close(loop));
+        weft_loop_free(loop);
+    }
+}
+END_TEST
+
 /* Closed by the loop, then by the program: fine, and freed once. */
 START_TEST(a_server_closed_after_its_loop_closed_is_freed) {
     weft_loop_t *loop;
@@ -1852,6 +1906,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, a_big_read_exactly_does_not_keep_its_buffer);
     tcase_add_test(tc, an_idle_stream_holds_no_read_buffer);
     tcase_add_test(tc, streams_are_nodelay_unless_asked_for_nagle);
+    tcase_add_test(tc, streams_closed_as_their_loop_stops_are_closed_when_the_run_returns);
     tcase_add_test(tc, a_burst_of_reads_outnumbering_the_loops_buffers);
     tcase_add_test(tc, two_readers_are_refused_and_close_wakes_readers);
     tcase_add_test(tc, waiting_calls_outside_a_task_are_refused);

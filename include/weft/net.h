@@ -235,7 +235,11 @@ WEFT_EXPORT int weft_stream_shutdown(weft_stream_t *s);
  * cancelled) it does not wait: unsent bytes are dropped. From the loop's
  * thread (-EPERM otherwise, nothing done). NULL is ignored (0). A
  * server's connection stream is the server's: a handler may close it,
- * and the server frees it. */
+ * and the server frees it. On io_uring the descriptor itself is closed by
+ * the loop's next poll (before the loop sleeps, and before a run
+ * returns), not during the call: a task that closes a stream and then
+ * blocks its thread without yielding, waiting for the peer to see the
+ * end, waits forever. */
 WEFT_EXPORT int weft_stream_close(weft_stream_t *s);
 
 /* Close and free at once, dropping unsent bytes; TCP peers see a reset.

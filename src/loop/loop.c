@@ -757,6 +757,8 @@ void weft__loop_run_times(const weft_loop_t *loop, uint64_t *busy,
 }
 
 void weft__loop_leave(weft_loop_t *loop) {
+    if (loop->uring)
+        weft__uring_flush(loop);
     weft__loop_run_times(loop, &loop->busy_ns, &loop->idle_ns);
     struct weft__runq *q = &weft__tls_rq;
     loop->rq_own = *q;

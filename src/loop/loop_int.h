@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 #include "../core/common.h"
 #include "../core/heap.h"
@@ -402,6 +403,14 @@ void weft__epoll_fini(weft_loop_t *loop);
 int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns);
 int weft__uring_add(weft_loop_t *loop, struct weft__io *io);
 void weft__uring_del(weft_loop_t *loop, struct weft__io *io);
+/* Unregister io and close its fd with the loop's next io_uring_enter
+ * (an ASYNC_CANCEL of its requests, hard-linked to an IORING_OP_CLOSE):
+ * true, and the fd belongs to the ring from now on; false when the
+ * caller must do it itself (weft__uring_del, then close(2)). */
+bool weft__uring_del_close(weft_loop_t *loop, struct weft__io *io);
+/* The loop stops running: what weft__uring_del_close queued is submitted
+ * and run now, so no fd stays open while the loop does not run. */
+void weft__uring_flush(weft_loop_t *loop);
 /* Watch io (registered, WEFT__IO_NOIN) for input too, from now on. */
 void weft__uring_want_in(weft_loop_t *loop, struct weft__io *io);
 /* 0, or -EPERM if epoll would refuse fd (io_uring's poll takes any). */
@@ -427,6 +436,15 @@ static inline void weft__poller_del(weft_loop_t *loop, struct weft__io *io) {
         weft__uring_del(loop, io);
     else
         weft__epoll_del(loop, io);
+}
+
+/* Unregister io and close its fd (see weft__uring_del_close). */
+static inline void weft__poller_del_close(weft_loop_t *loop,
+                                          struct weft__io *io) {
+    if (loop->uring && weft__uring_del_close(loop, io))
+        return;
+    weft__poller_del(loop, io);
+    close(io->fd);
 }
 
 /* epoll's event bits (poll(2)'s, which io_uring's poll reports) as the

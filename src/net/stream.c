@@ -1173,8 +1173,7 @@ void weft__stream_close_now(weft_stream_t *s) {
     ring_detach(s);
     s->wlen = 0;
     if (s->fd >= 0) {
-        weft__io_close(s->loop, &s->io); /* wakes readers and writers */
-        close(s->fd);
+        weft__io_close_fd(s->loop, &s->io); /* wakes readers and writers */
         s->fd = -1;
     }
     struct weft__list *n;

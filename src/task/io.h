@@ -43,6 +43,11 @@ void weft__io_notify(weft_loop_t *loop, struct weft__io *io, uint32_t ev);
 
 /* Unregister: tasks still waiting on it are woken with -EBADF. */
 void weft__io_close(weft_loop_t *loop, struct weft__io *io);
+/* weft__io_close, and close the fd too: on io_uring, when it can, with
+ * the loop's next io_uring_enter (no system call now; the fd's number
+ * stays taken until then). Not for a listening socket, whose close must
+ * refuse connections at once. */
+void weft__io_close_fd(weft_loop_t *loop, struct weft__io *io);
 
 /* Park until the fd is readable (WEFT__IO_IN) and/or writable
  * (WEFT__IO_OUT), or has an error or hang-up. Returns the events seen. */
