@@ -11,6 +11,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,30 @@
     } while (0)
 
 #define ck_assert_ok(got) ck_assert_err((got), 0)
+
+/* A repeatable pseudo-random number below n (xorshift64: the same
+ * sequence every run, so a failing random case fails again). */
+static inline unsigned test_rnd(uint64_t *state, unsigned n) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (unsigned)(x % n);
+}
+
+/* The stack pointer of the calling frame (inlined into it). */
+static inline __attribute__((always_inline)) char *stack_pointer(void) {
+    char *sp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+    sp = (char *)__builtin_frame_address(0);
+#endif
+    return sp;
+}
 
 /* Run fn(arg) as the main task of a new loop with a virtual clock. */
 static inline int run_virtual(weft_task_fn fn, void *arg) {

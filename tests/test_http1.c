@@ -1148,10 +1148,7 @@ END_TEST
  * must be the data, however the input is split and read. */
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 static uint32_t rnd(uint32_t n) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng % n);
+    return test_rnd(&rng, n);
 }
 
 static void random_chunked(struct drive_text *msg, struct drive_text *data) {

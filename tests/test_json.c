@@ -241,10 +241,7 @@ END_TEST
 static uint64_t seed = 0x9e3779b97f4a7c15u;
 
 static unsigned rnd(unsigned n) {
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-    return (unsigned)(seed % n);
+    return test_rnd(&seed, n);
 }
 
 /* A string of up to 20 pieces: ASCII, controls, quotes, UTF-8. */

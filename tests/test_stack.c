@@ -68,18 +68,6 @@ struct small {
 
 static size_t max_depth;
 
-static inline __attribute__((always_inline)) char *stack_pointer(void) {
-    char *sp;
-#if defined(__x86_64__)
-    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-#elif defined(__aarch64__)
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-#else
-    sp = (char *)__builtin_frame_address(0);
-#endif
-    return sp;
-}
-
 static int sleeper(void *arg) {
     return weft_sleep((double)(intptr_t)arg);
 }

@@ -1524,18 +1524,6 @@ static __attribute__((noinline)) int recurse(size_t n) {
     return recurse(n + 1) + buf[2];
 }
 
-static inline __attribute__((always_inline)) char *stack_pointer(void) {
-    char *sp;
-#if defined(__x86_64__)
-    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-#elif defined(__aarch64__)
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-#else
-    sp = (char *)__builtin_frame_address(0);
-#endif
-    return sp;
-}
-
 /* Overflow the running task's stack by `past` bytes: one frame bigger than
  * what is left, written from `past` bytes below the stack's usable end
  * (stack.lo, the canary just under it) up to this frame, every byte, as

@@ -53,16 +53,23 @@ int weft_web_read_json(weft_web_request_t *req, json_t **out, size_t max) {
     return 0;
 }
 
+/* value's text into o (initialised here); on an error nothing is left to
+ * free. */
+static int dump(const json_t *value, weft__json_out_t *o) {
+    weft__json_out_init(o);
+    int r = weft__json_dump(value, o);
+    if (r < 0)
+        weft__json_out_free(o); /* it may have grown past o->small */
+    return r;
+}
+
 int weft_web_json(weft_web_request_t *req, int status, const json_t *value) {
     if (!req || !value)
         return -EINVAL;
     weft__json_out_t o;
-    weft__json_out_init(&o);
-    int r = weft__json_dump(value, &o);
-    if (r < 0) {
-        weft__json_out_free(&o); /* it may have grown past o.small */
+    int r = dump(value, &o);
+    if (r < 0)
         return r;
-    }
     weft_web_response_t *resp = weft_web_resp(req);
     r = weft_web_set_status(resp, status, NULL);
     if (r == 0)
@@ -147,12 +154,9 @@ int weft_session_request_json(weft_session_t *s, const char *method,
     if (!value || (opts && opts->body))
         return -EINVAL;
     weft__json_out_t o;
-    weft__json_out_init(&o);
-    int err = weft__json_dump(value, &o);
-    if (err < 0) {
-        weft__json_out_free(&o); /* it may have grown past o.small */
+    int err = dump(value, &o);
+    if (err < 0)
         return err;
-    }
     weft_client_body_t body =
         WEFT_CLIENT_BYTES(o.p, o.len, "application/json");
     weft_client_req_opts_t ro = opts ? *opts : (weft_client_req_opts_t){0};
