@@ -287,9 +287,19 @@ static int idle_main(void *arg) {
     size_t opened = 0;
     g->rss_before = rss_kb(g->server);
     for (; opened < g->idle; opened++) {
-        int err = upgrade(g, &g->conns[opened]);
-        if (!err)
-            err = exchange(g, g->conns[opened], buf);
+        /* Bounded: a server that stops accepting (at its connection
+         * limit, say: the web server's default is 10,000, as many as this
+         * opens) makes the run fail with -ETIMEDOUT instead of hanging. */
+        weft_scope_t sc;
+        int err = weft_scope_enter(&sc, 10, 0);
+        if (!err) {
+            err = upgrade(g, &g->conns[opened]);
+            if (!err && (err = exchange(g, g->conns[opened], buf)) != 0)
+                weft_stream_abort(g->conns[opened]); /* not counted */
+            int e2 = weft_scope_exit(&sc);
+            if (!err)
+                err = e2;
+        }
         if (err) {
             g->err = err;
             break;
