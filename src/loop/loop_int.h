@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <unistd.h>
 
 #include "../core/common.h"
 #include "../core/heap.h"
@@ -436,15 +435,6 @@ static inline void weft__poller_del(weft_loop_t *loop, struct weft__io *io) {
         weft__uring_del(loop, io);
     else
         weft__epoll_del(loop, io);
-}
-
-/* Unregister io and close its fd (see weft__uring_del_close). */
-static inline void weft__poller_del_close(weft_loop_t *loop,
-                                          struct weft__io *io) {
-    if (loop->uring && weft__uring_del_close(loop, io))
-        return;
-    weft__poller_del(loop, io);
-    close(io->fd);
 }
 
 /* epoll's event bits (poll(2)'s, which io_uring's poll reports) as the

@@ -250,11 +250,9 @@ struct weft__uring {
     struct reg *all; /* every record: the free, the registered, and those
                         whose last completion has not come (at close) */
     bool wake_armed;
-    /* fds whose close weft__uring_del_close queued and no enter has yet
-     * submitted; each counts in loop->io_waiters, so that the loop polls
+    /* Closes weft__uring_del_close queued whose completion has not come;
+     * each counts in loop->io_waiters until then, so that the loop polls
      * (and closes them) even when no task waits for I/O. */
-    unsigned nclosing;
-    /* Those closes whose completion has not come (queued or submitted). */
     unsigned closing;
     /* Provided buffers (weft__uring_recv_pick), made at the first pick. */
     struct io_uring_buf_ring *br;
@@ -555,16 +553,9 @@ bool weft__uring_del_close(weft_loop_t *loop, struct weft__io *io) {
     sqe = io_uring_get_sqe(&u->ring);
     io_uring_prep_close(sqe, io->fd);
     io_uring_sqe_set_data64(sqe, UD_CLOSE);
-    u->nclosing++;
     u->closing++;
     loop->io_waiters++;
     return true;
-}
-
-/* The enter about to be made submits the queued closes. */
-static void closes_submitted(weft_loop_t *loop, struct weft__uring *u) {
-    loop->io_waiters -= u->nclosing;
-    u->nclosing = 0;
 }
 
 /* Polls (without waiting) until every queued close has completed. One
@@ -790,8 +781,6 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
     }
     if (u->nholes)
         pb_fill_holes(loop);
-    if (u->nclosing)
-        closes_submitted(loop, u);
     if (timeout_ns == 0) {
         /* Submit what is queued and run the completions due. */
         io_uring_submit_and_get_events(ring);
@@ -848,6 +837,7 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
                         u->wake_armed = false;
                 } else if (ud == UD_CLOSE) {
                     u->closing--;
+                    loop->io_waiters--;
                 }
                 break;
             }

@@ -43,19 +43,6 @@ int weft__io_open_direct(weft_loop_t *loop, struct weft__io *io, int fd) {
                    loop->uring ? WEFT__IO_DIRECT | WEFT__IO_NOIN : 0);
 }
 
-static void io_woken(weft_loop_t *loop, struct weft__io *io);
-
-void weft__io_close(weft_loop_t *loop, struct weft__io *io) {
-    weft__poller_del(loop, io);
-    io_woken(loop, io);
-}
-
-void weft__io_close_fd(weft_loop_t *loop, struct weft__io *io) {
-    if (io->fd >= 0)
-        weft__poller_del_close(loop, io);
-    io_woken(loop, io);
-}
-
 /* Wake everyone waiting on io, whose fd is gone. */
 static void io_woken(weft_loop_t *loop, struct weft__io *io) {
     if (io->sleeper)
@@ -68,6 +55,19 @@ static void io_woken(weft_loop_t *loop, struct weft__io *io) {
         weft__task_wake(iw->w.task, -EBADF);
     }
     io->fd = -1;
+}
+
+void weft__io_close(weft_loop_t *loop, struct weft__io *io) {
+    weft__poller_del(loop, io);
+    io_woken(loop, io);
+}
+
+void weft__io_close_fd(weft_loop_t *loop, struct weft__io *io) {
+    if (io->fd >= 0 && !(loop->uring && weft__uring_del_close(loop, io))) {
+        weft__poller_del(loop, io);
+        close(io->fd);
+    }
+    io_woken(loop, io);
 }
 
 static int io_abort(struct weft__wait *w) {
