@@ -43,7 +43,10 @@ typedef struct weft_tls_ctx weft_tls_ctx_t; /* see weft/tls.h */
 /* ---- streams --------------------------------------------------------------- */
 
 enum {
-    /* Leave Nagle's algorithm on (TCP_NODELAY is set by default). */
+    /* Leave Nagle's algorithm on (TCP_NODELAY is set by default: on a
+     * connection made here, and on a server's listening socket, whose
+     * accepted sockets inherit it; in a server's `stream` options this
+     * leaves it off the listener too). */
     WEFT_STREAM_NAGLE = 1u << 0,
 };
 
