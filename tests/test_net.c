@@ -830,6 +830,84 @@ START_TEST(a_waiting_reader_hibernates_on_both_backends) {
 }
 END_TEST
 
+/* Reads of every kind on one stream (into the stream's buffer, which on
+ * io_uring is a buffer the kernel picks from the loop's ring; straight into
+ * the caller's array; read_exactly across several arrivals) take the bytes
+ * in order, with the writer far ahead (the socket full, the writer waiting
+ * in drain) and the reader pausing now and then. 4 MiB in chunks that do
+ * not line up with any of the reads. */
+#define SEQ_TOTAL (4u << 20)
+
+static uint8_t seq_byte(size_t p) {
+    return (uint8_t)(p * 131 + (p >> 9));
+}
+
+static int seq_writer(void *arg) {
+    static uint8_t chunk[5000];
+    size_t p = 0;
+    while (p < SEQ_TOTAL) {
+        size_t n = SEQ_TOTAL - p < sizeof chunk ? SEQ_TOTAL - p : sizeof chunk;
+        for (size_t j = 0; j < n; j++)
+            chunk[j] = seq_byte(p + j);
+        int err = weft_stream_write(arg, chunk, n);
+        if (!err && (p / sizeof chunk) % 8 == 7)
+            err = weft_stream_drain(arg);
+        if (err)
+            return err;
+        p += n;
+    }
+    return weft_stream_drain(arg);
+}
+
+static int mixed_reads_main(void *arg) {
+    (void)arg;
+    weft_loop_t *loop = weft_loop_current();
+    weft_stream_t *a, *b;
+    ck_assert_ok(weft_stream_pair(loop, &a, &b, NULL));
+    weft_scope_t sc; /* a hang fails here, not at the test's timeout */
+    ck_assert_ok(weft_scope_enter(&sc, 20.0, 0));
+    weft_task_t *w;
+    ck_assert_ok(weft_spawn(&w, seq_writer, b, NULL));
+    static char buf[20000];
+    size_t p = 0;
+    for (int i = 0; p < SEQ_TOTAL; i++) {
+        if (i % 7 == 3)
+            for (int k = 0; k < 40; k++) /* the writer runs ahead */
+                ck_assert_ok(weft_yield());
+        ssize_t n;
+        size_t want = SEQ_TOTAL - p;
+        switch (i % 3) {
+        case 0: /* through the stream's buffer */
+            n = weft_stream_read(a, buf, 100 < want ? 100 : want);
+            break;
+        case 1: /* straight into ours (a direct read) */
+            n = weft_stream_read(a, buf, sizeof buf);
+            break;
+        default:
+            n = weft_stream_read_exactly(a, buf, 7000 < want ? 7000 : want);
+            break;
+        }
+        ck_assert_msg(n > 0, "read %d at %zu said %zd", i, p, n);
+        for (ssize_t j = 0; j < n; j++)
+            if ((uint8_t)buf[j] != seq_byte(p + (size_t)j))
+                ck_abort_msg("byte %zu: %u, not %u", p + (size_t)j,
+                             (uint8_t)buf[j], seq_byte(p + (size_t)j));
+        p += (size_t)n;
+    }
+    ck_assert_ok(weft_join(w));
+    weft_task_release(w);
+    ck_assert_uint_eq(weft_stream_buffered(a), 0);
+    ck_assert_ok(weft_scope_exit(&sc));
+    ck_assert_ok(weft_stream_close(a));
+    ck_assert_ok(weft_stream_close(b));
+    return 0;
+}
+
+START_TEST(reads_of_every_kind_take_the_bytes_in_order) {
+    ck_assert_ok(weft_run(mixed_reads_main, NULL));
+}
+END_TEST
+
 /* On io_uring a stream socket's reads are the kernel's recvs, so its poll
  * does not watch for input (WEFT__IO_NOIN): no input event comes with the
  * messages. A readiness wait for input (a peek, as a TLS server makes)
@@ -1895,6 +1973,7 @@ static Suite *net_suite(void) {
     tcase_add_test(tc, a_read_cancelled_as_its_bytes_arrive_keeps_them);
     tcase_add_test(tc, a_waiting_reader_hibernates_on_both_backends);
     tcase_add_test(tc, a_direct_streams_reads_raise_no_input_events);
+    tcase_add_test(tc, reads_of_every_kind_take_the_bytes_in_order);
     tcase_add_test(tc, localhost_falls_back_from_ipv6_to_ipv4);
     tcase_add_test(tc, a_named_host_listens_on_every_address);
     tcase_add_test(tc, partial_reads_and_limits_lose_nothing);
