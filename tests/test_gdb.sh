@@ -75,7 +75,7 @@ for out in "$dir/bt-live" "$dir/core-out"; do
     expect "$out" \
         "^task $reader 'reader' \(waiting\):$" \
         "^  #[0-9]+ +0x[0-9a-f]+ in weft__park at .*task\.c:[0-9]+$" \
-        "^  #[0-9]+ +0x[0-9a-f]+ in (weft__io_wait at .*io|(weft__uring_recv|recv_op) at .*uring)\.c:[0-9]+$" \
+        "^  #[0-9]+ +0x[0-9a-f]+ in (weft__io_wait at .*io|(weft__uring_recv|recv_op|ms_read) at .*uring)\.c:[0-9]+$" \
         "^  #[0-9]+ +0x[0-9a-f]+ in weft_stream_read at .*stream\.c:[0-9]+$" \
         "^  #[0-9]+ +0x[0-9a-f]+ in read_request at .*task_dump\.c:[0-9]+" \
         "^  #[0-9]+ +0x[0-9a-f]+ in serve_one at .*task_dump\.c:[0-9]+" \

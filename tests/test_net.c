@@ -786,10 +786,13 @@ START_TEST(a_read_cancelled_as_its_bytes_arrive_keeps_them) {
 END_TEST
 
 /* A reader may hibernate (weft_task_hibernate) while it waits: with
- * epoll it waits for readiness; on io_uring its recv is in the kernel, and
- * the completion puts the stack back before it reads the wait's record.
- * A recv into the task's own stack is refused there (-EBUSY): the kernel
- * would write into pages given back. Either way the bytes come through. */
+ * epoll it waits for readiness; on io_uring for its fd's multishot recv,
+ * which fills the loop's buffers (or, on a kernel without it, its recv is
+ * in the kernel), and the completion puts the stack back before it reads
+ * the wait's record. A single-shot recv into the task's own stack is
+ * refused there (-EBUSY): the kernel would write into pages given back;
+ * the multishot recv never writes there. Either way the bytes come
+ * through. */
 static int hibernate_reader(void *arg) {
     const void *p;
     ssize_t n = weft_stream_wait_data(arg, 5, &p); /* the stream's buffer */
@@ -811,8 +814,8 @@ static int hibernated_read_main(void *arg) {
         for (int i = 0; i < 3; i++)
             ck_assert_ok(weft_yield());
         int err = weft_task_hibernate(t);
-        if (round == 1 && uring)
-            ck_assert_err(err, -EBUSY); /* its array is on its stack */
+        if (round == 1 && uring && err == -EBUSY)
+            ; /* its array is on its stack, a single-shot recv's target */
         else
             ck_assert_ok(err);
         ck_assert_ok(weft_stream_write(b, "sleep", 5));
@@ -835,7 +838,13 @@ END_TEST
  * the caller's array; read_exactly across several arrivals) take the bytes
  * in order, with the writer far ahead (the socket full, the writer waiting
  * in drain) and the reader pausing now and then. 4 MiB in chunks that do
- * not line up with any of the reads. */
+ * not line up with any of the reads. On io_uring the reads are served by
+ * one multishot recv, which queues what arrives while nobody reads, up to
+ * a bound: then it stops, and the socket holds the rest (and the writer
+ * waits), as it would for a reader that stopped. The cancel goes with
+ * the loop's next enter, and the enter that runs the recv takes what the
+ * socket holds, so the bound is loose (uring.c): without it the queue
+ * held 1.1 MiB at the pauses; with it, 0.26. */
 #define SEQ_TOTAL (4u << 20)
 
 static uint8_t seq_byte(size_t p) {
@@ -870,10 +879,15 @@ static int mixed_reads_main(void *arg) {
     ck_assert_ok(weft_spawn(&w, seq_writer, b, NULL));
     static char buf[20000];
     size_t p = 0;
+    size_t most = 0; /* the most the multishot recv held queued */
     for (int i = 0; p < SEQ_TOTAL; i++) {
-        if (i % 7 == 3)
+        if (i % 7 == 3) {
             for (int k = 0; k < 40; k++) /* the writer runs ahead */
                 ck_assert_ok(weft_yield());
+            size_t q = weft__uring_ms_take(loop, &a->io, NULL, 0);
+            if (q > most)
+                most = q;
+        }
         ssize_t n;
         size_t want = SEQ_TOTAL - p;
         switch (i % 3) {
@@ -897,6 +911,11 @@ static int mixed_reads_main(void *arg) {
     ck_assert_ok(weft_join(w));
     weft_task_release(w);
     ck_assert_uint_eq(weft_stream_buffered(a), 0);
+    if (strcmp(weft_loop_backend(loop), "io_uring") == 0)
+        ck_assert_msg(most <= SEQ_TOTAL / 4, /* (0 without multishot) */
+                      "the multishot recv held %zu bytes queued", most);
+    else
+        ck_assert_uint_eq(most, 0);
     ck_assert_ok(weft_scope_exit(&sc));
     ck_assert_ok(weft_stream_close(a));
     ck_assert_ok(weft_stream_close(b));
@@ -913,7 +932,10 @@ END_TEST
  * messages. A readiness wait for input (a peek, as a TLS server makes)
  * turns the watch on, and bytes that came just before it are seen: the
  * peek waits for 5 more bytes, written while the poll still leaves input
- * out. On epoll the events come all along (the count is seen to work). */
+ * out. (The peek first stops the stream's multishot recv, which takes a
+ * turn of the loop or two: the second 5 may be there by its first look,
+ * and then it watches for nothing.) On epoll the events come all along
+ * (the count is seen to work). */
 static void (*orig_notify)(weft_loop_t *, struct weft__io *, uint32_t);
 static int in_events;
 
@@ -960,7 +982,6 @@ static int direct_events_main(void *arg) {
     ck_assert_int_eq(write(weft_stream_fd(b), "world", 5), 5);
     ck_assert_int_eq(weft_join(t), 10);
     weft_task_release(t);
-    ck_assert(!(a->io.ready & WEFT__IO_NOIN));
     char buf[16];
     ck_assert_int_eq(weft_stream_read_exactly(a, buf, 10), 10);
     ck_assert_int_eq(memcmp(buf, "helloworld", 10), 0);

@@ -291,6 +291,55 @@ START_TEST(starttls_upgrades_a_plain_stream) {
 }
 END_TEST
 
+/* A client that does not wait for the go-ahead: its ClientHello comes
+ * while the server is still busy with the plain line (it sleeps), so it
+ * waits in the socket on epoll and, on io_uring, in what the stream's
+ * multishot recv took while nobody read. The upgrade must hand those
+ * bytes to TLS first. */
+static int eager_handler(weft_stream_t *s, void *arg) {
+    char line[32];
+    if (weft_stream_readline(s, line, sizeof line) != 9)
+        return -EPROTO;
+    ck_assert_ok(weft_sleep(0.05)); /* the ClientHello arrives */
+    int err = weft_tls_server(s, arg);
+    if (err)
+        return err;
+    return tls_echo(s, NULL);
+}
+
+static int eager_main(void *arg) {
+    (void)arg;
+    weft_tls_ctx_t *sctx = server_ctx("server.crt", NULL);
+    weft_tls_ctx_t *cctx = client_ctx("ca.crt", 0, NULL);
+    weft_server_t *srv;
+    ck_assert_ok(weft_start_server(weft_loop_current(), &srv, "127.0.0.1",
+                                   "0", eager_handler, sctx, NULL));
+    char port[8];
+    snprintf(port, sizeof port, "%d", weft_server_port(srv));
+    for (int i = 0; i < 3; i++) {
+        weft_stream_t *c;
+        char line[32];
+        ck_assert_ok(weft_open_connection(&c, "127.0.0.1", port, NULL));
+        ck_assert_ok(weft_stream_write(c, "STARTTLS\n", 9));
+        ck_assert_ok(weft_stream_drain(c));
+        ck_assert_ok(weft_sleep(0.01)); /* the line goes alone */
+        ck_assert_ok(weft_tls_client(c, cctx, "localhost"));
+        ck_assert_ok(weft_stream_write(c, "secret\n", 7));
+        ck_assert_int_eq(weft_stream_readline(c, line, sizeof line), 7);
+        ck_assert_int_eq(memcmp(line, "secret\n", 7), 0);
+        ck_assert_ok(weft_stream_close(c));
+    }
+    ck_assert_ok(weft_server_close(srv, 0));
+    weft_tls_ctx_free(sctx);
+    weft_tls_ctx_free(cctx);
+    return 0;
+}
+
+START_TEST(an_upgrade_takes_the_bytes_that_came_before_it) {
+    ck_assert_ok(weft_run(eager_main, NULL));
+}
+END_TEST
+
 static int silent_handler(weft_stream_t *s, void *arg) {
     (void)s;
     (void)arg;
@@ -1170,6 +1219,7 @@ static Suite *tls_suite(void) {
     tcase_add_test(tc, an_unknown_ca_is_refused);
     tcase_add_test(tc, verification_off_is_explicit);
     tcase_add_test(tc, starttls_upgrades_a_plain_stream);
+    tcase_add_test(tc, an_upgrade_takes_the_bytes_that_came_before_it);
     tcase_add_test(tc, a_silent_or_plaintext_peer_fails_the_handshake);
     tcase_add_test(tc, a_plaintext_client_does_not_hurt_the_server);
     tcase_add_test(tc, contexts_refuse_bad_files);

@@ -110,7 +110,8 @@ static void grant(weft_session_t *s);
 static bool conn_alive(struct weft__hc_conn *c) {
     weft_stream_t *st = c->s;
     if (st->flags & (WEFT__STREAM_EOF | WEFT__STREAM_CLOSED) || st->rerr ||
-        st->werr || weft_stream_buffered(st) > 0)
+        st->werr || weft_stream_buffered(st) > 0 ||
+        weft__uring_ms_pending(st->loop, &st->io))
         return false;
     uint32_t ready = st->io.ready;
     if (ready & (WEFT__IO_RDHUP | WEFT__IO_HUP | WEFT__IO_ERR))

@@ -212,8 +212,8 @@ struct weft_ws {
     struct weft_task *reader;
     bool idle_wait;          /* the reader waits for readability with an
                                 empty buffer (the timer may free it) */
-    bool idle_read;          /* io_uring: the reader's recv waits in the
-                                kernel, into the buffer (which stays) */
+    bool idle_read;          /* io_uring: the reader waits for its
+                                stream's recv with no bytes buffered */
     struct weft__ws_rx rx;
     size_t pending; /* stream bytes to consume before reading on */
     uint8_t *mbuf;  /* a message being put together */

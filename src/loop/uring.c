@@ -12,23 +12,27 @@
  * IORING_OP_POLL_ADD per fd (edge-triggered unless IORING_POLL_ADD_LEVEL
  * is asked, as epoll's EPOLLET), so everything built on readiness (TLS,
  * DNS, pipes, signals, fswatch, the eventfd wake-up) works unchanged.
- * Beyond readiness, the reads of stream sockets are submitted as
+ * Beyond readiness, the reads of stream sockets are the kernel's:
  * IORING_OP_RECV (weft__uring_recv; io.c sends them here for an io marked
- * WEFT__IO_DIRECT): the reader parks until the completion, and the loop
- * makes no recv(2) call and waits for no edge before it. Such a socket's
+ * WEFT__IO_DIRECT), and for a stream that reads through provided buffers
+ * one multishot recv that stays armed and queues what it takes (below);
+ * the reader parks until a completion, and the loop makes no recv(2) call
+ * and waits for no edge before it. Such a socket's
  * poll leaves POLLIN out (WEFT__IO_NOIN) until something waits for its
  * input as readiness (TLS, a peek: weft__uring_want_in). Everything
  * queued in an iteration is submitted in one io_uring_enter, the one that
  * also waits for completions (io_uring_submit_and_wait_timeout).
  *
- * Cancellation: a task interrupted while its recv is in flight submits an
- * IORING_OP_ASYNC_CANCEL for it and stays parked (the wait's abort says
+ * Cancellation: a task interrupted while its single-shot recv is in
+ * flight submits an IORING_OP_ASYNC_CANCEL for it and stays parked (the wait's abort says
  * -EINPROGRESS) until the kernel completes the recv, cancelled or with
  * the bytes it took: a cancelled read has really stopped when the task
  * runs again, and its buffer is no longer the kernel's. Bytes taken by a
  * recv whose task was interrupted meanwhile are handed back with the
  * interruption (*late): the stream keeps them for the next read and the
- * read says it was interrupted, as an epoll wait would have. Unregistering a fd cancels every
+ * read says it was interrupted, as an epoll wait would have. A reader of
+ * the multishot recv waits as for readiness instead: interrupted, it
+ * leaves the bytes queued. Unregistering a fd cancels every
  * request on it (IORING_ASYNC_CANCEL_FD | _ALL), submitted at once, before
  * the caller closes it: io_uring holds a reference to the file while a
  * request is pending, so a close alone would not end them.
@@ -38,12 +42,15 @@
  * frees the record then. Records are found by fd (a table), as epoll finds
  * registrations.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "../task/io.h"
@@ -142,6 +149,26 @@ bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
     return false;
 }
 
+int weft__uring_ms_stop(struct weft__io *io) {
+    (void)io;
+    return 0;
+}
+
+size_t weft__uring_ms_take(weft_loop_t *loop, struct weft__io *io,
+                           char *buf, size_t len) {
+    (void)loop;
+    (void)io;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+bool weft__uring_ms_pending(weft_loop_t *loop, const struct weft__io *io) {
+    (void)loop;
+    (void)io;
+    return false;
+}
+
 const char *weft_loop_backend(const weft_loop_t *loop) {
     return loop ? "epoll" : NULL;
 }
@@ -209,8 +236,27 @@ static void __attribute__((noinline)) KERNEL_WROTE(const void *p, size_t n) {
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096
 #define PB_ENTRIES 256 /* provided buffers' slots (a power of 2), below */
+/* What the kernel may write into a provided buffer: all of it but the
+ * tail that links it into its fd's queue (struct qtail). */
+#define PB_LEN (WEFT__READ_CHUNK - 16)
 #define PB_FIRST 16
 #define PB_BGID 0
+#define MS_QMAX 2 /* buffers queued for a reader before the recv stops */
+/* Buffers queued on all of a loop's fds past which the ring's empty slots
+ * are not refilled: the multishot recvs then end with -ENOBUFS and their
+ * readers read the socket themselves. */
+#define MS_BUDGET 64
+
+struct qtail {
+    char *next;   /* the next buffer in its fd's queue */
+    unsigned len; /* bytes the kernel wrote at the start of this one */
+};
+_Static_assert(sizeof(struct qtail) <= WEFT__READ_CHUNK - PB_LEN,
+               "a queued buffer's tail fits behind what the kernel writes");
+
+static struct qtail *qtail(char *b) {
+    return (struct qtail *)(void *)(b + PB_LEN);
+}
 
 /* User data: a pointer with its kind in the low bits, or a constant. */
 enum {
@@ -220,14 +266,27 @@ enum {
     TAG_POLL = 1,  /* a struct reg */
     TAG_OP = 2,    /* the task waiting in a struct uop (its t->wait) */
     TAG_SEND = 4,  /* a struct weft__usend (TAG_FOP is 3, below) */
+    TAG_MRECV = 5, /* a struct reg: its fd's multishot recv */
     TAG_MASK = 7,
 };
 
+/* A registered fd. Its multishot recv (a stream socket read with
+ * weft__uring_recv_pick, below) queues the buffers it fills here until
+ * the reader takes them, linked through a tail at the end of each. */
 struct reg {
     struct weft__io *io; /* NULL once unregistered: free at the last CQE */
     struct reg *next;    /* the free list */
     struct reg *all;     /* every record made, for the ring's end */
+    char *qh, *qt;       /* the multishot recv's buffers, not yet read */
+    unsigned qoff;       /* bytes of qh read already */
+    unsigned qn;         /* buffers queued */
+    unsigned char live;  /* R_POLL | R_MS: its requests in flight */
+    bool stop;           /* a cancel of the multishot recv was asked for */
+    bool ended;          /* the multishot recv ended with end (EOF: 0), */
+    int end;             /* which the reader gets after the queue */
 };
+
+enum { R_POLL = 1, R_MS = 2 };
 
 /* A send nobody waits for (weft__uring_send): on the heap, since it may
  * complete after its stream is gone; linked while in flight so that the
@@ -250,6 +309,8 @@ struct weft__uring {
     struct reg *all; /* every record: the free, the registered, and those
                         whose last completion has not come (at close) */
     bool wake_armed;
+    bool no_ms;  /* no multishot recv: a kernel before 6.0 */
+    unsigned nq; /* buffers queued by multishot recvs, all fds */
     /* Closes weft__uring_del_close queued whose completion has not come;
      * each counts in loop->io_waiters until then, so that the loop polls
      * (and closes them) even when no task waits for I/O. */
@@ -305,6 +366,16 @@ static void arm_wake(weft_loop_t *loop) {
 enum { TAG_FOP = 3 };
 static void fop_done(weft_loop_t *loop, struct uop *op, int res);
 
+/* IORING_RECV_MULTISHOT came with Linux 6.0; the probe does not tell
+ * flags, and an -EINVAL from a recv says nothing certain (an unconnected
+ * socket gives it too), so the release says. */
+static bool multishot_recv_ok(void) {
+    struct utsname un;
+    unsigned major = 0;
+    return uname(&un) == 0 && sscanf(un.release, "%u", &major) == 1 &&
+           major >= 6;
+}
+
 static int uring_init(weft_loop_t *loop) {
     struct weft__uring *u = weft__calloc(1, sizeof *u);
     if (!u)
@@ -355,6 +426,7 @@ static int uring_init(weft_loop_t *loop) {
         return err;
     }
     weft__list_init(&u->later);
+    u->no_ms = !multishot_recv_ok();
     loop->uring = u;
     arm_wake(loop);
     return 0;
@@ -403,6 +475,10 @@ void weft__poller_fini(weft_loop_t *loop) {
     struct reg *r;
     while ((r = u->all)) {
         u->all = r->all;
+        for (char *b = r->qh, *nb; b; b = nb) {
+            nb = qtail(b)->next;
+            weft__free(b);
+        }
         weft__free(r);
     }
     weft__free(u);
@@ -450,7 +526,24 @@ static void arm_poll(struct weft__uring *u, struct reg *r) {
         mask |= POLLIN;
     io_uring_prep_poll_multishot(sqe, r->io->fd, mask);
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)r | TAG_POLL);
+    r->live |= R_POLL;
 }
+
+static void reg_free(struct weft__uring *u, struct reg *r) {
+    r->next = u->free;
+    u->free = r;
+}
+
+static struct reg *reg_of(const struct weft__uring *u,
+                          const struct weft__io *io) {
+    size_t fd = (size_t)io->fd;
+    if (io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd] ||
+        u->byfd[fd]->io != io)
+        return NULL;
+    return u->byfd[fd];
+}
+
+static void ms_drop(weft_loop_t *loop, struct reg *r);
 
 int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
     struct weft__uring *u = loop->uring;
@@ -481,6 +574,9 @@ int weft__uring_add(weft_loop_t *loop, struct weft__io *io) {
     }
     r->io = io;
     r->next = NULL;
+    r->qh = r->qt = NULL;
+    r->qoff = r->qn = r->live = 0;
+    r->stop = r->ended = false;
     u->byfd[fd] = r;
     arm_poll(u, r);
     return 0;
@@ -513,6 +609,7 @@ void weft__uring_del(weft_loop_t *loop, struct weft__io *io) {
     size_t fd = (size_t)io->fd;
     if (io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd])
         return;
+    ms_drop(loop, u->byfd[fd]);
     u->byfd[fd]->io = NULL; /* freed by its last completion */
     u->byfd[fd] = NULL;
     struct io_uring_sqe *sqe = get_sqe(u);
@@ -544,6 +641,7 @@ bool weft__uring_del_close(weft_loop_t *loop, struct weft__io *io) {
     if (!loop->running || io->fd < 0 || fd >= u->nbyfd || !u->byfd[fd] ||
         io_uring_sq_space_left(&u->ring) < 2)
         return false;
+    ms_drop(loop, u->byfd[fd]);
     u->byfd[fd]->io = NULL; /* freed by its last completion */
     u->byfd[fd] = NULL;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
@@ -583,7 +681,8 @@ void weft__uring_flush(weft_loop_t *loop) {
  * without a malloc. The ring starts small and doubles (once an
  * iteration) when the kernel found it empty (-ENOBUFS: that read takes
  * its bytes into a buffer of the stream's own, stream.c), up to
- * PB_ENTRIES: only a burst of arrivals in one iteration needs more. An
+ * PB_ENTRIES: only a burst of arrivals in one iteration, or a peer far
+ * ahead of its reader (the multishot recv, below), needs more. An
  * idle server gives the pages of the ring's buffers back
  * (weft__uring_trim). */
 
@@ -593,7 +692,7 @@ static char *pb_new(weft_loop_t *loop) {
 }
 
 static void pb_put(struct weft__uring *u, unsigned bid) {
-    io_uring_buf_ring_add(u->br, u->pb[bid], WEFT__READ_CHUNK,
+    io_uring_buf_ring_add(u->br, u->pb[bid], PB_LEN,
                           (unsigned short)bid,
                           io_uring_buf_ring_mask(PB_ENTRIES), 0);
     io_uring_buf_ring_advance(u->br, 1);
@@ -614,7 +713,9 @@ static void pb_grow(weft_loop_t *loop, unsigned n) {
  * keep one for each hole) refill the ring without a malloc. */
 static void pb_fill_holes(weft_loop_t *loop) {
     struct weft__uring *u = loop->uring;
-    while (u->nholes) {
+    /* Not while readers are far behind (multishot recv, below): what the
+     * queues hold and the ring offers is bounded per loop. */
+    while (u->nholes && u->nq < MS_BUDGET) {
         unsigned bid = u->hole[u->nholes - 1];
         if (!(u->pb[bid] = pb_new(loop)))
             break; /* the next iteration tries again */
@@ -700,9 +801,10 @@ static void poll_done(weft_loop_t *loop, struct weft__uring *u, struct reg *r,
                       const struct io_uring_cqe *cqe) {
     struct weft__io *io = r->io;
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        r->live &= (unsigned char)~R_POLL;
         if (!io) { /* unregistered: this was its last word */
-            r->next = u->free;
-            u->free = r;
+            if (!r->live)
+                reg_free(u, r);
             return;
         }
         /* The kernel ended the multishot poll (it may, e.g. when the
@@ -771,6 +873,241 @@ static void op_done(weft_loop_t *loop, struct weft_task *t,
     weft__task_wake(w->task, res);
 }
 
+/* ---- multishot recv ---------------------------------------------------------------- */
+
+/* A stream socket read through provided buffers (weft__uring_recv_pick)
+ * keeps one IORING_OP_RECV with IORING_RECV_MULTISHOT in flight: each
+ * arrival of bytes completes it once more, in a buffer the kernel takes
+ * from the loop's ring, and it stays armed. So a read costs no
+ * submission, and the kernel arms no poll for the recv that would find
+ * the socket empty and disarms none when bytes come (the single-shot
+ * recv did both, every message). What arrives while nobody reads waits
+ * in the fd's queue (struct reg). Past MS_QMAX buffers the recv is
+ * cancelled (the socket's buffer holds the rest, as it would for a
+ * reader that stopped) and the reader arms it again once the queue is
+ * read; the cancel goes with the next enter, and in the enter that runs
+ * the recv the kernel takes all the socket holds, as far as the ring has
+ * buffers. So the bound that holds is the loop's: the ring's empty slots
+ * are not refilled while MS_BUDGET buffers are queued on all its fds,
+ * and a recv that finds the ring empty ends (-ENOBUFS; its reader reads
+ * the socket itself). At most PB_ENTRIES + MS_BUDGET buffers (5 MiB) of
+ * bytes nobody asked for yet, however many peers send. A reader waits as for readiness (weft__io_park: its wait consumes
+ * nothing): one that is cancelled leaves the bytes queued for the next
+ * read, which is epoll's behaviour, with no cancel to submit and no wait
+ * for its completion. The recv ends (and is armed again by the next read)
+ * at the end of the stream, on an error, when the ring had no buffer
+ * (-ENOBUFS: the reader takes the bytes itself, as a single-shot pick
+ * would), and when the fd is unregistered (the cancel of every request
+ * on the fd ends it; the queue is freed then). */
+
+static void ms_push(struct weft__uring *u, struct reg *r, char *b,
+                    unsigned len) {
+    struct qtail *tl = qtail(b);
+    tl->next = NULL;
+    tl->len = len;
+    if (r->qt)
+        qtail(r->qt)->next = b;
+    else
+        r->qh = b;
+    r->qt = b;
+    r->qn++;
+    u->nq++;
+}
+
+static char *ms_pop(struct weft__uring *u, struct reg *r) {
+    char *b = r->qh;
+    r->qh = qtail(b)->next;
+    if (!r->qh)
+        r->qt = NULL;
+    r->qn--;
+    u->nq--;
+    r->qoff = 0;
+    return b;
+}
+
+/* The fd is unregistered (and about to be closed): its queue goes (the
+ * cancel of every request on the fd ends the recv itself). Bytes nobody
+ * read would have been in the socket's receive queue without the
+ * multishot recv, and closing a TCP socket with unread bytes resets the
+ * connection (the peer learns they were dropped): SO_LINGER 0 makes the
+ * close do the same. */
+static void ms_drop(weft_loop_t *loop, struct reg *r) {
+    if (r->qh && r->io) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(r->io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    while (r->qh)
+        weft__rbuf_give(loop, ms_pop(loop->uring, r), WEFT__READ_CHUNK);
+    r->ended = false;
+}
+
+static void ms_cancel(struct weft__uring *u, struct reg *r) {
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return; /* cannot happen after a submit */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)r | TAG_MRECV, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    r->stop = true;
+}
+
+static void mrecv_done(weft_loop_t *loop, struct weft__uring *u,
+                       struct reg *r, const struct io_uring_cqe *cqe) {
+    int res = cqe->res;
+    bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+    char *b = NULL;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        if (res > 0) {
+            b = pb_take(loop, bid);
+            if (b)
+                KERNEL_WROTE(b, (size_t)res);
+        } else if (bid < u->npb && u->pb[bid]) {
+            pb_put(u, bid); /* nothing in it: back it goes */
+        }
+    }
+    struct weft__io *io = r->io;
+    if (!more) {
+        r->live &= (unsigned char)~R_MS;
+        r->stop = false;
+        if (res == -ENOBUFS)
+            u->pb_short = true; /* the ring grows (weft__uring_poll) */
+    }
+    if (!io) { /* unregistered: what it took goes */
+        if (b)
+            weft__rbuf_give(loop, b, WEFT__READ_CHUNK);
+        if (!r->live)
+            reg_free(u, r);
+        return;
+    }
+    if (b) {
+        ms_push(u, r, b, (unsigned)res);
+        if (r->qn >= MS_QMAX && more && !r->stop)
+            ms_cancel(u, r);
+    } else if (!more && res != -ECANCELED) {
+        r->ended = true; /* 0 (end of stream), -ENOBUFS, an error */
+        r->end = res;
+    }
+    if (b || !more) /* to its reader: not a readiness event (io.notify) */
+        weft__io_notify(loop, io, WEFT__IO_IN);
+}
+
+static int ms_arm(struct weft__uring *u, struct reg *r) {
+    struct io_uring_sqe *sqe = get_sqe(u);
+    if (!sqe)
+        return -EAGAIN;
+    io_uring_prep_recv_multishot(sqe, r->io->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = PB_BGID;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)r | TAG_MRECV);
+    r->live |= R_MS;
+    return 0;
+}
+
+/* Up to len bytes of the queue's head into buf, or (pick) the head buffer
+ * itself, its bytes moved to its start if some were read already. */
+static ssize_t ms_take(weft_loop_t *loop, struct reg *r, char *buf,
+                       size_t len, char **pick) {
+    char *b = r->qh;
+    size_t have = qtail(b)->len - r->qoff;
+    if (pick) {
+        if (r->qoff)
+            memmove(b, b + r->qoff, have);
+        *pick = ms_pop(loop->uring, r);
+        return (ssize_t)have;
+    }
+    size_t n = have < len ? have : len;
+    memcpy(buf, b + r->qoff, n);
+    r->qoff += (unsigned)n;
+    if (n == have)
+        weft__rbuf_give(loop, ms_pop(loop->uring, r), WEFT__READ_CHUNK);
+    return (ssize_t)n;
+}
+
+static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
+                       char **pick, int *late);
+
+/* A read served by the multishot recv: what is queued, else its end, else
+ * (armed if it is not) a wait for its next completion. Where the reader
+ * must do without it (no multishot recv on this kernel, or the ring had
+ * no buffer and the reader has one of its own), a single-shot recv.
+ * Out of line and called last, with its wait record in its own frame:
+ * what a parked reader keeps on its stack is what a hibernating task
+ * copies aside (bench/idle: a frame more was 190 B more a connection). */
+static ssize_t __attribute__((noinline))
+ms_read(struct weft__io *io, struct reg *r, char *buf, size_t len,
+        char **pick, int *late) {
+    struct weft_task *t = weft__task_current();
+    struct weft__uring *u = t->loop->uring;
+    weft__tls_rq.io_ops++;
+    for (;;) {
+        if (r->qh)
+            return ms_take(t->loop, r, buf, len, pick);
+        if (r->ended) {
+            r->ended = false;
+            if (r->end != -ENOBUFS || pick)
+                return r->end;
+            break;
+        }
+        if (!(r->live & R_MS) && (u->no_ms || ms_arm(u, r) < 0))
+            break;
+        /* weft__io_wait's wait, whatever is latched: a completion
+         * notifies WEFT__IO_IN (mrecv_done) */
+        struct weft__io_waiter iw = {
+            .w = {.abort = weft__io_abort, .kind = WEFT__WAIT_IO, .obj = io},
+            .events = WEFT__IO_IN};
+        weft__list_push_back(&io->waiters, &iw.link);
+        t->loop->io_waiters++;
+        int w = weft__park(&iw.w);
+        if (w < 0)
+            return w;
+        if (io->fd < 0)
+            return -EBADF;
+    }
+    weft__tls_rq.io_ops--; /* recv_op counts it */
+    return recv_op(io, buf, len, true, pick, late);
+}
+
+int weft__uring_ms_stop(struct weft__io *io) {
+    struct weft_task *t = weft__task_require("weft I/O");
+    if (!t)
+        return -EPERM;
+    struct weft__uring *u = t->loop->uring;
+    struct reg *r = u ? reg_of(u, io) : NULL;
+    while (r && (r->live & R_MS)) {
+        if (!r->stop)
+            ms_cancel(u, r);
+        int w = weft__io_park(t, io, WEFT__IO_IN);
+        if (w < 0)
+            return w;
+        if (io->fd < 0)
+            return -EBADF;
+    }
+    return 0;
+}
+
+size_t weft__uring_ms_take(weft_loop_t *loop, struct weft__io *io,
+                           char *buf, size_t len) {
+    struct reg *r = loop->uring ? reg_of(loop->uring, io) : NULL;
+    if (!r)
+        return 0;
+    if (!buf) {
+        size_t n = 0;
+        for (char *b = r->qh; b; b = qtail(b)->next)
+            n += qtail(b)->len;
+        return n - r->qoff;
+    }
+    size_t got = 0;
+    while (got < len && r->qh)
+        got += (size_t)ms_take(loop, r, buf + got, len - got, NULL);
+    return got;
+}
+
+bool weft__uring_ms_pending(weft_loop_t *loop, const struct weft__io *io) {
+    const struct reg *r = loop->uring ? reg_of(loop->uring, io) : NULL;
+    /* (-ENOBUFS says only that the ring was empty when it was armed) */
+    return r && (r->qh || (r->ended && r->end != -ENOBUFS));
+}
+
 int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
     struct weft__uring *u = loop->uring;
     struct io_uring *ring = &u->ring;
@@ -821,6 +1158,12 @@ int weft__uring_poll(weft_loop_t *loop, int64_t timeout_ns) {
                 op_done(loop,
                         (struct weft_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
                         cqe);
+                handled++;
+                break;
+            case TAG_MRECV:
+                mrecv_done(loop, u,
+                           (struct reg *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK),
+                           cqe);
                 handled++;
                 break;
             case TAG_SEND:
@@ -949,6 +1292,12 @@ static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
 
 ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
                          bool sock, int *late) {
+    struct weft_task *t = weft__task_current();
+    struct reg *r;
+    if (sock && t && t->loop->uring && (r = reg_of(t->loop->uring, io)) &&
+        (r->live & R_MS || r->qh || r->ended))
+        /* Its multishot recv is the only reader of the socket now. */
+        return ms_read(io, r, buf, len, NULL, late);
     return recv_op(io, buf, len, sock, NULL, late);
 }
 
@@ -966,6 +1315,9 @@ ssize_t weft__uring_recv_pick(struct weft__io *io, char **buf, int *late) {
             return -EOPNOTSUPP;
     }
     *buf = NULL;
+    struct reg *r = reg_of(u, io);
+    if (r)
+        return ms_read(io, r, NULL, WEFT__READ_CHUNK, buf, late);
     return recv_op(io, NULL, WEFT__READ_CHUNK, true, buf, late);
 }
 

@@ -89,10 +89,18 @@ static inline void weft__stream_paced(weft_stream_t *s) {
     }
 }
 
+/* io_uring: a stream socket whose reads stop going through the backend's
+ * multishot recv (a TLS upgrade, a peek, which read the socket itself)
+ * stops that recv and takes the bytes it queued into its buffer, so
+ * that they come first. 0, or a negative errno (interrupted, -ENOMEM,
+ * -EBADF). */
+int weft__stream_settle(weft_stream_t *s);
 /* Look at the bytes waiting on a socket stream without taking them: wait
  * (as a read does) until at least `want` are there, or the peer ended or
  * failed the stream, then copy up to len of them into buf. Returns the
- * number copied (fewer than `want` only at the end), or an error. */
+ * number copied (fewer than `want` only at the end), or an error. It
+ * looks at the socket only: a caller looks at the stream's buffer first,
+ * after weft__stream_settle (which it runs too, and which may fill it). */
 ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
                           size_t want);
 

@@ -552,9 +552,28 @@ int weft__stream_read_wait(weft_stream_t *s, bool edge) {
     return 0;
 }
 
+int weft__stream_settle(weft_stream_t *s) {
+    if (!s->loop->uring || !(s->io.ready & WEFT__IO_DIRECT))
+        return 0;
+    int err = weft__uring_ms_stop(&s->io);
+    if (err)
+        return err;
+    size_t n = weft__uring_ms_take(s->loop, &s->io, NULL, 0);
+    if (!n)
+        return 0;
+    if ((err = make_room(&s->rbuf, &s->rcap, &s->roff, s->rlen, n)))
+        return err;
+    s->rlen += weft__uring_ms_take(s->loop, &s->io,
+                                   s->rbuf + s->roff + s->rlen, n);
+    return 0;
+}
+
 ssize_t weft__stream_peek(weft_stream_t *s, void *buf, size_t len,
                           size_t want) {
     bool edge = false; /* then: what waits was seen, wait for an edge */
+    int err = weft__stream_settle(s);
+    if (err)
+        return err;
     for (;;) {
         int w = weft__stream_read_wait(s, edge);
         if (w < 0)

@@ -802,8 +802,11 @@ static int wait_client_hello(weft_stream_t *s) {
  * TLS data. */
 static int start_ssl(weft_stream_t *s) {
     struct weft__tls *t = s->tls;
+    int err = weft__stream_settle(s); /* bytes read before the upgrade */
+    if (err)
+        return io_failed(s, err);
     if (!t->ssl) {
-        int err = wait_client_hello(s);
+        err = wait_client_hello(s);
         if (!err && (err = ssl_new(t, t->ctx, true)))
             set_msg(s, "handshake", weft_strerror(err));
         if (err)

@@ -70,7 +70,7 @@ void weft__io_close_fd(weft_loop_t *loop, struct weft__io *io) {
     io_woken(loop, io);
 }
 
-static int io_abort(struct weft__wait *w) {
+int weft__io_abort(struct weft__wait *w) {
     struct weft__io_waiter *iw = WEFT__CONTAINER_OF(w, struct weft__io_waiter, w);
     weft__list_remove(&iw->link);
     w->task->loop->io_waiters--;
@@ -92,8 +92,12 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
      * are there already, as the first one would have. */
     if (WEFT__UNLIKELY((events & WEFT__IO_IN) && (io->ready & WEFT__IO_NOIN)))
         weft__uring_want_in(t->loop, io);
+    return weft__io_park(t, io, events);
+}
+
+int weft__io_park(struct weft_task *t, struct weft__io *io, uint32_t events) {
     struct weft__io_waiter iw = {
-        .w = {.abort = io_abort, .kind = WEFT__WAIT_IO, .obj = io},
+        .w = {.abort = weft__io_abort, .kind = WEFT__WAIT_IO, .obj = io},
         .events = events};
     /* Readiness consumes nothing (the data stays in the kernel until the
      * retried call reads it), so a cancel that comes with the event wins. */

@@ -52,11 +52,20 @@ void weft__io_close_fd(weft_loop_t *loop, struct weft__io *io);
 /* Park until the fd is readable (WEFT__IO_IN) and/or writable
  * (WEFT__IO_OUT), or has an error or hang-up. Returns the events seen. */
 int weft__io_wait(struct weft__io *io, uint32_t events);
+/* Park t (the current task) until the fd's next event among events (or
+ * an error or hang-up), whatever is latched already: weft__io_wait's
+ * wait, for a backend whose completions announce themselves as events
+ * (io_uring's multishot recv, which queues what it took and notifies
+ * WEFT__IO_IN). Returns the events, or the interruption. */
+int weft__io_park(struct weft_task *t, struct weft__io *io, uint32_t events);
+/* The abort of those waits (a weft__io_waiter in io->waiters): it leaves
+ * the list. For a backend that parks on an fd in a frame of its own. */
+int weft__io_abort(struct weft__wait *w);
 
 /* weft__io_open for a stream socket whose reads the backend completes
- * itself, if it can (io_uring): weft__op_recv then submits the recv and
- * parks until its completion, and no edge is waited for first
- * (WEFT__IO_DIRECT). Its input is not watched (WEFT__IO_NOIN) until a
+ * itself, if it can (io_uring): weft__op_recv then submits the recv (or
+ * takes what the fd's multishot recv queued, uring.c) and parks until a
+ * completion, and no edge is waited for first (WEFT__IO_DIRECT). Its input is not watched (WEFT__IO_NOIN) until a
  * weft__io_wait asks for it. */
 int weft__io_open_direct(weft_loop_t *loop, struct weft__io *io, int fd);
 
@@ -74,6 +83,22 @@ ssize_t weft__uring_recv(struct weft__io *io, void *buf, size_t len,
  * none left, -EOPNOTSUPP when it cannot provide buffers: read into a
  * buffer of one's own then. *late as for weft__uring_recv. */
 ssize_t weft__uring_recv_pick(struct weft__io *io, char **buf, int *late);
+/* A stream socket that stops reading through weft__uring_recv_pick and
+ * weft__uring_recv (a TLS upgrade, a peek): its multishot recv, if one
+ * runs, is cancelled and awaited, and the bytes it took and nobody has
+ * read are handed over (weft__uring_ms_take) so that they come before
+ * the socket's. 0, or a negative errno: the wait's interruption, -EBADF
+ * (closed meanwhile), -EPERM (not in a task). */
+int weft__uring_ms_stop(struct weft__io *io);
+/* Bytes the multishot recv took and nobody has read yet: copies up to
+ * len of them into buf and returns how many (0: none). With buf NULL,
+ * only says how many there are. */
+size_t weft__uring_ms_take(weft_loop_t *loop, struct weft__io *io,
+                           char *buf, size_t len);
+/* Whether the multishot recv has taken bytes nobody has read, or ended
+ * (the peer's end of stream, an error) without anybody reading that yet:
+ * a connection idle in a pool is then no longer usable. */
+bool weft__uring_ms_pending(weft_loop_t *loop, const struct weft__io *io);
 /* Whether the operation the wait w is for (a weft__uring_recv) may write
  * into [lo, hi): then its task must not hibernate. */
 bool weft__uring_op_within(const struct weft__wait *w, const char *lo,
