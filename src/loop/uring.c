@@ -891,9 +891,9 @@ static void op_done(weft_loop_t *loop, struct weft_task *t,
  * are not refilled while MS_BUDGET buffers are queued on all its fds,
  * and a recv that finds the ring empty ends (-ENOBUFS; its reader reads
  * the socket itself). At most PB_ENTRIES + MS_BUDGET buffers (5 MiB) of
- * bytes nobody asked for yet, however many peers send. A reader waits as for readiness (weft__io_park: its wait consumes
- * nothing): one that is cancelled leaves the bytes queued for the next
- * read, which is epoll's behaviour, with no cancel to submit and no wait
+ * bytes nobody asked for yet, however many peers send. A reader waits
+ * as for readiness (ms_park: its wait consumes nothing): one that is
+ * cancelled leaves the bytes queued for the next read, epoll's behaviour, with no cancel to submit and no wait
  * for its completion. The recv ends (and is armed again by the next read)
  * at the end of the stream, on an error, when the ring had no buffer
  * (-ENOBUFS: the reader takes the bytes itself, as a single-shot pick
@@ -1026,6 +1026,21 @@ static ssize_t ms_take(weft_loop_t *loop, struct reg *r, char *buf,
 static ssize_t recv_op(struct weft__io *io, void *buf, size_t len, bool sock,
                        char **pick, int *late);
 
+/* Park until the fd's multishot recv completes (mrecv_done notifies
+ * WEFT__IO_IN), whatever is latched: weft__io_wait's wait without its
+ * test of latched events. Inline: the record is in the caller's frame,
+ * what a hibernating reader copies aside. */
+static inline __attribute__((always_inline)) int
+ms_park(struct weft_task *t, struct weft__io *io) {
+    struct weft__io_waiter iw = {
+        .w = {.abort = weft__io_abort, .kind = WEFT__WAIT_IO, .obj = io},
+        .events = WEFT__IO_IN};
+    weft__list_push_back(&io->waiters, &iw.link);
+    t->loop->io_waiters++;
+    int w = weft__park(&iw.w);
+    return w < 0 ? w : io->fd < 0 ? -EBADF : 0;
+}
+
 /* A read served by the multishot recv: what is queued, else its end, else
  * (armed if it is not) a wait for its next completion. Where the reader
  * must do without it (no multishot recv on this kernel, or the ring had
@@ -1038,33 +1053,28 @@ ms_read(struct weft__io *io, struct reg *r, char *buf, size_t len,
         char **pick, int *late) {
     struct weft_task *t = weft__task_current();
     struct weft__uring *u = t->loop->uring;
-    weft__tls_rq.io_ops++;
+    ssize_t n;
     for (;;) {
-        if (r->qh)
-            return ms_take(t->loop, r, buf, len, pick);
+        if (r->qh) {
+            n = ms_take(t->loop, r, buf, len, pick);
+            break;
+        }
         if (r->ended) {
             r->ended = false;
-            if (r->end != -ENOBUFS || pick)
-                return r->end;
+            if (r->end == -ENOBUFS && !pick)
+                goto without;
+            n = r->end;
             break;
         }
         if (!(r->live & R_MS) && (u->no_ms || ms_arm(u, r) < 0))
+            goto without;
+        if ((n = ms_park(t, io)) < 0)
             break;
-        /* weft__io_wait's wait, whatever is latched: a completion
-         * notifies WEFT__IO_IN (mrecv_done) */
-        struct weft__io_waiter iw = {
-            .w = {.abort = weft__io_abort, .kind = WEFT__WAIT_IO, .obj = io},
-            .events = WEFT__IO_IN};
-        weft__list_push_back(&io->waiters, &iw.link);
-        t->loop->io_waiters++;
-        int w = weft__park(&iw.w);
-        if (w < 0)
-            return w;
-        if (io->fd < 0)
-            return -EBADF;
     }
-    weft__tls_rq.io_ops--; /* recv_op counts it */
-    return recv_op(io, buf, len, true, pick, late);
+    weft__tls_rq.io_ops++;
+    return n;
+without:
+    return recv_op(io, buf, len, true, pick, late); /* (which counts it) */
 }
 
 int weft__uring_ms_stop(struct weft__io *io) {
@@ -1076,11 +1086,9 @@ int weft__uring_ms_stop(struct weft__io *io) {
     while (r && (r->live & R_MS)) {
         if (!r->stop)
             ms_cancel(u, r);
-        int w = weft__io_park(t, io, WEFT__IO_IN);
+        int w = ms_park(t, io);
         if (w < 0)
             return w;
-        if (io->fd < 0)
-            return -EBADF;
     }
     return 0;
 }

@@ -92,10 +92,6 @@ int weft__io_wait(struct weft__io *io, uint32_t events) {
      * are there already, as the first one would have. */
     if (WEFT__UNLIKELY((events & WEFT__IO_IN) && (io->ready & WEFT__IO_NOIN)))
         weft__uring_want_in(t->loop, io);
-    return weft__io_park(t, io, events);
-}
-
-int weft__io_park(struct weft_task *t, struct weft__io *io, uint32_t events) {
     struct weft__io_waiter iw = {
         .w = {.abort = weft__io_abort, .kind = WEFT__WAIT_IO, .obj = io},
         .events = events};

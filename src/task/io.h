@@ -52,14 +52,9 @@ void weft__io_close_fd(weft_loop_t *loop, struct weft__io *io);
 /* Park until the fd is readable (WEFT__IO_IN) and/or writable
  * (WEFT__IO_OUT), or has an error or hang-up. Returns the events seen. */
 int weft__io_wait(struct weft__io *io, uint32_t events);
-/* Park t (the current task) until the fd's next event among events (or
- * an error or hang-up), whatever is latched already: weft__io_wait's
- * wait, for a backend whose completions announce themselves as events
- * (io_uring's multishot recv, which queues what it took and notifies
- * WEFT__IO_IN). Returns the events, or the interruption. */
-int weft__io_park(struct weft_task *t, struct weft__io *io, uint32_t events);
-/* The abort of those waits (a weft__io_waiter in io->waiters): it leaves
- * the list. For a backend that parks on an fd in a frame of its own. */
+/* The abort of weft__io_wait's wait (a weft__io_waiter in io->waiters):
+ * it leaves the list. For a backend that parks on an fd in a frame of its
+ * own (uring.c's multishot recv, which waits whatever is latched). */
 int weft__io_abort(struct weft__wait *w);
 
 /* weft__io_open for a stream socket whose reads the backend completes
