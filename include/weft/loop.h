@@ -132,9 +132,13 @@ WEFT_EXPORT bool weft_loop_is_closed(const weft_loop_t *loop);
  * readiness wait and no recv or send call of the loop's; an idle stream's
  * read takes a buffer of the loop's only when bytes arrive), and what a
  * loop iteration queued is submitted in the one system call that also
- * waits. A cancelled read on
- * io_uring is cancelled in the kernel (IORING_OP_ASYNC_CANCEL) before the
- * task sees the cancellation. */
+ * waits. A stream read through its own buffer keeps one multishot recv
+ * armed (Linux 6.0 or later): bytes that arrive while nobody reads wait
+ * in a queue of the loop's (bounded: past it the socket holds them), and
+ * a cancelled read leaves them there for the next read, as with epoll.
+ * Other cancelled reads on io_uring are cancelled in the kernel
+ * (IORING_OP_ASYNC_CANCEL) before the task sees the cancellation. Either
+ * way no byte is lost. */
 WEFT_EXPORT const char *weft_loop_backend(const weft_loop_t *loop);
 
 /* The loop this thread is running right now, or NULL (asyncio's
