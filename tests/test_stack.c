@@ -705,10 +705,11 @@ static int hibernate_main(void *arg) {
     return 0;
 }
 
-/* A task parked with a 4 KiB buffer whose middle half it has declared
- * dead (weft__task_hibernate_except): the rest must come back intact. */
+/* A task parked with a 4 KiB buffer parts of which it has declared dead
+ * (weft__task_hibernate_except): the rest must come back intact. */
 struct deadbuf {
     uint64_t *buf;
+    bool dead[512]; /* set before the wake: words that may read zero */
     bool live_ok, dead_ok;
 };
 
@@ -722,7 +723,7 @@ static int dead_main(void *arg) {
     d->live_ok = d->dead_ok = true;
     for (size_t i = 0; i < 512; i++) {
         uint64_t v = *(volatile uint64_t *)&buf[i];
-        if (i >= 128 && i < 384) /* dead: zero, or as it was */
+        if (d->dead[i]) /* dead: zero, or as it was */
             d->dead_ok &= v == 0 || v == (uint64_t)i * 0x9E3779B97F4A7C15u;
         else
             d->live_ok &= v == (uint64_t)i * 0x9E3779B97F4A7C15u;
@@ -730,32 +731,64 @@ static int dead_main(void *arg) {
     return r;
 }
 
-/* Hibernates a fresh dead_main leaving out the middle half of its buffer
- * (outside: a range of this task's own stack instead, which is not in
- * the copy anyway), and returns the size of the copy, once it has woken
- * with the live part intact. */
-static size_t hibernate_without(bool outside) {
+/* Spans of a dead_main's buffer, in words, with bytes added at either
+ * end (a span is cut to the whole words within). */
+struct wspan {
+    size_t lo, hi;
+    size_t lo_plus, hi_plus;
+};
+
+/* Hibernates a fresh dead_main leaving out the n spans of w (n == 0: a
+ * range of this task's own stack instead, which is not in the copy
+ * anyway), and returns the size of the copy, once it has woken with the
+ * live part intact. */
+static size_t hibernate_without(const struct wspan *w, size_t n) {
     struct deadbuf d = {0};
     weft_task_t *t;
     ck_assert_ok(weft_spawn(&t, dead_main, &d, NULL));
     ck_assert_ok(weft_sleep(0)); /* it runs, and parks */
     char mine[64];
-    const void *lo = outside ? (void *)mine : (void *)(d.buf + 128);
-    const void *hi = outside ? (void *)(mine + sizeof mine)
-                             : (void *)(d.buf + 384);
-    ck_assert_ok(weft__task_hibernate_except(t, lo, hi));
+    struct weft__span dead[WEFT__STACK_DEAD_MAX] = {{mine, mine + sizeof mine}};
+    for (size_t i = 0; i < n; i++) {
+        dead[i].lo = (const char *)(d.buf + w[i].lo) + w[i].lo_plus;
+        dead[i].hi = (const char *)(d.buf + w[i].hi) + w[i].hi_plus;
+        for (size_t k = w[i].lo + (w[i].lo_plus > 0); k < w[i].hi; k++)
+            d.dead[k] = true;
+    }
+    ck_assert_ok(weft__task_hibernate_except(t, dead, n ? n : 1));
     struct weft_task *it = t;
-    size_t n = weft__stack_copy_size(it->asleep);
+    size_t size = weft__stack_copy_size(it->asleep);
     ck_assert_ok(weft_join(t));
     ck_assert(d.live_ok && d.dead_ok);
     weft_task_release(t);
-    return n;
+    return size;
 }
 
 static int dead_range_main(void *arg) {
     (void)arg;
-    size_t full = hibernate_without(true), less = hibernate_without(false);
-    ck_assert_uint_eq(full - less, 256 * sizeof(uint64_t));
+    size_t full = hibernate_without(NULL, 0);
+    struct wspan half = {128, 384, 0, 0};
+    ck_assert_uint_eq(full - hibernate_without(&half, 1),
+                      256 * sizeof(uint64_t));
+    /* Out of order, overlapping, one cut to its whole words ([11, 20)),
+     * one empty once cut. */
+    struct wspan some[] = {
+        {400, 450, 0, 0}, {150, 300, 0, 0}, {10, 20, 3, 5},
+        {100, 200, 0, 0}, {30, 31, 1, 0},
+    };
+    ck_assert_uint_eq(full - hibernate_without(some, 5),
+                      (200 + 50 + 9) * sizeof(uint64_t));
+    /* More spans than a copy takes: refused, the task still parked. */
+    struct deadbuf d = {0};
+    weft_task_t *t;
+    ck_assert_ok(weft_spawn(&t, dead_main, &d, NULL));
+    ck_assert_ok(weft_sleep(0));
+    struct weft__span many[WEFT__STACK_DEAD_MAX + 1] = {{0}};
+    ck_assert_err(weft__task_hibernate_except(t, many, WEFT__STACK_DEAD_MAX + 1),
+                  -EINVAL);
+    ck_assert_ok(weft_join(t));
+    ck_assert(d.live_ok);
+    weft_task_release(t);
     return 0;
 }
 

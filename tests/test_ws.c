@@ -559,7 +559,42 @@ static int ws_member(weft_web_request_t *req, void *arg) {
     return 0;
 }
 
+/* A hibernating receiver that answers every message with what its request
+ * said: its route's variable, path, a header, the query, the number of
+ * header fields and the last one's name. The request lives in frames the
+ * receiver parks under, its unused parts left out of the copy
+ * (weft__web_req_unused): what it uses must come back. */
+static weft_task_t *hib_task;
+static int ws_hib(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_opts_t o = {.flags = WEFT_WS_HIBERNATE};
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &o);
+    if (err)
+        return err;
+    hib_task = weft_task_ref(weft_task_current());
+    weft_ws_msg_t m;
+    while ((err = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE) {
+        weft_span_t tag = {"", 0}, q = weft_web_query_string(req);
+        weft_web_header(req, "X-Tag", &tag);
+        const weft_http_field_t *f;
+        size_t nf = weft_web_headers(req, &f);
+        const char *who = weft_web_match(req, "who");
+        char out[256];
+        int n = snprintf(out, sizeof out, "%s|%s|%.*s|%.*s|%zu|%.*s",
+                         who ? who : "-", weft_web_path(req), (int)tag.len,
+                         tag.ptr, (int)q.len, q.ptr, nf,
+                         nf ? (int)f[nf - 1].name.len : 0,
+                         nf ? f[nf - 1].name.ptr : "");
+        if ((err = weft_ws_send_text(ws, out, (size_t)n)) < 0)
+            break;
+    }
+    route_err = err;
+    return 0;
+}
+
 static void api_routes(weft_web_app_t *app) {
+    ck_assert_ok(weft_web_route(app, "GET", "/hib/{who}", ws_hib, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/bye", ws_bye, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/quit", ws_quit, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/flood", ws_flood, NULL, NULL));
@@ -958,6 +993,31 @@ static void broadcast_body(struct ws_srv *s, weft_session_t *sess) {
     weft_ws_free(fast);
 }
 
+static void hibernate_request_body(struct ws_srv *s, weft_session_t *sess) {
+    (void)sess;
+    static const char want[] = "alice|/hib/alice|tagged|x=1&y=2|6|X-Tag";
+    struct rawc c;
+    rawc_open(&c, s->port, "/hib/al%69ce?x=1&y=2", "X-Tag: tagged\r\n");
+    ck_assert_int_eq(c.status, 101);
+    for (int round = 0; round < 3; round++) {
+        rawc_text(&c, "?");
+        rawc_expect(&c, WEFT_WS_TEXT, want, sizeof want - 1);
+        ck_assert_ok(weft_sleep(3)); /* idle: it hibernates */
+        ck_assert_err(weft_task_hibernate(hib_task), -EALREADY);
+    }
+    rawc_close_frame(&c, 1000, NULL);
+    ck_assert_int_eq(rawc_expect_close(&c, 1000), 1000);
+    rawc_finish(&c);
+    weft_task_release(hib_task);
+    hib_task = NULL;
+}
+
+START_TEST(a_hibernated_receiver_keeps_its_request) {
+    api_run(hibernate_request_body);
+    ck_assert_int_eq(route_err, 0);
+}
+END_TEST
+
 START_TEST(broadcast) {
     memset(&route_opts, 0, sizeof route_opts);
     logcap_start();
@@ -1288,6 +1348,7 @@ static Suite *ws_suite(void) {
     tcase_add_test(tc, heartbeat);
     tcase_add_test(tc, backpressure);
     tcase_add_test(tc, broadcast);
+    tcase_add_test(tc, a_hibernated_receiver_keeps_its_request);
     tcase_add_test(tc, parts_and_fragments);
     tcase_add_test(tc, parts_deflate);
     tcase_add_test(tc, max_message_1009);

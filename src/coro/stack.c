@@ -485,13 +485,20 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
 
 /* ---- hibernation --------------------------------------------------------- */
 
+/* A hibernating task's stack, [from, s->hi) less its dead spans: the
+ * pieces kept, in order, their bytes after the array. */
 struct weft__stack_copy {
-    char *from; /* where the bytes go back: [from, from + len) */
-    size_t len;  /* bytes held: len + hole are the range */
-    size_t keep; /* bytes[0, keep) go to from, the rest above the hole */
-    size_t hole; /* bytes left out (dead) after the first keep */
-    char bytes[];
+    char *from;
+    uint32_t len;  /* bytes held */
+    uint32_t npiece;
+    struct {
+        uint32_t off, len; /* [from + off, from + off + len) */
+    } piece[];
 };
+
+static inline char *copy_bytes(struct weft__stack_copy *c) {
+    return (char *)(c->piece + c->npiece);
+}
 
 int weft__stack_advice = MADV_DONTNEED;
 
@@ -520,32 +527,69 @@ static inline char *slot_top(const struct weft__stack *s) {
 }
 
 int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
-                          const char *from, const char *dead_lo,
-                          const char *dead_hi, struct weft__stack_copy **copy) {
+                          const char *from, const struct weft__span *dead,
+                          size_t ndead, struct weft__stack_copy **copy) {
     (void)p;
     *copy = NULL;
     if (!s->paged || from < s->lo || from > s->hi)
         return -ENOTSUP;
-    /* The dead range, within [from, hi), whole 8-byte words (raw_copy). */
-    uintptr_t dlo = WEFT__ALIGN_UP((uintptr_t)dead_lo, 8);
-    uintptr_t dhi = (uintptr_t)dead_hi & ~(uintptr_t)7;
-    if (!dead_lo || dlo < (uintptr_t)from)
-        dlo = (uintptr_t)from;
-    if (!dead_hi || dhi > (uintptr_t)s->hi)
-        dhi = (uintptr_t)s->hi;
-    size_t hole = dhi > dlo && dead_lo && dead_hi ? dhi - dlo : 0;
-    size_t keep = hole ? dlo - (uintptr_t)from : (size_t)(s->hi - from);
-    size_t len = (size_t)(s->hi - from) - hole;
-    struct weft__stack_copy *c = weft__malloc(sizeof *c + len);
+    if ((size_t)(s->hi - from) > UINT32_MAX)
+        return -ENOTSUP;
+    if (ndead > WEFT__STACK_DEAD_MAX)
+        return -EINVAL;
+    /* The dead spans as offsets into the range, whole 8-byte words
+     * (raw_copy), sorted (insertion: a few at most). */
+    uintptr_t base = (uintptr_t)from, top = (uintptr_t)s->hi;
+    struct {
+        uintptr_t lo, hi;
+    } d[WEFT__STACK_DEAD_MAX];
+    size_t nd = 0;
+    for (size_t i = 0; i < ndead; i++) {
+        uintptr_t lo = WEFT__ALIGN_UP((uintptr_t)dead[i].lo, 8);
+        uintptr_t hi = (uintptr_t)dead[i].hi & ~(uintptr_t)7;
+        if (lo < base)
+            lo = base;
+        if (hi > top)
+            hi = top;
+        if (!dead[i].lo || !dead[i].hi || hi <= lo)
+            continue;
+        size_t j = nd++;
+        for (; j > 0 && d[j - 1].lo > lo; j--)
+            d[j] = d[j - 1];
+        d[j].lo = lo;
+        d[j].hi = hi;
+    }
+    /* The pieces: what lies between them (overlaps merge). */
+    struct {
+        uint32_t off, len;
+    } piece[WEFT__STACK_DEAD_MAX + 1];
+    size_t np = 0, len = 0;
+    uintptr_t at = base;
+    for (size_t i = 0; i <= nd; i++) {
+        uintptr_t end = i < nd ? d[i].lo : top;
+        if (end > at) {
+            piece[np].off = (uint32_t)(at - base);
+            piece[np].len = (uint32_t)(end - at);
+            len += end - at;
+            np++;
+        }
+        if (i < nd && d[i].hi > at)
+            at = d[i].hi;
+    }
+    struct weft__stack_copy *c =
+        weft__malloc(sizeof *c + np * sizeof c->piece[0] + len);
     if (!c)
         return -ENOMEM;
     c->from = (char *)from;
-    c->len = len;
-    c->keep = keep;
-    c->hole = hole;
-    raw_copy(c->bytes, from, keep);
-    if (len > keep)
-        raw_copy(c->bytes + keep, from + keep + hole, len - keep);
+    c->len = (uint32_t)len;
+    c->npiece = (uint32_t)np;
+    char *b = copy_bytes(c);
+    for (size_t i = 0; i < np; i++) {
+        c->piece[i].off = piece[i].off;
+        c->piece[i].len = piece[i].len;
+        raw_copy(b, from + piece[i].off, piece[i].len);
+        b += piece[i].len;
+    }
     /* Every page of the slot: the dead part below too, and the top page
      * with the canary of the slot above (see weft__stack_canary_excused). */
     uintptr_t lo = WEFT__ALIGN_UP((uintptr_t)s->lo, pagesz());
@@ -570,10 +614,11 @@ int weft__stack_thaw(struct weft__stack_pools *p, struct weft__stack *s,
         r = -EFAULT;
     above[0] = want;
     above[1] = ~want;
-    raw_copy(copy->from, copy->bytes, copy->keep);
-    if (copy->len > copy->keep)
-        raw_copy(copy->from + copy->keep + copy->hole, copy->bytes + copy->keep,
-                 copy->len - copy->keep);
+    const char *b = copy_bytes(copy);
+    for (uint32_t i = 0; i < copy->npiece; i++) {
+        raw_copy(copy->from + copy->piece[i].off, b, copy->piece[i].len);
+        b += copy->piece[i].len;
+    }
     weft__free(copy);
     return r;
 }

@@ -79,14 +79,24 @@ void weft__stack_free(struct weft__stack_pools *p, struct weft__stack *s,
  * writes it again. */
 struct weft__stack_copy;
 
+/* A range of memory, [lo, hi). */
+struct weft__span {
+    const void *lo, *hi;
+};
+
+/* Dead spans weft__stack_hibernate leaves out of one copy, at most. */
+#define WEFT__STACK_DEAD_MAX 8
+
 /* Copy [from, s->hi) aside and give the slot's pages back (MADV_DONTNEED,
- * or what weft__stack_advice says). [dead_lo, dead_hi), where it lies
- * within, is not copied: memory nothing reads before writing it (a
+ * or what weft__stack_advice says). The ndead spans of dead (at most
+ * WEFT__STACK_DEAD_MAX; in any order, overlapping or not, each cut to the
+ * whole 8-byte words it holds within [from, s->hi), spans outside it
+ * ignored) are not copied: memory nothing reads before writing it (a
  * frame's unused buffer), which reads zero (or its old bytes) after the
- * thaw; NULL, NULL: none. 0, -ENOMEM, -ENOTSUP (not paged). */
+ * thaw. 0, -ENOMEM, -ENOTSUP (not paged), -EINVAL (too many spans). */
 int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
-                          const char *from, const char *dead_lo,
-                          const char *dead_hi, struct weft__stack_copy **copy);
+                          const char *from, const struct weft__span *dead,
+                          size_t ndead, struct weft__stack_copy **copy);
 /* Put the copy back (and free it). 0, or -EFAULT: something wrote where
  * the slot above keeps its canary while this one slept (an overflow of
  * the slot above; the copy is back all the same). */
@@ -96,7 +106,7 @@ int weft__stack_thaw(struct weft__stack_pools *p, struct weft__stack *s,
  * overflow (an overflow writing exactly zeros there goes unseen until the
  * slot below wakes, if it writes past that page). */
 bool weft__stack_canary_excused(const struct weft__stack *s);
-/* Bytes a copy holds (for statistics). */
+/* Bytes of the stack a copy puts back (its range less the dead spans). */
 size_t weft__stack_copy_size(const struct weft__stack_copy *copy);
 /* The advice hibernation gives the kernel: MADV_DONTNEED (the default) or
  * MADV_FREE (benchmarks compare them). */

@@ -163,6 +163,9 @@ struct weft_web_request {
     bool keep_alive, close; /* close: forced */
     const weft_http_field_t *fields;
     size_t nfields;
+    /* The end of serve_one's array when fields is it: the slots from
+     * fields + nfields on hold nothing. NULL: fields is on the heap. */
+    const weft_http_field_t *fields_end;
     size_t head_len; /* bytes of the head in the stream buffer */
     struct wr_match match;
     const char **match_vals; /* decoded copies, made on demand */
@@ -273,12 +276,15 @@ int weft__web_head_out(weft_web_request_t *req);
 void weft__web_conn_on_shutdown(weft_web_request_t *req,
                                 void (*fn)(void *arg), void *arg);
 void weft__web_conn_linger(weft_web_request_t *req);
-/* The part of req's arena that holds nothing yet: the unused end of its
- * first block, on the stack of the task serving the connection, which a
- * receiver parked under it need not copy when it hibernates. Both NULL
- * once the arena has moved on to a heap block. */
-void weft__web_req_unused(const weft_web_request_t *req, const void **lo,
-                          const void **hi);
+/* The parts of req that hold nothing, on the stack of the task serving
+ * the connection, which a receiver parked under it need not copy when it
+ * hibernates (weft__task_hibernate_except): the unused end of its arena's
+ * first block (none once the arena has moved on to a heap block), the
+ * unused slots of its field array (when on that stack) and of its route
+ * match. Stores at most max spans in out; returns how many. */
+#define WEFT__WEB_REQ_UNUSED_MAX 4
+size_t weft__web_req_unused(const weft_web_request_t *req,
+                            struct weft__span *out, size_t max);
 
 /* Unread body the server reads and drops to keep a connection open. */
 #define SKIP_LIMIT (64 * 1024)

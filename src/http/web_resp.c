@@ -787,12 +787,20 @@ int weft_web_prepare(weft_web_request_t *req) {
     else
         resp->close_after = true; /* HTTP/1.0: until the close */
     size_t hl;
+    struct arena *a = &req->arena;
+    char *base = a->base;
+    size_t used = a->used;
     char *head = build_head(req, length, 0, &hl);
     if (!head)
         return -ENOMEM;
     resp->prepared = true;
     resp->stream = true;
     err = weft_stream_write(req->conn->s, head, hl);
+    /* The stream has the head now: its arena bytes go back, so that a
+     * long stream's (a WebSocket's, server-sent events') parked frames
+     * do not keep them (weft__web_req_unused). */
+    if (a->base == base)
+        a->used = used;
     return err ? err : drain(req);
 }
 

@@ -491,6 +491,8 @@ static bool __attribute__((noinline)) serve_one(weft_web_conn_t *c) {
         req.keep_alive = (head.flags & WEFT_HTTP1_KEEP_ALIVE) != 0;
         req.fields = head.fields;
         req.nfields = head.nfields;
+        if (head.fields == stack_fields)
+            req.fields_end = stack_fields + FIELDS_ON_STACK;
         req.framing = head.framing == WEFT_HTTP1_CHUNKED  ? FRAME_CHUNKED
                       : head.framing == WEFT_HTTP1_LENGTH ? FRAME_LENGTH
                                                           : FRAME_NONE;
@@ -646,14 +648,30 @@ void weft__web_conn_linger(weft_web_request_t *req) {
     req->conn->linger = true;
 }
 
-void weft__web_req_unused(const weft_web_request_t *req, const void **lo,
-                          const void **hi) {
+size_t weft__web_req_unused(const weft_web_request_t *req,
+                            struct weft__span *out, size_t max) {
+    struct weft__span s[WEFT__WEB_REQ_UNUSED_MAX];
+    size_t n = 0;
     const struct arena *a = &req->arena;
-    *lo = *hi = NULL;
-    if (a->base == a->first && a->used < a->cap) {
-        *lo = a->first + a->used;
-        *hi = a->first + a->cap;
+    if (a->base == a->first && a->used < a->cap)
+        s[n++] = (struct weft__span){a->first + a->used, a->first + a->cap};
+    if (req->fields_end && req->fields + req->nfields < req->fields_end)
+        s[n++] = (struct weft__span){req->fields + req->nfields,
+                                     req->fields_end};
+    /* The match's variables were decoded into the arena (match_vals) and
+     * are not read again; its methods are read only when no route was
+     * found. Those in use are left in all the same. */
+    const struct wr_match *m = &req->match;
+    if (req->route) {
+        if (m->nvars < WR_MAX_VARS)
+            s[n++] = (struct weft__span){m->vars + m->nvars,
+                                         m->vars + WR_MAX_VARS};
+        s[n++] = (struct weft__span){m->allow, m->allow + WR_MAX_ALLOW};
     }
+    if (n > max)
+        n = max;
+    memcpy(out, s, n * sizeof *s);
+    return n;
 }
 
 weft_stream_t *weft_web_conn_stream(weft_web_conn_t *conn) {

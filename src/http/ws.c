@@ -263,11 +263,12 @@ static void idle_trim(weft_ws_t *ws) {
     /* Its stack's pages go back whole when the program said its frames
      * are its own (WEFT_WS_HIBERNATE), else those below its stack
      * pointer. */
-    const void *lo = NULL, *hi = NULL;
-    if (ws->req) /* a server's: its request's unused arena stays out */
-        weft__web_req_unused(ws->req, &lo, &hi);
+    struct weft__span dead[WEFT__WEB_REQ_UNUSED_MAX];
+    size_t ndead = 0;
+    if (ws->req) /* a server's: what its request does not use stays out */
+        ndead = weft__web_req_unused(ws->req, dead, WEFT__WEB_REQ_UNUSED_MAX);
     if (!(ws->o.flags & WEFT_WS_HIBERNATE) ||
-        weft__task_hibernate_except(ws->reader, lo, hi) < 0)
+        weft__task_hibernate_except(ws->reader, dead, ndead) < 0)
         weft__task_trim_stack(ws->reader);
     weft_stream_t *s = ws->s;
     /* Not under a recv in flight: the kernel writes into that buffer. */

@@ -628,11 +628,11 @@ static const char *parked_sp(const struct weft_task *t) {
 #define RED_ZONE 0
 
 int weft_task_hibernate(weft_task_t *t) {
-    return weft__task_hibernate_except(t, NULL, NULL);
+    return weft__task_hibernate_except(t, NULL, 0);
 }
 
-int weft__task_hibernate_except(weft_task_t *t, const void *dead_lo,
-                                const void *dead_hi) {
+int weft__task_hibernate_except(weft_task_t *t,
+                                const struct weft__span *dead, size_t ndead) {
     if (!t)
         return -EINVAL;
     int err = weft__loop_check(t->loop, "weft_task_hibernate");
@@ -673,8 +673,8 @@ int weft__task_hibernate_except(weft_task_t *t, const void *dead_lo,
         return -EBUSY;
     const char *from = sp - RED_ZONE < t->stack.lo ? t->stack.lo
                                                    : sp - RED_ZONE;
-    err = weft__stack_hibernate(&t->loop->stacks, &t->stack, from, dead_lo,
-                                dead_hi, &t->asleep);
+    err = weft__stack_hibernate(&t->loop->stacks, &t->stack, from, dead, ndead,
+                                &t->asleep);
     if (err)
         return err;
     if (io)

@@ -222,12 +222,12 @@ void weft__task_thaw(struct weft_task *t);
 /* Give a parked task's unused stack pages (below its stack pointer) back
  * to the kernel. Not for the running task (ignored). */
 void weft__task_trim_stack(struct weft_task *t);
-/* weft_task_hibernate, leaving [dead_lo, dead_hi) of its stack out of the
- * copy (where it lies within what is copied): bytes nothing reads before
- * writing them, such as a parked frame's unused buffer. They read zero
- * (or their old bytes) after the wake. */
-int weft__task_hibernate_except(struct weft_task *t, const void *dead_lo,
-                                const void *dead_hi);
+/* weft_task_hibernate, leaving the ndead spans of dead out of the copy
+ * (weft__stack_hibernate says how): bytes nothing reads before writing
+ * them, such as a parked frame's unused buffer. They read zero (or their
+ * old bytes) after the wake. */
+int weft__task_hibernate_except(struct weft_task *t,
+                                const struct weft__span *dead, size_t ndead);
 /* Tasks spawned by the loop so far (weft_loop_stats): counted for free
  * from the ids it has used. */
 static inline uint64_t weft__tasks_spawned(const struct weft__tasks *ts) {
