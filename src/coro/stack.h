@@ -108,6 +108,8 @@ int weft__stack_thaw(struct weft__stack_pools *p, struct weft__stack *s,
 bool weft__stack_canary_excused(const struct weft__stack *s);
 /* Bytes of the stack a copy puts back (its range less the dead spans). */
 size_t weft__stack_copy_size(const struct weft__stack_copy *copy);
+/* Bytes the copy itself takes (its words encoded; for statistics). */
+size_t weft__stack_copy_held(const struct weft__stack_copy *copy);
 /* The advice hibernation gives the kernel: MADV_DONTNEED (the default) or
  * MADV_FREE (benchmarks compare them). */
 extern int weft__stack_advice;
