@@ -9,7 +9,11 @@
  * run: messages/s, p50 and p99 round trip, and the server's CPU
  * microseconds per message from /proc/PID/stat (utime + stime over the
  * run): the fair figure when the generator's core is the limit. Medians
- * of the repeats.
+ * of the repeats. The three servers run side by side (idle but the one
+ * under load) and the runs take turns, weft, python, node, weft ...: this
+ * machine drifts (one ws_echo measured 2.5 and then 5.6 us a message a
+ * minute apart), and blocks of runs minutes apart would compare the
+ * drift. The ratios are medians of each round's ratio.
  *
  * Memory: 10,000 WebSocket connections, each having echoed one message,
  * then idle: the server's RSS growth per connection.
@@ -494,6 +498,8 @@ int main(int argc, char **argv) {
     double med[3][2][4];
     bool ran[3][2] = {{false}};
     double idle[3] = {-1, -1, -1};
+    double vs[2][3]; /* [size][server]: median of the rounds' ratios */
+    bool up[3] = {false};
     for (int k = 0; k < 3; k++) {
         struct server *s = &servers[k];
         if ((k == 1 && !have_py) || (k == 2 && !have_node) ||
@@ -508,32 +514,66 @@ int main(int argc, char **argv) {
             printf("%-7s skipped: %s\n", s->name, s->why);
             continue;
         }
-        for (int z = 0; z < 2; z++) {
-            double v[4][16];
-            int got = 0;
-            for (int r = 0; r < reps; r++) {
+        up[k] = true;
+    }
+    for (int z = 0; z < 2; z++) {
+        double v[3][4][16], ratio[3][16];
+        int got[3] = {0, 0, 0}, nratio[3] = {0, 0, 0};
+        bool failed[3] = {false};
+        for (int r = 0; r < reps; r++) {
+            double cpu[3] = {0, 0, 0};
+            for (int k = 0; k < 3; k++) {
                 struct result res;
-                if (!run_load(s, sizes[z], secs, &res))
-                    break;
-                v[0][got] = res.mps;
-                v[1][got] = res.p50_us;
-                v[2][got] = res.p99_us;
-                v[3][got] = res.cpu_us;
-                got++;
+                if (!up[k] || failed[k])
+                    continue;
+                if (!run_load(&servers[k], sizes[z], secs, &res)) {
+                    failed[k] = true;
+                    continue;
+                }
+                v[k][0][got[k]] = res.mps;
+                v[k][1][got[k]] = res.p50_us;
+                v[k][2][got[k]] = res.p99_us;
+                v[k][3][got[k]] = res.cpu_us;
+                got[k]++;
+                cpu[k] = res.cpu_us;
             }
-            if (got < reps) {
+            for (int k = 1; k < 3; k++)
+                if (cpu[0] > 0 && cpu[k] > 0)
+                    ratio[k][nratio[k]++] = cpu[k] / cpu[0];
+        }
+        for (int k = 0; k < 3; k++) {
+            struct server *s = &servers[k];
+            if (!up[k])
+                continue;
+            if (failed[k] || got[k] < reps) {
                 printf("%-7s %-8s failed: %s\n", s->name, tags[z], s->why);
                 continue;
             }
             for (int m = 0; m < 4; m++)
-                med[k][z][m] = bench_median(v[m], (size_t)got);
+                med[k][z][m] = bench_median(v[k][m], (size_t)got[k]);
             ran[k][z] = true;
             printf("%-7s %-8s %11.0f %9.0f %9.0f %10.2f %13.0f\n", s->name,
                    tags[z], med[k][z][0], med[k][z][1], med[k][z][2],
                    med[k][z][3], 1e6 / med[k][z][3]);
         }
-        idle[k] = idle_rss(s, nidle);
-        stop(s);
+        for (int k = 1; k < 3; k++) {
+            vs[z][k] = nratio[k] ? bench_median(ratio[k], (size_t)nratio[k])
+                                 : 0;
+            if (!nratio[k])
+                continue;
+            printf("  weft's messages per CPU second over %s's, round by "
+                   "round:",
+                   servers[k].name);
+            for (int i = 0; i < nratio[k]; i++)
+                printf(" %.1f", ratio[k][i]);
+            printf(" x (median %.1f)\n", vs[z][k]);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!up[k])
+            continue;
+        idle[k] = idle_rss(&servers[k], nidle);
+        stop(&servers[k]);
     }
     printf("\nidle connections (%zu, each after one echo): server RSS "
            "growth per connection\n",
@@ -553,12 +593,12 @@ int main(int argc, char **argv) {
         printf("RESULT ws weft_p99_%s %.0f us\n", tags[z], med[0][z][2]);
         printf("RESULT ws weft_cpu_us_per_msg_%s %.2f us\n", tags[z],
                med[0][z][3]);
-        if (ran[2][z])
+        if (ran[2][z] && vs[z][2] > 0)
             printf("RESULT ws msgs_per_cpu_s_vs_node_%s %.1f x\n", tags[z],
-                   med[2][z][3] / med[0][z][3]);
-        if (ran[1][z])
+                   vs[z][2]);
+        if (ran[1][z] && vs[z][1] > 0)
             printf("RESULT ws msgs_per_cpu_s_vs_python_%s %.1f x\n", tags[z],
-                   med[1][z][3] / med[0][z][3]);
+                   vs[z][1]);
     }
     if (idle[0] > 0)
         printf("RESULT ws weft_idle_conn_rss %.0f bytes\n", idle[0]);
