@@ -7,15 +7,19 @@ wrk with keep-alive, server pinned to CPU 0 and wrk to CPU 1 where there are
 two. The figure that counts is requests per second of server CPU (from
 /proc/PID/stat), since wrk may saturate its own core first.
 
-Usage: http_app [--quick] [APP_SERVER [SECONDS [CONNECTIONS]]]
+Usage: http_app [--quick] [APP_SERVER [SECONDS [CONNECTIONS [ROUNDS]]]]
 (APP_SERVER defaults to ../examples/app_server beside this script, as the
-build puts it; --quick: 1 s, 10 connections, a smoke run.)
+build puts it; 5 s, 100 connections, 3 rounds; --quick: 1 s, 10
+connections, 1 round, a smoke run.) Both servers run side by side and the
+rounds take turns (weft, aiohttp, weft ...); the ratio is the median of
+the rounds' ratios.
 """
 import json
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +32,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 APP = args[0] if args else os.path.join(here, "..", "examples", "app_server")
 SECS = int(args[1]) if len(args) > 1 else (1 if quick else 5)
 CONNS = int(args[2]) if len(args) > 2 else (10 if quick else 100)
+ROUNDS = int(args[3]) if len(args) > 3 else (1 if quick else 3)
 TICK = os.sysconf("SC_CLK_TCK")
 TWO = os.cpu_count() >= 2
 
@@ -110,35 +115,33 @@ def seed(port):
         urllib.request.urlopen(req).read()
 
 
-def run(name, argv_of_port):
+def start(name, argv_of_port):
     """Start the server on a free port (another, up to 3 tries, if it
-    quits before it answers) and measure it."""
+    quits before it answers), pinned to CPU 0, and seed its items."""
+    pin = ["taskset", "-c", "0"] if TWO else []
     for attempt in range(3):
         port = free_port()
+        p = subprocess.Popen(pin + argv_of_port(port),
+                             stdout=subprocess.DEVNULL)
         try:
-            return measure(name, argv_of_port(port), port)
+            wait_up(p, port)
+            seed(port)
+            return p, port
         except Exited:
+            p.wait()
             print("%s: exited at start (port %d taken?), trying another" %
                   (name, port), file=sys.stderr)
     raise SystemExit("bench/http_app: %s did not start" % name)
 
 
-def measure(name, argv, port):
-    pin = ["taskset", "-c", "0"] if TWO else []
-    p = subprocess.Popen(pin + argv, stdout=subprocess.DEVNULL)
-    try:
-        wait_up(p, port)
-        seed(port)
-        url = "http://127.0.0.1:%d/api/items" % port
-        wpin = ["taskset", "-c", "1"] if TWO else []
-        c0 = cpu(p.pid)
-        out = subprocess.run(wpin + ["wrk", "-t1", "-c%d" % CONNS,
-                                     "-d%ds" % SECS, "--latency", url],
-                             capture_output=True, text=True).stdout
-        c1 = cpu(p.pid)
-    finally:
-        p.terminate()
-        p.wait()
+def measure(name, p, port):
+    url = "http://127.0.0.1:%d/api/items" % port
+    wpin = ["taskset", "-c", "1"] if TWO else []
+    c0 = cpu(p.pid)
+    out = subprocess.run(wpin + ["wrk", "-t1", "-c%d" % CONNS,
+                                 "-d%ds" % SECS, "--latency", url],
+                         capture_output=True, text=True).stdout
+    c1 = cpu(p.pid)
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
     # The latency distribution's line, not a "+/- Stdev" cell ending in
     # 99% (as 89.99%) in the thread stats above it.
@@ -152,11 +155,31 @@ def measure(name, argv, port):
 
 if not shutil.which("wrk"):
     raise SystemExit("bench/http_app: wrk not found (apt-get install wrk)")
-weft = run("weft app_server",
-           lambda port: [APP, "--routes", "50", str(port)])
 script = "/tmp/weft_bench_aiohttp_app.py"
 open(script, "w").write(AIOHTTP_APP)
-aio = run("aiohttp + uvloop",
-          lambda port: ["/usr/bin/python3", script, str(port)])
+# Both up at once (each idle while the other is loaded) and the rounds
+# take turns: this machine drifts, and runs minutes apart compare the
+# drift as much as the servers.
+servers = [("weft app_server",
+            lambda port: [APP, "--routes", "50", str(port)]),
+           ("aiohttp + uvloop",
+            lambda port: ["/usr/bin/python3", script, str(port)])]
+procs = []
+try:
+    for name, argv in servers:
+        procs.append(start(name, argv))
+    per = [[], []]
+    for r in range(ROUNDS):
+        for k, (name, _) in enumerate(servers):
+            per[k].append(measure(name, *procs[k]))
+finally:
+    for p, _ in procs:
+        p.terminate()
+        p.wait()
+ratios = [w / a for w, a in zip(*per)]
+weft = statistics.median(per[0])
+print("weft over aiohttp, requests per CPU second, round by round: %s x "
+      "(median %.1f)" % (" ".join("%.1f" % x for x in ratios),
+                         statistics.median(ratios)))
 print("RESULT http_app json_req_per_cpu_s %.0f req/s" % weft)
-print("RESULT http_app json_vs_aiohttp %.1f x" % (weft / aio))
+print("RESULT http_app json_vs_aiohttp %.1f x" % statistics.median(ratios))
