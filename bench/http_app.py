@@ -170,8 +170,8 @@ try:
         procs.append(start(name, argv))
     per = [[], []]
     for r in range(ROUNDS):
-        for k, (name, _) in enumerate(servers):
-            per[k].append(measure(name, *procs[k]))
+        for k in ((0, 1) if r % 2 == 0 else (1, 0)):  # turns, as bench/http
+            per[k].append(measure(servers[k][0], *procs[k]))
 finally:
     for p, _ in procs:
         p.terminate()

@@ -10,7 +10,8 @@
  * microseconds per message from /proc/PID/stat (utime + stime over the
  * run): the fair figure when the generator's core is the limit. Medians
  * of the repeats. The three servers run side by side (idle but the one
- * under load) and the runs take turns, weft, python, node, weft ...: this
+ * under load) and the runs take turns, in an order that turns with the
+ * round (weft, python, node; python, node, weft; ...), as bench/http: this
  * machine drifts (one ws_echo measured 2.5 and then 5.6 us a message a
  * minute apart), and blocks of runs minutes apart would compare the
  * drift. The ratios are medians of each round's ratio.
@@ -522,7 +523,8 @@ int main(int argc, char **argv) {
         bool failed[3] = {false};
         for (int r = 0; r < reps; r++) {
             double cpu[3] = {0, 0, 0};
-            for (int k = 0; k < 3; k++) {
+            for (int j = 0; j < 3; j++) {
+                int k = (r + j) % 3; /* the order turns with the round */
                 struct result res;
                 if (!up[k] || failed[k])
                     continue;
