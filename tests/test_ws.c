@@ -593,8 +593,30 @@ static int ws_hib(weft_web_request_t *req, void *arg) {
     return 0;
 }
 
+/* A hibernating receiver with a heartbeat whose pong never comes: the
+ * timer fails the connection while the receiver's stack is given back,
+ * and its request (in that stack) must come back before anything reads it
+ * (the review of the copy's change found it read as zeros: a crash). */
+static int ws_hib_ping(weft_web_request_t *req, void *arg) {
+    (void)arg;
+    weft_ws_opts_t o = {.flags = WEFT_WS_HIBERNATE, .heartbeat = 3,
+                        .pong_timeout = 2};
+    weft_ws_t *ws;
+    int err = weft_ws_accept(&ws, req, &o);
+    if (err)
+        return err;
+    hib_task = weft_task_ref(weft_task_current());
+    weft_ws_msg_t m;
+    while ((err = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE) {
+    }
+    route_err = err;
+    return 0;
+}
+
 static void api_routes(weft_web_app_t *app) {
     ck_assert_ok(weft_web_route(app, "GET", "/hib/{who}", ws_hib, NULL, NULL));
+    ck_assert_ok(weft_web_route(app, "GET", "/hibping", ws_hib_ping, NULL,
+                                NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/bye", ws_bye, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/quit", ws_quit, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/flood", ws_flood, NULL, NULL));
@@ -1012,6 +1034,28 @@ static void hibernate_request_body(struct ws_srv *s, weft_session_t *sess) {
     hib_task = NULL;
 }
 
+static void hibernate_ping_body(struct ws_srv *s, weft_session_t *sess) {
+    (void)sess;
+    struct rawc c;
+    rawc_open(&c, s->port, "/hibping", NULL);
+    ck_assert_int_eq(c.status, 101);
+    ck_assert_ok(weft_sleep(2.5)); /* idle 2 s: it hibernates */
+    ck_assert_err(weft_task_hibernate(hib_task), -EALREADY);
+    struct rframe f;
+    ck_assert_int_eq(rawc_recv(&c, &f), 0); /* the heartbeat's ping, at 3 s */
+    ck_assert_uint_eq(f.op, WEFT_WS_PING);
+    ck_assert_int_eq(rawc_recv(&c, &f), -1); /* no pong: dropped at 5 s */
+    rawc_close(&c);
+    weft_task_release(hib_task);
+    hib_task = NULL;
+}
+
+START_TEST(a_hibernated_receiver_fails_on_a_missing_pong) {
+    api_run(hibernate_ping_body);
+    ck_assert_int_eq(route_err, WEFT_EWS_PONG_TIMEOUT);
+}
+END_TEST
+
 START_TEST(a_hibernated_receiver_keeps_its_request) {
     api_run(hibernate_request_body);
     ck_assert_int_eq(route_err, 0);
@@ -1349,6 +1393,7 @@ static Suite *ws_suite(void) {
     tcase_add_test(tc, backpressure);
     tcase_add_test(tc, broadcast);
     tcase_add_test(tc, a_hibernated_receiver_keeps_its_request);
+    tcase_add_test(tc, a_hibernated_receiver_fails_on_a_missing_pong);
     tcase_add_test(tc, parts_and_fragments);
     tcase_add_test(tc, parts_deflate);
     tcase_add_test(tc, max_message_1009);

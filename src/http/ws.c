@@ -183,8 +183,14 @@ static void closed_now(weft_ws_t *ws) {
     ws->flags &= ~(unsigned)WS_CLOSE_WAIT;
     weft_event_set(&ws->closed_ev);
     weft__ws_timer_update(ws);
-    if (ws->req)
+    if (ws->req) {
+        /* The request lives in its handler's frames: when the handler is
+         * the receiver and hibernates (a timer failed the connection: no
+         * pong, the close deadline), its stack comes back first. */
+        if (ws->reader)
+            weft__task_thaw(ws->reader);
         weft__web_conn_linger(ws->req); /* the server closes TCP first */
+    }
 }
 
 void weft__ws_fail(weft_ws_t *ws, int code, int err) {
@@ -258,15 +264,16 @@ void weft__ws_timer_update(weft_ws_t *ws) {
 
 static void idle_trim(weft_ws_t *ws) {
     ws->flags |= WS_TRIMMED; /* data that comes in arms it again */
-    if (!ws->idle_wait && !ws->idle_read)
+    if ((!ws->idle_wait && !ws->idle_read) || !ws->reader ||
+        ws->reader->asleep)
         return;
     /* Its stack's pages go back whole when the program said its frames
      * are its own (WEFT_WS_HIBERNATE), else those below its stack
      * pointer. */
-    struct weft__span dead[WEFT__WEB_REQ_UNUSED_MAX];
+    struct weft__span dead[WEFT__STACK_DEAD_MAX];
     size_t ndead = 0;
     if (ws->req) /* a server's: what its request does not use stays out */
-        ndead = weft__web_req_unused(ws->req, dead, WEFT__WEB_REQ_UNUSED_MAX);
+        ndead = weft__web_req_unused(ws->req, dead, WEFT__STACK_DEAD_MAX);
     if (!(ws->o.flags & WEFT_WS_HIBERNATE) ||
         weft__task_hibernate_except(ws->reader, dead, ndead) < 0)
         weft__task_trim_stack(ws->reader);
