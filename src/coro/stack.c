@@ -584,7 +584,7 @@ static const unsigned char class_bytes[16] = {0, 1, 2, 4, 4, 4, 4, 4, 8};
 static RAW_COPY_ATTRS size_t encode(const char *from, const struct piece *pc,
                                     uint32_t np, unsigned char *out,
                                     bool plain) {
-    uint32_t hi[3] = {(uint32_t)((uintptr_t)from >> 32), 0, 0};
+    uint32_t hi[3] = {(uint32_t)((uint64_t)(uintptr_t)from >> 32), 0, 0};
     size_t n = 0, k = 0; /* bytes; words */
     size_t ctl = 0;      /* where the current control byte goes */
     for (uint32_t i = 0; i < np; i++) {
@@ -611,7 +611,7 @@ static RAW_COPY_ATTRS size_t encode(const char *from, const struct piece *pc,
 }
 
 static RAW_COPY_ATTRS void decode(struct weft__stack_copy *c) {
-    uint32_t hi[3] = {(uint32_t)((uintptr_t)c->from >> 32), 0, 0};
+    uint32_t hi[3] = {(uint32_t)((uint64_t)(uintptr_t)c->from >> 32), 0, 0};
     const unsigned char *in = copy_bytes(c);
     unsigned ctl = 0;
     size_t k = 0;

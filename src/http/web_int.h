@@ -280,9 +280,10 @@ void weft__web_conn_linger(weft_web_request_t *req);
  * the connection, which a receiver parked under it need not copy when it
  * hibernates (weft__task_hibernate_except): the unused end of its arena's
  * first block (none once the arena has moved on to a heap block), the
- * unused slots of its field array (when on that stack) and of its route
- * match. Stores at most max spans in out; returns how many. */
-#define WEFT__WEB_REQ_UNUSED_MAX 4
+ * unused slots of its field array (when on that stack), the route
+ * match's unused variable slots and, once a route matched, its Allow
+ * list. Stores at most max spans (four at most) in out; returns how
+ * many. */
 size_t weft__web_req_unused(const weft_web_request_t *req,
                             struct weft__span *out, size_t max);
 

@@ -650,7 +650,7 @@ void weft__web_conn_linger(weft_web_request_t *req) {
 
 size_t weft__web_req_unused(const weft_web_request_t *req,
                             struct weft__span *out, size_t max) {
-    struct weft__span s[WEFT__WEB_REQ_UNUSED_MAX];
+    struct weft__span s[4];
     size_t n = 0;
     const struct arena *a = &req->arena;
     if (a->base == a->first && a->used < a->cap)

@@ -283,7 +283,6 @@ void weft__web_conn_on_shutdown(weft_web_request_t *req, void (*fn)(void *arg),
                                 void *arg);
 void weft__web_conn_linger(weft_web_request_t *req);
 /* (web_int.h says what these do.) */
-#define WEFT__WEB_REQ_UNUSED_MAX 4
 size_t weft__web_req_unused(const weft_web_request_t *req,
                             struct weft__span *out, size_t max);
 
