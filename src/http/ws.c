@@ -416,8 +416,9 @@ static int on_control(weft_ws_t *ws, const struct weft__ws_ev *ev,
                              "malformed close frame");
         ws->flags |= WS_CLOSE_RCVD;
         ws->close_code = code;
-        ws->close_reason_len = (uint8_t)(ev->len > 2 ? ev->len - 2 : 0);
-        memcpy(ws->close_reason, ev->data + 2, ws->close_reason_len);
+        /* The reason stays where the parser put it (rx.ctl): nothing is
+         * parsed after a close. */
+        size_t rlen = ev->len > 2 ? ev->len - 2 : 0;
         if (!(ws->flags & WS_CLOSE_SENT)) {
             /* Answer, echoing the code (RFC 6455 5.5.1). */
             ws->flags |= WS_CLOSE_SENT;
@@ -427,8 +428,8 @@ static int on_control(weft_ws_t *ws, const struct weft__ws_ev *ev,
         ws->assembling = false;
         closed_now(ws);
         *msg = (weft_ws_msg_t){.type = WEFT_WS_CLOSE,
-                               .data = ws->close_reason,
-                               .len = ws->close_reason_len,
+                               .data = rlen ? ev->data + 2 : ev->data,
+                               .len = rlen,
                                .code = code,
                                .fin = true};
         return 1;

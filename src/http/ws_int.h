@@ -246,8 +246,6 @@ struct weft_ws {
     uint64_t last_rx, ping_at, close_by; /* loop ns */
     uint64_t hb_ns, pong_ns;
     weft_event_t closed_ev; /* close handshake over (or failed) */
-    uint8_t close_reason_len;
-    char close_reason[124];
     void *data;
 };
 
