@@ -565,9 +565,15 @@ static int ws_member(weft_web_request_t *req, void *arg) {
  * receiver parks under, its unused parts left out of the copy
  * (weft__web_req_unused): what it uses must come back. */
 static weft_task_t *hib_task;
+static weft_ws_opts_t hib_opts = {.flags = WEFT_WS_HIBERNATE};
+/* The same with a heartbeat whose pong never comes: the timer fails the
+ * connection while the receiver's stack is given back, and its request
+ * (in that stack) must come back before anything reads it (the review of
+ * the copy's change found it read as zeros: a crash). */
+static weft_ws_opts_t hib_ping_opts = {
+    .flags = WEFT_WS_HIBERNATE, .heartbeat = 3, .pong_timeout = 2};
 static int ws_hib(weft_web_request_t *req, void *arg) {
-    (void)arg;
-    weft_ws_opts_t o = {.flags = WEFT_WS_HIBERNATE};
+    weft_ws_opts_t o = *(const weft_ws_opts_t *)arg;
     weft_ws_t *ws;
     int err = weft_ws_accept(&ws, req, &o);
     if (err)
@@ -593,30 +599,11 @@ static int ws_hib(weft_web_request_t *req, void *arg) {
     return 0;
 }
 
-/* A hibernating receiver with a heartbeat whose pong never comes: the
- * timer fails the connection while the receiver's stack is given back,
- * and its request (in that stack) must come back before anything reads it
- * (the review of the copy's change found it read as zeros: a crash). */
-static int ws_hib_ping(weft_web_request_t *req, void *arg) {
-    (void)arg;
-    weft_ws_opts_t o = {.flags = WEFT_WS_HIBERNATE, .heartbeat = 3,
-                        .pong_timeout = 2};
-    weft_ws_t *ws;
-    int err = weft_ws_accept(&ws, req, &o);
-    if (err)
-        return err;
-    hib_task = weft_task_ref(weft_task_current());
-    weft_ws_msg_t m;
-    while ((err = weft_ws_receive(ws, &m)) == 0 && m.type != WEFT_WS_CLOSE) {
-    }
-    route_err = err;
-    return 0;
-}
-
 static void api_routes(weft_web_app_t *app) {
-    ck_assert_ok(weft_web_route(app, "GET", "/hib/{who}", ws_hib, NULL, NULL));
-    ck_assert_ok(weft_web_route(app, "GET", "/hibping", ws_hib_ping, NULL,
-                                NULL));
+    ck_assert_ok(
+        weft_web_route(app, "GET", "/hib/{who}", ws_hib, &hib_opts, NULL));
+    ck_assert_ok(
+        weft_web_route(app, "GET", "/hibping", ws_hib, &hib_ping_opts, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/bye", ws_bye, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/quit", ws_quit, NULL, NULL));
     ck_assert_ok(weft_web_route(app, "GET", "/flood", ws_flood, NULL, NULL));

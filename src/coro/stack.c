@@ -516,11 +516,9 @@ struct piece {
 };
 
 struct weft__stack_copy {
-    char *from; /* 8-aligned */
-    uint32_t len;    /* stack bytes the pieces cover */
+    char *from;      /* 8-aligned */
     uint32_t nbytes; /* encoded bytes */
     uint32_t npiece;
-    uint32_t pad_;
     struct piece piece[];
     /* then the encoded words */
 };
@@ -532,7 +530,10 @@ static inline unsigned char *copy_bytes(struct weft__stack_copy *c) {
 int weft__stack_advice = MADV_DONTNEED;
 
 size_t weft__stack_copy_size(const struct weft__stack_copy *copy) {
-    return copy ? copy->len : 0;
+    size_t len = 0;
+    for (uint32_t i = 0; copy && i < copy->npiece; i++)
+        len += copy->piece[i].len;
+    return len;
 }
 
 size_t weft__stack_copy_held(const struct weft__stack_copy *copy) {
@@ -702,14 +703,13 @@ int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
     }
     /* The pieces: what lies between them (overlaps merge). */
     struct piece pc[WEFT__STACK_DEAD_MAX + 1];
-    uint32_t np = 0, len = 0;
+    uint32_t np = 0;
     uintptr_t at = base;
     for (size_t i = 0; i <= nd; i++) {
         uintptr_t end = i < nd ? d[i].lo : top;
         if (end > at) {
             pc[np].off = (uint32_t)(at - base);
             pc[np].len = (uint32_t)(end - at);
-            len += (uint32_t)(end - at);
             np++;
         }
         if (i < nd && d[i].hi > at)
@@ -726,7 +726,6 @@ int weft__stack_hibernate(struct weft__stack_pools *p, struct weft__stack *s,
     if (!c)
         return -ENOMEM;
     c->from = (char *)from;
-    c->len = len;
     c->nbytes = (uint32_t)nbytes;
     c->npiece = np;
     memcpy(c->piece, pc, np * sizeof *pc);

@@ -650,27 +650,27 @@ void weft__web_conn_linger(weft_web_request_t *req) {
 
 size_t weft__web_req_unused(const weft_web_request_t *req,
                             struct weft__span *out, size_t max) {
-    struct weft__span s[4];
     size_t n = 0;
+#define UNUSED_SPAN(l, h)                                                      \
+    do {                                                                       \
+        if (n < max)                                                           \
+            out[n++] = (struct weft__span){(l), (h)};                          \
+    } while (0)
     const struct arena *a = &req->arena;
     if (a->base == a->first && a->used < a->cap)
-        s[n++] = (struct weft__span){a->first + a->used, a->first + a->cap};
+        UNUSED_SPAN(a->first + a->used, a->first + a->cap);
     if (req->fields_end && req->fields + req->nfields < req->fields_end)
-        s[n++] = (struct weft__span){req->fields + req->nfields,
-                                     req->fields_end};
+        UNUSED_SPAN(req->fields + req->nfields, req->fields_end);
     /* The match's variables were decoded into the arena (match_vals) and
      * are not read again; its methods are read only when no route was
      * found. Those in use are left in all the same. */
     const struct wr_match *m = &req->match;
     if (req->route) {
         if (m->nvars < WR_MAX_VARS)
-            s[n++] = (struct weft__span){m->vars + m->nvars,
-                                         m->vars + WR_MAX_VARS};
-        s[n++] = (struct weft__span){m->allow, m->allow + WR_MAX_ALLOW};
+            UNUSED_SPAN(m->vars + m->nvars, m->vars + WR_MAX_VARS);
+        UNUSED_SPAN(m->allow, m->allow + WR_MAX_ALLOW);
     }
-    if (n > max)
-        n = max;
-    memcpy(out, s, n * sizeof *s);
+#undef UNUSED_SPAN
     return n;
 }
 
