@@ -16,14 +16,24 @@
  * minute apart), and blocks of runs minutes apart would compare the
  * drift. The ratios are medians of each round's ratio.
  *
+ * Beside them runs bench/floor (floor.c): a WebSocket echo with no
+ * runtime, one io_uring and nothing else, the least CPU a message can cost
+ * on this machine. Its messages per CPU second over node's are the most
+ * any server could show here; weft's over the floor's say what weft
+ * itself costs. 64-byte messages only: at 16 KiB the floor copies each
+ * message twice (into a frame buffer, into the answer), a server's work
+ * rather than the kernel's, and is no floor there.
+ *
  * Memory: 10,000 WebSocket connections, each having echoed one message,
- * then idle: the server's RSS growth per connection.
+ * then idle: the server's RSS growth per connection (the floor's is not
+ * measured: it keeps a 4 KiB input buffer per connection, a CPU floor,
+ * not a memory one).
  *
  * Usage: ws [--quick] [SECONDS [REPEATS]]   (default 5 s, 3 repeats;
  *        --quick: 1 s, 1 repeat, 2,000 idle connections)
  * Environment: WS_ECHO, PYTHON3, NODE override the programs.
  * Ends with RESULT lines: weft's figures and its messages per server CPU
- * second against node's (target: at least 5x). */
+ * second against node's (target: at least 5x), and the floor's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -46,6 +56,7 @@
 
 #define USAGE "ws [--quick] [SECONDS [REPEATS]]"
 #define NCONN 100
+#define NSRV 4 /* weft, python, node, floor */
 #define MAX_SAMPLES (8u << 20)
 
 static int ncpu;
@@ -103,6 +114,10 @@ static bool start(struct server *s) {
     if (strcmp(s->name, "weft") == 0) {
         argv[0] = s->prog;
         argv[1] = port;
+    } else if (strcmp(s->name, "floor") == 0) {
+        argv[0] = s->prog;
+        argv[1] = "ws";
+        argv[2] = port;
     } else if (strcmp(s->name, "python") == 0) {
         snprintf(script, sizeof script, "%s/server.py", tmpdir);
         write_file(script, py_server);
@@ -453,8 +468,8 @@ int main(int argc, char **argv) {
     if (slash)
         *slash = '\0';
     snprintf(echo, sizeof echo, "%s/../examples/ws_echo", self);
-    struct server servers[3] = {{.name = "weft"}, {.name = "python"},
-                                {.name = "node"}};
+    struct server servers[NSRV] = {{.name = "weft"}, {.name = "python"},
+                                   {.name = "node"}, {.name = "floor"}};
     if (snprintf(servers[0].prog, PATH_MAX, "%s", env_or("WS_ECHO", echo)) >=
         PATH_MAX) {
         fprintf(stderr, "ws: the ws_echo path is too long\n");
@@ -463,6 +478,8 @@ int main(int argc, char **argv) {
     snprintf(servers[1].prog, PATH_MAX, "%s",
              env_or("PYTHON3", "/usr/bin/python3"));
     snprintf(servers[2].prog, PATH_MAX, "%s", env_or("NODE", "/usr/bin/node"));
+    if (snprintf(servers[3].prog, PATH_MAX, "%s/floor", self) >= PATH_MAX)
+        servers[3].prog[0] = '\0';
     bool have_py = system("/usr/bin/python3 -c 'import websockets' "
                           ">/dev/null 2>&1") == 0;
     bool have_node = access(servers[2].prog, X_OK) == 0 && find_node_ws(self);
@@ -496,12 +513,14 @@ int main(int argc, char **argv) {
            "msgs/s", "p50 us", "p99 us", "CPU us/msg", "msgs/CPU-s");
     static const size_t sizes[2] = {64, 16384};
     static const char *const tags[2] = {"64", "16k"};
-    double med[3][2][4];
-    bool ran[3][2] = {{false}};
-    double idle[3] = {-1, -1, -1};
-    double vs[2][3]; /* [size][server]: median of the rounds' ratios */
-    bool up[3] = {false};
-    for (int k = 0; k < 3; k++) {
+    double med[NSRV][2][4];
+    bool ran[NSRV][2] = {{false}};
+    double idle[NSRV] = {-1, -1, -1, -1};
+    /* [size][server]: median of the rounds' ratios of weft over each;
+     * [size][0]: the floor's over node's */
+    double vs[2][NSRV];
+    bool up[NSRV] = {false};
+    for (int k = 0; k < NSRV; k++) {
         struct server *s = &servers[k];
         if ((k == 1 && !have_py) || (k == 2 && !have_node) ||
             access(s->prog, X_OK) != 0) {
@@ -518,15 +537,15 @@ int main(int argc, char **argv) {
         up[k] = true;
     }
     for (int z = 0; z < 2; z++) {
-        double v[3][4][16], ratio[3][16];
-        int got[3] = {0, 0, 0}, nratio[3] = {0, 0, 0};
-        bool failed[3] = {false};
+        double v[NSRV][4][16], ratio[NSRV][16];
+        int got[NSRV] = {0}, nratio[NSRV] = {0};
+        bool failed[NSRV] = {false};
         for (int r = 0; r < reps; r++) {
-            double cpu[3] = {0, 0, 0};
-            for (int j = 0; j < 3; j++) {
-                int k = (r + j) % 3; /* the order turns with the round */
+            double cpu[NSRV] = {0};
+            for (int j = 0; j < NSRV; j++) {
+                int k = (r + j) % NSRV; /* the order turns with the round */
                 struct result res;
-                if (!up[k] || failed[k])
+                if (!up[k] || failed[k] || (k == 3 && z))
                     continue;
                 if (!run_load(&servers[k], sizes[z], secs, &res)) {
                     failed[k] = true;
@@ -539,13 +558,15 @@ int main(int argc, char **argv) {
                 got[k]++;
                 cpu[k] = res.cpu_us;
             }
-            for (int k = 1; k < 3; k++)
+            for (int k = 1; k < NSRV; k++)
                 if (cpu[0] > 0 && cpu[k] > 0)
                     ratio[k][nratio[k]++] = cpu[k] / cpu[0];
+            if (cpu[3] > 0 && cpu[2] > 0)
+                ratio[0][nratio[0]++] = cpu[2] / cpu[3];
         }
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < NSRV; k++) {
             struct server *s = &servers[k];
-            if (!up[k])
+            if (!up[k] || (k == 3 && z)) /* the floor: 64 B only */
                 continue;
             if (failed[k] || got[k] < reps) {
                 printf("%-7s %-8s failed: %s\n", s->name, tags[z], s->why);
@@ -558,29 +579,31 @@ int main(int argc, char **argv) {
                    tags[z], med[k][z][0], med[k][z][1], med[k][z][2],
                    med[k][z][3], 1e6 / med[k][z][3]);
         }
-        for (int k = 1; k < 3; k++) {
-            vs[z][k] = nratio[k] ? bench_median(ratio[k], (size_t)nratio[k])
+        for (int k = 1; k <= NSRV; k++) {
+            int i = k % NSRV; /* the floor over node's last */
+            vs[z][i] = nratio[i] ? bench_median(ratio[i], (size_t)nratio[i])
                                  : 0;
-            if (!nratio[k])
+            if (!nratio[i])
                 continue;
-            printf("  weft's messages per CPU second over %s's, round by "
+            printf("  %s's messages per CPU second over %s's, round by "
                    "round:",
-                   servers[k].name);
-            for (int i = 0; i < nratio[k]; i++)
-                printf(" %.1f", ratio[k][i]);
-            printf(" x (median %.1f)\n", vs[z][k]);
+                   i ? "weft" : "floor", servers[i ? i : 2].name);
+            for (int j = 0; j < nratio[i]; j++)
+                printf(" %.*f", i == 3 ? 2 : 1, ratio[i][j]);
+            printf(" x (median %.*f)\n", i == 3 ? 2 : 1, vs[z][i]);
         }
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NSRV; k++) {
         if (!up[k])
             continue;
-        idle[k] = idle_rss(&servers[k], nidle);
+        if (k != 3)
+            idle[k] = idle_rss(&servers[k], nidle);
         stop(&servers[k]);
     }
     printf("\nidle connections (%zu, each after one echo): server RSS "
            "growth per connection\n",
            nidle);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 3; k++) /* not the floor's */
         if (idle[k] > 0)
             printf("  %-7s %8.0f bytes\n", servers[k].name, idle[k]);
         else
@@ -601,6 +624,12 @@ int main(int argc, char **argv) {
         if (ran[1][z] && vs[z][1] > 0)
             printf("RESULT ws msgs_per_cpu_s_vs_python_%s %.1f x\n", tags[z],
                    vs[z][1]);
+        if (ran[3][z] && vs[z][3] > 0)
+            printf("RESULT ws msgs_per_cpu_s_vs_floor_%s %.2f x\n", tags[z],
+                   vs[z][3]);
+        if (ran[3][z] && ran[2][z] && vs[z][0] > 0)
+            printf("RESULT ws floor_msgs_per_cpu_s_vs_node_%s %.1f x\n",
+                   tags[z], vs[z][0]);
     }
     if (idle[0] > 0)
         printf("RESULT ws weft_idle_conn_rss %.0f bytes\n", idle[0]);
