@@ -10,9 +10,13 @@ two. The figure that counts is requests per second of server CPU (from
 Usage: http_app [--quick] [APP_SERVER [SECONDS [CONNECTIONS [ROUNDS]]]]
 (APP_SERVER defaults to ../examples/app_server beside this script, as the
 build puts it; 5 s, 100 connections, 3 rounds; --quick: 1 s, 10
-connections, 1 round, a smoke run.) Both servers run side by side and the
-rounds take turns (weft, aiohttp, weft ...); the ratio is the median of
-the rounds' ratios.
+connections, 1 round, a smoke run.) The servers run side by side and the
+rounds take turns in an order that turns with the round; each ratio is the
+median of the rounds' ratios. Beside them runs the kernel's floor
+(bench/floor: no runtime, one io_uring, the same JSON answer for every
+request head): its requests per CPU second over aiohttp's are about the
+most any server could show on this machine, and weft's over the floor's
+are weft's own cost.
 """
 import json
 import os
@@ -22,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -168,9 +173,10 @@ servers = [("weft app_server",
 # The kernel's floor (bench/floor, floor.c): no runtime, one io_uring, the
 # same JSON answer (fetched from weft's server) sent for every request
 # head, with fewer headers. Its requests per CPU second over aiohttp's are
-# the most any server could show on this machine.
+# about the most any server could show on this machine.
 FLOOR = os.path.join(here, "floor")
-body = "/tmp/weft_bench_floor_body.json"
+body = os.path.join(tempfile.mkdtemp(prefix="weft-bench-http-app-"),
+                    "items.json")
 procs = []
 try:
     for name, argv in servers:
@@ -193,6 +199,7 @@ finally:
     for p, _ in procs:
         p.terminate()
         p.wait()
+    shutil.rmtree(os.path.dirname(body), ignore_errors=True)
 
 
 def ratios_line(what, a, b):

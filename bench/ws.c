@@ -17,10 +17,10 @@
  * drift. The ratios are medians of each round's ratio.
  *
  * Beside them runs bench/floor (floor.c): a WebSocket echo with no
- * runtime, one io_uring and nothing else, the least CPU a message can cost
- * on this machine. Its messages per CPU second over node's are the most
- * any server could show here; weft's over the floor's say what weft
- * itself costs. 64-byte messages only: at 16 KiB the floor copies each
+ * runtime, one io_uring and nothing else, about the least CPU a message
+ * can cost on this machine. Its messages per CPU second over node's are
+ * about the most any server could show here; weft's over the floor's say
+ * what weft itself costs. 64-byte messages only: at 16 KiB the floor copies each
  * message twice (into a frame buffer, into the answer), a server's work
  * rather than the kernel's, and is no floor there.
  *
