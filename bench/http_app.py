@@ -35,6 +35,10 @@ quick = "--quick" in args
 args = [a for a in args if a != "--quick"]
 here = os.path.dirname(os.path.abspath(__file__))
 APP = args[0] if args else os.path.join(here, "..", "examples", "app_server")
+if not os.access(APP, os.X_OK):
+    raise SystemExit("bench/http_app: %s is not a program (usage: http_app "
+                     "[--quick] [APP_SERVER [SECONDS [CONNECTIONS "
+                     "[ROUNDS]]]])" % APP)
 SECS = int(args[1]) if len(args) > 1 else (1 if quick else 5)
 CONNS = int(args[2]) if len(args) > 2 else (10 if quick else 100)
 ROUNDS = int(args[3]) if len(args) > 3 else (1 if quick else 3)
