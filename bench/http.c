@@ -16,6 +16,13 @@
  * then stay idle; the server's RSS growth over its RSS before, per
  * connection.
  *
+ * Beside them runs the kernel's floor (bench/floor, floor.c: no runtime,
+ * one io_uring, the same fixed answer for every request head), on the two
+ * keep-alive scenarios only (it never closes a connection, so wrk would
+ * keep the "new conn/req" ones alive). Its CPU per request over nginx's
+ * is about the least any server could show here; weft's over the
+ * floor's is weft's own cost. Its idle memory is not measured.
+ *
  * The JSON row (examples/app_server's JSON route behind one middleware
  * with 50 routes, against aiohttp with uvloop) is bench/http_app's.
  *
@@ -120,6 +127,9 @@ static bool start(struct server *s) {
     if (strcmp(s->name, "weft") == 0) {
         char *argv[] = {s->prog, (char *)"--host", (char *)"127.0.0.1", port,
                         NULL};
+        s->pid = spawn(argv, 0, errfile);
+    } else if (strcmp(s->name, "floor") == 0) {
+        char *argv[] = {s->prog, (char *)"http", port, NULL};
         s->pid = spawn(argv, 0, errfile);
     } else if (strcmp(s->name, "nginx") == 0) {
         char conf[320], text[2048];
@@ -376,6 +386,8 @@ static const struct scenario scenarios[] = {
     {"c100 new conn/req", 100, true},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
+#define NSRV 4  /* weft, nginx, h2o, the floor */
+#define FLOOR 3
 
 static void print_row(const char *srv, const char *scen, const struct result *r,
                       int n) {
@@ -434,8 +446,8 @@ int main(int argc, char **argv) {
         *slash = '\0';
     snprintf(hello, sizeof hello, "%s/../examples/hello_server", self);
     const char *wrk = env_or("WRK", "/usr/bin/wrk");
-    struct server servers[3] = {{.name = "weft"}, {.name = "nginx"},
-                                {.name = "h2o"}};
+    struct server servers[NSRV] = {{.name = "weft"}, {.name = "nginx"},
+                                   {.name = "h2o"}, {.name = "floor"}};
     if (snprintf(servers[0].prog, PATH_MAX, "%s",
                  env_or("HELLO_SERVER", hello)) >= PATH_MAX) {
         fprintf(stderr, "http: the hello_server path is too long\n");
@@ -444,6 +456,8 @@ int main(int argc, char **argv) {
     snprintf(servers[1].prog, PATH_MAX, "%s",
              env_or("NGINX", "/usr/sbin/nginx"));
     snprintf(servers[2].prog, PATH_MAX, "%s", env_or("H2O", "/usr/bin/h2o"));
+    if (snprintf(servers[3].prog, PATH_MAX, "%s/floor", self) >= PATH_MAX)
+        servers[3].prog[0] = '\0';
     if (!executable(wrk)) {
         printf("http: wrk not found (apt-get install wrk): skipped\n");
         return 0;
@@ -453,13 +467,13 @@ int main(int argc, char **argv) {
            ncpu > 1 ? 1 : 0, secs, reps);
     printf("%-7s %-19s %10s %9s %9s %10s\n", "server", "scenario", "req/s",
            "p50 us", "p99 us", "CPU us/req");
-    static struct result res[3][NSCEN][16];
-    double idle[3] = {-1, -1, -1};
+    static struct result res[NSRV][NSCEN][16];
+    double idle[NSRV] = {-1, -1, -1, -1};
     /* All servers run at once (each idle while another is loaded), and
      * each round runs every server in turn, in an order rotated by the
      * round: the machine's slow phases then hit all of them alike, and
      * the ratios to nginx are medians of ratios within a round. */
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NSRV; k++) {
         struct server *s = &servers[k];
         s->port = 10000 + (int)(getpid() % 20000) + k; /* below the ephemeral range (32768-) */
         if (!executable(s->prog)) {
@@ -470,22 +484,33 @@ int main(int argc, char **argv) {
     }
     for (size_t c = 0; c < NSCEN; c++)
         for (int i = 0; i < reps; i++)
-            for (int j = 0; j < 3; j++) {
-                struct server *s = &servers[(i + j) % 3];
-                if (s->ok)
+            for (int j = 0; j < NSRV; j++) {
+                int k = (i + j) % NSRV;
+                struct server *s = &servers[k];
+                if (s->ok && !(k == FLOOR && scenarios[c].close))
                     s->ok = run_wrk(wrk, s, scenarios[c].conns,
                                     scenarios[c].close, secs,
-                                    &res[(i + j) % 3][c][i]);
+                                    &res[k][c][i]);
             }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < NSRV; k++)
         for (size_t c = 0; c < NSCEN && servers[k].ok; c++)
-            print_row(servers[k].name, scenarios[c].name, res[k][c], reps);
-    for (int k = 0; k < 3; k++) {
-        if (servers[k].ok && !quick)
+            if (!(k == FLOOR && scenarios[c].close))
+                print_row(servers[k].name, scenarios[c].name, res[k][c],
+                          reps);
+    for (int k = 0; k < NSRV; k++) {
+        if (servers[k].ok && !quick && k != FLOOR)
             idle[k] = idle_rss_per_conn(&servers[k], IDLE_CONNS);
         stop(&servers[k]);
     }
-    for (int k = 0; k < 3; k++)
+    bool floor_ok = servers[0].ok && servers[1].ok && servers[FLOOR].ok;
+    for (size_t c = 0; c < NSCEN && floor_ok; c++)
+        if (!scenarios[c].close)
+            printf("  %s: the floor's CPU a request over nginx's %.2f x, "
+                   "weft's over the floor's %.2f x\n",
+                   scenarios[c].name,
+                   ratio(res[FLOOR][c], res[1][c], reps, 0),
+                   ratio(res[0][c], res[FLOOR][c], reps, 0));
+    for (int k = 0; k < NSRV; k++)
         if (!servers[k].ok)
             printf("%-7s (not run: %s)\n", servers[k].name,
                    servers[k].why[0] ? servers[k].why : "failed");
@@ -517,6 +542,15 @@ int main(int argc, char **argv) {
             printf("RESULT http weft_idle_conn_rss %.0f bytes\n", idle[0]);
         if (idle[1] >= 0)
             printf("RESULT http nginx_idle_conn_rss %.0f bytes\n", idle[1]);
+        for (size_t c = 0; c < NSCEN && floor_ok; c++) {
+            if (scenarios[c].close)
+                continue;
+            const char *tag = c == 0 ? "c100" : "c1000";
+            printf("RESULT http floor_cpu_vs_nginx_%s %.2f x\n", tag,
+                   ratio(res[FLOOR][c], res[1][c], reps, 0));
+            printf("RESULT http weft_cpu_vs_floor_%s %.2f x\n", tag,
+                   ratio(res[0][c], res[FLOOR][c], reps, 0));
+        }
     }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
