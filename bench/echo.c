@@ -581,6 +581,16 @@ static double field(const struct echo_result *r, int f) {
     }
 }
 
+/* The median of the rounds' ratios a / b of one field (v: scratch, one
+ * slot a round): servers that ran side by side in a round are compared
+ * within it. */
+static double paired(const struct echo_result *a, const struct echo_result *b,
+                     int f, uint64_t rounds, double *v) {
+    for (uint64_t r = 0; r < rounds; r++)
+        v[r] = field(&a[r], f) / field(&b[r], f);
+    return bench_median(v, rounds);
+}
+
 int main(int argc, char **argv) {
     int quick = bench_take_quick(&argc, argv);
     uint64_t secs = bench_arg(argc, argv, 1, 1, USAGE);
@@ -717,36 +727,24 @@ int main(int argc, char **argv) {
          * machine better than the ratio of the medians. */
         const struct echo_result *w = &res[(c * NSERVERS + S_WEFT) * rounds];
         const struct echo_result *u = &res[(c * NSERVERS + S_UV) * rounds];
-        for (uint64_t r = 0; r < rounds; r++)
-            v[r] = w[r].msgs_s / u[r].msgs_s;
-        ratio[c] = bench_median(v, rounds);
-        for (uint64_t r = 0; r < rounds; r++)
-            v[r] = u[r].server_us_msg / w[r].server_us_msg;
-        cpu_ratio[c] = bench_median(v, rounds);
+        ratio[c] = paired(w, u, F_MSGS, rounds, v);
+        cpu_ratio[c] = paired(u, w, F_SUS, rounds, v);
         printf("  %-13s weft / libuv, median of the rounds: %.2f x msg/s, "
                "%.2f x messages per server CPU second\n",
                "", ratio[c], cpu_ratio[c]);
         if (!have_uring)
             continue;
         const struct echo_result *g = &res[(c * NSERVERS + S_URING) * rounds];
-        for (uint64_t r = 0; r < rounds; r++)
-            v[r] = g[r].msgs_s / u[r].msgs_s;
-        double gm = bench_median(v, rounds);
-        for (uint64_t r = 0; r < rounds; r++)
-            v[r] = g[r].server_us_msg / u[r].server_us_msg;
-        uring_cpu[c] = bench_median(v, rounds);
+        double gm = paired(g, u, F_MSGS, rounds, v);
+        uring_cpu[c] = paired(g, u, F_SUS, rounds, v);
         printf("  %-13s uring / libuv, median of the rounds: %.2f x msg/s, "
                "%.2f x server CPU per message\n",
                "", gm, uring_cpu[c]);
         if (!have_floor)
             continue;
         const struct echo_result *f = &res[(c * NSERVERS + S_FLOOR) * rounds];
-        for (uint64_t r = 0; r < rounds; r++)
-            v[r] = f[r].server_us_msg / u[r].server_us_msg;
-        floor_cpu[c] = bench_median(v, rounds);
-        for (uint64_t r = 0; r < rounds; r++)
-            v[r] = g[r].server_us_msg / f[r].server_us_msg;
-        uring_floor[c] = bench_median(v, rounds);
+        floor_cpu[c] = paired(f, u, F_SUS, rounds, v);
+        uring_floor[c] = paired(g, f, F_SUS, rounds, v);
         printf("  %-13s floor / libuv, median of the rounds: %.2f x server "
                "CPU per message (uring / floor: %.2f x)\n",
                "", floor_cpu[c], uring_floor[c]);
