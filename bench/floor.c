@@ -38,6 +38,9 @@
  *                                   PORT_FD (an int), serves until CTL_FD
  *                                   reads end of file (bench/echo's
  *                                   protocol for its servers).
+ * Run by hand (not --pipe), it ends with what it answered and its CPU
+ * time for each, as a table line and RESULT lines; the benches that run
+ * it print the comparisons.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,6 +59,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -102,6 +106,9 @@ static enum mode mode;
 static char *response; /* http */
 static size_t response_len;
 static bool stopping;
+/* What it answered (echo: reads sent back; http: request heads; ws:
+ * frames), for the figures it prints when it stops. */
+static uint64_t answered;
 
 static void die(const char *what, int err) {
     fprintf(stderr, "floor: %s: %s\n", what, strerror(err));
@@ -204,6 +211,7 @@ static void http_bytes(struct conn *c, const char *p, size_t n) {
         }
     }
     c->crlf = m;
+    answered += heads;
     while (heads--)
         push(c, response, response_len, -1, false);
 }
@@ -322,6 +330,7 @@ static void ws_frames(struct conn *c) {
             unmask(pl, (size_t)len, mask);
         unsigned op = f[0] & 0x0f;
         at += hdr + (size_t)len;
+        answered++;
         if (op == 0xA) /* a pong */
             continue;
         unsigned char b0 = op == 0x9 ? 0x8A : f[0]; /* a ping's pong */
@@ -412,6 +421,7 @@ static void on_recv(struct io_uring_cqe *cqe) {
         int bid = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         char *p = bufs + (size_t)bid * BUFSZ;
         if (mode == M_ECHO) {
+            answered++;
             push(c, p, (size_t)res, bid, false);
         } else {
             if (mode == M_HTTP)
@@ -621,6 +631,20 @@ int main(int argc, char **argv) {
         if (out_bufs < NBUF) /* the ring has buffers again */
             while (nstarved)
                 arm_recv(starved[--nstarved]);
+    }
+    if (!piped) {
+        static const char *const unit[] = {"reads", "requests", "frames"};
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+        double each = answered ? us / (double)answered : 0;
+        printf("floor %s: %llu %s answered, %.2f us of CPU each (user + "
+               "system, the whole run)\n",
+               argv[1], (unsigned long long)answered, unit[mode], each);
+        printf("RESULT floor %s_answered %llu %s\n", argv[1],
+               (unsigned long long)answered, unit[mode]);
+        printf("RESULT floor %s_cpu_us_per_answer %.2f us\n", argv[1], each);
     }
     return 0;
 }
